@@ -1,0 +1,199 @@
+//! The event catalogue: each event's venue layout, categories and prices, read once from the
+//! database and kept in memory (they do not change while an event is on sale).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use crate::{
+    domain::{
+        money::Price,
+        time::Timestamp,
+        venue::{Layout, SeatPlace},
+    },
+    storage::{CategoryRecord, Database, EventRecord, StoreError, StoreResult},
+};
+
+/// Everything about an event that is fixed once it is published.
+#[derive(Debug)]
+pub struct EventInfo {
+    pub record: EventRecord,
+    pub categories: Vec<CategoryRecord>,
+    /// The venue layout with each seat's category filled in.
+    pub layout: Layout,
+    pub category_of_seat: HashMap<String, String>,
+    pub price_of_category: HashMap<String, Price>,
+    seat_labels: HashMap<String, String>,
+}
+
+impl EventInfo {
+    pub fn build(
+        record: EventRecord,
+        categories: Vec<CategoryRecord>,
+        seat_categories: Vec<(String, String)>,
+    ) -> StoreResult<Self> {
+        let mut layout: Layout = serde_json::from_str(&record.venue_layout).map_err(|e| {
+            StoreError::Corrupt(format!("layout of venue {}: {e}", record.venue_id))
+        })?;
+        let category_of_seat: HashMap<String, String> = seat_categories.into_iter().collect();
+        let mut seat_labels = HashMap::new();
+        for section in &mut layout.sections {
+            for row in &mut section.rows {
+                for seat in &mut row.seats {
+                    seat.category_id = category_of_seat.get(&seat.id).cloned();
+                    seat_labels.insert(seat.id.clone(), describe(&section.name, &row.label, seat));
+                }
+            }
+        }
+        let price_of_category = categories
+            .iter()
+            .map(|c| {
+                (
+                    c.id.clone(),
+                    Price {
+                        cents: c.price_cents,
+                        currency: c.currency.clone(),
+                    },
+                )
+            })
+            .collect();
+        Ok(EventInfo {
+            record,
+            categories,
+            layout,
+            category_of_seat,
+            price_of_category,
+            seat_labels,
+        })
+    }
+
+    /// "Stalls, row C, seat 14": how a seat is named on a ticket.
+    pub fn seat_label(&self, seat_id: &str) -> String {
+        self.seat_labels
+            .get(seat_id)
+            .cloned()
+            .unwrap_or_else(|| seat_id.to_owned())
+    }
+
+    pub fn status(&self, now: Timestamp, seats_available: u64) -> EventStatus {
+        EventStatus::at(
+            now,
+            self.record.sale_opens_at,
+            self.record.starts_at,
+            seats_available,
+        )
+    }
+}
+
+fn describe(section: &str, row: &str, seat: &SeatPlace) -> String {
+    format!("{section}, row {row}, seat {}", seat.label)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    /// The sale has not opened yet.
+    Scheduled,
+    OnSale,
+    SoldOut,
+    /// The event has started: no more sales.
+    Ended,
+}
+
+impl EventStatus {
+    pub fn at(
+        now: Timestamp,
+        sale_opens_at: Timestamp,
+        starts_at: Timestamp,
+        seats_available: u64,
+    ) -> Self {
+        if now >= starts_at {
+            EventStatus::Ended
+        } else if now < sale_opens_at {
+            EventStatus::Scheduled
+        } else if seats_available == 0 {
+            EventStatus::SoldOut
+        } else {
+            EventStatus::OnSale
+        }
+    }
+}
+
+pub struct Catalog {
+    db: Arc<dyn Database>,
+    events: RwLock<HashMap<String, Arc<EventInfo>>>,
+}
+
+impl Catalog {
+    pub fn new(db: Arc<dyn Database>) -> Self {
+        Catalog {
+            db,
+            events: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub async fn event(&self, event_id: &str) -> StoreResult<Option<Arc<EventInfo>>> {
+        if let Some(e) = self
+            .events
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(event_id)
+        {
+            return Ok(Some(e.clone()));
+        }
+        let mut tx = self.db.read().await?;
+        let Some(record) = tx.event_by_id(event_id).await? else {
+            return Ok(None);
+        };
+        let categories = tx.categories_of(event_id).await?;
+        let seat_categories = tx.seat_categories(event_id).await?;
+        tx.commit().await?;
+        let info = Arc::new(EventInfo::build(record, categories, seat_categories)?);
+        self.events
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(event_id.to_owned(), info.clone());
+        Ok(Some(info))
+    }
+
+    /// All events, in start order.
+    pub async fn all(&self) -> StoreResult<Vec<Arc<EventInfo>>> {
+        let mut tx = self.db.read().await?;
+        let records = tx.list_events().await?;
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            if let Some(e) = self.event(&r.id).await? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_scheduled_then_on_sale_then_sold_out_or_ended() {
+        let (opens, starts) = (Timestamp(100), Timestamp(200));
+        assert_eq!(
+            EventStatus::at(Timestamp(50), opens, starts, 10),
+            EventStatus::Scheduled
+        );
+        assert_eq!(
+            EventStatus::at(Timestamp(100), opens, starts, 10),
+            EventStatus::OnSale
+        );
+        assert_eq!(
+            EventStatus::at(Timestamp(150), opens, starts, 0),
+            EventStatus::SoldOut
+        );
+        assert_eq!(
+            EventStatus::at(Timestamp(200), opens, starts, 10),
+            EventStatus::Ended
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! Configuration: the command line and environment, parsed once into [`Settings`].
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "boxoffice",
+    version,
+    about = "Ticket sales for reserved-seat events"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default). Migrates an empty database and creates the demo event.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check every invariant of the database; prints a JSON report, exits 0 only if none is violated.
+    Audit,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    /// Address to bind.
+    #[arg(
+        long,
+        env = "BOXOFFICE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+    /// sqlite://…, mysql://… or postgres://…
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/boxoffice.db",
+        global = true
+    )]
+    pub database_url: String,
+    /// redis://… for cross-instance seat fan-out; unset means in-process fan-out.
+    #[arg(long, env = "REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+    /// How long a hold keeps its seats, in seconds.
+    #[arg(
+        long,
+        env = "BOXOFFICE_HOLD_TTL_SECS",
+        default_value_t = 600,
+        global = true
+    )]
+    pub hold_ttl_secs: u64,
+    /// Seats per user, per event, across active holds.
+    #[arg(
+        long,
+        env = "BOXOFFICE_MAX_SEATS_PER_HOLD",
+        default_value_t = 8,
+        global = true
+    )]
+    pub max_seats_per_hold: u32,
+    /// Create the demo venue and event on an empty database.
+    #[arg(long, env = "BOXOFFICE_DEMO", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub demo: bool,
+    /// Create or update this admin account at start.
+    #[arg(long, env = "BOXOFFICE_ADMIN_EMAIL", global = true)]
+    pub admin_email: Option<String>,
+    #[arg(
+        long,
+        env = "BOXOFFICE_ADMIN_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_password: Option<String>,
+    /// Key for signed tokens and ticket codes; generated once and stored in the database when unset.
+    #[arg(long, env = "BOXOFFICE_SECRET", hide_env_values = true, global = true)]
+    pub secret: Option<String>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "BOXOFFICE_MAX_BODY_BYTES", default_value_t = 64 * 1024, global = true)]
+    pub max_body_bytes: usize,
+    /// Milliseconds between sweeps that release expired holds.
+    #[arg(
+        long,
+        env = "BOXOFFICE_SWEEP_INTERVAL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub sweep_interval_ms: u64,
+    /// Milliseconds between reconciliations of the in-memory seat maps with the database.
+    #[arg(
+        long,
+        env = "BOXOFFICE_RECONCILE_INTERVAL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub reconcile_interval_ms: u64,
+    /// Requests handled at once before new ones are refused with 503.
+    #[arg(
+        long,
+        env = "BOXOFFICE_MAX_CONCURRENT_REQUESTS",
+        default_value_t = 4096,
+        global = true
+    )]
+    pub max_concurrent_requests: usize,
+    /// Database connections in the pool (for SQLite: readers; writes go through one connection).
+    #[arg(
+        long,
+        env = "BOXOFFICE_DB_POOL_SIZE",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_pool_size: u32,
+}
+
+/// Everything the application needs to start, independent of how it was given.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub hold_ttl: Duration,
+    pub max_seats_per_hold: u32,
+    pub demo: bool,
+    pub admin: Option<(String, String)>,
+    pub secret: Option<String>,
+    pub max_body_bytes: usize,
+    pub sweep_interval: Duration,
+    pub reconcile_interval: Duration,
+    pub max_concurrent_requests: usize,
+    pub db_pool_size: u32,
+}
+
+impl From<SettingsArgs> for Settings {
+    fn from(a: SettingsArgs) -> Self {
+        Settings {
+            listen: a.listen,
+            database_url: a.database_url,
+            redis_url: a.redis_url.filter(|u| !u.is_empty()),
+            hold_ttl: Duration::from_secs(a.hold_ttl_secs),
+            max_seats_per_hold: a.max_seats_per_hold,
+            demo: a.demo,
+            admin: a.admin_email.zip(a.admin_password),
+            secret: a.secret.filter(|s| !s.is_empty()),
+            max_body_bytes: a.max_body_bytes,
+            sweep_interval: Duration::from_millis(a.sweep_interval_ms),
+            reconcile_interval: Duration::from_millis(a.reconcile_interval_ms),
+            max_concurrent_requests: a.max_concurrent_requests,
+            db_pool_size: a.db_pool_size,
+        }
+    }
+}
+
+impl Settings {
+    /// Settings for a test application: port 0, the given database, fast background tasks.
+    pub fn for_tests(database_url: impl Into<String>) -> Self {
+        Settings {
+            listen: "127.0.0.1:0".parse().expect("static address"),
+            database_url: database_url.into(),
+            redis_url: None,
+            hold_ttl: Duration::from_secs(600),
+            max_seats_per_hold: 8,
+            demo: true,
+            admin: None,
+            secret: None,
+            max_body_bytes: 64 * 1024,
+            sweep_interval: Duration::from_millis(100),
+            reconcile_interval: Duration::from_millis(250),
+            max_concurrent_requests: 4096,
+            db_pool_size: 8,
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Extractors: JSON bodies with our error format, and the signed-in user.
+
+use axum::{
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{HeaderMap, header, request::Parts},
+};
+use serde::de::DeserializeOwned;
+
+use super::{ApiError, AppState};
+use crate::{
+    domain::{account::Role, time::Timestamp},
+    security::token_digest,
+    storage::UserRecord,
+};
+
+pub const SESSION_COOKIE: &str = "boxoffice_session";
+
+/// `axum::Json`, but its rejections speak the API's error format.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// The signed-in caller; 401 when there is none.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub UserRecord);
+
+/// The caller if signed in, for endpoints that serve everyone.
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<UserRecord>);
+
+impl CurrentUser {
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    pub fn require_role(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.0.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "forbidden",
+                "You are not allowed to do that.",
+            ))
+        }
+    }
+}
+
+/// The session token from `Authorization: Bearer …`, else from the session cookie.
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        && let Some(token) = auth.strip_prefix("Bearer ").map(str::trim)
+        && !token.is_empty()
+    {
+        return Some(token.to_owned());
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
+async fn lookup(parts: &Parts, state: &AppState) -> Result<Option<UserRecord>, ApiError> {
+    let Some(token) = session_token(&parts.headers) else {
+        return Ok(None);
+    };
+    if token.len() > 128 {
+        return Ok(None);
+    }
+    let mut tx = state.db.read().await?;
+    let user = tx
+        .user_for_session(&token_digest(&token), Timestamp::now())
+        .await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(user) = parts.extensions.get::<CurrentUser>() {
+            return Ok(user.clone());
+        }
+        let user = lookup(parts, state)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        let user = CurrentUser(user);
+        parts.extensions.insert(user.clone());
+        Ok(user)
+    }
+}
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(MaybeUser(lookup(parts, state).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut b = Request::builder();
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn the_bearer_token_wins_over_the_cookie() {
+        let p = parts(&[
+            ("authorization", "Bearer abc"),
+            ("cookie", "boxoffice_session=xyz"),
+        ]);
+        assert_eq!(session_token(&p.headers).as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let p = parts(&[("cookie", "theme=dark; boxoffice_session=xyz; other=1")]);
+        assert_eq!(session_token(&p.headers).as_deref(), Some("xyz"));
+        assert_eq!(
+            session_token(&parts(&[("cookie", "theme=dark")]).headers),
+            None
+        );
+    }
+}

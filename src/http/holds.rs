@@ -1,0 +1,193 @@
+//! Holds: reserving seats while the payment window is open, reading and releasing them.
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::{
+    ApiError, ApiResult, AppState, checkout,
+    events::live_event,
+    extract::{ApiJson, CurrentUser},
+};
+use crate::{
+    catalog::EventStatus,
+    domain::{
+        hold::{Hold, HoldRequest, HoldStatus},
+        new_id,
+        time::Timestamp,
+    },
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/events/{event_id}/holds", post(create_hold))
+        .route("/holds/{hold_id}", get(get_hold).delete(release_hold))
+        .route("/holds/{hold_id}/checkout", post(checkout::checkout))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateHoldRequest {
+    pub seat_ids: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HoldView {
+    pub id: String,
+    pub event_id: String,
+    pub seat_ids: Vec<String>,
+    pub status: HoldStatus,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+impl HoldView {
+    pub fn of(hold: &Hold, now: Timestamp) -> Self {
+        HoldView {
+            id: hold.id.clone(),
+            event_id: hold.event_id.clone(),
+            seat_ids: hold.seat_ids.clone(),
+            status: hold.effective_status(now),
+            created_at: hold.created_at.to_rfc3339(),
+            expires_at: hold.expires_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HoldResponse {
+    pub hold: HoldView,
+}
+
+/// Hold seats, all or nothing, for the payment window.
+#[utoipa::path(post, path = "/api/v1/events/{event_id}/holds", tag = "holds", request_body = CreateHoldRequest,
+    params(("event_id" = String, Path)),
+    responses((status = 201, body = HoldResponse), (status = 401), (status = 404),
+        (status = 409, description = "seat_unavailable (details.seat_ids), sale_not_open or event_ended"),
+        (status = 422, description = "no_seats, duplicate_seats, unknown_seats or too_many_seats")))]
+pub async fn create_hold(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+    user: CurrentUser,
+    ApiJson(body): ApiJson<CreateHoldRequest>,
+) -> ApiResult<(StatusCode, Json<HoldResponse>)> {
+    let (info, live) = live_event(&state, &event_id).await?;
+    let max = state.settings.max_seats_per_hold;
+    let request = HoldRequest::parse(&body.seat_ids, max)?;
+    let unknown: Vec<&String> = request
+        .seat_ids()
+        .iter()
+        .filter(|s| !live.contains(s))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::unprocessable(
+            "unknown_seats",
+            "Some seats do not exist in this event.",
+        )
+        .with_details(json!({ "seat_ids": unknown })));
+    }
+    let now = Timestamp::now();
+    match info.status(now, 1) {
+        EventStatus::Scheduled => {
+            return Err(ApiError::conflict(
+                "sale_not_open",
+                "The sale has not opened yet.",
+            ));
+        }
+        EventStatus::Ended => {
+            return Err(ApiError::conflict(
+                "event_ended",
+                "This event has already taken place.",
+            ));
+        }
+        EventStatus::OnSale | EventStatus::SoldOut => {}
+    }
+    let hold = Hold {
+        id: new_id(),
+        event_id: event_id.clone(),
+        user_id: user.id().to_owned(),
+        seat_ids: request.seat_ids().to_vec(),
+        status: HoldStatus::Active,
+        created_at: now,
+        expires_at: now.plus(state.settings.hold_ttl),
+    };
+    let mut tx = state.db.begin().await?;
+    tx.lock_user(user.id()).await?;
+    let already = tx.seats_held_by(&event_id, user.id(), now).await?;
+    request.check_limit(already, max)?;
+    tx.insert_hold(&hold).await?;
+    let taken = tx
+        .take_available_seats(&event_id, &hold.id, &hold.seat_ids)
+        .await?;
+    if taken != hold.seat_ids.len() as u64 {
+        let unavailable = tx
+            .unavailable_seats(&event_id, &hold.seat_ids, &hold.id)
+            .await?;
+        drop(tx); // rolls back: all or nothing
+        metrics::counter!("boxoffice_holds_refused_total").increment(1);
+        return Err(ApiError::conflict(
+            "seat_unavailable",
+            "Some of these seats were just taken by someone else.",
+        )
+        .with_details(json!({ "seat_ids": unavailable })));
+    }
+    let changes = tx.seat_statuses_of(&event_id, &hold.seat_ids).await?;
+    tx.commit().await?;
+    state.publish(&event_id, changes);
+    metrics::counter!("boxoffice_holds_created_total").increment(1);
+    Ok((
+        StatusCode::CREATED,
+        Json(HoldResponse {
+            hold: HoldView::of(&hold, now),
+        }),
+    ))
+}
+
+/// The caller's hold; 404 for anyone else's.
+#[utoipa::path(get, path = "/api/v1/holds/{hold_id}", tag = "holds", params(("hold_id" = String, Path)),
+    responses((status = 200, body = HoldResponse), (status = 401), (status = 404)))]
+pub async fn get_hold(
+    State(state): State<AppState>,
+    Path(hold_id): Path<String>,
+    user: CurrentUser,
+) -> ApiResult<Json<HoldResponse>> {
+    let mut tx = state.db.read().await?;
+    let hold = tx.hold_by_id(&hold_id).await?;
+    tx.commit().await?;
+    let hold = hold
+        .filter(|h| h.user_id == user.id())
+        .ok_or_else(|| ApiError::not_found("Hold"))?;
+    Ok(Json(HoldResponse {
+        hold: HoldView::of(&hold, Timestamp::now()),
+    }))
+}
+
+/// Release a hold's seats at once. Idempotent: releasing an ended hold changes nothing.
+#[utoipa::path(delete, path = "/api/v1/holds/{hold_id}", tag = "holds", params(("hold_id" = String, Path)),
+    responses((status = 204), (status = 401), (status = 404)))]
+pub async fn release_hold(
+    State(state): State<AppState>,
+    Path(hold_id): Path<String>,
+    user: CurrentUser,
+) -> ApiResult<StatusCode> {
+    let now = Timestamp::now();
+    let mut tx = state.db.begin().await?;
+    let hold = tx.hold_by_id(&hold_id).await?;
+    let hold = hold
+        .filter(|h| h.user_id == user.id())
+        .ok_or_else(|| ApiError::not_found("Hold"))?;
+    if !tx.end_hold(&hold.id, HoldStatus::Released, now).await? {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    tx.free_held_seats(&hold.event_id, &hold.id).await?;
+    let changes = tx.seat_statuses_of(&hold.event_id, &hold.seat_ids).await?;
+    tx.commit().await?;
+    state.publish(&hold.event_id, changes);
+    metrics::counter!("boxoffice_holds_released_total").increment(1);
+    Ok(StatusCode::NO_CONTENT)
+}

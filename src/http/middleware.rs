@@ -1,0 +1,104 @@
+//! Cross-cutting request handling: overload shedding, cross-origin refusal, metrics, 404s.
+
+use std::time::{Duration, Instant};
+
+use axum::{
+    Router,
+    body::Body,
+    error_handling::HandleErrorLayer,
+    extract::{MatchedPath, Request},
+    http::{Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use tower::{BoxError, ServiceBuilder};
+
+use super::{ApiError, AppState};
+
+/// Past `max` requests in flight, answer 503 with `Retry-After` at once instead of queueing:
+/// a quick "try again" beats a timeout for the crowd and for the load balancer.
+pub fn shed_load(router: Router<AppState>, max: usize) -> Router<AppState> {
+    router.layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(|err: BoxError| async move {
+                if err.is::<tower::load_shed::error::Overloaded>() {
+                    metrics::counter!("boxoffice_requests_shed_total").increment(1);
+                    ApiError::unavailable(
+                        "The box office is very busy; please try again in a moment.",
+                        1,
+                    )
+                } else {
+                    ApiError::internal(anyhow::anyhow!("middleware error: {err}"))
+                }
+            }))
+            .load_shed()
+            .concurrency_limit(max.max(1)),
+    )
+}
+
+/// Browsers send cookies on cross-site requests; refusing state changes from another origin
+/// closes that door (SameSite=Lax covers most of it, this covers the rest).
+pub async fn refuse_cross_origin_writes(request: Request, next: Next) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
+        return cross_origin();
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, rest)| rest);
+        if origin_host.is_none() || origin_host != host {
+            return cross_origin();
+        }
+    }
+    next.run(request).await
+}
+
+fn cross_origin() -> Response {
+    ApiError::forbidden(
+        "cross_origin_request",
+        "Requests that change state must come from this site.",
+    )
+    .into_response()
+}
+
+pub async fn api_not_found() -> ApiError {
+    ApiError::not_found("Endpoint")
+}
+
+/// Request counts and latencies by route template (never by raw path: ids would explode the
+/// number of series).
+pub async fn record_metrics(request: Request<Body>, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status();
+    record(&method, &route, status, started.elapsed());
+    response
+}
+
+fn record(method: &str, route: &str, status: StatusCode, elapsed: Duration) {
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.as_u16().to_string()),
+    ];
+    metrics::counter!("boxoffice_http_requests_total", &labels).increment(1);
+    let labels = [("method", method.to_owned()), ("route", route.to_owned())];
+    metrics::histogram!("boxoffice_http_request_duration_seconds", &labels)
+        .record(elapsed.as_secs_f64());
+}

@@ -1,0 +1,75 @@
+//! The HTTP layer: shared state, the router assembled from one module per resource, and the
+//! cross-cutting layers (body limit, overload shedding, cross-origin refusal, metrics).
+
+pub mod auth;
+pub mod checkout;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod holds;
+pub mod middleware;
+pub mod openapi;
+pub mod ops;
+pub mod orders;
+pub mod stream;
+pub mod web;
+
+use std::sync::{Arc, atomic::AtomicBool};
+
+use axum::{Router, extract::DefaultBodyLimit};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    catalog::Catalog, config::Settings, payments::PaymentProvider, realtime::SeatHub,
+    security::PasswordHasher, storage::Database,
+};
+
+pub use error::{ApiError, ApiResult};
+
+/// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Arc<dyn Database>,
+    pub catalog: Arc<Catalog>,
+    pub hub: Arc<SeatHub>,
+    pub payments: Arc<dyn PaymentProvider>,
+    pub hasher: PasswordHasher,
+    /// The server secret that signs ticket codes.
+    pub secret: Arc<Vec<u8>>,
+    /// Cancelled when a graceful shutdown begins: streams tell their clients to reconnect.
+    pub shutdown: CancellationToken,
+    pub ready: Arc<AtomicBool>,
+    pub metrics: PrometheusHandle,
+    pub streams: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl AppState {
+    /// Sends committed seat changes to every subscriber of the event on this instance.
+    pub fn publish(&self, event_id: &str, changes: Vec<crate::domain::seat::SeatStatus>) {
+        if !changes.is_empty() {
+            self.hub.apply(event_id, changes);
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(auth::router())
+        .merge(events::router())
+        .merge(holds::router())
+        .merge(orders::router())
+        .fallback(middleware::api_not_found)
+        .layer(axum::middleware::from_fn(
+            middleware::refuse_cross_origin_writes,
+        ))
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
+    let api = middleware::shed_load(api, state.settings.max_concurrent_requests);
+    Router::new()
+        .nest("/api/v1", api.merge(stream::router()))
+        .merge(ops::router())
+        .merge(web::router())
+        .route_layer(axum::middleware::from_fn(middleware::record_metrics))
+        .with_state(state)
+}

@@ -1,0 +1,158 @@
+//! Live seat updates over Server-Sent Events and WebSocket: a snapshot, then coalesced changes.
+
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    extract::{
+        Path, State,
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+    },
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+    routing::get,
+};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::{ApiError, ApiResult, AppState, extract::MaybeUser};
+use crate::realtime::{FeedItem, LiveEvent, SeatFeed};
+
+/// Past this many open streams per instance new ones get 503: the load balancer sends them to
+/// another instance.
+const MAX_STREAMS: usize = 50_000;
+/// A client that cannot take a message for this long is disconnected; it resyncs on reconnect.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/events/{event_id}/stream", get(sse))
+        .route("/events/{event_id}/ws", get(websocket))
+}
+
+fn payload(event_id: &str, item: &FeedItem) -> (&'static str, serde_json::Value) {
+    match item {
+        FeedItem::Snapshot(seats) => (
+            "snapshot",
+            json!({"type": "snapshot", "event_id": event_id, "seats": seats}),
+        ),
+        FeedItem::Changes(changes) => ("seats", json!({"type": "seats", "changes": changes})),
+        FeedItem::Reconnect => ("reconnect", json!({"type": "reconnect", "retry_ms": 1000})),
+    }
+}
+
+/// Counts an open stream for as long as it lives.
+struct StreamSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl StreamSlot {
+    fn take(state: &AppState) -> ApiResult<Self> {
+        let n = state.streams.fetch_add(1, Ordering::SeqCst);
+        let slot = StreamSlot(state.streams.clone());
+        if n >= MAX_STREAMS {
+            return Err(ApiError::unavailable(
+                "Too many live connections on this server.",
+                2,
+            ));
+        }
+        metrics::gauge!("boxoffice_open_streams").set((n + 1) as f64);
+        Ok(slot)
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let n = self.0.fetch_sub(1, Ordering::SeqCst);
+        metrics::gauge!("boxoffice_open_streams").set(n.saturating_sub(1) as f64);
+    }
+}
+
+async fn open(state: &AppState, event_id: &str) -> ApiResult<Arc<LiveEvent>> {
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::unavailable("This server is shutting down.", 1));
+    }
+    state
+        .hub
+        .live(event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Event"))
+}
+
+/// Server-Sent Events: `snapshot`, then `seats` events; `reconnect` when the server drains.
+#[utoipa::path(get, path = "/api/v1/events/{event_id}/stream", tag = "events", params(("event_id" = String, Path)),
+    responses((status = 200, content_type = "text/event-stream", description = "event: snapshot (the /seats body), then event: seats with {changes: [{id, state, version}]}"), (status = 404)))]
+pub async fn sse(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+    user: MaybeUser,
+) -> ApiResult<Response> {
+    let live = open(&state, &event_id).await?;
+    let slot = StreamSlot::take(&state)?;
+    let mut feed = SeatFeed::new(live, user.0.map(|u| u.id), state.shutdown.clone());
+    let (tx, rx) = mpsc::channel::<Result<Event, std::convert::Infallible>>(4);
+    tokio::spawn(async move {
+        let _slot = slot;
+        while let Some(item) = feed.next().await {
+            let (name, data) = payload(&event_id, &item);
+            let event = Event::default().event(name).data(data.to_string());
+            match tokio::time::timeout(SEND_TIMEOUT, tx.send(Ok(event))).await {
+                Ok(Ok(())) => {}
+                _ => break, // the client went away or stopped reading
+            }
+        }
+    });
+    Ok(Sse::new(ReceiverStream::new(rx))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+/// WebSocket: the same payloads as text frames, `{"type": "snapshot", …}` then `{"type": "seats", …}`.
+#[utoipa::path(get, path = "/api/v1/events/{event_id}/ws", tag = "events", params(("event_id" = String, Path)),
+    responses((status = 101, description = "WebSocket: text frames {type: snapshot|seats|reconnect, …}"), (status = 404)))]
+pub async fn websocket(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+    user: MaybeUser,
+    upgrade: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let live = open(&state, &event_id).await?;
+    let slot = StreamSlot::take(&state)?;
+    let feed = SeatFeed::new(live, user.0.map(|u| u.id), state.shutdown.clone());
+    Ok(upgrade.on_upgrade(move |socket| serve_socket(socket, feed, event_id, slot)))
+}
+
+async fn serve_socket(
+    mut socket: WebSocket,
+    mut feed: SeatFeed,
+    event_id: String,
+    _slot: StreamSlot,
+) {
+    loop {
+        tokio::select! {
+            item = feed.next() => {
+                let Some(item) = item else { break };
+                let reconnect = item == FeedItem::Reconnect;
+                let (_, data) = payload(&event_id, &item);
+                let sent = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(data.to_string().into()))).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    return;
+                }
+                if reconnect {
+                    // 1012: service restart — the client should reconnect, possibly elsewhere.
+                    let frame = CloseFrame { code: 1012, reason: "server draining".into() };
+                    let _ = socket.send(Message::Close(Some(frame))).await;
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {} // pings are answered by the library; clients send nothing else
+            }
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The in-memory seat maps of live events and their change broadcasts.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use tokio::sync::{Mutex, broadcast};
+
+use crate::{
+    domain::{
+        seat::{SeatState, SeatStatus, SeatView, is_newer},
+        time::Timestamp,
+    },
+    storage::{Database, StoreResult},
+};
+
+/// How many change batches a subscriber may fall behind before it is resynchronised from a
+/// snapshot instead of replaying them.
+pub(crate) const CHANNEL_CAPACITY: usize = 1024;
+
+/// One event's seat states, in layout order, and the channel its changes go out on.
+pub struct LiveEvent {
+    pub event_id: String,
+    index: HashMap<String, usize>,
+    seats: RwLock<Vec<SeatStatus>>,
+    changes: broadcast::Sender<Arc<Vec<SeatStatus>>>,
+}
+
+impl LiveEvent {
+    fn new(event_id: String, seats: Vec<SeatStatus>) -> Self {
+        let index = seats
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.seat_id.clone(), i))
+            .collect();
+        let (changes, _) = broadcast::channel(CHANNEL_CAPACITY);
+        LiveEvent {
+            event_id,
+            index,
+            seats: RwLock::new(seats),
+            changes,
+        }
+    }
+
+    /// Subscribe *before* taking a snapshot: a change that commits in between then arrives both
+    /// ways, and its version makes the second copy harmless.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Vec<SeatStatus>>> {
+        self.changes.subscribe()
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.changes.receiver_count()
+    }
+
+    pub fn snapshot(&self, caller: Option<&str>) -> Vec<SeatView> {
+        let seats = self.seats.read().unwrap_or_else(|e| e.into_inner());
+        seats.iter().map(|s| s.view_for(caller)).collect()
+    }
+
+    pub fn counts(&self) -> SeatCounts {
+        let seats = self.seats.read().unwrap_or_else(|e| e.into_inner());
+        let mut c = SeatCounts {
+            total: seats.len() as u64,
+            ..SeatCounts::default()
+        };
+        for s in seats.iter() {
+            match s.state {
+                SeatState::Available => c.available += 1,
+                SeatState::Held => c.held += 1,
+                SeatState::Sold => c.sold += 1,
+            }
+        }
+        c
+    }
+
+    pub fn contains(&self, seat_id: &str) -> bool {
+        self.index.contains_key(seat_id)
+    }
+
+    /// Applies the changes that are newer than what is held and broadcasts those; older or
+    /// duplicate ones are dropped. Returns how many were applied.
+    pub fn apply(&self, changes: Vec<SeatStatus>) -> usize {
+        let applied: Vec<SeatStatus> = {
+            let mut seats = self.seats.write().unwrap_or_else(|e| e.into_inner());
+            changes
+                .into_iter()
+                .filter(|c| match self.index.get(&c.seat_id) {
+                    Some(&i) if is_newer(c.version, Some(seats[i].version)) => {
+                        seats[i] = c.clone();
+                        true
+                    }
+                    _ => false,
+                })
+                .collect()
+        };
+        let n = applied.len();
+        if n > 0 {
+            metrics::counter!("boxoffice_seat_changes_applied_total").increment(n as u64);
+            // No receivers is fine: nobody is watching this event right now.
+            let _ = self.changes.send(Arc::new(applied));
+        }
+        n
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeatCounts {
+    pub total: u64,
+    pub available: u64,
+    pub held: u64,
+    pub sold: u64,
+}
+
+/// All live events of this instance.
+pub struct SeatHub {
+    db: Arc<dyn Database>,
+    events: RwLock<HashMap<String, Arc<LiveEvent>>>,
+    /// Serialises first loads so that a crowd arriving at once loads an event once.
+    loading: Mutex<()>,
+}
+
+impl SeatHub {
+    pub fn new(db: Arc<dyn Database>) -> Self {
+        SeatHub {
+            db,
+            events: RwLock::new(HashMap::new()),
+            loading: Mutex::new(()),
+        }
+    }
+
+    fn cached(&self, event_id: &str) -> Option<Arc<LiveEvent>> {
+        self.events
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(event_id)
+            .cloned()
+    }
+
+    /// The live copy of an event's seats, loaded from the database on first use. `None` if the
+    /// event has no seats (it does not exist).
+    pub async fn live(&self, event_id: &str) -> StoreResult<Option<Arc<LiveEvent>>> {
+        if let Some(live) = self.cached(event_id) {
+            return Ok(Some(live));
+        }
+        let _guard = self.loading.lock().await;
+        if let Some(live) = self.cached(event_id) {
+            return Ok(Some(live));
+        }
+        let mut tx = self.db.read().await?;
+        let seats = tx.seat_statuses(event_id).await?;
+        tx.commit().await?;
+        if seats.is_empty() {
+            return Ok(None);
+        }
+        let live = Arc::new(LiveEvent::new(event_id.to_owned(), seats));
+        self.events
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(event_id.to_owned(), live.clone());
+        metrics::gauge!("boxoffice_live_events")
+            .set(self.events.read().map(|e| e.len()).unwrap_or(0) as f64);
+        Ok(Some(live))
+    }
+
+    /// Applies changes to an event this instance has loaded; changes to other events are ignored
+    /// (they will be read fresh when the event is first loaded).
+    pub fn apply(&self, event_id: &str, changes: Vec<SeatStatus>) -> usize {
+        match self.cached(event_id) {
+            Some(live) => live.apply(changes),
+            None => 0,
+        }
+    }
+
+    pub fn loaded_events(&self) -> Vec<Arc<LiveEvent>> {
+        self.events
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Re-reads recent changes (or everything, when `since` is `None`) of every loaded event and
+    /// applies what the memory copy missed. Returns how many seats were corrected.
+    pub async fn reconcile(&self, since: Option<std::time::Duration>) -> StoreResult<usize> {
+        let mut corrected = 0;
+        for live in self.loaded_events() {
+            let mut tx = self.db.read().await?;
+            let seats = match since {
+                Some(window) => {
+                    let now: Timestamp = tx.db_now().await?;
+                    tx.seat_statuses_changed_since(&live.event_id, now.minus(window))
+                        .await?
+                }
+                None => tx.seat_statuses(&live.event_id).await?,
+            };
+            tx.commit().await?;
+            corrected += live.apply(seats);
+        }
+        Ok(corrected)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    pub fn live_event(seats: Vec<SeatStatus>) -> LiveEvent {
+        LiveEvent::new("e".into(), seats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seat(id: &str, state: SeatState, version: i64) -> SeatStatus {
+        SeatStatus {
+            seat_id: id.into(),
+            state,
+            version,
+            holder: None,
+        }
+    }
+
+    #[test]
+    fn a_newer_change_is_applied_and_broadcast() {
+        let live = LiveEvent::new("e".into(), vec![seat("A-1", SeatState::Available, 1)]);
+        let mut rx = live.subscribe();
+        assert_eq!(live.apply(vec![seat("A-1", SeatState::Held, 2)]), 1);
+        assert_eq!(live.snapshot(None)[0].state, SeatState::Held);
+        assert_eq!(rx.try_recv().unwrap()[0].version, 2);
+    }
+
+    #[test]
+    fn stale_duplicate_and_unknown_changes_are_ignored() {
+        let live = LiveEvent::new("e".into(), vec![seat("A-1", SeatState::Held, 5)]);
+        let mut rx = live.subscribe();
+        assert_eq!(
+            live.apply(vec![
+                seat("A-1", SeatState::Available, 4),
+                seat("A-1", SeatState::Held, 5)
+            ]),
+            0
+        );
+        assert_eq!(live.apply(vec![seat("Z-9", SeatState::Sold, 9)]), 0);
+        assert!(rx.try_recv().is_err());
+        assert_eq!(live.snapshot(None)[0].version, 5);
+    }
+
+    #[test]
+    fn counts_follow_the_states() {
+        let live = LiveEvent::new(
+            "e".into(),
+            vec![
+                seat("A-1", SeatState::Available, 1),
+                seat("A-2", SeatState::Held, 1),
+                seat("A-3", SeatState::Sold, 1),
+            ],
+        );
+        assert_eq!(
+            live.counts(),
+            SeatCounts {
+                total: 3,
+                available: 1,
+                held: 1,
+                sold: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! Password hashing (argon2, off the async threads and bounded) and session tokens.
+
+use std::sync::Arc;
+
+use argon2::{
+    Argon2,
+    password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::domain::{account::Password, idempotency::hex};
+
+/// Hashes on the blocking pool, at most one per core at a time: a burst of sign-ins queues
+/// instead of starving every other request of CPU.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+}
+
+impl Default for PasswordHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PasswordHasher {
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        PasswordHasher {
+            permits: Arc::new(Semaphore::new(cores)),
+        }
+    }
+
+    pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
+        let _permit = self.permits.acquire().await?;
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || {
+            let salt =
+                SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(anyhow::Error::msg)?;
+            let hash = Argon2::default()
+                .hash_password(password.expose().as_bytes(), &salt)
+                .map_err(anyhow::Error::msg)?;
+            Ok(hash.to_string())
+        })
+        .await?
+    }
+
+    /// Checks a password against a stored hash. With no hash (unknown e-mail) it still does the
+    /// work against a dummy hash, so response times do not reveal which e-mails exist.
+    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> anyhow::Result<bool> {
+        let _permit = self.permits.acquire().await?;
+        let password = password.clone();
+        let known = stored.is_some();
+        let stored = stored.unwrap_or(DUMMY_HASH).to_owned();
+        tokio::task::spawn_blocking(move || {
+            let parsed = PasswordHash::new(&stored).map_err(anyhow::Error::msg)?;
+            let ok = Argon2::default()
+                .verify_password(password.expose().as_bytes(), &parsed)
+                .is_ok();
+            Ok(ok && known)
+        })
+        .await?
+    }
+}
+
+/// An argon2id hash of a random password nobody knows, with the default parameters.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9Ww1zhZt4Vaw6Jgr0rZ3gUIhkdJ0p7yW7N8F0zl3Pk8";
+
+/// A new session token (given to the client) and its digest (the only form stored).
+pub fn new_session_token() -> (String, String) {
+    let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let digest = token_digest(&token);
+    (token, digest)
+}
+
+pub fn token_digest(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// A new random secret for signing, when the operator did not configure one.
+pub fn new_secret() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hashed_password_verifies_and_another_does_not() {
+        let h = PasswordHasher::new();
+        let p = Password::parse("correct horse battery").unwrap();
+        let hash = h.hash(&p).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(h.verify(&p, Some(&hash)).await.unwrap());
+        assert!(
+            !h.verify(&Password::parse("wrong password").unwrap(), Some(&hash))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_account_never_verifies() {
+        let h = PasswordHasher::new();
+        assert!(
+            !h.verify(&Password::parse("anything at all").unwrap(), None)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn session_tokens_are_random_and_stored_only_as_digests() {
+        let (t1, d1) = new_session_token();
+        let (t2, _) = new_session_token();
+        assert_ne!(t1, t2);
+        assert_eq!(d1, token_digest(&t1));
+        assert_ne!(d1, t1);
+    }
+}

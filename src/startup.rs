@@ -1,0 +1,140 @@
+//! Wiring: [`Application::build`] connects, migrates, seeds and binds; [`Application::run_until`]
+//! serves until the given shutdown future resolves, then drains.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    catalog::Catalog,
+    config::Settings,
+    http::{self, AppState},
+    payments::SandboxProvider,
+    realtime::SeatHub,
+    security::{PasswordHasher, new_secret},
+    seed, storage, tasks,
+};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = storage::connect(&settings.database_url, settings.db_pool_size)
+            .await
+            .with_context(|| {
+                format!("connecting to {}", storage::redact(&settings.database_url))
+            })?;
+        db.migrate().await.context("applying migrations")?;
+        let secret = match &settings.secret {
+            Some(s) => s.clone(),
+            None => {
+                let mut tx = db.begin().await?;
+                let s = tx.setting_or_insert("secret", &new_secret()).await?;
+                tx.commit().await?;
+                s
+            }
+        };
+        let hasher = PasswordHasher::new();
+        if settings.demo {
+            seed::demo_event_if_empty(db.as_ref())
+                .await
+                .context("creating the demo event")?;
+        }
+        if let Some((email, password)) = &settings.admin {
+            seed::ensure_admin(db.as_ref(), &hasher, email, password)
+                .await
+                .context("creating the admin account")?;
+        }
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let state = AppState {
+            catalog: Arc::new(Catalog::new(db.clone())),
+            hub: Arc::new(SeatHub::new(db.clone())),
+            payments: Arc::new(SandboxProvider::new()),
+            hasher,
+            secret: Arc::new(secret.into_bytes()),
+            shutdown: CancellationToken::new(),
+            ready: Arc::new(AtomicBool::new(true)),
+            metrics: crate::telemetry::metrics_handle(),
+            streams: Arc::new(AtomicUsize::new(0)),
+            settings: Arc::new(settings),
+            db,
+        };
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// Serves until `shutdown` resolves. Then `/readyz` turns 503, streams tell their clients to
+    /// reconnect, in-flight requests finish, background tasks stop, and the pools close.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state;
+        let background = tasks::spawn_all(state.clone());
+        let (ready, token) = (state.ready.clone(), state.shutdown.clone());
+        let app = http::router(state.clone());
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining requests and streams");
+            ready.store(false, Ordering::SeqCst);
+            token.cancel();
+        })
+        .await?;
+        state.shutdown.cancel();
+        for task in background {
+            let _ = task.await;
+        }
+        state.db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,221 @@
+//! Storage: one [`Repository`] trait, implemented once per SQL dialect. A repository value *is* an
+//! open transaction: handlers begin it, call it through `&mut`, and commit it (dropping rolls back).
+
+pub mod records;
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+pub use records::*;
+
+use crate::domain::{hold::Hold, seat::SeatStatus, time::Timestamp};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness or check constraint refused the write: the caller maps it to 409.
+    #[error("constraint violated: {0}")]
+    Conflict(String),
+    #[error("stored data is not what this version expects: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL: {0}")]
+    UnsupportedUrl(String),
+    #[error(transparent)]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e
+            && (db.is_unique_violation() || db.is_check_violation())
+        {
+            return StoreError::Conflict(db.constraint().unwrap_or(db.message()).to_owned());
+        }
+        StoreError::Database(e)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The connection pools of one database, whatever its dialect.
+#[async_trait]
+pub trait Database: Send + Sync + 'static {
+    fn dialect(&self) -> &'static str;
+    /// A transaction for work that writes.
+    async fn begin(&self) -> StoreResult<Box<dyn Repository>>;
+    /// A transaction that only reads (SQLite serves these from a separate pool of readers).
+    async fn read(&self) -> StoreResult<Box<dyn Repository>>;
+    async fn migrate(&self) -> StoreResult<()>;
+    async fn ping(&self) -> StoreResult<()>;
+    async fn close(&self);
+}
+
+/// Opens the database a URL names, creating the SQLite file if needed.
+pub async fn connect(url: &str, pool_size: u32) -> StoreResult<std::sync::Arc<dyn Database>> {
+    if url.starts_with("sqlite:") {
+        return Ok(std::sync::Arc::new(
+            sqlite::SqliteDatabase::connect(url, pool_size).await?,
+        ));
+    }
+    Err(StoreError::UnsupportedUrl(redact(url)))
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(colon) => format!("{}:***{}", &url[..s + 3 + colon], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
+/// Every query the application makes, inside one transaction.
+#[async_trait]
+pub trait Repository: Send {
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+    /// The database's clock in milliseconds: the one clock all instances agree on.
+    async fn db_now(&mut self) -> StoreResult<Timestamp>;
+
+    // Settings.
+    async fn setting(&mut self, key: &str) -> StoreResult<Option<String>>;
+    /// Stores `value` unless the key exists; returns the value that is stored now.
+    async fn setting_or_insert(&mut self, key: &str, value: &str) -> StoreResult<String>;
+
+    // Accounts and sessions.
+    async fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;
+    async fn user_by_email(&mut self, email: &str) -> StoreResult<Option<UserRecord>>;
+    async fn update_user_credentials(&mut self, user: &UserRecord) -> StoreResult<()>;
+    async fn insert_session(
+        &mut self,
+        token_hash: &str,
+        user_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    async fn user_for_session(
+        &mut self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<UserRecord>>;
+    async fn delete_session(&mut self, token_hash: &str) -> StoreResult<()>;
+    async fn purge_sessions(&mut self, now: Timestamp) -> StoreResult<u64>;
+
+    // Venues, events, categories and seats.
+    async fn insert_venue(&mut self, venue: &VenueRecord) -> StoreResult<()>;
+    async fn insert_event(&mut self, event: &NewEvent) -> StoreResult<()>;
+    async fn insert_category(&mut self, category: &CategoryRecord) -> StoreResult<()>;
+    async fn insert_seats(
+        &mut self,
+        event_id: &str,
+        seats: &[(String, String)],
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn count_events(&mut self) -> StoreResult<u64>;
+    async fn list_events(&mut self) -> StoreResult<Vec<EventRecord>>;
+    async fn event_by_id(&mut self, event_id: &str) -> StoreResult<Option<EventRecord>>;
+    async fn categories_of(&mut self, event_id: &str) -> StoreResult<Vec<CategoryRecord>>;
+    /// Seat id → category id, for pricing and for drawing the map.
+    async fn seat_categories(&mut self, event_id: &str) -> StoreResult<Vec<(String, String)>>;
+    async fn seat_statuses(&mut self, event_id: &str) -> StoreResult<Vec<SeatStatus>>;
+    async fn seat_statuses_of(
+        &mut self,
+        event_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<Vec<SeatStatus>>;
+    /// Seats whose last change the database stamped at or after `since` (its own clock).
+    async fn seat_statuses_changed_since(
+        &mut self,
+        event_id: &str,
+        since: Timestamp,
+    ) -> StoreResult<Vec<SeatStatus>>;
+
+    // Holds.
+    /// Serialises one buyer's concurrent holds so that the per-user limit cannot be raced.
+    async fn lock_user(&mut self, user_id: &str) -> StoreResult<()>;
+    async fn seats_held_by(
+        &mut self,
+        event_id: &str,
+        user_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<u32>;
+    async fn insert_hold(&mut self, hold: &Hold) -> StoreResult<()>;
+    /// The one conditional update that takes seats: only those still available change. Returns how
+    /// many did; the caller rolls back unless it is all of them.
+    async fn take_available_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<u64>;
+    /// Of `seat_ids`, those taken by anyone but `hold_id` (the hold being attempted).
+    async fn unavailable_seats(
+        &mut self,
+        event_id: &str,
+        seat_ids: &[String],
+        hold_id: &str,
+    ) -> StoreResult<Vec<String>>;
+    async fn count_existing_seats(
+        &mut self,
+        event_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<u64>;
+    async fn hold_by_id(&mut self, hold_id: &str) -> StoreResult<Option<Hold>>;
+    /// Moves an active hold to `to` (released, expired or converted); false if it was not active.
+    async fn end_hold(
+        &mut self,
+        hold_id: &str,
+        to: crate::domain::hold::HoldStatus,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Converts an active, unexpired hold into a sale; false if it was not active or had expired.
+    async fn convert_hold(&mut self, hold_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Returns the hold's held seats to sale.
+    async fn free_held_seats(&mut self, event_id: &str, hold_id: &str) -> StoreResult<u64>;
+    /// Marks the hold's held seats sold.
+    async fn sell_held_seats(&mut self, event_id: &str, hold_id: &str) -> StoreResult<u64>;
+    async fn expired_holds(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>>;
+
+    // Checkout.
+    async fn idempotency_record(
+        &mut self,
+        user_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
+    async fn insert_idempotency_record(
+        &mut self,
+        user_id: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn complete_idempotency_record(
+        &mut self,
+        user_id: &str,
+        key: &str,
+        status: u16,
+        response: &str,
+    ) -> StoreResult<()>;
+    async fn purge_idempotency_records(&mut self, before: Timestamp) -> StoreResult<u64>;
+    async fn insert_payment(&mut self, payment: &PaymentRecord) -> StoreResult<()>;
+    async fn finish_payment(
+        &mut self,
+        payment_id: &str,
+        status: PaymentStatus,
+        provider_ref: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn insert_order(&mut self, order: &OrderRecord) -> StoreResult<()>;
+    async fn insert_ticket(&mut self, ticket: &TicketRecord) -> StoreResult<()>;
+    async fn insert_ledger_entry(&mut self, entry: &LedgerEntry) -> StoreResult<()>;
+    async fn orders_of(&mut self, user_id: &str) -> StoreResult<Vec<OrderRecord>>;
+    async fn order_by_id(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>>;
+    async fn ticket_by_id(&mut self, ticket_id: &str) -> StoreResult<Option<TicketRecord>>;
+
+    /// Runs one audit query: each row names something that breaks an invariant.
+    async fn audit_query(&mut self, sql: &str) -> StoreResult<Vec<String>>;
+}

@@ -1,0 +1,131 @@
+//! Background work that stops on shutdown: releasing expired holds, healing the in-memory seat
+//! maps from the database, and purging old sessions and idempotency records.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::{
+    domain::{hold::HoldStatus, time::Timestamp},
+    http::AppState,
+    storage::StoreResult,
+};
+
+/// Changes stamped this recently are re-read on every reconciliation: wide enough to cover any
+/// transaction still in flight when the previous pass ran.
+const RECONCILE_WINDOW: Duration = Duration::from_secs(5);
+/// Every so often the whole seat map is re-read, whatever the timestamps say.
+const FULL_RECONCILE_EVERY: Duration = Duration::from_secs(60);
+const PURGE_EVERY: Duration = Duration::from_secs(300);
+/// Idempotency records are kept at least this long (Stripe keeps them 24 h).
+const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(25 * 3600);
+const SWEEP_BATCH: u32 = 200;
+
+pub fn spawn_all(state: AppState) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(sweeper(state.clone())),
+        tokio::spawn(reconciler(state)),
+    ]
+}
+
+async fn sweeper(state: AppState) {
+    let mut tick = tokio::time::interval(state.settings.sweep_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_purge = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = release_expired_holds(&state).await {
+            tracing::warn!(error = %e, "releasing expired holds failed; will retry");
+        }
+        if last_purge.elapsed() >= PURGE_EVERY {
+            last_purge = tokio::time::Instant::now();
+            if let Err(e) = purge(&state).await {
+                tracing::warn!(error = %e, "purging old records failed; will retry");
+            }
+        }
+    }
+}
+
+/// Expires every active hold past its `expires_at`, returns its seats to sale, and broadcasts
+/// the change. Each hold is its own transaction with the same conditional updates as a release,
+/// so a hold converted or released concurrently is left alone.
+pub async fn release_expired_holds(state: &AppState) -> StoreResult<usize> {
+    let mut released = 0;
+    loop {
+        let mut tx = state.db.read().await?;
+        let expired = tx.expired_holds(Timestamp::now(), SWEEP_BATCH).await?;
+        tx.commit().await?;
+        if expired.is_empty() {
+            return Ok(released);
+        }
+        let batch = expired.len();
+        for (hold_id, event_id) in expired {
+            let mut tx = state.db.begin().await?;
+            let Some(hold) = tx.hold_by_id(&hold_id).await? else {
+                continue;
+            };
+            if !tx
+                .end_hold(&hold_id, HoldStatus::Expired, Timestamp::now())
+                .await?
+            {
+                continue;
+            }
+            tx.free_held_seats(&event_id, &hold_id).await?;
+            let changes = tx.seat_statuses_of(&event_id, &hold.seat_ids).await?;
+            tx.commit().await?;
+            state.publish(&event_id, changes);
+            released += 1;
+            metrics::counter!("boxoffice_holds_expired_total").increment(1);
+        }
+        if batch < SWEEP_BATCH as usize {
+            return Ok(released);
+        }
+    }
+}
+
+async fn reconciler(state: AppState) {
+    let mut tick = tokio::time::interval(state.settings.reconcile_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_full = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let full = last_full.elapsed() >= FULL_RECONCILE_EVERY;
+        if full {
+            last_full = tokio::time::Instant::now();
+        }
+        match state
+            .hub
+            .reconcile((!full).then_some(RECONCILE_WINDOW))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                metrics::counter!("boxoffice_reconciled_seats_total").increment(n as u64);
+                tracing::debug!(seats = n, full, "reconciliation corrected seats");
+            }
+            Err(e) => tracing::warn!(error = %e, "reconciliation failed; will retry"),
+        }
+    }
+}
+
+async fn purge(state: &AppState) -> StoreResult<()> {
+    let now = Timestamp::now();
+    let mut tx = state.db.begin().await?;
+    let sessions = tx.purge_sessions(now).await?;
+    let keys = tx
+        .purge_idempotency_records(now.minus(IDEMPOTENCY_RETENTION))
+        .await?;
+    tx.commit().await?;
+    tracing::debug!(
+        sessions,
+        keys,
+        "purged expired sessions and idempotency records"
+    );
+    Ok(())
+}

@@ -1,0 +1,358 @@
+// Event page: live seat map, the buyer's selection and basket, and the hand-off to the payment window.
+import { api } from './api.js';
+import { SeatMap, legend, zoomControls } from './seatmap.js';
+import { SeatFeed } from './live.js';
+import { openPayment } from './checkout.js';
+import { h, money, longDate, plural, announce, flash } from './util.js';
+
+export const MAX_SEATS = 8;
+
+/** Orders just paid for, so the confirmation page renders without another round trip. */
+export const recentOrders = new Map();
+
+/**
+ * @param {HTMLElement} main
+ * @param {{id: string}} params
+ * @param {{session: {user: any}, navigate: (hash: string) => void, setTitle: (t: string) => void}} app
+ * @returns {() => void} cleanup
+ */
+export function eventPage(main, params, app) {
+  const eventId = params.id;
+  const selectionKey = `boxoffice.selection.${eventId}`;
+  let map = null;
+  let feed = null;
+  let payment = null;
+  /** Seat ids the buyer picked on the map (not yet held). */
+  const selected = new Set();
+  /** Seats of the hold this page created, while it is active. */
+  let heldByMe = new Set();
+  let holding = false;
+  let gone = false;
+
+  const status = h('span', { class: 'live-status', 'data-status': 'connecting', role: 'status' }, 'Connecting…');
+  const hover = h('p', { class: 'seat-hover', 'aria-hidden': 'true' }, '\u00a0');
+  const basketList = h('ul', { class: 'basket-lines' });
+  const basketEmpty = h('p', { class: 'muted basket-empty', text: `Pick up to ${MAX_SEATS} seats on the map.` });
+  const totalAmount = h('strong', { class: 'amount', text: '—' });
+  const basketCount = h('span', { class: 'count', text: '0' });
+  const holdButton = h('button', { type: 'button', class: 'btn primary wide', 'data-testid': 'hold-button', disabled: true, onclick: () => holdSeats() }, 'Hold seats & pay');
+  const notice = h('div', { class: 'basket-notice', role: 'alert' });
+  const viewport = h('div', { class: 'map-viewport', tabindex: '-1' });
+
+  main.replaceChildren(h('p', { class: 'loading', text: 'Loading the seat map…' }));
+
+  api(`/events/${encodeURIComponent(eventId)}`)
+    .then(({ event }) => {
+      if (gone) return;
+      build(event);
+    })
+    .catch((err) => {
+      if (gone) return;
+      main.replaceChildren(
+        h('h1', { tabindex: '-1', text: err.status === 404 ? 'Event not found' : 'The seat map could not be loaded' }),
+        h('p', { text: err.message }),
+        h('p', {}, h('a', { href: '#/', text: 'Back to all events' })),
+      );
+    });
+
+  function build(event) {
+    app.setTitle(event.name);
+    map = new SeatMap(event, { onActivate: toggle, onHover: showHover, onZoomed: () => { hover.textContent = 'Zoomed in: tap a seat to select it, or Fit to see the whole hall.'; } });
+    viewport.append(map.svg);
+    restoreSelection();
+
+    const venue = event.venue?.name;
+    main.replaceChildren(
+      h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/', text: 'Events' }), h('span', { 'aria-hidden': 'true', text: ' / ' }), h('span', { 'aria-current': 'page', text: event.name })),
+      h('header', { class: 'event-head' },
+        h('div', {},
+          h('h1', { tabindex: '-1', text: event.name }),
+          h('p', { class: 'event-meta' }, [venue, longDate(event.starts_at)].filter(Boolean).join(' · ')),
+        ),
+        status,
+      ),
+      h('div', { class: 'event-layout' },
+        h('section', { class: 'map-panel', 'aria-labelledby': 'map-title' },
+          h('div', { class: 'map-toolbar' },
+            h('h2', { id: 'map-title', class: 'sr-only', text: 'Choose your seats' }),
+            h('p', { id: 'seatmap-help', class: 'help' }, 'Click or tap a seat to select it; + and − zoom. Keyboard: Tab into the map, arrow keys to move, Enter or Space to select.'),
+            zoomControls(map, viewport),
+          ),
+          viewport,
+          hover,
+          legend(map),
+        ),
+        h('aside', { class: 'basket', 'aria-labelledby': 'basket-title' },
+          h('h2', { id: 'basket-title' }, 'Your seats ', basketCount),
+          basketEmpty,
+          basketList,
+          h('p', { class: 'basket-total' }, h('span', { text: 'Total' }), totalAmount),
+          h('p', { class: 'fine', text: 'Prices include all fees. The final amount is confirmed at payment.' }),
+          holdButton,
+          notice,
+        ),
+      ),
+    );
+
+    feed = new SeatFeed(eventId, {
+      onReset: () => repaintAll(),
+      onChanges: (ids) => changed(ids),
+      onStatus: (s) => {
+        status.dataset.status = s;
+        status.textContent = s === 'live' ? 'Live' : s === 'connecting' ? 'Connecting…' : 'Reconnecting…';
+        status.title = s === 'live' ? 'Seat availability updates as it happens' : 'Seat availability may be out of date';
+      },
+    });
+    feed.start();
+    repaintAll();
+    renderBasket();
+  }
+
+  function isMine(id, st) {
+    return st?.state === 'held' && (st.mine === true || heldByMe.has(id));
+  }
+
+  function displayOf(id) {
+    const st = feed?.seats.get(id);
+    if (selected.has(id)) return ['mine', 'selected'];
+    if (!st) return ['available', 'available'];
+    if (st.state === 'held') return isMine(id, st) ? ['mine', 'mine'] : ['held', 'held'];
+    if (st.state === 'sold' && st.mine) return ['sold', 'yours'];
+    return [st.state, st.state];
+  }
+
+  function repaint(id) {
+    const [display, detail] = displayOf(id);
+    map.paint(id, display, detail);
+  }
+
+  function repaintAll() {
+    if (!map) return;
+    for (const id of map.seats.keys()) repaint(id);
+    dropTaken([...selected]);
+  }
+
+  function changed(ids) {
+    for (const id of ids) repaint(id);
+    dropTaken(ids);
+  }
+
+  /** Seats in the selection that someone else just took are removed, and the buyer is told which. */
+  function dropTaken(ids) {
+    if (holding) return;
+    const lost = ids.filter((id) => selected.has(id) && feed.seats.get(id) && feed.seats.get(id).state !== 'available');
+    if (!lost.length) return;
+    for (const id of lost) {
+      selected.delete(id);
+      repaint(id);
+    }
+    const names = lost.map((id) => map.seats.get(id)?.label).join(', ');
+    const text = `${names} ${lost.length === 1 ? 'was' : 'were'} just taken by someone else and removed from your selection.`;
+    say(text, 'warn');
+    announce(text);
+    renderBasket();
+  }
+
+  function toggle(id) {
+    if (holding || payment) return;
+    const seat = map.seats.get(id);
+    const st = feed?.seats.get(id);
+    if (selected.has(id)) {
+      selected.delete(id);
+      repaint(id);
+      say('');
+      announce(`${seat.label} removed. ${summary()}`);
+      renderBasket();
+      return;
+    }
+    if (st && st.state !== 'available') {
+      const why = st.state === 'sold' ? 'is sold' : isMine(id, st) ? 'is already held for you' : 'is held by another buyer';
+      say(`${seat.label} ${why}.`, 'info');
+      announce(`${seat.label} ${why}.`);
+      return;
+    }
+    if (selected.size >= MAX_SEATS) {
+      const text = `You can select up to ${MAX_SEATS} seats per order. Remove one to pick another.`;
+      say(text, 'warn');
+      announce(text);
+      return;
+    }
+    selected.add(id);
+    repaint(id);
+    say('');
+    announce(`${seat.label} selected. ${summary()}`);
+    renderBasket();
+  }
+
+  function summary() {
+    const t = totalOf([...selected]);
+    return selected.size ? `${plural(selected.size, 'seat', 'seats')}, total ${money(t.cents, t.currency)}.` : 'No seats selected.';
+  }
+
+  function totalOf(ids) {
+    let cents = 0;
+    let currency = 'EUR';
+    for (const id of ids) {
+      const c = map.seats.get(id)?.category;
+      if (!c) continue;
+      cents += c.price_cents;
+      currency = c.currency;
+    }
+    return { cents, currency };
+  }
+
+  function lineFor(id) {
+    const seat = map.seats.get(id);
+    const c = seat?.category;
+    return { id, label: seat?.label ?? id, category: c?.name ?? '', price_cents: c?.price_cents ?? 0, currency: c?.currency ?? 'EUR' };
+  }
+
+  function renderBasket() {
+    const ids = [...selected].sort((a, b) => {
+      const sa = map.seats.get(a);
+      const sb = map.seats.get(b);
+      return sa.row - sb.row || sa.col - sb.col;
+    });
+    basketList.replaceChildren(
+      ...ids.map((id) => {
+        const l = lineFor(id);
+        return h('li', {},
+          h('span', { class: 'line-seat' }, h('strong', { text: l.label }), h('span', { class: 'muted', text: l.category })),
+          h('span', { class: 'amount', text: money(l.price_cents, l.currency) }),
+          h('button', { type: 'button', class: 'remove', 'aria-label': `Remove ${l.label}`, title: 'Remove', onclick: () => { toggle(id); } }, '×'),
+        );
+      }),
+    );
+    basketEmpty.hidden = ids.length > 0;
+    basketCount.textContent = String(ids.length);
+    const t = totalOf(ids);
+    totalAmount.textContent = ids.length ? money(t.cents, t.currency) : '—';
+    holdButton.disabled = !ids.length || holding;
+    holdButton.textContent = holding ? 'Holding your seats…' : ids.length ? `Hold ${plural(ids.length, 'seat', 'seats')} & pay` : 'Hold seats & pay';
+    saveSelection();
+  }
+
+  function say(text, kind = 'info') {
+    notice.className = `basket-notice ${text ? kind : ''}`;
+    notice.textContent = text;
+  }
+
+  function showHover(id) {
+    hover.textContent = id ? `${map.describe(id)} · ${map.seats.get(id).el.getAttribute('aria-label').split(', ').pop()}` : '\u00a0';
+  }
+
+  async function holdSeats() {
+    if (holding || !selected.size || payment) return;
+    if (!app.session.user) {
+      saveSelection();
+      flash('Sign in or create an account to hold your seats. Your selection is kept.');
+      app.navigate(`#/login?next=${encodeURIComponent(`#/events/${eventId}`)}`);
+      return;
+    }
+    holding = true;
+    renderBasket();
+    say('');
+    const seatIds = [...selected];
+    let hold;
+    try {
+      ({ hold } = await api(`/events/${encodeURIComponent(eventId)}/holds`, { method: 'POST', body: { seat_ids: seatIds } }));
+    } catch (err) {
+      holding = false;
+      if (gone) return;
+      holdFailed(err);
+      renderBasket();
+      return;
+    }
+    if (gone) {
+      api(`/holds/${encodeURIComponent(hold.id)}`, { method: 'DELETE' }).catch(() => {});
+      return;
+    }
+    heldByMe = new Set(hold.seat_ids);
+    selected.clear();
+    holding = false;
+    for (const id of hold.seat_ids) repaint(id);
+    renderBasket();
+    announce(`${plural(hold.seat_ids.length, 'seat', 'seats')} held for you. Complete payment in the dialog.`);
+
+    const lines = hold.seat_ids.map(lineFor);
+    payment = openPayment({ hold, lines, total: totalOf(hold.seat_ids) });
+    const result = await payment.done;
+    payment = null;
+    const mySeats = heldByMe;
+    heldByMe = new Set();
+    if (gone) return;
+    for (const id of mySeats) repaint(id);
+    holdButton.focus();
+
+    switch (result.outcome) {
+      case 'paid':
+        recentOrders.set(result.order.id, result.order);
+        app.navigate(`#/orders/${encodeURIComponent(result.order.id)}`);
+        break;
+      case 'cancelled':
+        say('Your seats were released.', 'info');
+        announce('Hold cancelled. Your seats were released.');
+        break;
+      case 'expired':
+        flash('Your hold has expired; the seats were released.', 'warn');
+        announce('Your hold has expired; the seats were released.');
+        break;
+      case 'signin':
+        app.navigate(`#/login?next=${encodeURIComponent(`#/events/${eventId}`)}`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  function holdFailed(err) {
+    if (err.status === 401) {
+      app.session.user = null;
+      app.refreshHeader();
+      flash('Your session ended. Please sign in again to hold your seats.');
+      app.navigate(`#/login?next=${encodeURIComponent(`#/events/${eventId}`)}`);
+      return;
+    }
+    if (err.status === 409 && err.code === 'seat_unavailable') {
+      const taken = (err.details?.seat_ids || []).filter((id) => selected.has(id));
+      for (const id of taken) {
+        selected.delete(id);
+        repaint(id);
+      }
+      const names = taken.map((id) => map.seats.get(id)?.label || id).join(', ');
+      const text = taken.length
+        ? `Sorry — ${names} ${taken.length === 1 ? 'was' : 'were'} just taken by someone else. ${taken.length === 1 ? 'It has' : 'They have'} been removed from your selection${selected.size ? '; your other seats are still selected' : ''}.`
+        : 'Some of those seats were just taken. Please choose again.';
+      say(text, 'error');
+      announce(text);
+      return;
+    }
+    say(err.message, 'error');
+    announce(err.message);
+  }
+
+  function saveSelection() {
+    try {
+      if (selected.size) sessionStorage.setItem(selectionKey, JSON.stringify([...selected]));
+      else sessionStorage.removeItem(selectionKey);
+    } catch {
+      // Private mode without storage: the selection just isn't kept across sign-in.
+    }
+  }
+
+  function restoreSelection() {
+    try {
+      const ids = JSON.parse(sessionStorage.getItem(selectionKey) || '[]');
+      for (const id of ids.slice(0, MAX_SEATS)) if (map.seats.has(id)) selected.add(id);
+    } catch {
+      // Ignore a corrupt entry.
+    }
+  }
+
+  return () => {
+    gone = true;
+    payment?.close();
+    feed?.stop();
+  };
+}
+
