@@ -126,6 +126,10 @@ impl From<StoreError> for ApiError {
                 "That conflicts with the current state; reload and try again.",
             )
             .with_details(json!({ "constraint": c })),
+            StoreError::Retryable(reason) => {
+                tracing::info!(%reason, "transaction aborted by the database; client told to retry");
+                ApiError::unavailable("Busy moment: please try again.", 1)
+            }
             other => ApiError::internal(other),
         }
     }

@@ -32,7 +32,9 @@ pub fn shed_load(router: Router<AppState>, max: usize) -> Router<AppState> {
                 }
             }))
             .load_shed()
-            .concurrency_limit(max.max(1)),
+            // Global: `Router::layer` wraps each route separately, and a per-route limit would
+            // multiply the ceiling by the number of routes.
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max.max(1))),
     )
 }
 

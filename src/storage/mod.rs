@@ -15,6 +15,10 @@ pub enum StoreError {
     /// A uniqueness or check constraint refused the write: the caller maps it to 409.
     #[error("constraint violated: {0}")]
     Conflict(String),
+    /// The database chose this transaction as a deadlock or serialization victim: nothing was
+    /// written, and the same request may simply be tried again.
+    #[error("transaction aborted by the database, safe to retry: {0}")]
+    Retryable(String),
     #[error("stored data is not what this version expects: {0}")]
     Corrupt(String),
     #[error("unsupported database URL: {0}")]
@@ -30,9 +34,17 @@ impl From<sqlx::Error> for StoreError {
         {
             return StoreError::Conflict(db.constraint().unwrap_or(db.message()).to_owned());
         }
+        if let sqlx::Error::Database(db) = &e
+            && db.code().is_some_and(|c| RETRYABLE_CODES.contains(&c.as_ref()))
+        {
+            return StoreError::Retryable(db.message().to_owned());
+        }
         StoreError::Database(e)
     }
 }
+
+/// PostgreSQL serialization failure and deadlock; MySQL/MariaDB deadlock and lock wait timeout.
+const RETRYABLE_CODES: &[&str] = &["40001", "40P01", "1213", "1205"];
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -141,7 +153,9 @@ pub trait Repository: Send {
     ) -> StoreResult<u32>;
     async fn insert_hold(&mut self, hold: &Hold) -> StoreResult<()>;
     /// The one conditional update that takes seats: only those still available change. Returns how
-    /// many did; the caller rolls back unless it is all of them.
+    /// many did; the caller rolls back unless it is all of them. Dialects with row locks lock the
+    /// requested seats in id order first, as every statement that locks several seats does, so
+    /// that concurrent transactions never deadlock on seats.
     async fn take_available_seats(
         &mut self,
         event_id: &str,
