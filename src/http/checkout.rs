@@ -116,8 +116,21 @@ pub async fn checkout(
         .await?
         .filter(|h| h.user_id == user.id())
         .ok_or_else(|| ApiError::not_found("Hold"))?;
-    tx.insert_idempotency_record(user.id(), key.as_str(), &print, now)
-        .await?;
+    match tx
+        .insert_idempotency_record(user.id(), key.as_str(), &print, now)
+        .await
+    {
+        // The same key arrived twice at once and the other request got there first.
+        Err(StoreError::Conflict(_)) => {
+            let mut e = ApiError::conflict(
+                "request_in_progress",
+                "This payment is still being processed.",
+            );
+            e.retry_after = Some(1);
+            return Err(e);
+        }
+        other => other?,
+    }
     if !hold.can_be_paid(now) {
         let e = hold_not_active(
             "This hold is no longer active; its seats were released or already paid for.",

@@ -35,7 +35,9 @@ impl From<sqlx::Error> for StoreError {
             return StoreError::Conflict(db.constraint().unwrap_or(db.message()).to_owned());
         }
         if let sqlx::Error::Database(db) = &e
-            && db.code().is_some_and(|c| RETRYABLE_CODES.contains(&c.as_ref()))
+            && db
+                .code()
+                .is_some_and(|c| RETRYABLE_CODES.contains(&c.as_ref()))
         {
             return StoreError::Retryable(db.message().to_owned());
         }
