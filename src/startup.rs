@@ -19,7 +19,7 @@ use crate::{
     config::Settings,
     http::{self, AppState},
     payments::SandboxProvider,
-    realtime::SeatHub,
+    realtime::{FanOut, SeatHub},
     security::{PasswordHasher, new_secret},
     seed, storage, tasks,
 };
@@ -57,16 +57,27 @@ impl Application {
                 .await
                 .context("creating the admin account")?;
         }
+        let shutdown = CancellationToken::new();
+        let hub = Arc::new(SeatHub::new(db.clone()));
+        let instance_id: Arc<str> = crate::domain::new_id().into();
+        let fanout = match &settings.redis_url {
+            Some(url) => FanOut::redis(hub.clone(), url, instance_id.to_string(), shutdown.clone())
+                .await
+                .with_context(|| format!("connecting to Redis at {}", storage::redact(url)))?,
+            None => FanOut::local(hub.clone()),
+        };
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
         let state = AppState {
             catalog: Arc::new(Catalog::new(db.clone())),
-            hub: Arc::new(SeatHub::new(db.clone())),
+            hub,
+            fanout,
+            instance_id,
             payments: Arc::new(SandboxProvider::new()),
             hasher,
             secret: Arc::new(secret.into_bytes()),
-            shutdown: CancellationToken::new(),
+            shutdown,
             ready: Arc::new(AtomicBool::new(true)),
             metrics: crate::telemetry::metrics_handle(),
             streams: Arc::new(AtomicUsize::new(0)),

@@ -21,8 +21,12 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    catalog::Catalog, config::Settings, payments::PaymentProvider, realtime::SeatHub,
-    security::PasswordHasher, storage::Database,
+    catalog::Catalog,
+    config::Settings,
+    payments::PaymentProvider,
+    realtime::{FanOut, SeatHub},
+    security::PasswordHasher,
+    storage::Database,
 };
 
 pub use error::{ApiError, ApiResult};
@@ -34,6 +38,9 @@ pub struct AppState {
     pub db: Arc<dyn Database>,
     pub catalog: Arc<Catalog>,
     pub hub: Arc<SeatHub>,
+    pub fanout: FanOut,
+    /// Names this process in cross-instance messages, so it can skip its own echoes.
+    pub instance_id: Arc<str>,
     pub payments: Arc<dyn PaymentProvider>,
     pub hasher: PasswordHasher,
     /// The server secret that signs ticket codes.
@@ -46,11 +53,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Sends committed seat changes to every subscriber of the event on this instance.
+    /// Sends committed seat changes to every subscriber of the event, on every instance.
     pub fn publish(&self, event_id: &str, changes: Vec<crate::domain::seat::SeatStatus>) {
-        if !changes.is_empty() {
-            self.hub.apply(event_id, changes);
-        }
+        self.fanout.publish(&self.instance_id, event_id, changes);
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use axum::{
     Json, Router,
-    extract::State,
+    extract::{Query, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
@@ -27,15 +27,38 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 when the database answers; 503 when it does not, and from the start of a graceful shutdown.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
-pub async fn readyz(State(state): State<AppState>) -> Response {
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct ReadyQuery {
+    /// `redis`: report ready while the database answers even if Redis does not. For load balancer
+    /// health checks: sales go on without Redis (live updates then come from reconciliation), so
+    /// a Redis outage must not take every instance out of rotation.
+    pub optional: Option<String>,
+}
+
+/// 200 when the database (and Redis, when configured) answer; 503 when not, and from the start of
+/// a graceful shutdown.
+#[utoipa::path(get, path = "/readyz", tag = "operations", params(ReadyQuery), responses((status = 200), (status = 503)))]
+pub async fn readyz(State(state): State<AppState>, Query(query): Query<ReadyQuery>) -> Response {
     if !state.ready.load(Ordering::SeqCst) {
         return ApiError::unavailable("This server is shutting down.", 1).into_response();
     }
     match tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await {
         Ok(Ok(())) => {
-            Json(json!({"status": "ready", "database": state.db.dialect()})).into_response()
+            let redis_ok = state.fanout.redis_ready().await;
+            let redis = match (state.fanout.uses_redis(), redis_ok) {
+                (false, _) => "not_configured",
+                (true, true) => "up",
+                (true, false) => "down",
+            };
+            let redis_optional = query.optional.as_deref() == Some("redis");
+            if !redis_ok && !redis_optional {
+                let e = ApiError::unavailable("Redis does not answer.", 2);
+                return e
+                    .with_details(json!({"database": state.db.dialect(), "redis": redis}))
+                    .into_response();
+            }
+            Json(json!({"status": "ready", "database": state.db.dialect(), "redis": redis}))
+                .into_response()
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database unreachable");

@@ -1,0 +1,268 @@
+//! Cross-instance fan-out. Every committed change is applied to this instance's seat maps at once;
+//! with `REDIS_URL` it is also published on Redis so that every other instance applies it too.
+//! Redis pub/sub is at-most-once: a lost message is healed by reconciliation, and when the
+//! subscription comes back after an outage the instance resynchronises from the database.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use redis::{AsyncCommands, PushKind, aio::ConnectionManager};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::SeatHub;
+use crate::domain::seat::{SeatState, SeatStatus};
+
+pub const CHANNEL: &str = "boxoffice:seats";
+/// Changes waiting to be published; past this the oldest work is dropped (and healed by
+/// reconciliation) rather than letting requests wait on Redis.
+const PUBLISH_QUEUE: usize = 10_000;
+const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A batch of changes as it travels between instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireBatch {
+    pub origin: String,
+    pub event_id: String,
+    pub changes: Vec<WireChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireChange {
+    pub id: String,
+    pub state: SeatState,
+    pub version: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+}
+
+impl WireBatch {
+    pub fn new(origin: &str, event_id: &str, changes: &[SeatStatus]) -> Self {
+        WireBatch {
+            origin: origin.to_owned(),
+            event_id: event_id.to_owned(),
+            changes: changes
+                .iter()
+                .map(|s| WireChange {
+                    id: s.seat_id.clone(),
+                    state: s.state,
+                    version: s.version,
+                    holder: s.holder.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn into_statuses(self) -> Vec<SeatStatus> {
+        self.changes
+            .into_iter()
+            .map(|c| SeatStatus {
+                seat_id: c.id,
+                state: c.state,
+                version: c.version,
+                holder: c.holder,
+            })
+            .collect()
+    }
+}
+
+/// How this instance shares seat changes.
+#[derive(Clone)]
+pub struct FanOut {
+    hub: Arc<SeatHub>,
+    redis: Option<RedisLink>,
+}
+
+#[derive(Clone)]
+struct RedisLink {
+    queue: mpsc::Sender<WireBatch>,
+    connection: ConnectionManager,
+    subscribed: Arc<AtomicBool>,
+}
+
+impl FanOut {
+    pub fn local(hub: Arc<SeatHub>) -> Self {
+        FanOut { hub, redis: None }
+    }
+
+    /// Connects to Redis and subscribes. Fails only if Redis cannot be reached at start; later
+    /// outages are ridden out (the connection manager reconnects and resubscribes).
+    pub async fn redis(
+        hub: Arc<SeatHub>,
+        url: &str,
+        instance_id: String,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let url = if url.contains("protocol=") {
+            url.to_owned()
+        } else {
+            format!(
+                "{url}{}protocol=resp3",
+                if url.contains('?') { '&' } else { '?' }
+            )
+        };
+        let client = redis::Client::open(url)?;
+        let (push_tx, push_rx) = mpsc::unbounded_channel();
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_push_sender(push_tx)
+            .set_automatic_resubscription()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_max_delay(Duration::from_secs(1))
+            .set_number_of_retries(usize::MAX);
+        let mut connection = client.get_connection_manager_with_config(config).await?;
+        connection.subscribe(CHANNEL).await?;
+        let subscribed = Arc::new(AtomicBool::new(true));
+        let (queue, queue_rx) = mpsc::channel(PUBLISH_QUEUE);
+        tokio::spawn(receive(
+            push_rx,
+            hub.clone(),
+            instance_id.clone(),
+            subscribed.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(publish(queue_rx, connection.clone(), shutdown));
+        Ok(FanOut {
+            hub,
+            redis: Some(RedisLink {
+                queue,
+                connection,
+                subscribed,
+            }),
+        })
+    }
+
+    /// Applies committed changes here at once and sends them to the other instances.
+    pub fn publish(&self, origin: &str, event_id: &str, changes: Vec<SeatStatus>) {
+        if changes.is_empty() {
+            return;
+        }
+        if let Some(redis) = &self.redis {
+            let batch = WireBatch::new(origin, event_id, &changes);
+            if redis.queue.try_send(batch).is_err() {
+                metrics::counter!("boxoffice_fanout_dropped_total").increment(1);
+            }
+        }
+        self.hub.apply(event_id, changes);
+    }
+
+    pub fn uses_redis(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// Whether Redis answers a PING now (always true without Redis).
+    pub async fn redis_ready(&self) -> bool {
+        match &self.redis {
+            None => true,
+            Some(r) => {
+                let mut c = r.connection.clone();
+                let ping = async move { redis::cmd("PING").query_async::<String>(&mut c).await };
+                matches!(tokio::time::timeout(REDIS_TIMEOUT, ping).await, Ok(Ok(_)))
+                    && r.subscribed.load(Ordering::SeqCst)
+            }
+        }
+    }
+}
+
+async fn publish(
+    mut queue: mpsc::Receiver<WireBatch>,
+    mut connection: ConnectionManager,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let batch = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            b = queue.recv() => match b { Some(b) => b, None => return },
+        };
+        let Ok(payload) = serde_json::to_string(&batch) else {
+            continue;
+        };
+        let sent = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            connection.publish::<_, _, i64>(CHANNEL, payload),
+        )
+        .await;
+        match sent {
+            Ok(Ok(_)) => metrics::counter!("boxoffice_fanout_published_total").increment(1),
+            _ => {
+                // Lost: the other instances' reconciliation picks the change up from the database.
+                metrics::counter!("boxoffice_fanout_publish_failures_total").increment(1);
+            }
+        }
+    }
+}
+
+async fn receive(
+    mut pushes: mpsc::UnboundedReceiver<redis::PushInfo>,
+    hub: Arc<SeatHub>,
+    instance_id: String,
+    subscribed: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let push = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            p = pushes.recv() => match p { Some(p) => p, None => return },
+        };
+        match push.kind {
+            PushKind::Message => {
+                let Some(redis::Value::BulkString(bytes)) = push.data.get(1) else {
+                    continue;
+                };
+                let Ok(batch) = serde_json::from_slice::<WireBatch>(bytes) else {
+                    metrics::counter!("boxoffice_fanout_malformed_total").increment(1);
+                    continue;
+                };
+                if batch.origin == instance_id {
+                    continue; // applied locally when it was published
+                }
+                metrics::counter!("boxoffice_fanout_received_total").increment(1);
+                let event_id = batch.event_id.clone();
+                hub.apply(&event_id, batch.into_statuses());
+            }
+            PushKind::Disconnection => {
+                tracing::warn!(
+                    "lost the Redis subscription; live updates from other instances pause until it returns"
+                );
+                subscribed.store(false, Ordering::SeqCst);
+            }
+            PushKind::Subscribe => {
+                if !subscribed.swap(true, Ordering::SeqCst) {
+                    tracing::info!(
+                        "Redis subscription restored; resynchronising seat maps from the database"
+                    );
+                    if let Err(e) = hub.reconcile(None).await {
+                        tracing::warn!(error = %e, "resync after Redis outage failed; periodic reconciliation will heal");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_survives_the_wire() {
+        let changes = vec![SeatStatus {
+            seat_id: "A-1".into(),
+            state: SeatState::Held,
+            version: 7,
+            holder: Some("u".into()),
+        }];
+        let batch = WireBatch::new("i1", "e1", &changes);
+        let back: WireBatch =
+            serde_json::from_str(&serde_json::to_string(&batch).unwrap()).unwrap();
+        assert_eq!(back.clone().into_statuses(), changes);
+        assert_eq!(back.origin, "i1");
+    }
+}
