@@ -107,6 +107,10 @@ pub struct SettingsArgs {
         global = true
     )]
     pub max_concurrent_requests: usize,
+    /// On SIGTERM, how long to keep serving with `/readyz` failing before closing streams and the
+    /// listener, so that the load balancer stops routing here first.
+    #[arg(long, env = "BOXOFFICE_DRAIN_DELAY_MS", default_value_t = 0, global = true)]
+    pub drain_delay_ms: u64,
     /// Database connections in the pool (for SQLite: readers; writes go through one connection).
     #[arg(
         long,
@@ -133,6 +137,7 @@ pub struct Settings {
     pub reconcile_interval: Duration,
     pub max_concurrent_requests: usize,
     pub db_pool_size: u32,
+    pub drain_delay: Duration,
 }
 
 impl From<SettingsArgs> for Settings {
@@ -151,6 +156,7 @@ impl From<SettingsArgs> for Settings {
             reconcile_interval: Duration::from_millis(a.reconcile_interval_ms),
             max_concurrent_requests: a.max_concurrent_requests,
             db_pool_size: a.db_pool_size,
+            drain_delay: Duration::from_millis(a.drain_delay_ms),
         }
     }
 }
@@ -172,6 +178,7 @@ impl Settings {
             reconcile_interval: Duration::from_millis(250),
             max_concurrent_requests: 4096,
             db_pool_size: 8,
+            drain_delay: Duration::ZERO,
         }
     }
 }

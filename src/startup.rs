@@ -106,6 +106,7 @@ impl Application {
         let state = self.state;
         let background = tasks::spawn_all(state.clone());
         let (ready, token) = (state.ready.clone(), state.shutdown.clone());
+        let drain_delay = state.settings.drain_delay;
         let app = http::router(state.clone());
         axum::serve(
             self.listener,
@@ -115,6 +116,8 @@ impl Application {
             shutdown.await;
             tracing::info!("shutting down: draining requests and streams");
             ready.store(false, Ordering::SeqCst);
+            // Keep serving while the load balancer notices /readyz failing, then close streams.
+            tokio::time::sleep(drain_delay).await;
             token.cancel();
         })
         .await?;
