@@ -21,6 +21,12 @@ pub async fn demo_event_if_empty(db: &dyn Database) -> StoreResult<()> {
     if tx.count_events().await? > 0 {
         return Ok(());
     }
+    // Instances starting together must create one demo event, not one each: the first to claim
+    // the marker row wins, the others wait on its key and then see it taken.
+    let claim = new_id();
+    if tx.setting_or_insert("demo_event_claim", &claim).await? != claim {
+        return Ok(());
+    }
     let now = Timestamp::now();
     let layout = demo_hall();
     let venue = VenueRecord {
