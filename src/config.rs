@@ -109,7 +109,12 @@ pub struct SettingsArgs {
     pub max_concurrent_requests: usize,
     /// On SIGTERM, how long to keep serving with `/readyz` failing before closing streams and the
     /// listener, so that the load balancer stops routing here first.
-    #[arg(long, env = "BOXOFFICE_DRAIN_DELAY_MS", default_value_t = 0, global = true)]
+    #[arg(
+        long,
+        env = "BOXOFFICE_DRAIN_DELAY_MS",
+        default_value_t = 0,
+        global = true
+    )]
     pub drain_delay_ms: u64,
     /// Database connections in the pool (for SQLite: readers; writes go through one connection).
     #[arg(

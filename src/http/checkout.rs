@@ -7,9 +7,11 @@
 //!    issue the tickets, write the ledger, and store the response for replays. If the hold was
 //!    lost meanwhile, refund the charge and say so.
 
+use std::sync::Arc;
+
 use axum::{
     body::Body,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -19,15 +21,16 @@ use utoipa::ToSchema;
 
 use super::{
     ApiError, ApiResult, AppState,
-    extract::{ApiJson, CurrentUser},
+    extract::{ApiJson, ApiPath, CurrentUser},
     orders::{OrderResponse, OrderView},
 };
 use crate::{
+    catalog::EventInfo,
     domain::{
         card::CardNumber,
         hold::Hold,
         idempotency::{IdempotencyKey, fingerprint},
-        money::total_for,
+        money::{Money, total_for},
         new_id,
         ticket::issue_code,
         time::Timestamp,
@@ -62,7 +65,7 @@ pub struct PaymentDetails {
         (status = 422, description = "idempotency_key_reused, invalid_card_number or unsupported_payment_method")))]
 pub async fn checkout(
     State(state): State<AppState>,
-    Path(hold_id): Path<String>,
+    ApiPath(hold_id): ApiPath<String>,
     user: CurrentUser,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
@@ -182,6 +185,50 @@ pub async fn checkout(
     }
     tx.commit().await?;
 
+    // From here on the attempt is recorded: finish it even if the client goes away, so that a
+    // dropped connection never leaves a charge without its order (or its refund).
+    let attempt = Attempt {
+        state,
+        user_id: user.id().to_owned(),
+        key: key.as_str().to_owned(),
+        hold,
+        event,
+        payment,
+        lines,
+        card,
+        total,
+    };
+    tokio::spawn(settle(attempt))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// A recorded payment attempt, owned so that it can be settled on its own task.
+struct Attempt {
+    state: AppState,
+    user_id: String,
+    key: String,
+    hold: Hold,
+    event: Arc<EventInfo>,
+    payment: PaymentRecord,
+    lines: Vec<(String, i64)>,
+    card: CardNumber,
+    total: Money,
+}
+
+/// Charges the provider and records the outcome, with the response stored for replays.
+async fn settle(attempt: Attempt) -> ApiResult<Response> {
+    let Attempt {
+        state,
+        user_id,
+        key,
+        hold,
+        event,
+        payment,
+        lines,
+        card,
+        total,
+    } = attempt;
     let charge = ChargeRequest {
         idempotency_key: payment.id.clone(),
         amount_cents: total.cents,
@@ -252,7 +299,7 @@ pub async fn checkout(
                 let body = json!(OrderResponse {
                     order: OrderView::of(&order, Some(&event))
                 });
-                tx.complete_idempotency_record(user.id(), key.as_str(), 201, &body.to_string())
+                tx.complete_idempotency_record(&user_id, &key, 201, &body.to_string())
                     .await?;
                 tx.commit().await?;
                 state.publish(&hold.event_id, changes);
@@ -293,7 +340,7 @@ pub async fn checkout(
             (e.status, e.body())
         }
     };
-    tx.complete_idempotency_record(user.id(), key.as_str(), status.as_u16(), &body.to_string())
+    tx.complete_idempotency_record(&user_id, &key, status.as_u16(), &body.to_string())
         .await?;
     tx.commit().await?;
     Ok(replay(status.as_u16(), body.to_string()))

@@ -2,15 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::{
-    Json, Router,
-    extract::{Path, State},
-    routing::get,
-};
+use axum::{Json, Router, extract::State, routing::get};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ApiError, ApiResult, AppState, extract::MaybeUser};
+use super::{
+    ApiError, ApiResult, AppState,
+    extract::{ApiPath, MaybeUser},
+};
 use crate::{
     catalog::{EventInfo, EventStatus},
     domain::{seat::SeatView, time::Timestamp, venue::Layout},
@@ -130,7 +129,7 @@ pub async fn list_events(State(state): State<AppState>) -> ApiResult<Json<EventL
     params(("event_id" = String, Path)), responses((status = 200, body = EventResponse), (status = 404)))]
 pub async fn get_event(
     State(state): State<AppState>,
-    Path(event_id): Path<String>,
+    ApiPath(event_id): ApiPath<String>,
 ) -> ApiResult<Json<EventResponse>> {
     let (info, live) = live_event(&state, &event_id).await?;
     let categories = info
@@ -158,7 +157,7 @@ pub async fn get_event(
     params(("event_id" = String, Path)), responses((status = 200, body = SeatsResponse), (status = 404)))]
 pub async fn get_seats(
     State(state): State<AppState>,
-    Path(event_id): Path<String>,
+    ApiPath(event_id): ApiPath<String>,
     user: MaybeUser,
 ) -> ApiResult<Json<SeatsResponse>> {
     let live = state

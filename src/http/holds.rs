@@ -2,7 +2,7 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
     routing::{get, post},
 };
@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::{
     ApiError, ApiResult, AppState, checkout,
     events::live_event,
-    extract::{ApiJson, CurrentUser},
+    extract::{ApiJson, ApiPath, CurrentUser},
 };
 use crate::{
     catalog::EventStatus,
@@ -72,7 +72,7 @@ pub struct HoldResponse {
         (status = 422, description = "no_seats, duplicate_seats, unknown_seats or too_many_seats")))]
 pub async fn create_hold(
     State(state): State<AppState>,
-    Path(event_id): Path<String>,
+    ApiPath(event_id): ApiPath<String>,
     user: CurrentUser,
     ApiJson(body): ApiJson<CreateHoldRequest>,
 ) -> ApiResult<(StatusCode, Json<HoldResponse>)> {
@@ -153,7 +153,7 @@ pub async fn create_hold(
     responses((status = 200, body = HoldResponse), (status = 401), (status = 404)))]
 pub async fn get_hold(
     State(state): State<AppState>,
-    Path(hold_id): Path<String>,
+    ApiPath(hold_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<Json<HoldResponse>> {
     let mut tx = state.db.read().await?;
@@ -172,7 +172,7 @@ pub async fn get_hold(
     responses((status = 204), (status = 401), (status = 404)))]
 pub async fn release_hold(
     State(state): State<AppState>,
-    Path(hold_id): Path<String>,
+    ApiPath(hold_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<StatusCode> {
     let now = Timestamp::now();

@@ -77,6 +77,14 @@ pub async fn api_not_found() -> ApiError {
     ApiError::not_found("Endpoint")
 }
 
+pub async fn api_method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This endpoint does not accept that method.",
+    )
+}
+
 /// Request counts and latencies by route template (never by raw path: ids would explode the
 /// number of series).
 pub async fn record_metrics(request: Request<Body>, next: Next) -> Response {

@@ -65,16 +65,23 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(holds::router())
         .merge(orders::router())
-        .fallback(middleware::api_not_found)
         .layer(axum::middleware::from_fn(
             middleware::refuse_cross_origin_writes,
         ))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
-    let api = middleware::shed_load(api, state.settings.max_concurrent_requests);
+    // Streams stay open for minutes: they are bounded by their own limit, not the request limit.
+    let api = middleware::shed_load(api, state.settings.max_concurrent_requests)
+        .merge(stream::router())
+        .fallback(middleware::api_not_found)
+        .method_not_allowed_fallback(middleware::api_method_not_allowed);
     Router::new()
-        .nest("/api/v1", api.merge(stream::router()))
+        .nest("/api/v1", api)
+        .route(
+            "/api/{*rest}",
+            axum::routing::any(middleware::api_not_found),
+        )
         .merge(ops::router())
-        .merge(web::router())
         .route_layer(axum::middleware::from_fn(middleware::record_metrics))
+        .merge(web::router())
         .with_state(state)
 }

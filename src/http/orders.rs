@@ -2,7 +2,7 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::State,
     http::header,
     response::{IntoResponse, Response},
     routing::get,
@@ -11,7 +11,10 @@ use qrcode::{QrCode, render::svg};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ApiError, ApiResult, AppState, extract::CurrentUser};
+use super::{
+    ApiError, ApiResult, AppState,
+    extract::{ApiPath, CurrentUser},
+};
 use crate::{catalog::EventInfo, storage::OrderRecord};
 
 pub fn router() -> Router<AppState> {
@@ -134,7 +137,7 @@ pub async fn list_orders(
     responses((status = 200, body = OrderResponse), (status = 401), (status = 404)))]
 pub async fn get_order(
     State(state): State<AppState>,
-    Path(order_id): Path<String>,
+    ApiPath(order_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<Json<OrderResponse>> {
     let mut tx = state.db.read().await?;
@@ -182,7 +185,7 @@ async fn own_ticket(
     responses((status = 200, body = TicketResponse), (status = 401), (status = 404)))]
 pub async fn get_ticket(
     State(state): State<AppState>,
-    Path(ticket_id): Path<String>,
+    ApiPath(ticket_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<Json<TicketResponse>> {
     Ok(Json(TicketResponse {
@@ -195,7 +198,7 @@ pub async fn get_ticket(
     responses((status = 200, content_type = "image/svg+xml", body = String), (status = 401), (status = 404)))]
 pub async fn ticket_qr(
     State(state): State<AppState>,
-    Path(ticket_id): Path<String>,
+    ApiPath(ticket_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<Response> {
     let ticket = own_ticket(&state, &ticket_id, &user).await?;

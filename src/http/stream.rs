@@ -8,8 +8,10 @@ use std::{
 use axum::{
     Router,
     extract::{
-        Path, State,
-        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+        State,
+        ws::{
+            CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+        },
     },
     response::{
         IntoResponse, Response,
@@ -21,7 +23,10 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{ApiError, ApiResult, AppState, extract::MaybeUser};
+use super::{
+    ApiError, ApiResult, AppState,
+    extract::{ApiPath, MaybeUser},
+};
 use crate::realtime::{FeedItem, LiveEvent, SeatFeed};
 
 /// Past this many open streams per instance new ones get 503: the load balancer sends them to
@@ -88,7 +93,7 @@ async fn open(state: &AppState, event_id: &str) -> ApiResult<Arc<LiveEvent>> {
     responses((status = 200, content_type = "text/event-stream", description = "event: snapshot (the /seats body), then event: seats with {changes: [{id, state, version}]}"), (status = 404)))]
 pub async fn sse(
     State(state): State<AppState>,
-    Path(event_id): Path<String>,
+    ApiPath(event_id): ApiPath<String>,
     user: MaybeUser,
 ) -> ApiResult<Response> {
     let live = open(&state, &event_id).await?;
@@ -116,10 +121,16 @@ pub async fn sse(
     responses((status = 101, description = "WebSocket: text frames {type: snapshot|seats|reconnect, …}"), (status = 404)))]
 pub async fn websocket(
     State(state): State<AppState>,
-    Path(event_id): Path<String>,
+    ApiPath(event_id): ApiPath<String>,
     user: MaybeUser,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    let upgrade = upgrade.map_err(|r| {
+        ApiError::bad_request(
+            "websocket_upgrade_required",
+            format!("Open this endpoint as a WebSocket: {}", r.body_text()),
+        )
+    })?;
     let live = open(&state, &event_id).await?;
     let slot = StreamSlot::take(&state)?;
     let feed = SeatFeed::new(live, user.0.map(|u| u.id), state.shutdown.clone());

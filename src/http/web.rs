@@ -3,8 +3,7 @@
 use axum::{
     Router,
     body::Body,
-    extract::Path,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -17,10 +16,16 @@ use super::AppState;
 #[folder = "web/"]
 struct Assets;
 
+/// `/` is the buyer's page; any other path not claimed by the API is looked up among the assets.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(|headers: HeaderMap| async move { asset("index.html", &headers) }))
-        .route("/{*path}", get(|Path(path): Path<String>, headers: HeaderMap| async move { asset(&path, &headers) }))
+        .route(
+            "/",
+            get(|headers: HeaderMap| async move { asset("index.html", &headers) }),
+        )
+        .fallback(|uri: Uri, headers: HeaderMap| async move {
+            asset(uri.path().trim_start_matches('/'), &headers)
+        })
         .layer(CompressionLayer::new())
 }
 

@@ -232,14 +232,14 @@ async fn receive(
                 );
                 subscribed.store(false, Ordering::SeqCst);
             }
-            PushKind::Subscribe => {
-                if !subscribed.swap(true, Ordering::SeqCst) {
-                    tracing::info!(
-                        "Redis subscription restored; resynchronising seat maps from the database"
-                    );
-                    if let Err(e) = hub.reconcile(None).await {
-                        tracing::warn!(error = %e, "resync after Redis outage failed; periodic reconciliation will heal");
-                    }
+            // The first subscription confirmation after a disconnection: the manager has
+            // reconnected and resubscribed, so resynchronise what was missed meanwhile.
+            PushKind::Subscribe if !subscribed.swap(true, Ordering::SeqCst) => {
+                tracing::info!(
+                    "Redis subscription restored; resynchronising seat maps from the database"
+                );
+                if let Err(e) = hub.reconcile(None).await {
+                    tracing::warn!(error = %e, "resync after Redis outage failed; periodic reconciliation will heal");
                 }
             }
             _ => {}

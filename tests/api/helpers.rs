@@ -1,0 +1,752 @@
+//! The test harness: one application per test, on its own SQLite file, served on a random port,
+//! with clients for buyers, readers for the live seat feeds, and the invariant audit.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    pin::Pin,
+    sync::Once,
+    time::Duration,
+};
+
+use boxoffice::{audit::AuditReport, config::Settings, startup::Application};
+use futures_util::{SinkExt, Stream, StreamExt};
+use reqwest::{Client, Response, StatusCode, header};
+use serde_json::{Value, json};
+use tokio::{net::TcpStream, sync::oneshot, task::JoinHandle};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
+use uuid::Uuid;
+
+/// The sandbox card that always succeeds.
+pub const GOOD_CARD: &str = "4242424242424242";
+/// The sandbox card that is always declined.
+pub const DECLINED_CARD: &str = "4000000000000002";
+/// The bound on every single wait in these tests.
+pub const WAIT: Duration = Duration::from_secs(5);
+pub const PASSWORD: &str = "correct horse battery staple";
+
+static TRACING: Once = Once::new();
+
+fn init_tracing() {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            boxoffice::telemetry::init();
+        }
+    });
+}
+
+/// A fresh directory for one test's database.
+pub fn fresh_db_path() -> PathBuf {
+    std::env::temp_dir()
+        .join("boxoffice-tests")
+        .join(Uuid::new_v4().simple().to_string())
+        .join("bo.db")
+}
+
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+/// A plain client (no cookies) with a generous overall timeout so that nothing hangs.
+pub fn plain_client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .connect_timeout(WAIT)
+        .build()
+        .expect("a reqwest client")
+}
+
+fn cookie_client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(60))
+        .connect_timeout(WAIT)
+        .build()
+        .expect("a reqwest client")
+}
+
+/// A client without an overall timeout, for streams (each read is bounded by the reader).
+fn stream_client() -> Client {
+    Client::builder()
+        .connect_timeout(WAIT)
+        .build()
+        .expect("a reqwest client")
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub db_path: PathBuf,
+    pub db_url: String,
+    pub settings: Settings,
+    /// An anonymous client: no cookies, no token.
+    pub api: Client,
+    event_id: tokio::sync::OnceCell<String>,
+    shutdown_tx: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    keep_db: bool,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+        Self::spawn_on(fresh_db_path(), configure).await
+    }
+
+    /// An application on the given SQLite file (created if missing).
+    pub async fn spawn_on(db_path: PathBuf, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        init_tracing();
+        let db_url = sqlite_url(&db_path);
+        let mut settings = Settings::for_tests(db_url.clone());
+        configure(&mut settings);
+        let app = Application::build(settings.clone())
+            .await
+            .expect("the application builds");
+        let port = app.port();
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = shutdown_rx.await;
+        }));
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            db_path,
+            db_url,
+            settings,
+            api: plain_client(),
+            event_id: tokio::sync::OnceCell::new(),
+            shutdown_tx: Some(shutdown_tx),
+            server: Some(server),
+            keep_db: false,
+        }
+    }
+
+    /// Keeps the database file when this app is dropped (to start another app on it).
+    pub fn keep_database(&mut self) {
+        self.keep_db = true;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Begins a graceful shutdown without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown_tx.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits (bounded) for `run_until` to return, and returns its result.
+    pub async fn stopped(&mut self, within: Duration) -> anyhow::Result<()> {
+        let server = self.server.take().expect("the server was started once");
+        tokio::time::timeout(within, server)
+            .await
+            .map_err(|_| anyhow::anyhow!("run_until did not return within {within:?}"))??
+    }
+
+    /// Graceful shutdown: signals and waits for `run_until` to return.
+    pub async fn shutdown(&mut self) {
+        self.begin_shutdown();
+        self.stopped(Duration::from_secs(10))
+            .await
+            .expect("the application stops cleanly");
+    }
+
+    /// The demo event's id (the first event of the list).
+    pub async fn event_id(&self) -> String {
+        self.event_id
+            .get_or_init(|| async {
+                let body: Value = self.get_json("/api/v1/events").await;
+                body["events"][0]["id"]
+                    .as_str()
+                    .expect("the demo event exists")
+                    .to_owned()
+            })
+            .await
+            .clone()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.api.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// GET that must answer 200 with JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        r.json().await.expect("a JSON body")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.api
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// The event detail (`event` object).
+    pub async fn event(&self) -> Value {
+        let id = self.event_id().await;
+        self.get_json(&format!("/api/v1/events/{id}")).await["event"].clone()
+    }
+
+    /// The anonymous `/seats` view as id → (state, version).
+    pub async fn seat_map(&self) -> SeatMap {
+        let id = self.event_id().await;
+        let body = self.get_json(&format!("/api/v1/events/{id}/seats")).await;
+        let mut map = SeatMap::default();
+        map.apply_snapshot(&body["seats"]);
+        map
+    }
+
+    pub async fn seat_state(&self, seat: &str) -> String {
+        self.seat_map().await.state(seat).to_owned()
+    }
+
+    /// Seat id → price in cents, from the event detail (layout category → category price).
+    pub async fn prices(&self) -> HashMap<String, i64> {
+        let event = self.event().await;
+        let price_of: HashMap<String, i64> = event["categories"]
+            .as_array()
+            .expect("categories")
+            .iter()
+            .map(|c| {
+                (
+                    c["id"].as_str().unwrap().to_owned(),
+                    c["price_cents"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        let mut out = HashMap::new();
+        for section in event["layout"]["sections"].as_array().unwrap() {
+            for row in section["rows"].as_array().unwrap() {
+                for seat in row["seats"].as_array().unwrap() {
+                    let cat = seat["category_id"].as_str().expect("a category per seat");
+                    out.insert(seat["id"].as_str().unwrap().to_owned(), price_of[cat]);
+                }
+            }
+        }
+        out
+    }
+
+    pub async fn register(&self, email: &str, password: &str, name: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            &json!({"email": email, "password": password, "name": name}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers a new buyer with a unique e-mail and signs them in with their own cookie jar.
+    pub async fn register_and_login(&self) -> Buyer {
+        let email = format!("buyer-{}@example.com", Uuid::new_v4().simple());
+        let r = self.register(&email, PASSWORD, "Test Buyer").await;
+        assert_eq!(r.status(), StatusCode::CREATED, "register {email}");
+        let client = cookie_client();
+        let r = client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), StatusCode::OK, "login {email}");
+        let body: Value = r.json().await.unwrap();
+        Buyer {
+            client,
+            token: body["token"].as_str().unwrap().to_owned(),
+            user_id: body["user"]["id"].as_str().unwrap().to_owned(),
+            email,
+            address: self.address.clone(),
+            event_id: self.event_id().await,
+        }
+    }
+
+    /// `n` buyers, registered and signed in concurrently.
+    pub async fn buyers(&self, n: usize) -> Vec<Buyer> {
+        futures_util::future::join_all((0..n).map(|_| self.register_and_login())).await
+    }
+
+    /// Runs `boxoffice audit` against this app's database.
+    pub async fn audit(&self) -> AuditReport {
+        let db = boxoffice::storage::connect(&self.db_url, 1)
+            .await
+            .expect("the audit connects");
+        let report = boxoffice::audit::run(db.as_ref())
+            .await
+            .expect("the audit runs");
+        db.close().await;
+        report
+    }
+
+    pub async fn assert_audit_ok(&self) {
+        let report = self.audit().await;
+        assert!(
+            report.ok,
+            "audit failed: {}",
+            serde_json::to_string_pretty(&report).unwrap()
+        );
+    }
+
+    /// A direct connection to the database, for checks the API does not expose.
+    pub async fn sql(&self) -> sqlx::SqlitePool {
+        sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&self.db_url)
+            .await
+            .expect("the database opens")
+    }
+
+    pub async fn sse(&self) -> SseReader {
+        SseReader::connect(self, None).await
+    }
+
+    pub async fn ws(&self) -> WsReader {
+        WsReader::connect(self).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown_tx.take() {
+            let _ = tx.send(());
+        }
+        if !self.keep_db
+            && let Some(dir) = self.db_path.parent()
+        {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A signed-in buyer with their own cookie jar (requests go with the session cookie).
+pub struct Buyer {
+    pub client: Client,
+    pub token: String,
+    pub user_id: String,
+    pub email: String,
+    pub address: String,
+    pub event_id: String,
+}
+
+impl Buyer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Tries to hold seats of the demo event.
+    pub async fn hold(&self, seats: &[&str]) -> Response {
+        self.post_json(
+            &format!("/api/v1/events/{}/holds", self.event_id),
+            &json!({ "seat_ids": seats }),
+        )
+        .await
+    }
+
+    /// Holds seats of the demo event, which must succeed; returns the `hold` object.
+    pub async fn hold_ok(&self, seats: &[&str]) -> Value {
+        let r = self.hold(seats).await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "hold {seats:?}: {body}");
+        body["hold"].clone()
+    }
+
+    pub async fn get_hold(&self, hold_id: &str) -> Response {
+        self.get(&format!("/api/v1/holds/{hold_id}")).await
+    }
+
+    pub async fn release(&self, hold_id: &str) -> Response {
+        self.delete(&format!("/api/v1/holds/{hold_id}")).await
+    }
+
+    pub async fn checkout(&self, hold_id: &str, key: &str, card: &str) -> Response {
+        self.checkout_body(hold_id, Some(key), &checkout_body(card))
+            .await
+    }
+
+    pub async fn checkout_body(&self, hold_id: &str, key: Option<&str>, body: &Value) -> Response {
+        let mut rb = self
+            .client
+            .post(self.url(&format!("/api/v1/holds/{hold_id}/checkout")))
+            .json(body);
+        if let Some(key) = key {
+            rb = rb.header("Idempotency-Key", key);
+        }
+        rb.send().await.expect("checkout")
+    }
+
+    /// Holds the seats and pays with the good card; returns the `order` object.
+    pub async fn buy(&self, seats: &[&str]) -> Value {
+        let hold = self.hold_ok(seats).await;
+        let r = self
+            .checkout(
+                hold["id"].as_str().unwrap(),
+                &Uuid::new_v4().to_string(),
+                GOOD_CARD,
+            )
+            .await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "checkout: {body}");
+        body["order"].clone()
+    }
+
+    /// The `/seats` body as seen by this buyer.
+    pub async fn seats(&self) -> Value {
+        let r = self
+            .get(&format!("/api/v1/events/{}/seats", self.event_id))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+}
+
+pub fn checkout_body(card: &str) -> Value {
+    json!({"payment": {"method": "sandbox", "card_number": card}})
+}
+
+/// Asserts the status and the documented error shape; returns the `error` object.
+pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value {
+    let got = r.status();
+    let body = error_body(r).await;
+    assert_eq!(got, status, "unexpected status; body: {body}");
+    assert_eq!(body["code"], code, "unexpected error code: {body}");
+    body
+}
+
+/// Reads a response that must be a JSON error `{"error": {"code", "message", …}}`; returns the
+/// `error` object.
+pub async fn error_body(r: Response) -> Value {
+    let status = r.status();
+    let ct = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let text = r.text().await.unwrap_or_default();
+    assert!(
+        ct.starts_with("application/json"),
+        "{status}: the error is not JSON (content-type {ct:?}): {text:?}"
+    );
+    let body: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{status}: invalid JSON error body {text:?}: {e}"));
+    let error = &body["error"];
+    assert!(
+        error["code"].as_str().is_some_and(
+            |c| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_')
+        ),
+        "{status}: the error code is not snake_case: {body}"
+    );
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{status}: the error has no message: {body}"
+    );
+    if let Some(d) = error.get("details") {
+        assert!(d.is_object(), "{status}: details must be an object: {body}");
+    }
+    error.clone()
+}
+
+pub fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+pub fn parse_time(s: &str) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{s:?} is not RFC 3339: {e}"))
+}
+
+/// A client-side seat map: a snapshot, then changes applied only when newer.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SeatMap {
+    pub seats: HashMap<String, (String, i64)>,
+}
+
+impl SeatMap {
+    pub fn apply_snapshot(&mut self, seats: &Value) {
+        self.seats.clear();
+        for s in seats.as_array().expect("seats is an array") {
+            self.seats.insert(
+                s["id"].as_str().unwrap().to_owned(),
+                (
+                    s["state"].as_str().unwrap().to_owned(),
+                    s["version"].as_i64().unwrap(),
+                ),
+            );
+        }
+    }
+
+    /// Applies changes that are newer; returns how many were.
+    pub fn apply_changes(&mut self, changes: &Value) -> usize {
+        let mut n = 0;
+        for c in changes.as_array().expect("changes is an array") {
+            let id = c["id"].as_str().unwrap();
+            let version = c["version"].as_i64().unwrap();
+            let newer = self.seats.get(id).is_none_or(|(_, v)| version > *v);
+            if newer {
+                self.seats.insert(
+                    id.to_owned(),
+                    (c["state"].as_str().unwrap().to_owned(), version),
+                );
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Applies a feed message (`snapshot` or `seats`) by name.
+    pub fn apply(&mut self, name: &str, data: &Value) {
+        match name {
+            "snapshot" => self.apply_snapshot(&data["seats"]),
+            "seats" => {
+                self.apply_changes(&data["changes"]);
+            }
+            _ => {}
+        }
+    }
+
+    pub fn state(&self, seat: &str) -> &str {
+        self.seats
+            .get(seat)
+            .map(|(s, _)| s.as_str())
+            .unwrap_or("missing")
+    }
+
+    pub fn version(&self, seat: &str) -> i64 {
+        self.seats.get(seat).map(|(_, v)| *v).unwrap_or(-1)
+    }
+
+    pub fn count(&self, state: &str) -> usize {
+        self.seats.values().filter(|(s, _)| s == state).count()
+    }
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Vec<u8>>> + Send>>;
+
+/// Reads a Server-Sent Events stream as `(event name, JSON data)` frames.
+pub struct SseReader {
+    stream: ByteStream,
+    buf: Vec<u8>,
+    ended: bool,
+}
+
+impl SseReader {
+    pub async fn connect(app: &TestApp, token: Option<&str>) -> SseReader {
+        let id = app.event_id().await;
+        let r = Self::open(app, &format!("/api/v1/events/{id}/stream"), token).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let ct = r
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert!(ct.starts_with("text/event-stream"), "content-type {ct}");
+        SseReader {
+            stream: Box::pin(r.bytes_stream().map(|c| c.map(|b| b.to_vec()))),
+            buf: Vec::new(),
+            ended: false,
+        }
+    }
+
+    pub async fn open(app: &TestApp, path: &str, token: Option<&str>) -> Response {
+        let mut rb = stream_client().get(app.url(path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        tokio::time::timeout(WAIT, rb.send())
+            .await
+            .expect("the stream opens in time")
+            .expect("the stream opens")
+    }
+
+    /// The next event, `None` when the stream ended; `Err` when none came within `within`.
+    pub async fn next_within(
+        &mut self,
+        within: Duration,
+    ) -> Result<Option<(String, Value)>, tokio::time::error::Elapsed> {
+        tokio::time::timeout(within, self.next_event()).await
+    }
+
+    /// The next event within [`WAIT`]; panics otherwise. `None` when the stream ended.
+    pub async fn next(&mut self) -> Option<(String, Value)> {
+        self.next_within(WAIT)
+            .await
+            .expect("an SSE event within the time limit")
+    }
+
+    async fn next_event(&mut self) -> Option<(String, Value)> {
+        loop {
+            if let Some(pos) = find_frame_end(&self.buf) {
+                let frame: Vec<u8> = self.buf.drain(..pos.0 + pos.1).collect();
+                let text = String::from_utf8_lossy(&frame[..pos.0]).into_owned();
+                if let Some(ev) = parse_frame(&text) {
+                    return Some(ev);
+                }
+                continue;
+            }
+            if self.ended {
+                return None;
+            }
+            match self.stream.next().await {
+                Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),
+                Some(Err(_)) | None => self.ended = true,
+            }
+        }
+    }
+
+    /// Reads events until `pred` accepts one (returned), within `within` in total.
+    pub async fn until(
+        &mut self,
+        within: Duration,
+        mut pred: impl FnMut(&str, &Value) -> bool,
+    ) -> (String, Value) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Ok(Some((name, data))) => {
+                    if pred(&name, &data) {
+                        return (name, data);
+                    }
+                }
+                Ok(None) => panic!("the stream ended while waiting"),
+                Err(_) => panic!("no matching SSE event within {within:?}"),
+            }
+        }
+    }
+}
+
+/// The end of the first frame in `buf`: (frame length, separator length).
+fn find_frame_end(buf: &[u8]) -> Option<(usize, usize)> {
+    for i in 0..buf.len() {
+        if buf[i..].starts_with(b"\n\n") {
+            return Some((i, 2));
+        }
+        if buf[i..].starts_with(b"\r\n\r\n") {
+            return Some((i, 4));
+        }
+    }
+    None
+}
+
+fn parse_frame(text: &str) -> Option<(String, Value)> {
+    let mut name = None;
+    let mut data = Vec::new();
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("event:") {
+            name = Some(v.trim().to_owned());
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
+        }
+    }
+    if name.is_none() && data.is_empty() {
+        return None; // a comment (keep-alive)
+    }
+    let data = data.join("\n");
+    let value = serde_json::from_str(&data).unwrap_or(Value::String(data));
+    Some((name.unwrap_or_else(|| "message".to_owned()), value))
+}
+
+/// Reads the WebSocket feed as JSON text frames.
+pub struct WsReader {
+    pub socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+#[derive(Debug)]
+pub enum WsItem {
+    Json(Value),
+    Close(Option<u16>),
+    Ended,
+}
+
+impl WsReader {
+    pub async fn connect(app: &TestApp) -> WsReader {
+        let id = app.event_id().await;
+        let url = format!("ws://127.0.0.1:{}/api/v1/events/{id}/ws", app.port);
+        let (socket, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("the WebSocket opens in time")
+            .expect("the WebSocket opens");
+        assert_eq!(response.status().as_u16(), 101);
+        WsReader { socket }
+    }
+
+    /// The next JSON frame or close, within [`WAIT`].
+    pub async fn next(&mut self) -> WsItem {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = tokio::time::timeout(left, self.socket.next())
+                .await
+                .expect("a WebSocket frame within the time limit");
+            match msg {
+                Some(Ok(Message::Text(t))) => {
+                    return WsItem::Json(serde_json::from_str(t.as_str()).expect("JSON frame"));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return WsItem::Close(frame.map(|f| u16::from(f.code)));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return WsItem::Ended,
+            }
+        }
+    }
+
+    pub async fn next_json(&mut self) -> Value {
+        match self.next().await {
+            WsItem::Json(v) => v,
+            other => panic!("expected a JSON frame, got {other:?}"),
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.send(Message::Close(None)).await;
+    }
+}
+
+/// The seat ids of the demo hall in row-major order: A-1 … P-32.
+pub fn all_seat_ids() -> Vec<String> {
+    ('A'..='P')
+        .flat_map(|r| (1..=32).map(move |n| format!("{r}-{n}")))
+        .collect()
+}
