@@ -54,14 +54,22 @@ function route() {
   } else {
     cleanup = view(main, params, app) || null;
   }
-  // Move focus to the new heading so screen readers hear the page change; skip on first load.
-  if (!firstRoute) {
-    const heading = main.querySelector('h1');
-    if (heading) heading.focus({ preventScroll: true });
-    window.scrollTo(0, 0);
-  }
+  if (!firstRoute) window.scrollTo(0, 0);
+  // Views that render after a fetch call app.ready() themselves once their heading exists.
+  pendingFocus = !firstRoute;
+  if (!main.querySelector('.loading')) app.ready();
   firstRoute = false;
 }
+
+let pendingFocus = false;
+/** Move focus to the new page's heading so screen readers hear the change; never on first load. */
+app.ready = () => {
+  if (!pendingFocus) return;
+  const heading = main.querySelector('h1');
+  if (!heading) return;
+  pendingFocus = false;
+  heading.focus({ preventScroll: true });
+};
 
 function markCurrentNav(path) {
   for (const a of document.querySelectorAll('.site-nav a')) {

@@ -7,7 +7,7 @@ const MAX_AUTOMATIC_RETRIES = 3;
 
 /**
  * Open the payment window for a hold. Resolves once it is closed, with how it ended:
- * `paid` (with the order), `cancelled`, `expired`, `signin` (session lost) or `left` (closed by the app).
+ * `paid` (with the order), `cancelled`, `expired` (with `refunded` when a late charge was paid back), `signin` (session lost) or `left` (closed by the app).
  * @param {{hold: any, lines: {id: string, label: string, category: string, price_cents: number, currency: string}[], total: {cents: number, currency: string}}} args
  * @returns {{done: Promise<{outcome: string, order?: any}>, close: () => void}}
  */
@@ -20,7 +20,6 @@ export function openPayment({ hold, lines, total }) {
   let closed = false;
   /** One payment attempt = one idempotency key, reused for retries of that same attempt. */
   let attempt = null;
-  let declined = false;
   const warned = new Set();
 
   const countdown = h('span', { class: 'countdown', 'data-testid': 'countdown', role: 'timer', 'aria-live': 'off', text: mmss(expiresAt - serverNow()) });
@@ -58,6 +57,17 @@ export function openPayment({ hold, lines, total }) {
   dialog.addEventListener('cancel', (e) => {
     e.preventDefault();
     cancelHold();
+  });
+  // Chrome may close a modal without a cancelable event (e.g. a second Escape or the Android back
+  // gesture): treat that as Cancel, but never abandon a payment that is being processed.
+  dialog.addEventListener('close', () => {
+    if (closed) return;
+    if (busy) {
+      dialog.showModal();
+      return;
+    }
+    api(holdUrl, { method: 'DELETE' }).catch(() => {});
+    end({ outcome: 'cancelled' });
   });
   // showModal() makes the page inert; wrapping Tab also keeps focus off the browser chrome.
   dialog.addEventListener('keydown', (e) => {
@@ -163,12 +173,16 @@ export function openPayment({ hold, lines, total }) {
         setBusy(false);
         end({ outcome: 'paid', order: body.order });
         return;
-      } catch (err) {
-        if (!(err instanceof ApiError)) throw err;
+      } catch (caught) {
+        const err = caught instanceof ApiError ? caught : new ApiError(0, 'network_error', 'The connection was interrupted.');
         // Retrying with the same key is safe: the server replays the first answer and never charges twice.
-        if ((err.transient || err.status === 429) && tries < MAX_AUTOMATIC_RETRIES && expiresAt - serverNow() > 3000) {
-          say('progress', 'Connection problem — retrying your payment safely…');
-          await sleep((err.retryAfter ? err.retryAfter * 1000 : 1000 * 2 ** tries));
+        // request_in_progress means an earlier send of this very attempt is still running: wait for its answer.
+        const inProgress = err.code === 'request_in_progress';
+        const retryable = inProgress || err.transient || err.status === 429;
+        const maxTries = inProgress ? MAX_AUTOMATIC_RETRIES * 10 : MAX_AUTOMATIC_RETRIES;
+        if (retryable && tries < maxTries && (inProgress || expiresAt - serverNow() > 3000)) {
+          say('progress', inProgress ? 'Still processing your payment…' : 'Connection problem — retrying your payment safely…');
+          await sleep(err.retryAfter ? err.retryAfter * 1000 : 1000 * 2 ** Math.min(tries, 3));
           continue;
         }
         setBusy(false);
@@ -181,7 +195,6 @@ export function openPayment({ hold, lines, total }) {
   async function failed(err) {
     if (err.status === 402) {
       attempt = null;
-      declined = true;
       say('error',
         h('strong', { text: 'Your card was declined.' }),
         ' Your seats are still held for ', h('span', { class: 'live-countdown', text: mmss(expiresAt - serverNow()) }),
@@ -194,10 +207,10 @@ export function openPayment({ hold, lines, total }) {
       // Another tab (or a replayed request) may already have turned this hold into an order.
       const order = await findOrderForHold();
       if (order) return end({ outcome: 'paid', order });
-      return end({ outcome: 'expired' });
+      return end({ outcome: 'expired', refunded: err.details?.refunded === true });
     }
     if (err.status === 401) return end({ outcome: 'signin' });
-    if (err.transient || err.status >= 500 || err.status === 429) {
+    if (err.transient || err.status >= 500 || err.status === 429 || err.code === 'request_in_progress') {
       // Keep the attempt (and its key): pressing Proceed again repeats the same request.
       say('error', `${err.message} Press Proceed to try again — you will not be charged twice.`);
       return;
@@ -226,7 +239,6 @@ export function openPayment({ hold, lines, total }) {
       if (!busy) releaseHoldOnExit(hold.id);
       end({ outcome: 'left' });
     },
-    get declined() { return declined; },
   };
 }
 

@@ -1,5 +1,5 @@
 // Event page: live seat map, the buyer's selection and basket, and the hand-off to the payment window.
-import { api } from './api.js';
+import { api, serverNow } from './api.js';
 import { SeatMap, legend, zoomControls } from './seatmap.js';
 import { SeatFeed } from './live.js';
 import { openPayment } from './checkout.js';
@@ -28,6 +28,9 @@ export function eventPage(main, params, app) {
   let heldByMe = new Set();
   let holding = false;
   let gone = false;
+  /** A reason the sale is closed (not open yet, or over), shown instead of the hold button. */
+  let blocked = null;
+  let saleTimer = 0;
 
   const status = h('span', { class: 'live-status', 'data-status': 'connecting', role: 'status' }, 'Connecting…');
   const hover = h('p', { class: 'seat-hover', 'aria-hidden': 'true' }, '\u00a0');
@@ -37,6 +40,7 @@ export function eventPage(main, params, app) {
   const basketCount = h('span', { class: 'count', text: '0' });
   const holdButton = h('button', { type: 'button', class: 'btn primary wide', 'data-testid': 'hold-button', disabled: true, onclick: () => holdSeats() }, 'Hold seats & pay');
   const notice = h('div', { class: 'basket-notice', role: 'alert' });
+  const saleNote = h('p', { class: 'sale-note', hidden: true });
   const viewport = h('div', { class: 'map-viewport', tabindex: '-1' });
 
   main.replaceChildren(h('p', { class: 'loading', text: 'Loading the seat map…' }));
@@ -53,10 +57,24 @@ export function eventPage(main, params, app) {
         h('p', { text: err.message }),
         h('p', {}, h('a', { href: '#/', text: 'Back to all events' })),
       );
+      app.ready();
     });
+
+  /** Why this event can't be bought right now, or null. Re-checked when the sale opens. */
+  function saleBlock(event) {
+    const opens = Date.parse(event.sale_opens_at);
+    if (event.status === 'ended') return 'This event has started; tickets are no longer on sale.';
+    if (opens > serverNow()) {
+      const wait = opens - serverNow();
+      if (wait < 2 ** 31) saleTimer = setTimeout(() => { blocked = null; renderBasket(); }, wait + 500);
+      return `Tickets go on sale ${longDate(event.sale_opens_at)}. You can pick seats now and hold them then.`;
+    }
+    return null;
+  }
 
   function build(event) {
     app.setTitle(event.name);
+    blocked = saleBlock(event);
     map = new SeatMap(event, { onActivate: toggle, onHover: showHover, onZoomed: () => { hover.textContent = 'Zoomed in: tap a seat to select it, or Fit to see the whole hall.'; } });
     viewport.append(map.svg);
     restoreSelection();
@@ -88,6 +106,7 @@ export function eventPage(main, params, app) {
           basketList,
           h('p', { class: 'basket-total' }, h('span', { text: 'Total' }), totalAmount),
           h('p', { class: 'fine', text: 'Prices include all fees. The final amount is confirmed at payment.' }),
+          saleNote,
           holdButton,
           notice,
         ),
@@ -106,6 +125,7 @@ export function eventPage(main, params, app) {
     feed.start();
     repaintAll();
     renderBasket();
+    app.ready();
   }
 
   function isMine(id, st) {
@@ -227,7 +247,9 @@ export function eventPage(main, params, app) {
     basketCount.textContent = String(ids.length);
     const t = totalOf(ids);
     totalAmount.textContent = ids.length ? money(t.cents, t.currency) : '—';
-    holdButton.disabled = !ids.length || holding;
+    holdButton.disabled = !ids.length || holding || !!blocked;
+    saleNote.textContent = blocked || '';
+    saleNote.hidden = !blocked;
     holdButton.textContent = holding ? 'Holding your seats…' : ids.length ? `Hold ${plural(ids.length, 'seat', 'seats')} & pay` : 'Hold seats & pay';
     saveSelection();
   }
@@ -282,7 +304,9 @@ export function eventPage(main, params, app) {
     heldByMe = new Set();
     if (gone) return;
     for (const id of mySeats) repaint(id);
-    holdButton.focus();
+    // Give keyboard users their place back on the map (the button may be disabled now).
+    if (!holdButton.disabled) holdButton.focus();
+    else if (mySeats.size) map.focusSeat([...mySeats][0]);
 
     switch (result.outcome) {
       case 'paid':
@@ -293,10 +317,14 @@ export function eventPage(main, params, app) {
         say('Your seats were released.', 'info');
         announce('Hold cancelled. Your seats were released.');
         break;
-      case 'expired':
-        flash('Your hold has expired; the seats were released.', 'warn');
-        announce('Your hold has expired; the seats were released.');
+      case 'expired': {
+        const text = result.refunded
+          ? 'Your hold expired before the payment went through, so the seats were released and your card was refunded in full.'
+          : 'Your hold has expired; the seats were released.';
+        flash(text, 'warn');
+        announce(text);
         break;
+      }
       case 'signin':
         app.navigate(`#/login?next=${encodeURIComponent(`#/events/${eventId}`)}`);
         break;
@@ -351,6 +379,7 @@ export function eventPage(main, params, app) {
 
   return () => {
     gone = true;
+    clearTimeout(saleTimer);
     payment?.close();
     feed?.stop();
   };

@@ -58,7 +58,12 @@ export class SeatFeed {
       if (body) this.#merge(body.changes || [], false);
     });
     // The instance is draining: go elsewhere now rather than wait for the connection to drop.
-    es.addEventListener('reconnect', () => this.#reopen(250 + Math.random() * 750));
+    es.addEventListener('reconnect', (e) => {
+      const hint = Number(parse(e.data)?.retry_ms);
+      const base = Number.isFinite(hint) && hint > 0 ? Math.min(hint, 30_000) : 1000;
+      // Jitter so a drained instance's whole crowd doesn't land on the next one in the same instant.
+      this.#reopen(base * (0.5 + Math.random()));
+    });
     es.addEventListener('error', () => {
       if (this.stopped) return;
       this.handlers.onStatus('reconnecting');

@@ -17,6 +17,15 @@ function loadEvent(id) {
 
 const seatLabels = (event) => seatNames(event?.layout);
 
+/** Seat id → section name, printed on tickets so the buyer finds the right door. */
+function seatSections(event) {
+  const out = new Map();
+  for (const section of event?.layout?.sections || []) {
+    for (const row of section.rows || []) for (const seat of row.seats || []) out.set(seat.id, section.name);
+  }
+  return out;
+}
+
 function errorBox(err) {
   const extra = detailMessages(err.details);
   const out = [h('p', { text: err.message })];
@@ -77,7 +86,7 @@ export function loginPage(main, params, app) {
     if (problems.length) main.querySelector(`#${problems[0][0]}`).focus();
   };
 
-  async function busy(form, on, label) {
+  function busy(form, on, label) {
     const btn = form.querySelector('button[type=submit]');
     btn.disabled = on;
     if (label) btn.textContent = label;
@@ -151,11 +160,13 @@ export function eventsPage(main, _params, app) {
         h('h1', { tabindex: '-1', text: 'Upcoming events' }),
         events.length ? list : h('p', { class: 'empty', text: 'No events are on sale right now. Check back soon.' }),
       );
+      app.ready();
     })
     .catch((err) => {
       if (gone) return;
       main.replaceChildren(h('h1', { tabindex: '-1', text: 'Upcoming events' }), h('div', { class: 'form-error', role: 'alert' }, h('p', { text: err.message })),
         h('button', { type: 'button', class: 'btn secondary', onclick: () => eventsPage(main, _params, app) }, 'Try again'));
+      app.ready();
     });
   return () => { gone = true; };
 }
@@ -178,7 +189,7 @@ function eventCard(ev) {
         h('span', { class: 'event-name', text: ev.name }),
         h('span', { class: 'event-meta', text: [ev.venue?.name, longDate(ev.starts_at)].filter(Boolean).join(' · ') }),
         h('span', { class: 'availability' },
-          h('span', { class: 'meter', 'aria-hidden': 'true' }, h('span', { style: `width:${pct}%` })),
+          h('span', { class: 'meter', 'aria-hidden': 'true' }, h('span', { style: { width: `${pct}%` } })),
           h('span', { text: `${available.toLocaleString()} of ${plural(total, 'seat', 'seats').replace(String(total), total.toLocaleString())} available` }),
         ),
       ),
@@ -206,26 +217,29 @@ export function orderPage(main, params, app) {
         h('section', { class: 'confirmation card', 'data-testid': 'confirmation', 'aria-labelledby': 'confirm-title' },
           h('div', { class: 'confirm-icon', 'aria-hidden': 'true' }, paid ? '✓' : 'i'),
           h('h1', { id: 'confirm-title', tabindex: '-1', text: paid ? "Payment received — you're going!" : `Order ${order.status.replace(/_/g, ' ')}` }),
-          event ? h('p', { class: 'lead' }, h('strong', { text: event.name }), ` · ${[event.venue?.name, longDate(event.starts_at)].filter(Boolean).join(' · ')}`) : null,
+          event
+            ? h('p', { class: 'lead' }, h('strong', { text: event.name }), ` · ${[event.venue?.name, longDate(event.starts_at)].filter(Boolean).join(' · ')}`)
+            : order.event_name ? h('p', { class: 'lead' }, h('strong', { text: order.event_name })) : null,
           h('dl', { class: 'facts' },
             h('div', {}, h('dt', { text: 'Order number' }), h('dd', { class: 'mono', text: order.id })),
             h('div', {}, h('dt', { text: 'Total paid' }), h('dd', { text: money(order.total_cents, order.currency) })),
             h('div', {}, h('dt', { text: 'Tickets' }), h('dd', { text: plural(order.tickets?.length ?? order.seat_ids.length, 'ticket', 'tickets') })),
           ),
           h('h2', { text: 'Your seats' }),
-          h('ul', { class: 'confirm-seats' }, order.seat_ids.map((id) => h('li', { text: labels.get(id) || id }))),
+          h('ul', { class: 'confirm-seats' }, order.seat_ids.map((id) => h('li', { text: labels.get(id) || order.tickets?.find((t) => t.seat_id === id)?.seat_label || id }))),
           h('p', { class: 'actions' },
             h('a', { class: 'btn primary', href: '#/tickets', text: 'View my tickets' }),
             h('a', { class: 'btn secondary', href: '#/', text: 'Back to events' }),
           ),
         ),
       );
-      main.querySelector('h1').focus();
+      app.ready();
     })
     .catch((err) => {
       if (gone) return;
       if (err.status === 401) return app.navigate(`#/login?next=${encodeURIComponent(`#/orders/${params.id}`)}`);
       main.replaceChildren(h('h1', { tabindex: '-1', text: 'Order not found' }), h('p', { text: err.message }), h('p', {}, h('a', { href: '#/tickets', text: 'Go to My tickets' })));
+      app.ready();
     });
   return () => { gone = true; };
 }
@@ -253,6 +267,7 @@ export function ticketsPage(main, _params, app) {
           : h('div', { class: 'empty card' }, h('p', { text: "You haven't bought any tickets yet." }), h('a', { class: 'btn primary', href: '#/', text: 'Find an event' })),
         ...sorted.map((order) => orderBlock(order, events.get(order.event_id))),
       );
+      app.ready();
     })
     .catch((err) => {
       if (gone) return;
@@ -262,6 +277,7 @@ export function ticketsPage(main, _params, app) {
         return app.navigate(`#/login?next=${encodeURIComponent('#/tickets')}`);
       }
       main.replaceChildren(h('h1', { tabindex: '-1', text: 'My tickets' }), h('div', { class: 'form-error', role: 'alert' }, h('p', { text: err.message })));
+      app.ready();
     });
   return () => { gone = true; };
 }
@@ -270,7 +286,8 @@ const ORDER_STATUS = { paid: 'Paid', refunded: 'Refunded', partially_refunded: '
 
 function orderBlock(order, event) {
   const labels = seatLabels(event);
-  const title = event ? event.name : 'Event';
+  const sections = seatSections(event);
+  const title = event ? event.name : order.event_name || 'Event';
   return h('section', { class: 'order card', 'aria-label': `${title}, order ${order.id}` },
     h('header', { class: 'order-head' },
       h('div', {},
@@ -285,16 +302,17 @@ function orderBlock(order, event) {
       h('span', { text: `Total ${money(order.total_cents, order.currency)}` }),
       order.created_at ? h('span', { text: `Bought ${mediumDate(order.created_at)}` }) : null,
     ),
-    h('ul', { class: 'tickets' }, (order.tickets || []).map((t) => ticketCard(t, labels.get(t.seat_id) || 'Seat', order.status))),
+    h('ul', { class: 'tickets' }, (order.tickets || []).map((t) => ticketCard(t, labels.get(t.seat_id) || t.seat_label || 'Seat', sections.get(t.seat_id), order.status))),
   );
 }
 
-function ticketCard(ticket, label, orderStatus) {
+function ticketCard(ticket, label, section, orderStatus) {
   const void_ = ticket.status === 'refunded' || orderStatus === 'refunded';
   return h('li', { class: `ticket ${void_ ? 'void' : ''}`, 'data-testid': 'ticket' },
     h('img', { class: 'qr', src: `/api/v1/tickets/${encodeURIComponent(ticket.id)}/qr.svg`, alt: `QR code for ticket ${label}`, width: '160', height: '160', decoding: 'async' }),
     h('div', { class: 'ticket-body' },
       h('p', { class: 'ticket-seat', text: label }),
+      section ? h('p', { class: 'ticket-section muted', text: section }) : null,
       void_ ? h('p', { class: 'badge badge-muted', text: 'Refunded — no longer valid' }) : null,
       h('p', { class: 'hint', text: 'Ticket code' }),
       h('p', { class: 'code mono', text: ticket.code }),

@@ -28,7 +28,7 @@ export function seatShape(accessible) {
 
 /** A small standalone SVG swatch for the legend. */
 export function swatch(state, colour, accessible = false) {
-  const g = s('g', { class: 'seat', 'data-state': state, transform: 'translate(11 11)', style: colour ? `--seat:${colour}` : undefined },
+  const g = s('g', { class: 'seat', 'data-state': state, transform: 'translate(11 11)', style: colour ? { '--seat': colour } : undefined },
     seatShape(accessible),
     s('path', { class: 'mark', d: MARKS[state] || '' }),
   );
@@ -105,7 +105,7 @@ export class SeatMap {
             'data-seat-id': seat.id,
             'data-state': 'available',
             transform: `translate(${seat.x} ${seat.y})`,
-            style: `--seat:${category ? category.colour : '#6b7280'}`,
+            style: { '--seat': category ? category.colour : '#6b7280' },
           },
           s('circle', { class: 'ring', r: 11.5 }),
           seatShape(seat.accessible),
@@ -123,6 +123,17 @@ export class SeatMap {
           s('text', { x: first.x - 17, y: first.y, class: 'row-label', 'text-anchor': 'end', 'dominant-baseline': 'central' }, row.label),
           s('text', { x: last.x + 17, y: last.y, class: 'row-label', 'text-anchor': 'start', 'dominant-baseline': 'central' }, row.label),
         );
+        // Curved rows drift far from their end labels; repeat the label in each aisle so the
+        // middle of the hall can be read too.
+        const gaps = ordered.slice(1).map((seat, i) => Math.hypot(seat.x - ordered[i].x, seat.y - ordered[i].y));
+        const usual = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)] || 0;
+        gaps.forEach((gap, i) => {
+          if (usual && gap > usual * 1.6) {
+            const a = ordered[i];
+            const b = ordered[i + 1];
+            labelLayer.append(s('text', { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2, class: 'row-label aisle', 'text-anchor': 'middle', 'dominant-baseline': 'central' }, row.label));
+          }
+        });
         grow(first.x - 34, first.y, 0);
         grow(last.x + 34, last.y, 0);
         const meanY = rowSeats.reduce((sum, r) => sum + r.y, 0) / rowSeats.length;

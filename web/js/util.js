@@ -13,6 +13,7 @@ export function h(tag, attrs = {}, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'text') el.textContent = v;
     else if (k === 'class') el.className = v;
+    else if (k === 'style') setStyle(el, v);
     else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
     else if (k in el && typeof v !== 'string') el[k] = v;
     else el.setAttribute(k, v === true ? '' : String(v));
@@ -29,12 +30,19 @@ function append(el, children) {
   }
 }
 
+// Styles go through the CSSOM, which a Content-Security-Policy without 'unsafe-inline' still allows.
+function setStyle(el, props) {
+  for (const [name, value] of Object.entries(props)) el.style.setProperty(name, String(value));
+}
+
 const SVG_NS = 'http://www.w3.org/2000/svg';
-/** Like h() for SVG elements (attributes only). */
+/** Like h() for SVG elements (attributes only, plus a `style` object). */
 export function s(tag, attrs = {}, ...children) {
   const el = document.createElementNS(SVG_NS, tag);
   for (const [k, v] of Object.entries(attrs)) {
-    if (v !== undefined && v !== null && v !== false) el.setAttribute(k, String(v));
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'style') setStyle(el, v);
+    else el.setAttribute(k, String(v));
   }
   append(el, children);
   return el;
