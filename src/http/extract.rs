@@ -34,6 +34,13 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // No identifier we issue contains a control character, and PostgreSQL refuses a NUL in
+        // text outright: such a path names nothing, whatever the database.
+        if let Ok(raw) = axum::extract::RawPathParams::from_request_parts(parts, state).await
+            && raw.iter().any(|(_, v)| v.chars().any(char::is_control))
+        {
+            return Err(ApiError::not_found("Resource"));
+        }
         let axum::extract::Path(value) =
             axum::extract::Path::<T>::from_request_parts(parts, state).await?;
         Ok(ApiPath(value))

@@ -1,6 +1,8 @@
 //! Storage: one [`Repository`] trait, implemented once per SQL dialect. A repository value *is* an
 //! open transaction: handlers begin it, call it through `&mut`, and commit it (dropping rolls back).
 
+pub mod mysql;
+pub mod postgres;
 pub mod records;
 pub mod sqlite;
 
@@ -63,11 +65,22 @@ pub trait Database: Send + Sync + 'static {
     async fn close(&self);
 }
 
-/// Opens the database a URL names, creating the SQLite file if needed.
+/// Opens the database a URL names (`sqlite:`, `postgres://`/`postgresql://`,
+/// `mysql://`/`mariadb://`), creating the SQLite file if needed.
 pub async fn connect(url: &str, pool_size: u32) -> StoreResult<std::sync::Arc<dyn Database>> {
     if url.starts_with("sqlite:") {
         return Ok(std::sync::Arc::new(
             sqlite::SqliteDatabase::connect(url, pool_size).await?,
+        ));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(std::sync::Arc::new(
+            postgres::PostgresDatabase::connect(url, pool_size).await?,
+        ));
+    }
+    if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        return Ok(std::sync::Arc::new(
+            mysql::MySqlDatabase::connect(url, pool_size).await?,
         ));
     }
     Err(StoreError::UnsupportedUrl(redact(url)))

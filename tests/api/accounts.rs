@@ -251,12 +251,9 @@ async fn passwords_are_stored_as_argon2id_hashes_only() {
     let app = TestApp::spawn().await;
     let email = unique_email();
     app.register(&email, PASSWORD, "Ann").await;
-    let pool = app.sql().await;
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE email = ?")
-        .bind(&email)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let hash: String = app
+        .text("SELECT password_hash FROM users WHERE email = ?", &[&email])
+        .await;
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains(PASSWORD));
     // Sessions are stored as digests, never as the token itself.
@@ -265,13 +262,13 @@ async fn passwords_are_stored_as_argon2id_hashes_only() {
         .as_str()
         .unwrap()
         .to_owned();
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE token_hash = ?")
-        .bind(&token)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let stored: i64 = app
+        .count(
+            "SELECT COUNT(*) FROM sessions WHERE token_hash = ?",
+            &[&token],
+        )
+        .await;
     assert_eq!(stored, 0, "the raw token must not be stored");
-    pool.close().await;
     assert_eq!(app.login(&email, PASSWORD).await.status(), StatusCode::OK);
 }
 

@@ -24,12 +24,7 @@ async fn raw(r: reqwest::Response) -> (StatusCode, Vec<u8>) {
 }
 
 async fn order_count(app: &TestApp) -> i64 {
-    let pool = app.sql().await;
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let n: i64 = app.count("SELECT COUNT(*) FROM orders", &[]).await;
     n
 }
 
@@ -171,16 +166,10 @@ async fn replaying_a_successful_checkout_returns_the_same_response_and_charges_o
 
     let orders: Value = buyer.get("/api/v1/orders").await.json().await.unwrap();
     assert_eq!(orders["orders"].as_array().unwrap().len(), 1);
-    let pool = app.sql().await;
-    let charges: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let payments: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let charges: i64 = app
+        .count("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'", &[])
+        .await;
+    let payments: i64 = app.count("SELECT COUNT(*) FROM payments", &[]).await;
     assert_eq!((charges, payments), (1, 1));
     app.assert_audit_ok().await;
 }
@@ -467,12 +456,9 @@ async fn ticket_codes_verify_with_the_server_key_and_cannot_be_forged() {
     let app = TestApp::spawn().await;
     let buyer = app.register_and_login().await;
     let order = buyer.buy(&["G-1", "G-2"]).await;
-    let pool = app.sql().await;
-    let secret: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'secret'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let secret: String = app
+        .text("SELECT value FROM settings WHERE key = 'secret'", &[])
+        .await;
     let event_id = buyer.event_id.as_str();
     let tickets = order["tickets"].as_array().unwrap();
     for t in tickets {

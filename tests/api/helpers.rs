@@ -1,13 +1,8 @@
-//! The test harness: one application per test, on its own SQLite file, served on a random port,
-//! with clients for buyers, readers for the live seat feeds, and the invariant audit.
+//! The test harness: one application per test, on its own fresh database (the backend named by
+//! `BOXOFFICE_TEST_DATABASE`), served on a random port, with clients for buyers, readers for the
+//! live seat feeds, and the invariant audit.
 
-use std::{
-    collections::HashMap,
-    path::{Path, PathBuf},
-    pin::Pin,
-    sync::Once,
-    time::Duration,
-};
+use std::{collections::HashMap, path::PathBuf, pin::Pin, sync::Once, time::Duration};
 
 use boxoffice::{audit::AuditReport, config::Settings, startup::Application};
 use futures_util::{SinkExt, Stream, StreamExt};
@@ -35,16 +30,9 @@ fn init_tracing() {
     });
 }
 
-/// A fresh directory for one test's database.
-pub fn fresh_db_path() -> PathBuf {
-    std::env::temp_dir()
-        .join("boxoffice-tests")
-        .join(Uuid::new_v4().simple().to_string())
-        .join("bo.db")
-}
-
-pub fn sqlite_url(path: &Path) -> String {
-    format!("sqlite://{}", path.display())
+/// The SQLite file a `sqlite://` URL names, so that its directory can be removed afterwards.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    url.strip_prefix("sqlite://").map(PathBuf::from)
 }
 
 /// A plain client (no cookies) with a generous overall timeout so that nothing hangs.
@@ -76,7 +64,6 @@ fn stream_client() -> Client {
 pub struct TestApp {
     pub address: String,
     pub port: u16,
-    pub db_path: PathBuf,
     pub db_url: String,
     pub settings: Settings,
     /// An anonymous client: no cookies, no token.
@@ -93,13 +80,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-        Self::spawn_on(fresh_db_path(), configure).await
+        Self::spawn_on(crate::database::fresh_database_url().await, configure).await
     }
 
-    /// An application on the given SQLite file (created if missing).
-    pub async fn spawn_on(db_path: PathBuf, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    /// An application on the database the URL names (migrated and seeded if empty).
+    pub async fn spawn_on(db_url: String, configure: impl FnOnce(&mut Settings)) -> TestApp {
         init_tracing();
-        let db_url = sqlite_url(&db_path);
         let mut settings = Settings::for_tests(db_url.clone());
         configure(&mut settings);
         let app = Application::build(settings.clone())
@@ -113,7 +99,6 @@ impl TestApp {
         TestApp {
             address: format!("http://127.0.0.1:{port}"),
             port,
-            db_path,
             db_url,
             settings,
             api: plain_client(),
@@ -301,13 +286,85 @@ impl TestApp {
         );
     }
 
-    /// A direct connection to the database, for checks the API does not expose.
-    pub async fn sql(&self) -> sqlx::SqlitePool {
-        sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect(&self.db_url)
-            .await
-            .expect("the database opens")
+    /// A number from a direct query, for checks the API does not expose. `sql` uses `?`
+    /// placeholders and only text parameters; they are renumbered for PostgreSQL.
+    pub async fn count(&self, sql: &str, params: &[&str]) -> i64 {
+        use sqlx::Connection;
+        let backend = crate::database::backend();
+        match backend.as_str() {
+            "postgres" => {
+                let mut conn = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
+                let sql = numbered_placeholders(sql);
+                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+                for p in params {
+                    query = query.bind(*p);
+                }
+                let n: i64 = query.fetch_one(&mut conn).await.unwrap();
+                conn.close().await.ok();
+                n
+            }
+            "mysql" => {
+                let mut conn = sqlx::MySqlConnection::connect(&self.db_url).await.unwrap();
+                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()));
+                for p in params {
+                    query = query.bind(*p);
+                }
+                let n: i64 = query.fetch_one(&mut conn).await.unwrap();
+                conn.close().await.ok();
+                n
+            }
+            _ => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.db_url).await.unwrap();
+                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()));
+                for p in params {
+                    query = query.bind(*p);
+                }
+                let n: i64 = query.fetch_one(&mut conn).await.unwrap();
+                conn.close().await.ok();
+                n
+            }
+        }
+    }
+
+    /// A text value from a direct query (see [`TestApp::count`]).
+    pub async fn text(&self, sql: &str, params: &[&str]) -> String {
+        use sqlx::Connection;
+        match crate::database::backend().as_str() {
+            "postgres" => {
+                let mut conn = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
+                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(numbered_placeholders(sql)));
+                for p in params {
+                    query = query.bind(*p);
+                }
+                let v: String = query.fetch_one(&mut conn).await.unwrap();
+                conn.close().await.ok();
+                v
+            }
+            "mysql" => {
+                let mut conn = sqlx::MySqlConnection::connect(&self.db_url).await.unwrap();
+                // `key` and `value` are reserved words in MySQL: quote them the MySQL way.
+                let sql = sql
+                    .replace(" key ", " `key` ")
+                    .replace(" value ", " `value` ");
+                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+                for p in params {
+                    query = query.bind(*p);
+                }
+                let v: String = query.fetch_one(&mut conn).await.unwrap();
+                conn.close().await.ok();
+                v
+            }
+            _ => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.db_url).await.unwrap();
+                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()));
+                for p in params {
+                    query = query.bind(*p);
+                }
+                let v: String = query.fetch_one(&mut conn).await.unwrap();
+                conn.close().await.ok();
+                v
+            }
+        }
     }
 
     pub async fn sse(&self) -> SseReader {
@@ -324,8 +381,10 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown_tx.take() {
             let _ = tx.send(());
         }
+        // Server databases are dropped by `scripts/test` (they are all named `bo_test_…`).
         if !self.keep_db
-            && let Some(dir) = self.db_path.parent()
+            && let Some(path) = sqlite_path(&self.db_url)
+            && let Some(dir) = path.parent()
         {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -749,4 +808,19 @@ pub fn all_seat_ids() -> Vec<String> {
     ('A'..='P')
         .flat_map(|r| (1..=32).map(move |n| format!("{r}-{n}")))
         .collect()
+}
+
+/// `a = ? AND b = ?` → `a = $1 AND b = $2` (PostgreSQL's placeholders).
+fn numbered_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -1,8 +1,11 @@
 //! Integration tests of the public API (API.md): each test starts its own application on its own
-//! SQLite file and talks to it over HTTP, SSE and WebSocket.
+//! fresh database (SQLite, PostgreSQL or MariaDB/MySQL, chosen by `BOXOFFICE_TEST_DATABASE`) and
+//! talks to it over HTTP, SSE and WebSocket.
 
 mod accounts;
 mod checkout;
+#[path = "../support/database.rs"]
+mod database;
 mod events;
 mod helpers;
 mod holds;

@@ -749,7 +749,7 @@ async fn after_a_restart_orders_and_sold_seats_are_still_there_and_no_second_dem
     let held = buyer.hold_ok(&["B-1"]).await;
     first.shutdown().await;
 
-    let second = TestApp::spawn_on(first.db_path.clone(), |_| {}).await;
+    let second = TestApp::spawn_on(first.db_url.clone(), |_| {}).await;
     let events = second.get_json("/api/v1/events").await;
     let events = events["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "no second demo event");
@@ -789,12 +789,7 @@ async fn after_a_restart_orders_and_sold_seats_are_still_there_and_no_second_dem
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     second.assert_audit_ok().await;
-    let pool = second.sql().await;
-    let venues: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM venues")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let venues: i64 = second.count("SELECT COUNT(*) FROM venues", &[]).await;
     assert_eq!(venues, 1);
 }
 

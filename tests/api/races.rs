@@ -182,12 +182,7 @@ async fn buyers_racing_to_pay_for_what_they_hold_sell_each_seat_once() {
     );
     let map = app.seat_map().await;
     assert_eq!(map.count("sold"), 24);
-    let pool = app.sql().await;
-    let orders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let orders: i64 = app.count("SELECT COUNT(*) FROM orders", &[]).await;
     assert_eq!(orders, 12);
     app.assert_audit_ok().await;
 }
@@ -264,17 +259,15 @@ async fn a_release_racing_a_checkout_either_sells_or_refunds_never_both() {
     }
     let orders: Value = buyer.get("/api/v1/orders").await.json().await.unwrap();
     assert_eq!(orders["orders"].as_array().unwrap().len(), sold);
-    let pool = app.sql().await;
-    let refunds: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'refund'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let refunded_payments: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE status = 'refunded'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    pool.close().await;
+    let refunds: i64 = app
+        .count("SELECT COUNT(*) FROM ledger WHERE kind = 'refund'", &[])
+        .await;
+    let refunded_payments: i64 = app
+        .count(
+            "SELECT COUNT(*) FROM payments WHERE status = 'refunded'",
+            &[],
+        )
+        .await;
     assert_eq!(refunds, refunded as i64);
     assert_eq!(refunded_payments, refunded as i64);
     app.assert_audit_ok().await;

@@ -270,7 +270,7 @@ async fn a_change_committed_by_another_instance_reaches_this_ones_subscribers_wi
     // reconciliation can carry A's changes to B (as when a pub/sub message is lost).
     let mut a = TestApp::spawn().await;
     a.keep_database();
-    let b = TestApp::spawn_on(a.db_path.clone(), |_| {}).await;
+    let b = TestApp::spawn_on(a.db_url.clone(), |_| {}).await;
     let events = b.get_json("/api/v1/events").await;
     assert_eq!(
         events["events"].as_array().unwrap().len(),
