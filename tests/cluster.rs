@@ -24,18 +24,62 @@ async fn a_subscriber_on_one_instance_sees_holds_releases_and_sales_made_through
 
     let hold = buyer.hold(&event, &["C-3", "C-4"]).await;
     assert_eq!(hold.0, 201, "{}", hold.1);
-    watcher.wait_for("C-3", "held", Duration::from_secs(2)).await;
-    watcher.wait_for("C-4", "held", Duration::from_secs(2)).await;
+    watcher
+        .wait_for("C-3", "held", Duration::from_secs(2))
+        .await;
+    watcher
+        .wait_for("C-4", "held", Duration::from_secs(2))
+        .await;
 
     let hold_id = hold.1["hold"]["id"].as_str().unwrap().to_owned();
     assert_eq!(buyer.release(&hold_id).await, 204);
-    watcher.wait_for("C-3", "available", Duration::from_secs(2)).await;
+    watcher
+        .wait_for("C-3", "available", Duration::from_secs(2))
+        .await;
 
     let hold = buyer.hold(&event, &["C-3"]).await;
     let hold_id = hold.1["hold"]["id"].as_str().unwrap().to_owned();
     let paid = buyer.checkout(&hold_id, "key-1", "4242424242424242").await;
     assert_eq!(paid.0, 201, "{}", paid.1);
-    watcher.wait_for("C-3", "sold", Duration::from_secs(2)).await;
+    watcher
+        .wait_for("C-3", "sold", Duration::from_secs(2))
+        .await;
+    assert!(process::audit(&db).await, "audit must pass");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_buyers_session_hold_and_idempotency_key_work_on_every_instance() {
+    let db = database::fresh_database_url().await;
+    let cluster = spawn_cluster(&db, Some(REDIS), 3).await;
+    let event = cluster[0].event_id().await;
+    // Signed in through instance 0; every later step goes through another instance.
+    let on_0 = Buyer::register(&cluster[0]).await;
+    let (on_1, on_2) = (on_0.on(&cluster[1]), on_0.on(&cluster[2]));
+    assert_eq!(on_2.get("/api/v1/me").await.0, 200);
+
+    let (status, hold) = on_1.hold(&event, &["D-9", "D-10"]).await;
+    assert_eq!(status, 201, "{hold}");
+    let hold_id = hold["hold"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(on_2.get(&format!("/api/v1/holds/{hold_id}")).await.0, 200);
+
+    let first = on_2
+        .checkout(&hold_id, "cross-key", "4242424242424242")
+        .await;
+    assert_eq!(first.0, 201, "{}", first.1);
+    // The same key replayed on the other instances answers the first response, charging nothing.
+    for buyer in [&on_0, &on_1] {
+        let replay = buyer
+            .checkout(&hold_id, "cross-key", "4242424242424242")
+            .await;
+        assert_eq!(replay, first);
+    }
+    // A different key for the same hold, on yet another instance, cannot pay a second time.
+    let second = on_0
+        .checkout(&hold_id, "other-key", "4242424242424242")
+        .await;
+    assert_eq!(second.0, 409, "{}", second.1);
+    let (_, orders) = on_1.get("/api/v1/orders").await;
+    assert_eq!(orders["orders"].as_array().unwrap().len(), 1);
     assert!(process::audit(&db).await, "audit must pass");
 }
 
@@ -49,15 +93,26 @@ async fn buyers_spread_over_three_instances_racing_for_the_same_seats_get_one_wi
         let regs = chunk.iter().map(|i| Buyer::register(&cluster[i % 3]));
         buyers.extend(futures_util::future::join_all(regs).await);
     }
-    let attempts = buyers.iter().map(|b| b.hold(&event, &["F-10", "F-11", "F-12", "F-13"]));
+    let attempts = buyers
+        .iter()
+        .map(|b| b.hold(&event, &["F-10", "F-11", "F-12", "F-13"]));
     let results = futures_util::future::join_all(attempts).await;
     let winners = results.iter().filter(|(s, _)| *s == 201).count();
     let losers: Vec<_> = results.iter().filter(|(s, _)| *s == 409).collect();
     assert_eq!(winners, 1, "exactly one buyer holds the seats");
-    assert_eq!(losers.len(), 199, "every other buyer is told the seats were taken");
+    assert_eq!(
+        losers.len(),
+        199,
+        "every other buyer is told the seats were taken"
+    );
     for (_, body) in losers {
         assert_eq!(body["error"]["code"], "seat_unavailable");
-        assert!(!body["error"]["details"]["seat_ids"].as_array().unwrap().is_empty());
+        assert!(
+            !body["error"]["details"]["seat_ids"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
     }
     assert!(process::audit(&db).await);
 }
@@ -80,21 +135,34 @@ async fn a_paid_order_is_never_lost_when_an_instance_is_killed_mid_checkout() {
         holds.push(body["hold"]["id"].as_str().unwrap().to_owned());
     }
     let keys: Vec<String> = holds.iter().map(|h| format!("pay-{h}")).collect();
-    let pays = buyers.iter().zip(&holds).zip(&keys).map(|((b, h), k)| b.checkout(h, k, "4242424242424242"));
+    let pays = buyers
+        .iter()
+        .zip(&holds)
+        .zip(&keys)
+        .map(|((b, h), k)| b.checkout(h, k, "4242424242424242"));
     let killer = async {
         tokio::time::sleep(Duration::from_millis(15)).await;
         cluster[0].kill();
     };
     let (results, ()) = tokio::join!(futures_util::future::join_all(pays), killer);
     let cut_off = results.iter().filter(|(s, _)| *s == 0).count();
-    eprintln!("{cut_off} of {} checkouts were cut off by the crash", results.len());
+    eprintln!(
+        "{cut_off} of {} checkouts were cut off by the crash",
+        results.len()
+    );
     // Every order a buyer was told about exists, served by the surviving instance.
     let survivor = &cluster[1];
     for (i, (status, body)) in results.iter().enumerate() {
         if *status == 201 {
             let order_id = body["order"]["id"].as_str().unwrap();
-            let again = buyers[i].on(survivor).get(&format!("/api/v1/orders/{order_id}")).await;
-            assert_eq!(again.0, 200, "confirmed order {order_id} must survive the crash");
+            let again = buyers[i]
+                .on(survivor)
+                .get(&format!("/api/v1/orders/{order_id}"))
+                .await;
+            assert_eq!(
+                again.0, 200,
+                "confirmed order {order_id} must survive the crash"
+            );
             assert_eq!(again.1["order"]["status"], "paid");
         }
     }
@@ -102,7 +170,10 @@ async fn a_paid_order_is_never_lost_when_an_instance_is_killed_mid_checkout() {
     // one definite answer; nobody is charged twice (the audit checks one charge per order).
     for (i, (status, _)) in results.iter().enumerate() {
         if *status != 201 {
-            let (s, body) = buyers[i].on(survivor).checkout(&holds[i], &keys[i], "4242424242424242").await;
+            let (s, body) = buyers[i]
+                .on(survivor)
+                .checkout(&holds[i], &keys[i], "4242424242424242")
+                .await;
             assert!(matches!(s, 201 | 409), "retry after crash: {s} {body}");
         }
     }
@@ -122,21 +193,28 @@ async fn clients_converge_when_redis_restarts_in_the_middle_of_a_sale() {
     let buyer = Buyer::register(&cluster[1]).await;
 
     assert_eq!(buyer.hold(&event, &["H-1"]).await.0, 201);
-    watcher.wait_for("H-1", "held", Duration::from_secs(2)).await;
+    watcher
+        .wait_for("H-1", "held", Duration::from_secs(2))
+        .await;
 
     redis.stop();
     // Sales go on without Redis, and the change still reaches the other instance.
     assert_eq!(buyer.hold(&event, &["H-2"]).await.0, 201);
-    watcher.wait_for("H-2", "held", Duration::from_secs(2)).await;
+    watcher
+        .wait_for("H-2", "held", Duration::from_secs(2))
+        .await;
 
     redis = process::PrivateRedis::start(port).await;
     assert_eq!(buyer.hold(&event, &["H-3"]).await.0, 201);
-    watcher.wait_for("H-3", "held", Duration::from_secs(3)).await;
+    watcher
+        .wait_for("H-3", "held", Duration::from_secs(3))
+        .await;
     drop(redis);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_instance_that_never_publishes_still_converges_every_other_instance_within_two_seconds() {
+async fn an_instance_that_never_publishes_still_converges_every_other_instance_within_two_seconds()
+{
     // Instance 1 listens on Redis; instance 0 has no Redis at all, as if every message it
     // published were lost (or it died between commit and publish).
     let db = database::fresh_database_url().await;
@@ -146,7 +224,9 @@ async fn an_instance_that_never_publishes_still_converges_every_other_instance_w
     let mut watcher = SeatWatcher::connect(&listener, &event).await;
     let buyer = Buyer::register(&silent).await;
     assert_eq!(buyer.hold(&event, &["J-7"]).await.0, 201);
-    watcher.wait_for("J-7", "held", Duration::from_secs(2)).await;
+    watcher
+        .wait_for("J-7", "held", Duration::from_secs(2))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,11 +246,17 @@ async fn a_draining_instance_fails_readiness_and_tells_its_streams_to_reconnect(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(refused, "/readyz turns 503 as soon as the drain begins");
-    let reconnect = watcher.next_event_named("reconnect", Duration::from_secs(5)).await;
+    let reconnect = watcher
+        .next_event_named("reconnect", Duration::from_secs(5))
+        .await;
     assert!(reconnect.is_some(), "the stream is told to reconnect");
     // Reconnecting elsewhere starts from a fresh snapshot of the same truth.
     let seats = process::get(&cluster[1], &format!("/api/v1/events/{event}/seats")).await;
-    let snapshot: HashMap<String, Value> =
-        seats["seats"].as_array().unwrap().iter().map(|s| (s["id"].as_str().unwrap().to_owned(), s["state"].clone())).collect();
+    let snapshot: HashMap<String, Value> = seats["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap().to_owned(), s["state"].clone()))
+        .collect();
     assert_eq!(snapshot.len(), 512);
 }
