@@ -69,7 +69,7 @@ fn asset(path: &str, headers: &HeaderMap) -> Response {
         h.insert(
             "content-security-policy",
             HeaderValue::from_static(
-                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
             ),
         );
         h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
