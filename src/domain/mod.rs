@@ -5,6 +5,7 @@ pub mod card;
 pub mod hold;
 pub mod idempotency;
 pub mod money;
+pub mod refund;
 pub mod seat;
 pub mod ticket;
 pub mod time;

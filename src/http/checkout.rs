@@ -370,6 +370,7 @@ fn new_order(
                 seat_id: seat_id.clone(),
                 price_cents: *price,
                 valid: true,
+                checked_in_at: None,
                 created_at: now,
             }
         })

@@ -27,6 +27,36 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON body that may be left out: no body at all means `T::default()`; anything else is read
+/// exactly as [`ApiJson`] reads it, with the same errors.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    super::error::payload_too_large()
+                } else {
+                    ApiError::bad_request("invalid_body", e.body_text())
+                }
+            })?;
+        if bytes.is_empty() {
+            return Ok(OptionalJson(T::default()));
+        }
+        let mut rebuilt = Request::new(axum::body::Body::from(bytes));
+        if let Some(ct) = content_type {
+            rebuilt.headers_mut().insert(header::CONTENT_TYPE, ct);
+        }
+        let ApiJson(value) = ApiJson::<T>::from_request(rebuilt, state).await?;
+        Ok(OptionalJson(value))
+    }
+}
+
 /// `axum::extract::Path`, but a malformed segment (say, invalid UTF-8) is a JSON 404.
 pub struct ApiPath<T>(pub T);
 

@@ -1,7 +1,9 @@
 //! The HTTP layer: shared state, the router assembled from one module per resource, and the
 //! cross-cutting layers (body limit, overload shedding, cross-origin refusal, metrics).
 
+pub mod admin;
 pub mod auth;
+pub mod checkin;
 pub mod checkout;
 pub mod error;
 pub mod events;
@@ -65,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(holds::router())
         .merge(orders::router())
+        .merge(admin::router())
+        .merge(checkin::router())
         .layer(axum::middleware::from_fn(
             middleware::refuse_cross_origin_writes,
         ))

@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use super::{auth, checkout, events, holds, ops, orders, stream};
+use super::{admin, auth, checkin, checkout, events, holds, ops, orders, stream};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,10 +14,11 @@ use super::{auth, checkout, events, holds, ops, orders, stream};
         stream::sse, stream::websocket,
         holds::create_hold, holds::get_hold, holds::release_hold, checkout::checkout,
         orders::list_orders, orders::get_order, orders::get_ticket, orders::ticket_qr,
+        admin::refund_order, admin::sales_report, admin::set_role, checkin::check_in,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
     ),
     tags(
-        (name = "accounts"), (name = "events"), (name = "holds"), (name = "orders"), (name = "operations"),
+        (name = "accounts"), (name = "events"), (name = "holds"), (name = "orders"), (name = "admin"), (name = "operations"),
     )
 )]
 struct ApiDoc;
@@ -36,6 +37,9 @@ mod tests {
             "/api/v1/events/{event_id}/holds",
             "/api/v1/holds/{hold_id}/checkout",
             "/api/v1/tickets/{ticket_id}/qr.svg",
+            "/api/v1/admin/orders/{order_id}/refund",
+            "/api/v1/admin/events/{event_id}/sales",
+            "/api/v1/checkin",
             "/readyz",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");

@@ -245,6 +245,34 @@ pub trait Repository: Send {
     async fn order_by_id(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>>;
     async fn ticket_by_id(&mut self, ticket_id: &str) -> StoreResult<Option<TicketRecord>>;
 
+    // Administration and the door.
+    /// The order with its tickets, locked until the transaction ends, so that two refunds of one
+    /// order run one after the other.
+    async fn lock_order(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>>;
+    /// The order's captured charge: its payment id and the provider's reference.
+    async fn charge_of_order(&mut self, order_id: &str) -> StoreResult<Option<(String, String)>>;
+    /// Voids those of `ticket_ids` that belong to the order and are still valid; returns how many.
+    async fn void_tickets(&mut self, order_id: &str, ticket_ids: &[String]) -> StoreResult<u64>;
+    /// Returns seats sold through `hold_id` to sale; returns how many. Locks them in id order
+    /// first, like every statement that locks several seats.
+    async fn free_sold_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<u64>;
+    async fn set_order_status(&mut self, order_id: &str, status: OrderStatus) -> StoreResult<()>;
+    /// Records a ticket's first scan; false when it was scanned before or is void.
+    async fn check_in_ticket(&mut self, ticket_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// The prices of the event's valid tickets, summed: revenue net of refunds.
+    async fn revenue_of_event(&mut self, event_id: &str) -> StoreResult<i64>;
+    /// Gives the account with this e-mail a role; `None` when there is no such account.
+    async fn set_user_role(
+        &mut self,
+        email: &str,
+        role: crate::domain::account::Role,
+    ) -> StoreResult<Option<UserRecord>>;
+
     /// Runs one audit query: each row names something that breaks an invariant.
     async fn audit_query(&mut self, sql: &str) -> StoreResult<Vec<String>>;
 }

@@ -232,6 +232,9 @@ fn ticket_from(row: &MySqlRow) -> StoreResult<TicketRecord> {
         price_cents: row.try_get("price_cents")?,
         code: row.try_get("code")?,
         valid: valid_seat.is_some(),
+        checked_in_at: row
+            .try_get::<Option<i64>, _>("checked_in_at")?
+            .map(Timestamp),
         created_at: Timestamp(row.try_get("created_at")?),
     })
 }
@@ -255,8 +258,7 @@ fn order_from(row: &MySqlRow) -> StoreResult<OrderRecord> {
 const SEAT_STATUS_COLUMNS: &str = "s.id, s.state, s.version, h.user_id AS holder FROM seats s LEFT JOIN holds h ON h.id = s.hold_id";
 const EVENT_COLUMNS: &str = "e.id, e.name, e.venue_id, v.name AS venue_name, v.layout, e.starts_at, e.sale_opens_at, e.currency \
      FROM events e JOIN venues v ON v.id = e.venue_id";
-const TICKET_COLUMNS: &str =
-    "id, order_id, event_id, seat_id, price_cents, code, valid_seat, created_at FROM tickets";
+const TICKET_COLUMNS: &str = "id, order_id, event_id, seat_id, price_cents, code, valid_seat, checked_in_at, created_at FROM tickets";
 
 impl MySqlTx {
     /// Locks the given seats in id order: the one order every multi-seat lock follows.
@@ -995,6 +997,96 @@ impl Repository for MySqlTx {
             .fetch_optional(&mut *self.0)
             .await?;
         row.as_ref().map(ticket_from).transpose()
+    }
+
+    async fn lock_order(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>> {
+        sqlx::query("SELECT id FROM orders WHERE id = ? FOR UPDATE")
+            .bind(order_id)
+            .execute(&mut *self.0)
+            .await?;
+        self.order_by_id(order_id).await
+    }
+
+    async fn charge_of_order(&mut self, order_id: &str) -> StoreResult<Option<(String, String)>> {
+        let row = sqlx::query_as::<_, (String, String)>(
+            "SELECT payment_id, provider_ref FROM ledger WHERE order_id = ? AND kind = 'charge'",
+        )
+        .bind(order_id)
+        .fetch_optional(&mut *self.0)
+        .await?;
+        Ok(row)
+    }
+
+    async fn void_tickets(&mut self, order_id: &str, ticket_ids: &[String]) -> StoreResult<u64> {
+        let sql = format!(
+            "UPDATE tickets SET valid_seat = NULL WHERE order_id = ? AND id IN ({}) AND valid_seat IS NOT NULL",
+            placeholders(ticket_ids.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(order_id);
+        for id in ticket_ids {
+            query = query.bind(id);
+        }
+        Ok(query.execute(&mut *self.0).await?.rows_affected())
+    }
+
+    async fn free_sold_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<u64> {
+        self.lock_seats(event_id, seat_ids).await?;
+        let sql = format!(
+            "UPDATE seats SET state = 'available', hold_id = NULL, version = version + 1, updated_at = {DB_NOW} \
+             WHERE event_id = ? AND hold_id = ? AND state = 'sold' AND id IN ({})",
+            placeholders(seat_ids.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(event_id)
+            .bind(hold_id);
+        for id in seat_ids {
+            query = query.bind(id);
+        }
+        Ok(query.execute(&mut *self.0).await?.rows_affected())
+    }
+
+    async fn set_order_status(&mut self, order_id: &str, status: OrderStatus) -> StoreResult<()> {
+        sqlx::query("UPDATE orders SET status = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(order_id)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn check_in_ticket(&mut self, ticket_id: &str, now: Timestamp) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE tickets SET checked_in_at = ? WHERE id = ? AND checked_in_at IS NULL AND valid_seat IS NOT NULL",
+        )
+        .bind(now.millis())
+        .bind(ticket_id)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn revenue_of_event(&mut self, event_id: &str) -> StoreResult<i64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(price_cents), 0) AS SIGNED) FROM tickets WHERE event_id = ? AND valid_seat IS NOT NULL",
+        )
+        .bind(event_id)
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok(n)
+    }
+
+    async fn set_user_role(&mut self, email: &str, role: Role) -> StoreResult<Option<UserRecord>> {
+        sqlx::query("UPDATE users SET role = ? WHERE email = ?")
+            .bind(role.as_str())
+            .bind(email)
+            .execute(&mut *self.0)
+            .await?;
+        self.user_by_email(email).await
     }
 
     async fn audit_query(&mut self, sql: &str) -> StoreResult<Vec<String>> {

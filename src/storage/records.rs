@@ -150,6 +150,8 @@ pub struct TicketRecord {
     pub price_cents: i64,
     pub code: String,
     pub valid: bool,
+    /// When the ticket was first scanned at the door.
+    pub checked_in_at: Option<Timestamp>,
     pub created_at: Timestamp,
 }
 

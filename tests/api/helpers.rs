@@ -241,10 +241,15 @@ impl TestApp {
         let email = format!("buyer-{}@example.com", Uuid::new_v4().simple());
         let r = self.register(&email, PASSWORD, "Test Buyer").await;
         assert_eq!(r.status(), StatusCode::CREATED, "register {email}");
+        self.sign_in(&email, PASSWORD).await
+    }
+
+    /// Signs an existing account in, with its own cookie jar.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Buyer {
         let client = cookie_client();
         let r = client
             .post(self.url("/api/v1/auth/login"))
-            .json(&json!({"email": email, "password": PASSWORD}))
+            .json(&json!({"email": email, "password": password}))
             .send()
             .await
             .expect("login");
@@ -254,7 +259,7 @@ impl TestApp {
             client,
             token: body["token"].as_str().unwrap().to_owned(),
             user_id: body["user"]["id"].as_str().unwrap().to_owned(),
-            email,
+            email: email.to_owned(),
             address: self.address.clone(),
             event_id: self.event_id().await,
         }

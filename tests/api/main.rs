@@ -3,6 +3,7 @@
 //! talks to it over HTTP, SSE and WebSocket.
 
 mod accounts;
+mod admin;
 mod checkout;
 #[path = "../support/database.rs"]
 mod database;

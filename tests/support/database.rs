@@ -9,11 +9,13 @@ pub fn backend() -> String {
 }
 
 fn postgres_admin_url() -> String {
-    std::env::var("BOXOFFICE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("BOXOFFICE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 fn mysql_admin_url() -> String {
-    std::env::var("BOXOFFICE_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+    std::env::var("BOXOFFICE_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
 }
 
 /// Creates an empty database with a unique name and returns its URL. Databases are named
@@ -28,7 +30,9 @@ pub async fn fresh_database_url() -> String {
         }
         "postgres" => {
             let admin = postgres_admin_url();
-            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL must be reachable for this suite");
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("PostgreSQL must be reachable for this suite");
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut conn)
                 .await
@@ -38,11 +42,15 @@ pub async fn fresh_database_url() -> String {
         }
         "mysql" => {
             let admin = mysql_admin_url();
-            let mut conn = sqlx::MySqlConnection::connect(&admin).await.expect("MariaDB/MySQL must be reachable for this suite");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name} CHARACTER SET utf8mb4")))
-                .execute(&mut conn)
+            let mut conn = sqlx::MySqlConnection::connect(&admin)
                 .await
-                .expect("create a test database");
+                .expect("MariaDB/MySQL must be reachable for this suite");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "CREATE DATABASE {name} CHARACTER SET utf8mb4"
+            )))
+            .execute(&mut conn)
+            .await
+            .expect("create a test database");
             conn.close().await.ok();
             replace_database(&admin, &name)
         }
@@ -57,6 +65,9 @@ fn replace_database(url: &str, name: &str) -> String {
         None => (url, String::new()),
     };
     let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[authority_end..].find('/').map(|i| i + authority_end).unwrap_or(base.len());
+    let path_start = base[authority_end..]
+        .find('/')
+        .map(|i| i + authority_end)
+        .unwrap_or(base.len());
     format!("{}/{name}{query}", &base[..path_start])
 }

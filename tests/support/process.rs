@@ -56,7 +56,10 @@ impl Instance {
     }
 
     pub async fn event_id(&self) -> String {
-        get(self, "/api/v1/events").await["events"][0]["id"].as_str().expect("the demo event").to_owned()
+        get(self, "/api/v1/events").await["events"][0]["id"]
+            .as_str()
+            .expect("the demo event")
+            .to_owned()
     }
 
     /// SIGKILL: the process dies wherever it is, with no chance to clean up.
@@ -67,12 +70,18 @@ impl Instance {
     /// SIGTERM: a graceful drain.
     pub fn terminate(&self) {
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
         }
     }
 
     pub async fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        tokio::time::timeout(within, self.child.wait()).await.ok().and_then(Result::ok)
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
     }
 }
 
@@ -85,15 +94,27 @@ pub async fn spawn_cluster(database_url: &str, redis_url: Option<&str>, n: usize
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
 }
 
 pub async fn status(instance: &Instance, path: &str) -> Option<u16> {
-    client().get(format!("{}{path}", instance.base)).send().await.ok().map(|r| r.status().as_u16())
+    client()
+        .get(format!("{}{path}", instance.base))
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
 }
 
 pub async fn get(instance: &Instance, path: &str) -> Value {
-    let r = client().get(format!("{}{path}", instance.base)).send().await.expect("GET");
+    let r = client()
+        .get(format!("{}{path}", instance.base))
+        .send()
+        .await
+        .expect("GET");
     r.json().await.expect("JSON body")
 }
 
@@ -116,36 +137,85 @@ impl Buyer {
         let client = client();
         let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
         let body = json!({"email": email, "password": "correct horse battery", "name": "Buyer"});
-        let r = client.post(format!("{}/api/v1/auth/register", instance.base)).json(&body).send().await.expect("register");
+        let r = client
+            .post(format!("{}/api/v1/auth/register", instance.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("register");
         assert_eq!(r.status(), 201);
-        let r = client.post(format!("{}/api/v1/auth/login", instance.base)).json(&body).send().await.expect("login");
+        let r = client
+            .post(format!("{}/api/v1/auth/login", instance.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("login");
         let login: Value = r.json().await.expect("login body");
-        Buyer { base: instance.base.clone(), token: login["token"].as_str().expect("a token").to_owned(), client }
+        Buyer {
+            base: instance.base.clone(),
+            token: login["token"].as_str().expect("a token").to_owned(),
+            client,
+        }
     }
 
     /// The same buyer, talking to another instance.
     pub fn on(&self, instance: &Instance) -> Buyer {
-        Buyer { base: instance.base.clone(), ..self.clone() }
+        Buyer {
+            base: instance.base.clone(),
+            ..self.clone()
+        }
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        parts(self.client.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.expect("GET")).await
+        parts(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .expect("GET"),
+        )
+        .await
     }
 
     pub async fn hold(&self, event: &str, seats: &[&str]) -> (u16, Value) {
         let url = format!("{}/api/v1/events/{event}/holds", self.base);
-        parts(self.client.post(url).bearer_auth(&self.token).json(&json!({"seat_ids": seats})).send().await.expect("hold")).await
+        parts(
+            self.client
+                .post(url)
+                .bearer_auth(&self.token)
+                .json(&json!({"seat_ids": seats}))
+                .send()
+                .await
+                .expect("hold"),
+        )
+        .await
     }
 
     pub async fn release(&self, hold_id: &str) -> u16 {
         let url = format!("{}/api/v1/holds/{hold_id}", self.base);
-        self.client.delete(url).bearer_auth(&self.token).send().await.expect("release").status().as_u16()
+        self.client
+            .delete(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("release")
+            .status()
+            .as_u16()
     }
 
     pub async fn checkout(&self, hold_id: &str, key: &str, card: &str) -> (u16, Value) {
         let url = format!("{}/api/v1/holds/{hold_id}/checkout", self.base);
         let body = json!({"payment": {"method": "sandbox", "card_number": card}});
-        match self.client.post(url).bearer_auth(&self.token).header("Idempotency-Key", key).json(&body).send().await {
+        match self
+            .client
+            .post(url)
+            .bearer_auth(&self.token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+        {
             Ok(r) => parts(r).await,
             // The instance died under the request: the buyer saw no answer.
             Err(_) => (0, Value::Null),
@@ -157,7 +227,9 @@ impl Buyer {
 /// are newer than what it has.
 pub struct SeatWatcher {
     pub states: HashMap<String, (String, i64)>,
-    stream: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> + Send>>,
+    stream: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> + Send>,
+    >,
     buffer: String,
 }
 
@@ -169,8 +241,15 @@ impl SeatWatcher {
             .await
             .expect("open the stream");
         assert_eq!(r.status(), 200);
-        let mut w = SeatWatcher { states: HashMap::new(), stream: Box::pin(r.bytes_stream()), buffer: String::new() };
-        let snapshot = w.next_event_named("snapshot", Duration::from_secs(5)).await.expect("a snapshot first");
+        let mut w = SeatWatcher {
+            states: HashMap::new(),
+            stream: Box::pin(r.bytes_stream()),
+            buffer: String::new(),
+        };
+        let snapshot = w
+            .next_event_named("snapshot", Duration::from_secs(5))
+            .await
+            .expect("a snapshot first");
         assert_eq!(snapshot["seats"].as_array().map(Vec::len), Some(512));
         w
     }
@@ -215,7 +294,10 @@ impl SeatWatcher {
                 self.apply(&name, &value);
                 return Some((name, value));
             }
-            let chunk = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??.ok()?;
+            let chunk = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??
+                .ok()?;
             self.buffer.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
@@ -238,7 +320,10 @@ impl SeatWatcher {
                 return;
             }
             if self.next_frame(deadline).await.is_none() {
-                panic!("{seat} did not become {state} within {within:?}; it is {:?}", self.states.get(seat));
+                panic!(
+                    "{seat} did not become {state} within {within:?}; it is {:?}",
+                    self.states.get(seat)
+                );
             }
         }
     }
@@ -246,7 +331,12 @@ impl SeatWatcher {
 
 /// Runs `boxoffice audit` against the database; true when every invariant holds.
 pub async fn audit(database_url: &str) -> bool {
-    let out = Command::new(BIN).arg("audit").env("DATABASE_URL", database_url).output().await.expect("run audit");
+    let out = Command::new(BIN)
+        .arg("audit")
+        .env("DATABASE_URL", database_url)
+        .output()
+        .await
+        .expect("run audit");
     if !out.status.success() {
         eprintln!("{}", String::from_utf8_lossy(&out.stdout));
         eprintln!("{}", String::from_utf8_lossy(&out.stderr));
@@ -255,7 +345,10 @@ pub async fn audit(database_url: &str) -> bool {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// A Redis server of this test's own, so that stopping it disturbs no other test.
@@ -266,14 +359,26 @@ pub struct PrivateRedis {
 impl PrivateRedis {
     pub async fn start(port: u16) -> Self {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("redis-server must be installed");
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 return PrivateRedis { child: Some(child) };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
