@@ -80,6 +80,15 @@ pub struct SettingsArgs {
     /// Key for signed tokens and ticket codes; generated once and stored in the database when unset.
     #[arg(long, env = "BOXOFFICE_SECRET", hide_env_values = true, global = true)]
     pub secret: Option<String>,
+    /// Key that signs the payment provider's webhooks (for the sandbox: derived from the server
+    /// secret when unset).
+    #[arg(
+        long,
+        env = "BOXOFFICE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub webhook_secret: Option<String>,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "BOXOFFICE_MAX_BODY_BYTES", default_value_t = 64 * 1024, global = true)]
     pub max_body_bytes: usize,
@@ -137,6 +146,7 @@ pub struct Settings {
     pub demo: bool,
     pub admin: Option<(String, String)>,
     pub secret: Option<String>,
+    pub webhook_secret: Option<String>,
     pub max_body_bytes: usize,
     pub sweep_interval: Duration,
     pub reconcile_interval: Duration,
@@ -156,6 +166,7 @@ impl From<SettingsArgs> for Settings {
             demo: a.demo,
             admin: a.admin_email.zip(a.admin_password),
             secret: a.secret.filter(|s| !s.is_empty()),
+            webhook_secret: a.webhook_secret.filter(|s| !s.is_empty()),
             max_body_bytes: a.max_body_bytes,
             sweep_interval: Duration::from_millis(a.sweep_interval_ms),
             reconcile_interval: Duration::from_millis(a.reconcile_interval_ms),
@@ -178,6 +189,7 @@ impl Settings {
             demo: true,
             admin: None,
             secret: None,
+            webhook_secret: None,
             max_body_bytes: 64 * 1024,
             sweep_interval: Duration::from_millis(100),
             reconcile_interval: Duration::from_millis(250),

@@ -86,6 +86,16 @@ pub fn new_secret() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
+/// A key for one purpose derived from the server secret, so that one leaked key (a webhook
+/// secret shared with a provider, say) reveals nothing about the others.
+pub fn derive_key(secret: &[u8], purpose: &str) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(b"derive:");
+    mac.update(purpose.as_bytes());
+    hex(&mac.finalize().into_bytes()).into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

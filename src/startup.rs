@@ -46,6 +46,10 @@ impl Application {
                 s
             }
         };
+        let webhook_secret = match &settings.webhook_secret {
+            Some(s) => s.clone().into_bytes(),
+            None => crate::security::derive_key(secret.as_bytes(), "webhook"),
+        };
         let hasher = PasswordHasher::new();
         if settings.demo {
             seed::demo_event_if_empty(db.as_ref())
@@ -74,7 +78,7 @@ impl Application {
             hub,
             fanout,
             instance_id,
-            payments: Arc::new(SandboxProvider::new()),
+            payments: Arc::new(SandboxProvider::new(&webhook_secret)),
             hasher,
             secret: Arc::new(secret.into_bytes()),
             shutdown,

@@ -35,7 +35,7 @@ use crate::{
         ticket::issue_code,
         time::Timestamp,
     },
-    payments::{ChargeOutcome, ChargeRequest},
+    payments::{IntentRequest, IntentStatus},
     storage::{
         LedgerEntry, LedgerKind, OrderRecord, OrderStatus, PaymentRecord, PaymentStatus,
         StoreError, TicketRecord,
@@ -203,6 +203,12 @@ pub async fn checkout(
         .map_err(ApiError::internal)?
 }
 
+/// What the provider finally said about a charge.
+enum ChargeOutcome {
+    Succeeded { reference: String },
+    Declined { reason: String },
+}
+
 /// A recorded payment attempt, owned so that it can be settled on its own task.
 struct Attempt {
     state: AppState,
@@ -229,15 +235,30 @@ async fn settle(attempt: Attempt) -> ApiResult<Response> {
         card,
         total,
     } = attempt;
-    let charge = ChargeRequest {
+    let intent = IntentRequest {
         idempotency_key: payment.id.clone(),
         amount_cents: total.cents,
         currency: total.currency.clone(),
-        card,
         description: format!("{} — {} seat(s)", event.record.name, hold.seat_ids.len()),
     };
-    let outcome = match state.payments.charge(&charge).await {
-        Ok(o) => o,
+    let confirmed = match state.payments.create_intent(&intent).await {
+        Ok(created) => state
+            .payments
+            .confirm(&created.id, &card, &format!("{}-confirm", payment.id))
+            .await
+            .map(|status| (created.id, status)),
+        Err(e) => Err(e),
+    };
+    let outcome = match confirmed {
+        Ok((reference, IntentStatus::Succeeded)) => ChargeOutcome::Succeeded { reference },
+        Ok((_, IntentStatus::Declined { reason })) => ChargeOutcome::Declined { reason },
+        Ok((_, other)) => {
+            tracing::warn!(payment_id = %payment.id, status = ?other, "payment not settled yet");
+            return Err(ApiError::unavailable(
+                "We could not confirm your payment yet; please check your orders shortly.",
+                5,
+            ));
+        }
         Err(e) => {
             // The charge may or may not have happened: the attempt stays pending (and keeps the
             // hold from being charged again) until reconciliation learns the outcome.

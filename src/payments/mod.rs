@@ -1,45 +1,116 @@
-//! The payment-provider boundary and the zero-setup sandbox provider.
+//! The payment-provider boundary, shaped like real providers' lifecycles: create a payment intent
+//! (never charges), confirm it with a card (charges, now or later), ask for its status, refund it.
+//! Every call carries an idempotency key, so a retry after a lost answer never charges twice.
+//! Outcomes that arrive later come by webhook, signed as in [`webhook`].
 
 pub mod sandbox;
+pub mod webhook;
 
 use async_trait::async_trait;
+use axum::http::HeaderMap;
 
-use crate::domain::card::CardNumber;
+use crate::domain::{card::CardNumber, time::Timestamp};
 
 pub use sandbox::SandboxProvider;
 
 #[derive(Debug, Clone)]
-pub struct ChargeRequest {
-    /// The provider de-duplicates on this key: a retried call never charges twice.
+pub struct IntentRequest {
+    /// The provider de-duplicates on this key: asking twice creates one intent.
     pub idempotency_key: String,
     pub amount_cents: i64,
     pub currency: String,
-    pub card: CardNumber,
     pub description: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChargeOutcome {
-    Succeeded { reference: String },
-    Declined { reason: String },
+pub struct Intent {
+    /// The provider's id of the intent: the reference every later call and webhook names.
+    pub id: String,
+    pub status: IntentStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntentStatus {
+    /// Created but not confirmed: nothing has been charged.
+    RequiresConfirmation,
+    /// Confirmed; the outcome comes later, by webhook or by asking again.
+    Processing,
+    Succeeded,
+    Declined {
+        reason: String,
+    },
+    /// Cancelled before any charge.
+    Canceled,
+}
+
+impl IntentStatus {
+    /// True when the status will not change any more (apart from refunds).
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            IntentStatus::Succeeded | IntentStatus::Declined { .. } | IntentStatus::Canceled
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    /// The provider could not be reached or did not answer in time: the outcome is unknown.
+    /// No answer, or not in time: whether the call took effect is unknown.
     #[error("payment provider unavailable: {0}")]
     Unavailable(String),
+    /// The provider answered that the request itself is wrong: it took no effect.
+    #[error("payment provider refused the request: {0}")]
+    Rejected(String),
+}
+
+/// A verified webhook: what the provider says happened to one intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    /// The provider's event id (the same event may arrive more than once).
+    pub id: String,
+    pub intent_id: String,
+    pub status: IntentStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("the webhook signature is missing or wrong")]
+    BadSignature,
+    #[error("the webhook is too old (or from the future)")]
+    Stale,
+    #[error("the webhook body is not an event we understand: {0}")]
+    Malformed(String),
+    /// A genuine event of a kind that changes nothing here.
+    #[error("the webhook's event type is not one we act on")]
+    Ignored,
 }
 
 #[async_trait]
 pub trait PaymentProvider: Send + Sync + 'static {
+    /// The provider's name, stored with each payment.
     fn name(&self) -> &'static str;
-    async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, ProviderError>;
-    /// Refunds `amount_cents` of a charge; returns the refund's reference.
+    async fn create_intent(&self, request: &IntentRequest) -> Result<Intent, ProviderError>;
+    /// Charges the card for the intent. `idempotency_key` makes a retried confirmation harmless.
+    async fn confirm(
+        &self,
+        intent_id: &str,
+        card: &CardNumber,
+        idempotency_key: &str,
+    ) -> Result<IntentStatus, ProviderError>;
+    /// The intent's status as the provider knows it now.
+    async fn retrieve(&self, intent_id: &str) -> Result<IntentStatus, ProviderError>;
+    /// Refunds `amount_cents` of a succeeded intent; returns the refund's reference.
     async fn refund(
         &self,
-        charge_reference: &str,
+        intent_id: &str,
         amount_cents: i64,
         idempotency_key: &str,
     ) -> Result<String, ProviderError>;
+    /// Checks a webhook's signature and freshness, then reads the event.
+    fn verify_webhook(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: Timestamp,
+    ) -> Result<WebhookEvent, WebhookError>;
 }
