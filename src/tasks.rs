@@ -1,5 +1,6 @@
 //! Background work that stops on shutdown: releasing expired holds, healing the in-memory seat
-//! maps from the database, and purging old sessions and idempotency records.
+//! maps from the database, settling payments whose outcome was not known at checkout, and
+//! purging old sessions and idempotency records.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use tokio::task::JoinHandle;
 use crate::{
     domain::{hold::HoldStatus, time::Timestamp},
     http::AppState,
+    payments::IntentStatus,
     storage::StoreResult,
 };
 
@@ -20,11 +22,19 @@ const PURGE_EVERY: Duration = Duration::from_secs(300);
 /// Idempotency records are kept at least this long (Stripe keeps them 24 h).
 const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(25 * 3600);
 const SWEEP_BATCH: u32 = 200;
+/// A checkout settles its own payment when the provider answers; the reconciler leaves a payment
+/// alone for this long, so the two rarely race (and when they do, the payment lock decides).
+const PAYMENT_GRACE: Duration = Duration::from_secs(1);
+/// A payment still pending after this long without a confirmed intent was never confirmed (its
+/// request died or the provider refused it): nothing was charged, so it is marked failed.
+const PAYMENT_ABANDONED_AFTER: Duration = Duration::from_secs(60);
+const PAYMENT_BATCH: u32 = 100;
 
 pub fn spawn_all(state: AppState) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(sweeper(state.clone())),
-        tokio::spawn(reconciler(state)),
+        tokio::spawn(reconciler(state.clone())),
+        tokio::spawn(payment_reconciler(state)),
     ]
 }
 
@@ -112,6 +122,62 @@ async fn reconciler(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "reconciliation failed; will retry"),
         }
     }
+}
+
+async fn payment_reconciler(state: AppState) {
+    let mut tick = tokio::time::interval(state.settings.payment_reconcile_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match reconcile_payments(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(payments = n, "reconciliation settled payments"),
+            Err(e) => tracing::warn!(error = %e, "payment reconciliation failed; will retry"),
+        }
+    }
+}
+
+/// Asks the provider about every payment still pending after the grace period and settles
+/// those it has an answer for. Never retries a charge: it only asks.
+pub async fn reconcile_payments(state: &AppState) -> anyhow::Result<usize> {
+    let now = Timestamp::now();
+    let mut tx = state.db.read().await?;
+    let pending = tx
+        .pending_payments(now.minus(PAYMENT_GRACE), PAYMENT_BATCH)
+        .await?;
+    tx.commit().await?;
+    let mut settled = 0;
+    for payment in pending {
+        let abandoned = payment.created_at < now.minus(PAYMENT_ABANDONED_AFTER);
+        let status = match &payment.provider_ref {
+            // The intent id is recorded before confirming: without it, no charge was asked for.
+            None if abandoned => IntentStatus::Canceled,
+            None => continue,
+            Some(intent) => match state.payments.retrieve(intent).await {
+                Ok(IntentStatus::RequiresConfirmation) if abandoned => IntentStatus::Canceled,
+                Ok(status) if status.is_final() => status,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(payment_id = %payment.id, error = %e, "provider did not answer; will ask again");
+                    continue;
+                }
+            },
+        };
+        match crate::http::settlement::settle(state, &payment.id, &status).await {
+            Ok(Some(_)) => {
+                settled += 1;
+                metrics::counter!("boxoffice_payments_reconciled_total").increment(1);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(payment_id = %payment.id, error = ?e, "settling a payment failed; will retry")
+            }
+        }
+    }
+    Ok(settled)
 }
 
 async fn purge(state: &AppState) -> StoreResult<()> {

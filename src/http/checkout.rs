@@ -2,10 +2,10 @@
 //!
 //! 1. In one transaction: replay or refuse by `Idempotency-Key`, check the hold, price it from the
 //!    catalogue, record the payment attempt (its unique in-flight marker admits one per hold).
-//! 2. Charge the provider, outside any transaction, with the attempt's id as its idempotency key.
-//! 3. In one transaction: convert the hold (only if still active and unexpired), sell its seats,
-//!    issue the tickets, write the ledger, and store the response for replays. If the hold was
-//!    lost meanwhile, refund the charge and say so.
+//! 2. Outside any transaction: create the provider's intent (keyed by the attempt's id), record
+//!    its id, confirm it with the card.
+//! 3. Settle what the provider said ([`settlement`]): an order, a decline, or — when the
+//!    provider has not said yet — a 202 `confirming` that a webhook or the reconciler settles.
 
 use std::sync::Arc;
 
@@ -22,7 +22,8 @@ use utoipa::ToSchema;
 use super::{
     ApiError, ApiResult, AppState,
     extract::{ApiJson, ApiPath, CurrentUser},
-    orders::{OrderResponse, OrderView},
+    orders::OrderResponse,
+    settlement,
 };
 use crate::{
     catalog::EventInfo,
@@ -32,14 +33,10 @@ use crate::{
         idempotency::{IdempotencyKey, fingerprint},
         money::{Money, total_for},
         new_id,
-        ticket::issue_code,
         time::Timestamp,
     },
     payments::{IntentRequest, IntentStatus},
-    storage::{
-        LedgerEntry, LedgerKind, OrderRecord, OrderStatus, PaymentRecord, PaymentStatus,
-        StoreError, TicketRecord,
-    },
+    storage::{PaymentRecord, PaymentStatus, StoreError},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -154,7 +151,7 @@ pub async fn checkout(
         .event(&hold.event_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Event"))?;
-    let (total, lines) = total_for(
+    let (total, _lines) = total_for(
         hold.seat_ids.iter().map(String::as_str),
         &event.category_of_seat,
         &event.price_of_category,
@@ -194,19 +191,12 @@ pub async fn checkout(
         hold,
         event,
         payment,
-        lines,
         card,
         total,
     };
-    tokio::spawn(settle(attempt))
+    tokio::spawn(settle_attempt(attempt))
         .await
         .map_err(ApiError::internal)?
-}
-
-/// What the provider finally said about a charge.
-enum ChargeOutcome {
-    Succeeded { reference: String },
-    Declined { reason: String },
 }
 
 /// A recorded payment attempt, owned so that it can be settled on its own task.
@@ -217,13 +207,14 @@ struct Attempt {
     hold: Hold,
     event: Arc<EventInfo>,
     payment: PaymentRecord,
-    lines: Vec<(String, i64)>,
     card: CardNumber,
     total: Money,
 }
 
-/// Charges the provider and records the outcome, with the response stored for replays.
-async fn settle(attempt: Attempt) -> ApiResult<Response> {
+/// Creates the provider's intent, confirms it with the card, and settles what the provider says.
+/// An outcome that is not known yet leaves the payment pending and answers 202 `confirming`;
+/// a webhook or the payment reconciler settles it later.
+async fn settle_attempt(attempt: Attempt) -> ApiResult<Response> {
     let Attempt {
         state,
         user_id,
@@ -231,183 +222,86 @@ async fn settle(attempt: Attempt) -> ApiResult<Response> {
         hold,
         event,
         payment,
-        lines,
         card,
         total,
     } = attempt;
-    let intent = IntentRequest {
+    let request = IntentRequest {
         idempotency_key: payment.id.clone(),
         amount_cents: total.cents,
         currency: total.currency.clone(),
         description: format!("{} — {} seat(s)", event.record.name, hold.seat_ids.len()),
     };
-    let confirmed = match state.payments.create_intent(&intent).await {
-        Ok(created) => state
-            .payments
-            .confirm(&created.id, &card, &format!("{}-confirm", payment.id))
-            .await
-            .map(|status| (created.id, status)),
-        Err(e) => Err(e),
-    };
-    let outcome = match confirmed {
-        Ok((reference, IntentStatus::Succeeded)) => ChargeOutcome::Succeeded { reference },
-        Ok((_, IntentStatus::Declined { reason })) => ChargeOutcome::Declined { reason },
-        Ok((_, other)) => {
-            tracing::warn!(payment_id = %payment.id, status = ?other, "payment not settled yet");
-            return Err(ApiError::unavailable(
-                "We could not confirm your payment yet; please check your orders shortly.",
-                5,
-            ));
-        }
+    let intent = match state.payments.create_intent(&request).await {
+        Ok(intent) => intent,
         Err(e) => {
-            // The charge may or may not have happened: the attempt stays pending (and keeps the
-            // hold from being charged again) until reconciliation learns the outcome.
-            tracing::warn!(payment_id = %payment.id, error = %e, "payment outcome unknown");
+            // An intent that was never confirmed charges nothing: the attempt simply failed, and
+            // the key is forgotten so that the buyer's retry starts afresh.
+            tracing::warn!(payment_id = %payment.id, error = %e, "could not create a payment intent");
+            let mut tx = state.db.begin().await?;
+            tx.finish_payment(&payment.id, PaymentStatus::Failed, None, Timestamp::now())
+                .await?;
+            tx.delete_idempotency_record(&user_id, &key).await?;
+            tx.commit().await?;
             return Err(ApiError::unavailable(
-                "We could not confirm your payment yet; please check your orders shortly.",
+                "The payment provider is not answering. Nothing was charged; please try again.",
                 5,
             ));
         }
     };
-    let completed_at = Timestamp::now();
     let mut tx = state.db.begin().await?;
-    let (status, body) = match outcome {
-        ChargeOutcome::Declined { reason } => {
-            tx.finish_payment(&payment.id, PaymentStatus::Declined, None, completed_at)
-                .await?;
-            metrics::counter!("boxoffice_payments_declined_total").increment(1);
-            let e = ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_declined", reason)
-                .with_details(json!({ "hold_expires_at": hold.expires_at.to_rfc3339() }));
-            (e.status, e.body())
-        }
-        ChargeOutcome::Succeeded { reference } => {
-            let ledger =
-                |kind: LedgerKind, order_id: Option<&str>, provider_ref: &str| LedgerEntry {
-                    id: new_id(),
-                    payment_id: payment.id.clone(),
-                    order_id: order_id.map(str::to_owned),
-                    kind,
-                    amount_cents: payment.amount_cents,
-                    currency: payment.currency.clone(),
-                    provider_ref: provider_ref.to_owned(),
-                    created_at: completed_at,
-                };
-            let converted = tx.convert_hold(&hold.id, completed_at).await?
-                && tx.sell_held_seats(&hold.event_id, &hold.id).await?
-                    == hold.seat_ids.len() as u64;
-            if converted {
-                let order = new_order(&state, &hold, &payment, &lines, completed_at);
-                tx.insert_order(&order).await?;
-                for t in &order.tickets {
-                    tx.insert_ticket(t).await?;
-                }
-                tx.finish_payment(
-                    &payment.id,
-                    PaymentStatus::Succeeded,
-                    Some(&reference),
-                    completed_at,
-                )
-                .await?;
-                if payment.amount_cents > 0 {
-                    tx.insert_ledger_entry(&ledger(
-                        LedgerKind::Charge,
-                        Some(&order.id),
-                        &reference,
-                    ))
-                    .await?;
-                }
-                let changes = tx.seat_statuses_of(&hold.event_id, &hold.seat_ids).await?;
-                let body = json!(OrderResponse {
-                    order: OrderView::of(&order, Some(&event))
-                });
-                tx.complete_idempotency_record(&user_id, &key, 201, &body.to_string())
-                    .await?;
-                tx.commit().await?;
-                state.publish(&hold.event_id, changes);
-                metrics::counter!("boxoffice_orders_paid_total").increment(1);
-                return Ok(replay(201, body.to_string()));
+    tx.set_payment_reference(&payment.id, &intent.id).await?;
+    tx.commit().await?;
+
+    let confirm_key = format!("{}-confirm", payment.id);
+    let outcome = match state
+        .payments
+        .confirm(&intent.id, &card, &confirm_key)
+        .await
+    {
+        Ok(status) => status,
+        Err(e) => {
+            // The charge may or may not have happened: ask once, then leave it to the reconciler.
+            tracing::warn!(payment_id = %payment.id, error = %e, "payment confirmation unanswered");
+            match state.payments.retrieve(&intent.id).await {
+                Ok(status) if status.is_final() => status,
+                _ => IntentStatus::Processing,
             }
-            // The hold expired or was released while the provider answered: the seats may be
-            // someone else's now, so the money goes back.
-            drop(tx);
-            let refund_ref = state
-                .payments
-                .refund(
-                    &reference,
-                    payment.amount_cents,
-                    &format!("{}-refund", payment.id),
-                )
-                .await
-                .map_err(ApiError::internal)?;
-            tx = state.db.begin().await?;
-            tx.finish_payment(
-                &payment.id,
-                PaymentStatus::Refunded,
-                Some(&reference),
-                completed_at,
-            )
-            .await?;
-            if payment.amount_cents > 0 {
-                tx.insert_ledger_entry(&ledger(LedgerKind::Charge, None, &reference))
-                    .await?;
-                tx.insert_ledger_entry(&ledger(LedgerKind::Refund, None, &refund_ref))
-                    .await?;
-            }
-            metrics::counter!("boxoffice_payments_refunded_late_total").increment(1);
-            let e = hold_not_active(
-                "Your hold expired before the payment completed. The charge was refunded in full; the seats are back on sale.",
-                true,
-            );
-            (e.status, e.body())
         }
     };
-    tx.complete_idempotency_record(&user_id, &key, status.as_u16(), &body.to_string())
-        .await?;
-    tx.commit().await?;
-    Ok(replay(status.as_u16(), body.to_string()))
+    match settlement::settle(&state, &payment.id, &outcome).await? {
+        Some(answer) => Ok(replay(answer.status, answer.body.to_string())),
+        None => {
+            // Still pending: answer 202 and store it for replays, unless a webhook or the
+            // reconciler settled the payment in the meantime (the payment lock orders the two).
+            let mut tx = state.db.begin().await?;
+            let stored = tx
+                .lock_payment(&payment.id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("Payment"))?;
+            if stored.status != PaymentStatus::Pending {
+                let record = tx.idempotency_record(&user_id, &key).await?;
+                tx.commit().await?;
+                if let Some((status, body)) = record.and_then(|r| r.response) {
+                    return Ok(replay(status, body));
+                }
+                return Err(ApiError::internal(anyhow::anyhow!(
+                    "payment {} settled without an answer",
+                    payment.id
+                )));
+            }
+            let answer = settlement::confirming(&stored);
+            let body = answer.body.to_string();
+            tx.complete_idempotency_record(&user_id, &key, answer.status, &body)
+                .await?;
+            tx.commit().await?;
+            metrics::counter!("boxoffice_payments_confirming_total").increment(1);
+            Ok(replay(answer.status, body))
+        }
+    }
 }
 
 fn hold_not_active(message: &str, refunded: bool) -> ApiError {
     ApiError::conflict("hold_not_active", message).with_details(json!({ "refunded": refunded }))
-}
-
-fn new_order(
-    state: &AppState,
-    hold: &Hold,
-    payment: &PaymentRecord,
-    lines: &[(String, i64)],
-    now: Timestamp,
-) -> OrderRecord {
-    let order_id = new_id();
-    let tickets = lines
-        .iter()
-        .map(|(seat_id, price)| {
-            let id = new_id();
-            TicketRecord {
-                code: issue_code(&state.secret, &id, &hold.event_id, seat_id),
-                id,
-                order_id: order_id.clone(),
-                event_id: hold.event_id.clone(),
-                seat_id: seat_id.clone(),
-                price_cents: *price,
-                valid: true,
-                checked_in_at: None,
-                created_at: now,
-            }
-        })
-        .collect();
-    OrderRecord {
-        id: order_id,
-        user_id: hold.user_id.clone(),
-        hold_id: hold.id.clone(),
-        event_id: hold.event_id.clone(),
-        payment_id: payment.id.clone(),
-        status: OrderStatus::Paid,
-        total_cents: payment.amount_cents,
-        currency: payment.currency.clone(),
-        created_at: now,
-        tickets,
-    }
 }
 
 /// A stored response, sent byte for byte as the first time.

@@ -13,6 +13,8 @@ pub mod middleware;
 pub mod openapi;
 pub mod ops;
 pub mod orders;
+pub mod payments;
+pub mod settlement;
 pub mod stream;
 pub mod web;
 
@@ -68,16 +70,20 @@ pub fn router(state: AppState) -> Router {
         .merge(holds::router())
         .merge(orders::router())
         .merge(admin::router())
+        .merge(payments::router())
         .merge(checkin::router())
         .layer(axum::middleware::from_fn(
             middleware::refuse_cross_origin_writes,
         ))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
     // Streams stay open for minutes: they are bounded by their own limit, not the request limit.
-    let api = middleware::shed_load(api, state.settings.max_concurrent_requests)
-        .merge(stream::router())
-        .fallback(middleware::api_not_found)
-        .method_not_allowed_fallback(middleware::api_method_not_allowed);
+    let api = middleware::shed_load(
+        api.merge(payments::webhook_router()),
+        state.settings.max_concurrent_requests,
+    )
+    .merge(stream::router())
+    .fallback(middleware::api_not_found)
+    .method_not_allowed_fallback(middleware::api_method_not_allowed);
     Router::new()
         .nest("/api/v1", api)
         .route(

@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use super::{admin, auth, checkin, checkout, events, holds, ops, orders, stream};
+use super::{admin, auth, checkin, checkout, events, holds, ops, orders, payments, stream};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,7 @@ use super::{admin, auth, checkin, checkout, events, holds, ops, orders, stream};
         holds::create_hold, holds::get_hold, holds::release_hold, checkout::checkout,
         orders::list_orders, orders::get_order, orders::get_ticket, orders::ticket_qr,
         admin::refund_order, admin::sales_report, admin::set_role, checkin::check_in,
+        payments::get_payment, payments::webhook,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
     ),
     tags(

@@ -245,6 +245,38 @@ pub trait Repository: Send {
     async fn order_by_id(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>>;
     async fn ticket_by_id(&mut self, ticket_id: &str) -> StoreResult<Option<TicketRecord>>;
 
+    // Payments after checkout: webhooks and reconciliation.
+    async fn payment_by_id(&mut self, payment_id: &str) -> StoreResult<Option<StoredPayment>>;
+    /// The payment, locked until the transaction ends: settling it twice at once is impossible.
+    async fn lock_payment(&mut self, payment_id: &str) -> StoreResult<Option<StoredPayment>>;
+    async fn payment_by_reference(
+        &mut self,
+        provider_ref: &str,
+    ) -> StoreResult<Option<StoredPayment>>;
+    async fn payment_by_key(
+        &mut self,
+        user_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<StoredPayment>>;
+    /// Records the provider's intent id for the payment.
+    async fn set_payment_reference(
+        &mut self,
+        payment_id: &str,
+        provider_ref: &str,
+    ) -> StoreResult<()>;
+    /// Pending payments created before `before`, oldest first.
+    async fn pending_payments(
+        &mut self,
+        before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredPayment>>;
+    async fn order_id_for_payment(&mut self, payment_id: &str) -> StoreResult<Option<String>>;
+    /// Converts a hold whatever became of it meanwhile (a payment that succeeded late keeps its
+    /// seats if it can); false only if it was converted already.
+    async fn claim_hold_for_order(&mut self, hold_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Forgets an idempotency key whose request took no effect, so that a retry starts afresh.
+    async fn delete_idempotency_record(&mut self, user_id: &str, key: &str) -> StoreResult<()>;
+
     // Administration and the door.
     /// The order with its tickets, locked until the transaction ends, so that two refunds of one
     /// order run one after the other.

@@ -12,8 +12,8 @@ use sqlx::{
 
 use super::{
     CategoryRecord, Database, EventRecord, IdempotencyRecord, LedgerEntry, NewEvent, OrderRecord,
-    OrderStatus, PaymentRecord, PaymentStatus, Repository, StoreError, StoreResult, TicketRecord,
-    UserRecord, VenueRecord,
+    OrderStatus, PaymentRecord, PaymentStatus, Repository, StoreError, StoreResult, StoredPayment,
+    TicketRecord, UserRecord, VenueRecord,
 };
 use crate::domain::{
     account::Role,
@@ -186,6 +186,24 @@ fn order_from(row: &PgRow) -> StoreResult<OrderRecord> {
 const SEAT_STATUS_COLUMNS: &str = "s.id, s.state, s.version, h.user_id AS holder FROM seats s LEFT JOIN holds h ON h.id = s.hold_id";
 const EVENT_COLUMNS: &str = "e.id, e.name, e.venue_id, v.name AS venue_name, v.layout, e.starts_at, e.sale_opens_at, e.currency \
      FROM events e JOIN venues v ON v.id = e.venue_id";
+const PAYMENT_COLUMNS: &str = "id, hold_id, user_id, idem_key, amount_cents, currency, status, provider_ref, created_at, updated_at FROM payments";
+
+fn payment_from(row: &PgRow) -> StoreResult<StoredPayment> {
+    let status: String = row.try_get("status")?;
+    Ok(StoredPayment {
+        id: row.try_get("id")?,
+        hold_id: row.try_get("hold_id")?,
+        user_id: row.try_get("user_id")?,
+        idempotency_key: row.try_get("idem_key")?,
+        amount_cents: row.try_get("amount_cents")?,
+        currency: row.try_get("currency")?,
+        status: PaymentStatus::parse(&status).ok_or_else(|| corrupt("payment status", &status))?,
+        provider_ref: row.try_get("provider_ref")?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        updated_at: Timestamp(row.try_get("updated_at")?),
+    })
+}
+
 const TICKET_COLUMNS: &str = "id, order_id, event_id, seat_id, price_cents, code, valid_seat, checked_in_at, created_at FROM tickets";
 
 impl PgTx {
@@ -911,6 +929,108 @@ impl Repository for PgTx {
             .fetch_optional(&mut *self.0)
             .await?;
         row.as_ref().map(ticket_from).transpose()
+    }
+
+    async fn payment_by_id(&mut self, payment_id: &str) -> StoreResult<Option<StoredPayment>> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(payment_id)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        row.as_ref().map(payment_from).transpose()
+    }
+
+    async fn lock_payment(&mut self, payment_id: &str) -> StoreResult<Option<StoredPayment>> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} WHERE id = $1 FOR UPDATE");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(payment_id)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        row.as_ref().map(payment_from).transpose()
+    }
+
+    async fn payment_by_reference(
+        &mut self,
+        provider_ref: &str,
+    ) -> StoreResult<Option<StoredPayment>> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} WHERE provider_ref = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(provider_ref)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        row.as_ref().map(payment_from).transpose()
+    }
+
+    async fn payment_by_key(
+        &mut self,
+        user_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<StoredPayment>> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} WHERE user_id = $1 AND idem_key = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .bind(key)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        row.as_ref().map(payment_from).transpose()
+    }
+
+    async fn set_payment_reference(
+        &mut self,
+        payment_id: &str,
+        provider_ref: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE payments SET provider_ref = $1 WHERE id = $2")
+            .bind(provider_ref)
+            .bind(payment_id)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn pending_payments(
+        &mut self,
+        before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredPayment>> {
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} WHERE status = 'pending' AND created_at < $1 ORDER BY created_at LIMIT $2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(before.millis())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.0)
+            .await?;
+        rows.iter().map(payment_from).collect()
+    }
+
+    async fn order_id_for_payment(&mut self, payment_id: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM orders WHERE payment_id = $1")
+                .bind(payment_id)
+                .fetch_optional(&mut *self.0)
+                .await?,
+        )
+    }
+
+    async fn claim_hold_for_order(&mut self, hold_id: &str, now: Timestamp) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE holds SET status = 'converted', ended_at = $1 WHERE id = $2 AND status <> 'converted'",
+        )
+        .bind(now.millis())
+        .bind(hold_id)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_idempotency_record(&mut self, user_id: &str, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2")
+            .bind(user_id)
+            .bind(key)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
     }
 
     async fn lock_order(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>> {

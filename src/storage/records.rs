@@ -88,6 +88,35 @@ impl PaymentStatus {
     }
 }
 
+impl PaymentStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(PaymentStatus::Pending),
+            "succeeded" => Some(PaymentStatus::Succeeded),
+            "declined" => Some(PaymentStatus::Declined),
+            "failed" => Some(PaymentStatus::Failed),
+            "refunded" => Some(PaymentStatus::Refunded),
+            _ => None,
+        }
+    }
+}
+
+/// A payment attempt as stored, with what became of it.
+#[derive(Debug, Clone)]
+pub struct StoredPayment {
+    pub id: String,
+    pub hold_id: String,
+    pub user_id: String,
+    pub idempotency_key: String,
+    pub amount_cents: i64,
+    pub currency: String,
+    pub status: PaymentStatus,
+    /// The provider's intent id, once the intent exists.
+    pub provider_ref: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 #[derive(Debug, Clone)]
 pub struct PaymentRecord {
     pub id: String,

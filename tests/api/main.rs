@@ -11,5 +11,6 @@ mod events;
 mod helpers;
 mod holds;
 mod operations;
+mod payments;
 mod races;
 mod realtime;

@@ -1,0 +1,106 @@
+//! Payments after checkout: the buyer asks what became of a payment that was still confirming,
+//! and the provider's webhooks tell us. Webhooks may come twice, late, out of order or before
+//! the buyer's own request has finished: each one only triggers a settlement, and the payment's
+//! status is taken from the provider itself, so order and repetition do not matter.
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    routing::{get, post},
+};
+
+use super::{
+    ApiError, ApiResult, AppState,
+    extract::{ApiPath, CurrentUser},
+    settlement::{self, PaymentResponse},
+};
+use crate::{
+    domain::time::Timestamp,
+    payments::{IntentStatus, WebhookError},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/payments/{payment_id}", get(get_payment))
+}
+
+/// The webhook comes from the provider, not a browser: no session, no origin check.
+pub fn webhook_router() -> Router<AppState> {
+    Router::new().route("/payments/webhook", post(webhook))
+}
+
+/// What became of one of the caller's payment attempts (others' are 404).
+#[utoipa::path(get, path = "/api/v1/payments/{payment_id}", tag = "orders",
+    params(("payment_id" = String, Path)),
+    responses((status = 200, body = PaymentResponse), (status = 401), (status = 404)))]
+pub async fn get_payment(
+    State(state): State<AppState>,
+    ApiPath(payment_id): ApiPath<String>,
+    user: CurrentUser,
+) -> ApiResult<Json<PaymentResponse>> {
+    let mut tx = state.db.read().await?;
+    let payment = tx
+        .payment_by_id(&payment_id)
+        .await?
+        .filter(|p| p.user_id == user.id())
+        .ok_or_else(|| ApiError::not_found("Payment"))?;
+    let order_id = tx.order_id_for_payment(&payment.id).await?;
+    tx.commit().await?;
+    Ok(Json(PaymentResponse {
+        payment: settlement::payment_view(&payment, order_id),
+    }))
+}
+
+/// The payment provider's webhook: verified by its signature and timestamp, then settled.
+/// Answers 200 once the event is handled (or needs no handling), so the provider stops
+/// retrying; any failure is a 5xx, so it retries later.
+#[utoipa::path(post, path = "/api/v1/payments/webhook", tag = "orders",
+    responses((status = 200, description = "handled"), (status = 400, description = "bad signature, stale or malformed"),
+        (status = 503, description = "not handled now; the provider retries")))]
+pub async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let event = match state
+        .payments
+        .verify_webhook(&headers, &body, Timestamp::now())
+    {
+        Ok(event) => event,
+        Err(WebhookError::Ignored) => return Ok(StatusCode::OK),
+        Err(e) => {
+            metrics::counter!("boxoffice_webhooks_refused_total").increment(1);
+            tracing::warn!(error = %e, "webhook refused");
+            let code = match e {
+                WebhookError::Stale => "stale_webhook",
+                WebhookError::Malformed(_) => "malformed_webhook",
+                _ => "invalid_signature",
+            };
+            return Err(ApiError::bad_request(code, e.to_string()));
+        }
+    };
+    metrics::counter!("boxoffice_webhooks_received_total").increment(1);
+    let mut tx = state.db.read().await?;
+    let payment = tx.payment_by_reference(&event.intent_id).await?;
+    tx.commit().await?;
+    let Some(payment) = payment else {
+        // Not ours (or its checkout has not recorded the intent yet; the reconciler covers that).
+        tracing::info!(intent_id = %event.intent_id, "webhook for an unknown intent");
+        return Ok(StatusCode::OK);
+    };
+    // Events can arrive out of order: ask the provider for the status now, and fall back on the
+    // (signed) event when it does not answer.
+    let status = match state.payments.retrieve(&event.intent_id).await {
+        Ok(status) => status,
+        Err(_) if event.status.is_final() => event.status.clone(),
+        Err(e) => {
+            tracing::warn!(error = %e, "webhook: provider did not answer");
+            return Err(ApiError::unavailable("Try again later.", 5));
+        }
+    };
+    if !matches!(status, IntentStatus::RequiresConfirmation) {
+        settlement::settle(&state, &payment.id, &status).await?;
+    }
+    Ok(StatusCode::OK)
+}
