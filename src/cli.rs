@@ -1,10 +1,11 @@
-//! The subcommands: `serve` (default), `migrate` and `audit`.
+//! The subcommands: `serve` (default), `migrate`, `audit` and `rehearse`.
 
 use std::process::ExitCode;
 
 use crate::{
     audit,
     config::{Cli, Command, Settings},
+    rehearse,
     startup::{Application, shutdown_signal},
     storage,
 };
@@ -15,6 +16,13 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::Audit => return audit(settings).await,
+        Command::SandboxPsp(args) => return sandbox_psp(settings.listen, *args).await,
+        Command::Rehearse(args) => {
+            // The audit runs only against a database named on the command line: the default
+            // (or an inherited DATABASE_URL) may well not be the target's.
+            let audit_url = database_url_given().then(|| settings.database_url.clone());
+            return rehearse::run(*args, audit_url).await;
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -71,6 +79,33 @@ async fn audit(settings: Settings) -> ExitCode {
         Err(e) => {
             eprintln!("audit could not run: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Whether `--database-url` was on the command line (not a default or the environment).
+fn database_url_given() -> bool {
+    use clap::{CommandFactory, parser::ValueSource};
+    let Ok(matches) = Cli::command().try_get_matches_from(std::env::args_os()) else {
+        return false;
+    };
+    let given =
+        |m: &clap::ArgMatches| m.value_source("database_url") == Some(ValueSource::CommandLine);
+    given(&matches) || matches.subcommand().is_some_and(|(_, sub)| given(sub))
+}
+
+/// `boxoffice sandbox-psp`: the sandbox payment provider as its own HTTP service (Stripe's wire
+/// format) on `listen` (the global `--listen`), until SIGTERM or SIGINT.
+pub async fn sandbox_psp(
+    listen: std::net::SocketAddr,
+    args: crate::payments::psp::PspArgs,
+) -> ExitCode {
+    let config = args.into_config(listen);
+    match crate::payments::psp::SandboxPsp::run(config, shutdown_signal()).await {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: sandbox-psp: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -25,6 +25,12 @@ pub enum Command {
     Migrate,
     /// Check every invariant of the database; prints a JSON report, exits 0 only if none is violated.
     Audit,
+    /// Simulate a crowd of buyers and watchers against a deployment; report latencies and a
+    /// correctness verdict (exit 0 only when clean).
+    Rehearse(Box<crate::rehearse::RehearseArgs>),
+    /// Run the sandbox payment provider (Stripe's wire format) as an HTTP service, with faults
+    /// to inject, so that the payment boundary can be crossed over the network.
+    SandboxPsp(Box<crate::payments::psp::PspArgs>),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -89,6 +95,33 @@ pub struct SettingsArgs {
         global = true
     )]
     pub webhook_secret: Option<String>,
+    /// The payment provider: `sandbox` (in-process test cards, the default) or `stripe`.
+    #[arg(
+        long,
+        env = "BOXOFFICE_PAYMENT_PROVIDER",
+        default_value = "sandbox",
+        global = true
+    )]
+    pub payment_provider: String,
+    /// The Stripe secret key (with `BOXOFFICE_PAYMENT_PROVIDER=stripe`).
+    #[arg(long, env = "STRIPE_API_KEY", hide_env_values = true, global = true)]
+    pub stripe_api_key: Option<String>,
+    /// Where the Stripe API is: Stripe itself, or `boxoffice sandbox-psp` for rehearsals.
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        default_value = "https://api.stripe.com",
+        global = true
+    )]
+    pub stripe_api_base: String,
+    /// How long to wait for the provider before treating a call's outcome as unknown.
+    #[arg(
+        long,
+        env = "STRIPE_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub stripe_timeout_ms: u64,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "BOXOFFICE_MAX_BODY_BYTES", default_value_t = 64 * 1024, global = true)]
     pub max_body_bytes: usize,
@@ -108,6 +141,14 @@ pub struct SettingsArgs {
         global = true
     )]
     pub reconcile_interval_ms: u64,
+    /// Milliseconds between passes that ask the payment provider about payments still confirming.
+    #[arg(
+        long,
+        env = "BOXOFFICE_PAYMENT_RECONCILE_INTERVAL_MS",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub payment_reconcile_interval_ms: u64,
     /// Requests handled at once before new ones are refused with 503.
     #[arg(
         long,
@@ -135,6 +176,20 @@ pub struct SettingsArgs {
     pub db_pool_size: u32,
 }
 
+/// Which payment provider takes the money.
+#[derive(Debug, Clone)]
+pub enum PaymentSettings {
+    /// The in-process sandbox: test cards, no network.
+    Sandbox,
+    Stripe {
+        api_key: String,
+        api_base: String,
+        timeout: Duration,
+    },
+    /// A name we do not know: refused at start.
+    Unknown(String),
+}
+
 /// Everything the application needs to start, independent of how it was given.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -147,9 +202,11 @@ pub struct Settings {
     pub admin: Option<(String, String)>,
     pub secret: Option<String>,
     pub webhook_secret: Option<String>,
+    pub payment: PaymentSettings,
     pub max_body_bytes: usize,
     pub sweep_interval: Duration,
     pub reconcile_interval: Duration,
+    pub payment_reconcile_interval: Duration,
     pub max_concurrent_requests: usize,
     pub db_pool_size: u32,
     pub drain_delay: Duration,
@@ -167,9 +224,19 @@ impl From<SettingsArgs> for Settings {
             admin: a.admin_email.zip(a.admin_password),
             secret: a.secret.filter(|s| !s.is_empty()),
             webhook_secret: a.webhook_secret.filter(|s| !s.is_empty()),
+            payment: match a.payment_provider.as_str() {
+                "stripe" => PaymentSettings::Stripe {
+                    api_key: a.stripe_api_key.unwrap_or_default(),
+                    api_base: a.stripe_api_base,
+                    timeout: Duration::from_millis(a.stripe_timeout_ms),
+                },
+                "sandbox" => PaymentSettings::Sandbox,
+                other => PaymentSettings::Unknown(other.to_owned()),
+            },
             max_body_bytes: a.max_body_bytes,
             sweep_interval: Duration::from_millis(a.sweep_interval_ms),
             reconcile_interval: Duration::from_millis(a.reconcile_interval_ms),
+            payment_reconcile_interval: Duration::from_millis(a.payment_reconcile_interval_ms),
             max_concurrent_requests: a.max_concurrent_requests,
             db_pool_size: a.db_pool_size,
             drain_delay: Duration::from_millis(a.drain_delay_ms),
@@ -190,9 +257,11 @@ impl Settings {
             admin: None,
             secret: None,
             webhook_secret: None,
+            payment: PaymentSettings::Sandbox,
             max_body_bytes: 64 * 1024,
             sweep_interval: Duration::from_millis(100),
             reconcile_interval: Duration::from_millis(250),
+            payment_reconcile_interval: Duration::from_millis(200),
             max_concurrent_requests: 4096,
             db_pool_size: 8,
             drain_delay: Duration::ZERO,

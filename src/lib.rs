@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod payments;
 pub mod realtime;
+pub mod rehearse;
 pub mod security;
 pub mod seed;
 pub mod startup;

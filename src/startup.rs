@@ -29,6 +29,41 @@ pub struct Application {
     state: AppState,
 }
 
+fn payment_provider(
+    settings: &crate::config::PaymentSettings,
+    webhook_secret: &[u8],
+    webhook_secret_given: bool,
+) -> anyhow::Result<Arc<dyn crate::payments::PaymentProvider>> {
+    use crate::config::PaymentSettings;
+    Ok(match settings {
+        PaymentSettings::Sandbox => Arc::new(SandboxProvider::new(webhook_secret)),
+        PaymentSettings::Stripe {
+            api_key,
+            api_base,
+            timeout,
+        } => {
+            anyhow::ensure!(
+                !api_key.is_empty(),
+                "BOXOFFICE_PAYMENT_PROVIDER=stripe needs STRIPE_API_KEY"
+            );
+            // Stripe signs webhooks with the endpoint's own secret; a derived one cannot match.
+            anyhow::ensure!(
+                webhook_secret_given,
+                "BOXOFFICE_PAYMENT_PROVIDER=stripe needs BOXOFFICE_WEBHOOK_SECRET (the endpoint's whsec_… secret)"
+            );
+            let secret = String::from_utf8_lossy(webhook_secret).into_owned();
+            Arc::new(crate::payments::stripe::StripeProvider::new(
+                crate::payments::stripe::StripeConfig::new(api_key.clone(), secret)
+                    .with_api_base(api_base.clone())
+                    .with_timeout(*timeout),
+            )?)
+        }
+        PaymentSettings::Unknown(name) => {
+            anyhow::bail!("unknown payment provider {name:?}: expected sandbox or stripe")
+        }
+    })
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = storage::connect(&settings.database_url, settings.db_pool_size)
@@ -78,7 +113,11 @@ impl Application {
             hub,
             fanout,
             instance_id,
-            payments: Arc::new(SandboxProvider::new(&webhook_secret)),
+            payments: payment_provider(
+                &settings.payment,
+                &webhook_secret,
+                settings.webhook_secret.is_some(),
+            )?,
             hasher,
             secret: Arc::new(secret.into_bytes()),
             shutdown,

@@ -3,7 +3,10 @@
 //! Every call carries an idempotency key, so a retry after a lost answer never charges twice.
 //! Outcomes that arrive later come by webhook, signed as in [`webhook`].
 
+pub mod form;
+pub mod psp;
 pub mod sandbox;
+pub mod stripe;
 pub mod webhook;
 
 use async_trait::async_trait;

@@ -1,0 +1,264 @@
+//! The live seat feed as a client reads it: Server-Sent Events framing, the JSON messages shared
+//! with the WebSocket, and a seat map that applies only newer versions. Pure.
+
+use serde_json::Value;
+
+use super::seats::Chart;
+use crate::domain::seat::SeatState;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatChange {
+    pub id: String,
+    pub state: SeatState,
+    pub version: i64,
+    /// The caller's own hold or purchase.
+    pub mine: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedMessage {
+    Snapshot(Vec<SeatChange>),
+    Changes(Vec<SeatChange>),
+    /// The instance drains: reconnect and resync.
+    Reconnect,
+    Other,
+}
+
+/// Both transports carry `{"type": …}`; SSE also names the event, which is used when the JSON
+/// has no type.
+pub fn parse_message(event_name: Option<&str>, data: &str) -> FeedMessage {
+    let Ok(json) = serde_json::from_str::<Value>(data) else {
+        return FeedMessage::Other;
+    };
+    let kind = json["type"].as_str().or(event_name).unwrap_or("");
+    match kind {
+        "snapshot" => FeedMessage::Snapshot(changes(&json["seats"])),
+        "seats" => FeedMessage::Changes(changes(&json["changes"])),
+        "reconnect" => FeedMessage::Reconnect,
+        _ => FeedMessage::Other,
+    }
+}
+
+fn changes(list: &Value) -> Vec<SeatChange> {
+    list.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|c| {
+                    Some(SeatChange {
+                        id: c["id"].as_str()?.to_owned(),
+                        state: SeatState::parse(c["state"].as_str()?)?,
+                        version: c["version"].as_i64()?,
+                        mine: c["mine"].as_bool().unwrap_or(false),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Splits a byte stream into `(event name, data)` frames; comments (keep-alives) yield nothing.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    buf: Vec<u8>,
+}
+
+impl SseParser {
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<(Option<String>, String)> {
+        self.buf.extend_from_slice(bytes);
+        let mut frames = Vec::new();
+        while let Some((end, sep)) = frame_end(&self.buf) {
+            let frame: Vec<u8> = self.buf.drain(..end + sep).collect();
+            let text = String::from_utf8_lossy(&frame[..end]);
+            let (mut name, mut data) = (None, Vec::new());
+            for line in text.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = Some(v.trim().to_owned());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.strip_prefix(' ').unwrap_or(v));
+                }
+            }
+            if name.is_some() || !data.is_empty() {
+                frames.push((name, data.join("\n")));
+            }
+        }
+        frames
+    }
+}
+
+fn frame_end(buf: &[u8]) -> Option<(usize, usize)> {
+    (0..buf.len()).find_map(|i| {
+        if buf[i..].starts_with(b"\r\n\r\n") {
+            Some((i, 4))
+        } else if buf[i..].starts_with(b"\n\n") {
+            Some((i, 2))
+        } else {
+            None
+        }
+    })
+}
+
+/// A seat that changed in a map: (seat index, new state, version, mine).
+pub type Applied = (usize, SeatState, i64, bool);
+
+/// One client's copy of the seat states, by chart index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveMap {
+    seats: Vec<Option<(SeatState, i64)>>,
+}
+
+impl LiveMap {
+    pub fn new(chart: &Chart) -> LiveMap {
+        LiveMap {
+            seats: vec![None; chart.len()],
+        }
+    }
+
+    /// Replaces everything; returns the seats whose state or version differ from before.
+    pub fn apply_snapshot(&mut self, chart: &Chart, seats: &[SeatChange]) -> Vec<Applied> {
+        let mut fresh = vec![None; self.seats.len()];
+        let mut mine = vec![false; self.seats.len()];
+        for s in seats {
+            if let Some(i) = chart.index_of(&s.id) {
+                fresh[i] = Some((s.state, s.version));
+                mine[i] = s.mine;
+            }
+        }
+        let applied = (0..fresh.len())
+            .filter(|i| fresh[*i] != self.seats[*i])
+            .filter_map(|i| fresh[i].map(|(st, v)| (i, st, v, mine[i])))
+            .collect();
+        self.seats = fresh;
+        applied
+    }
+
+    /// Applies the strictly newer changes (duplicates and reordering are harmless); returns them.
+    pub fn apply_changes(&mut self, chart: &Chart, changes: &[SeatChange]) -> Vec<Applied> {
+        let mut applied = Vec::new();
+        for c in changes {
+            let Some(i) = chart.index_of(&c.id) else {
+                continue;
+            };
+            if self.seats[i].is_none_or(|(_, v)| c.version > v) {
+                self.seats[i] = Some((c.state, c.version));
+                applied.push((i, c.state, c.version, c.mine));
+            }
+        }
+        applied
+    }
+
+    pub fn state(&self, seat: usize) -> Option<SeatState> {
+        self.seats.get(seat).copied().flatten().map(|(s, _)| s)
+    }
+
+    pub fn is_free(&self, seat: usize) -> bool {
+        self.state(seat) == Some(SeatState::Available)
+    }
+
+    pub fn count(&self, state: SeatState) -> usize {
+        self.seats
+            .iter()
+            .filter(|s| s.is_some_and(|(st, _)| st == state))
+            .count()
+    }
+
+    /// How many seats differ (in state or version) from `other`.
+    pub fn differences(&self, other: &LiveMap) -> usize {
+        self.seats
+            .iter()
+            .zip(&other.seats)
+            .filter(|(a, b)| a != b)
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart() -> Chart {
+        Chart::new(
+            vec![vec![("A-1".into(), 0.0, 0.0), ("A-2".into(), 1.0, 0.0)]],
+            (0.0, 0.0),
+        )
+    }
+
+    fn change(id: &str, state: SeatState, version: i64) -> SeatChange {
+        SeatChange {
+            id: id.into(),
+            state,
+            version,
+            mine: false,
+        }
+    }
+
+    #[test]
+    fn sse_frames_are_split_across_chunks_and_keep_alives_are_skipped() {
+        let mut p = SseParser::default();
+        assert!(p.push(b"event: snapshot\ndata: {\"a\"").is_empty());
+        let frames = p.push(b":1}\n\n: keep-alive\n\nevent: seats\r\ndata: 2\r\n\r\n");
+        assert_eq!(
+            frames,
+            vec![
+                (Some("snapshot".into()), "{\"a\":1}".into()),
+                (Some("seats".into()), "2".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn messages_are_read_from_either_transport() {
+        let ws =
+            r#"{"type":"seats","changes":[{"id":"A-1","state":"held","version":2,"mine":true}]}"#;
+        let FeedMessage::Changes(c) = parse_message(None, ws) else {
+            panic!("not changes")
+        };
+        assert!(c[0].mine && c[0].state == SeatState::Held);
+        let sse = r#"{"event_id":"e","seats":[{"id":"A-1","state":"sold","version":3}]}"#;
+        assert!(
+            matches!(parse_message(Some("snapshot"), sse), FeedMessage::Snapshot(s) if s.len() == 1)
+        );
+        assert_eq!(
+            parse_message(None, r#"{"type":"reconnect"}"#),
+            FeedMessage::Reconnect
+        );
+    }
+
+    #[test]
+    fn only_newer_versions_change_the_map() {
+        let chart = chart();
+        let mut map = LiveMap::new(&chart);
+        map.apply_snapshot(&chart, &[change("A-1", SeatState::Available, 1)]);
+        let applied = map.apply_changes(
+            &chart,
+            &[
+                change("A-1", SeatState::Sold, 3),
+                change("A-1", SeatState::Held, 2),
+            ],
+        );
+        assert_eq!(applied.len(), 1);
+        assert_eq!(map.state(0), Some(SeatState::Sold));
+    }
+
+    #[test]
+    fn a_fresh_snapshot_reports_what_it_changed_and_maps_compare_seat_by_seat() {
+        let chart = chart();
+        let mut a = LiveMap::new(&chart);
+        let all_free = [
+            change("A-1", SeatState::Available, 1),
+            change("A-2", SeatState::Available, 1),
+        ];
+        a.apply_snapshot(&chart, &all_free);
+        let mut b = a.clone();
+        let applied = b.apply_snapshot(
+            &chart,
+            &[
+                change("A-1", SeatState::Available, 1),
+                change("A-2", SeatState::Held, 2),
+            ],
+        );
+        assert_eq!(applied, vec![(1, SeatState::Held, 2, false)]);
+        assert_eq!(a.differences(&b), 1);
+        assert_eq!((b.count(SeatState::Available), b.is_free(1)), (1, false));
+    }
+}

@@ -1,0 +1,214 @@
+//! Everything the crowd observes, gathered in one place while it runs: each request's timing and
+//! answer, each hold and order, the versions of buyers' own holds, and live counters for the
+//! progress line. Locks are held only to push a record.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+
+use super::verdict::{HoldRecord, OrderRecord, ReplayRecord};
+
+/// Each kind of request a buyer or watcher makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Register,
+    Login,
+    Event,
+    Seats,
+    Subscribe,
+    Hold,
+    Release,
+    Checkout,
+    Replay,
+    Order,
+}
+
+impl Step {
+    pub const ALL: [Step; 10] = [
+        Step::Register,
+        Step::Login,
+        Step::Event,
+        Step::Seats,
+        Step::Subscribe,
+        Step::Hold,
+        Step::Release,
+        Step::Checkout,
+        Step::Replay,
+        Step::Order,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Register => "register",
+            Step::Login => "login",
+            Step::Event => "event",
+            Step::Seats => "seats",
+            Step::Subscribe => "subscribe",
+            Step::Hold => "hold",
+            Step::Release => "release",
+            Step::Checkout => "checkout",
+            Step::Replay => "replay",
+            Step::Order => "order",
+        }
+    }
+}
+
+/// One request: when it started, how long it took, and how it was answered.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub step: Step,
+    pub at: Duration,
+    pub latency: Duration,
+    pub ok: bool,
+}
+
+/// A kind of answer other than success: the step, the HTTP status (0: no answer) and the code.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Outcome {
+    pub step: Step,
+    pub status: u16,
+    pub code: String,
+}
+
+impl Outcome {
+    /// Answers the crowd asks for: a seat someone else took first, a card meant to be declined.
+    pub fn is_expected(&self) -> bool {
+        matches!(
+            (self.step, self.status, self.code.as_str()),
+            (Step::Hold, 409, "seat_unavailable") | (Step::Checkout, 402, "payment_declined")
+        )
+    }
+}
+
+/// How each buyer's visit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visit {
+    Paid,
+    Cancelled,
+    Abandoned,
+    /// No free seat left on its map.
+    SoldOut,
+    /// Every attempt was refused.
+    GaveUp,
+    /// An unexpected answer ended the visit.
+    Failed,
+    /// Still going when the time was up.
+    Unfinished,
+}
+
+/// A live map saw a seat turn held or sold: (seat index, version, held?, when).
+#[derive(Debug, Clone, Copy)]
+pub struct Sighting {
+    pub seat: u32,
+    pub version: i64,
+    pub sold: bool,
+    pub at: Duration,
+}
+
+#[derive(Debug, Default)]
+pub struct Records {
+    pub samples: Vec<Sample>,
+    pub outcomes: BTreeMap<Outcome, u64>,
+    pub holds: Vec<HoldRecord>,
+    pub orders: Vec<OrderRecord>,
+    /// Who paid for each order: the buyer's token reads it back at the end.
+    pub order_tokens: Vec<String>,
+    pub replays: Vec<ReplayRecord>,
+    /// (hold index, seat index, version) of a buyer's own hold, seen on its own feed.
+    pub own_holds: Vec<(usize, usize, i64)>,
+    /// When checkout answered 201 for each sold seat: (seat index, when).
+    pub sales: Vec<(usize, Duration)>,
+    pub visits: BTreeMap<Visit, u64>,
+}
+
+/// Counters the progress line reads without taking the lock.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub arrived: AtomicU64,
+    pub finished: AtomicU64,
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    pub holds: AtomicU64,
+    pub refused: AtomicU64,
+    pub paid_seats: AtomicU64,
+    pub resyncs: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+pub struct Recorder {
+    epoch: Instant,
+    pub records: Mutex<Records>,
+    pub counters: Counters,
+}
+
+/// Caps memory on long runs; the figures then describe the first samples only.
+pub const MAX_SAMPLES: usize = 2_000_000;
+
+impl Recorder {
+    pub fn new() -> Recorder {
+        Recorder {
+            epoch: Instant::now(),
+            records: Mutex::new(Records::default()),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The offset of now from the start of the run.
+    pub fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
+        // A panicking buyer must not take every other observation down with it.
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn request(&self, sample: Sample, outcome: Option<Outcome>) {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let unexpected = outcome.as_ref().is_some_and(|o| !o.is_expected());
+        if unexpected {
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut r = self.lock();
+        if r.samples.len() < MAX_SAMPLES {
+            r.samples.push(sample);
+        }
+        if let Some(o) = outcome {
+            *r.outcomes.entry(o).or_default() += 1;
+        }
+    }
+
+    pub fn visit(&self, visit: Visit) {
+        self.counters.finished.fetch_add(1, Ordering::Relaxed);
+        *self.lock().visits.entry(visit).or_default() += 1;
+    }
+
+    /// Records a granted hold; returns its index for later updates.
+    pub fn hold(&self, record: HoldRecord) -> usize {
+        self.counters.holds.fetch_add(1, Ordering::Relaxed);
+        let mut r = self.lock();
+        r.holds.push(record);
+        r.holds.len() - 1
+    }
+
+    pub fn update_hold(&self, index: usize, update: impl FnOnce(&mut HoldRecord)) {
+        if let Some(h) = self.lock().holds.get_mut(index) {
+            update(h);
+        }
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}

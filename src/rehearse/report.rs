@@ -1,0 +1,410 @@
+//! The rehearsal's report: figures assembled from the recorder's observations, and their text
+//! rendering. The same structure is printed as JSON and drawn as HTML.
+
+use std::{collections::BTreeMap, fmt::Write};
+
+use serde::Serialize;
+
+use super::{
+    record::{Records, Step, Visit},
+    scenario::Plan,
+    stats::{Bucket, DELIVERY_BUCKETS_MS, Summary, histogram, per_second},
+    verdict::Verdict,
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: &'static str,
+    pub target: String,
+    pub event_id: String,
+    pub plan: Plan,
+    /// True when every verdict counter is zero.
+    pub clean: bool,
+    pub verdict: Verdict,
+    /// From the opening of the sale to the last buyer done.
+    pub sale_secs: f64,
+    pub buyers: Buyers,
+    pub requests: Requests,
+    pub steps: Vec<StepFigures>,
+    /// Every answer other than success, by step, status (0: no answer) and code.
+    pub answers: Vec<Answer>,
+    pub delivery: Delivery,
+    pub seats: Seats,
+    pub timeline: Vec<Second>,
+    /// `boxoffice audit`'s report, when a database URL was given.
+    pub audit: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Buyers {
+    pub planned: usize,
+    pub arrived: u64,
+    pub signed_in_early: usize,
+    pub visits: BTreeMap<Visit, u64>,
+    pub watchers: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Requests {
+    pub total: usize,
+    pub per_second: f64,
+    /// Answers the crowd did not ask for (everything but 409 seat_unavailable and the declines).
+    pub unexpected: u64,
+    /// All 5xx answers, 503 included.
+    pub server_errors: u64,
+    pub holds_per_second: f64,
+    pub seats_sold_per_second: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepFigures {
+    pub step: Step,
+    pub ok: usize,
+    pub failed: usize,
+    pub latency: Summary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub step: Step,
+    pub status: u16,
+    pub code: String,
+    pub count: u64,
+    pub expected: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    /// From the 201 of a hold to a watcher seeing the seat held (ms).
+    pub held: Summary,
+    /// From the 201 of a checkout to a watcher seeing the seat sold (ms).
+    pub sold: Summary,
+    /// Both, as a histogram.
+    pub histogram: Vec<Bucket>,
+    /// Sightings that came before the buyer had its 201 (counted as 0 ms).
+    pub before_response: u64,
+    /// Held changes a watcher never saw as held (coalesced into a later state within ~100 ms).
+    pub held_not_seen: u64,
+    pub resyncs: u64,
+    pub reconnects: u64,
+    pub live_maps: usize,
+    pub live_maps_converged: usize,
+    /// From the end of the load until every live map equalled a fresh `/seats`.
+    pub convergence_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Seats {
+    pub total: usize,
+    pub sold_to_the_crowd: u64,
+    pub final_available: usize,
+    pub final_held: usize,
+    pub final_sold: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Second {
+    pub t: usize,
+    pub requests: usize,
+    pub errors: usize,
+    pub hold_p50_ms: f64,
+    pub hold_p99_ms: f64,
+    pub checkout_p50_ms: f64,
+    pub checkout_p99_ms: f64,
+    pub seats_sold: usize,
+}
+
+/// Everything the driver measured beyond the recorder's records.
+pub struct Inputs<'a> {
+    pub target: String,
+    pub event_id: String,
+    pub plan: Plan,
+    pub records: &'a Records,
+    pub verdict: Verdict,
+    pub opened_at: f64,
+    pub sale_secs: f64,
+    pub planned: usize,
+    pub arrived: u64,
+    pub signed_in_early: usize,
+    pub held_latencies: Vec<f64>,
+    pub sold_latencies: Vec<f64>,
+    pub before_response: u64,
+    pub held_not_seen: u64,
+    pub resyncs: u64,
+    pub reconnects: u64,
+    pub live_maps: usize,
+    pub live_maps_converged: usize,
+    pub convergence_ms: Option<f64>,
+    pub seats: Seats,
+    pub audit: Option<serde_json::Value>,
+}
+
+pub fn assemble(i: Inputs<'_>) -> Report {
+    let r = i.records;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let steps = Step::ALL
+        .iter()
+        .filter_map(|step| {
+            let mine: Vec<_> = r.samples.iter().filter(|s| s.step == *step).collect();
+            let ok: Vec<f64> = mine
+                .iter()
+                .filter(|s| s.ok)
+                .map(|s| ms(s.latency))
+                .collect();
+            (!mine.is_empty()).then(|| StepFigures {
+                step: *step,
+                ok: ok.len(),
+                failed: mine.len() - ok.len(),
+                latency: Summary::of(&mine.iter().map(|s| ms(s.latency)).collect::<Vec<_>>()),
+            })
+        })
+        .collect();
+    let answers: Vec<Answer> = r
+        .outcomes
+        .iter()
+        .map(|(o, n)| Answer {
+            step: o.step,
+            status: o.status,
+            code: o.code.clone(),
+            count: *n,
+            expected: o.is_expected(),
+        })
+        .collect();
+    let sale = i.sale_secs.max(1e-3);
+    let requests = Requests {
+        total: r.samples.len(),
+        per_second: r
+            .samples
+            .iter()
+            .filter(|s| s.at.as_secs_f64() >= i.opened_at)
+            .count() as f64
+            / sale,
+        unexpected: answers
+            .iter()
+            .filter(|a| !a.expected)
+            .map(|a| a.count)
+            .sum(),
+        server_errors: answers
+            .iter()
+            .filter(|a| a.status >= 500)
+            .map(|a| a.count)
+            .sum(),
+        holds_per_second: r.holds.len() as f64 / sale,
+        seats_sold_per_second: r.sales.len() as f64 / sale,
+    };
+    let all_delivery: Vec<f64> = i
+        .held_latencies
+        .iter()
+        .chain(&i.sold_latencies)
+        .copied()
+        .collect();
+    Report {
+        scenario: i.plan.scenario.name(),
+        target: i.target,
+        event_id: i.event_id,
+        clean: i.verdict.is_clean(),
+        verdict: i.verdict,
+        sale_secs: i.sale_secs,
+        buyers: Buyers {
+            planned: i.planned,
+            arrived: i.arrived,
+            signed_in_early: i.signed_in_early,
+            visits: r.visits.clone(),
+            watchers: i.plan.watchers,
+        },
+        requests,
+        steps,
+        answers,
+        delivery: Delivery {
+            held: Summary::of(&i.held_latencies),
+            sold: Summary::of(&i.sold_latencies),
+            histogram: histogram(&all_delivery, DELIVERY_BUCKETS_MS),
+            before_response: i.before_response,
+            held_not_seen: i.held_not_seen,
+            resyncs: i.resyncs,
+            reconnects: i.reconnects,
+            live_maps: i.live_maps,
+            live_maps_converged: i.live_maps_converged,
+            convergence_ms: i.convergence_ms,
+        },
+        seats: i.seats,
+        timeline: timeline(r, i.opened_at),
+        audit: i.audit,
+        plan: i.plan,
+    }
+}
+
+/// One entry per second since the opening.
+fn timeline(r: &Records, opened_at: f64) -> Vec<Second> {
+    let since = |d: std::time::Duration| d.as_secs_f64() - opened_at;
+    let samples = per_second(
+        r.samples
+            .iter()
+            .filter(|s| since(s.at) >= 0.0)
+            .map(|s| (since(s.at), *s)),
+    );
+    let sales = per_second(
+        r.sales
+            .iter()
+            .filter(|(_, at)| since(*at) >= 0.0)
+            .map(|(_, at)| (since(*at), ())),
+    );
+    (0..samples.len().max(sales.len()))
+        .map(|t| {
+            let here = samples.get(t).map(Vec::as_slice).unwrap_or(&[]);
+            let latency = |step: Step| {
+                let v: Vec<f64> = here
+                    .iter()
+                    .filter(|s| s.step == step && s.ok)
+                    .map(|s| s.latency.as_secs_f64() * 1000.0)
+                    .collect();
+                Summary::of(&v)
+            };
+            let (hold, checkout) = (latency(Step::Hold), latency(Step::Checkout));
+            Second {
+                t,
+                requests: here.len(),
+                errors: here.iter().filter(|s| !s.ok).count(),
+                hold_p50_ms: hold.p50_ms,
+                hold_p99_ms: hold.p99_ms,
+                checkout_p50_ms: checkout.p50_ms,
+                checkout_p99_ms: checkout.p99_ms,
+                seats_sold: sales.get(t).map_or(0, Vec::len),
+            }
+        })
+        .collect()
+}
+
+pub fn render_text(r: &Report) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(
+        w,
+        "rehearsal {} against {} (event {})",
+        r.scenario, r.target, r.event_id
+    );
+    let p = &r.plan;
+    let _ = writeln!(
+        w,
+        "  plan: {:?} arrivals over {:.1}s, {} buyers planned, {} watchers, {}-{} seats each, pay {:.0}% cancel {:.0}% abandon {:.0}%",
+        p.arrival,
+        p.duration.as_secs_f64(),
+        r.buyers.planned,
+        p.watchers,
+        p.seats_per_buyer.0,
+        p.seats_per_buyer.1,
+        p.pay_ratio * 100.0,
+        p.cancel_ratio * 100.0,
+        p.abandon_ratio() * 100.0
+    );
+    let visits: Vec<String> = r
+        .buyers
+        .visits
+        .iter()
+        .map(|(v, n)| format!("{} {n}", serde_name(v)))
+        .collect();
+    let _ = writeln!(
+        w,
+        "  buyers: {} arrived ({} signed in before the opening): {}",
+        r.buyers.arrived,
+        r.buyers.signed_in_early,
+        visits.join(", ")
+    );
+    let q = &r.requests;
+    let _ = writeln!(
+        w,
+        "  throughput: {:.1} requests/s over {:.1}s, {:.1} holds/s, {:.1} seats sold/s; {} requests, {} unexpected answers, {} 5xx",
+        q.per_second,
+        r.sale_secs,
+        q.holds_per_second,
+        q.seats_sold_per_second,
+        q.total,
+        q.unexpected,
+        q.server_errors
+    );
+    let _ = writeln!(
+        w,
+        "\n  {:<10} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9}",
+        "step", "ok", "failed", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
+    for s in &r.steps {
+        let l = &s.latency;
+        let _ = writeln!(
+            w,
+            "  {:<10} {:>7} {:>7} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+            s.step.name(),
+            s.ok,
+            s.failed,
+            l.p50_ms,
+            l.p90_ms,
+            l.p99_ms,
+            l.max_ms
+        );
+    }
+    if !r.answers.is_empty() {
+        let _ = writeln!(w, "\n  answers other than success:");
+        for a in &r.answers {
+            let tag = if a.expected { "expected" } else { "ERROR" };
+            let status = if a.status == 0 {
+                "no answer".to_owned()
+            } else {
+                a.status.to_string()
+            };
+            let _ = writeln!(
+                w,
+                "    {:<9} {:<10} {:<24} {:>6}  {tag}",
+                a.step.name(),
+                status,
+                a.code,
+                a.count
+            );
+        }
+    }
+    let d = &r.delivery;
+    let _ = writeln!(w, "\n  live updates ({} maps):", d.live_maps);
+    for (name, s) in [("hold → held", &d.held), ("checkout → sold", &d.sold)] {
+        let _ = writeln!(
+            w,
+            "    {name:<16} {:>6} seen, p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            s.count, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms
+        );
+    }
+    let converged = d.convergence_ms.map_or("never".to_owned(), |ms| {
+        format!("{ms:.0} ms after the load")
+    });
+    let _ = writeln!(
+        w,
+        "    {} seen before the buyer's 201, {} held states coalesced away, {} resyncs, {} reconnects; {}/{} maps converged ({converged})",
+        d.before_response,
+        d.held_not_seen,
+        d.resyncs,
+        d.reconnects,
+        d.live_maps_converged,
+        d.live_maps
+    );
+    let s = &r.seats;
+    let _ = writeln!(
+        w,
+        "  seats: {} sold to the crowd; at the end {} available, {} held, {} sold of {}",
+        s.sold_to_the_crowd, s.final_available, s.final_held, s.final_sold, s.total
+    );
+    let _ = writeln!(
+        w,
+        "\n  verdict: {}",
+        if r.clean { "CLEAN" } else { "VIOLATIONS FOUND" }
+    );
+    for (name, n) in r.verdict.counters() {
+        let _ = writeln!(w, "    {name:<30} {n}");
+    }
+    if r.audit.is_none() {
+        let _ = writeln!(w, "    (no --database-url: the database audit did not run)");
+    }
+    out
+}
+
+fn serde_name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}

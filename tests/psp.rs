@@ -1,0 +1,644 @@
+//! The sandbox payment service (`SandboxPsp`, Stripe's PaymentIntents wire format) driven by the
+//! Stripe provider over loopback: outcomes, idempotency, faults and signed webhooks.
+
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{Router, body::Bytes, http::HeaderMap, http::StatusCode, routing::post};
+use boxoffice::{
+    domain::{card::CardNumber, time::Timestamp},
+    payments::{
+        IntentRequest, IntentStatus, PaymentProvider, ProviderError, WebhookError, WebhookEvent,
+        psp::{Faults, PspConfig, PspHandle, SandboxPsp},
+        sandbox::{
+            CARD_ANSWER_LOST, CARD_DECLINED, CARD_SLOW_DECLINE, CARD_SLOW_SUCCESS, CARD_SUCCEEDS,
+        },
+        stripe::{StripeConfig, StripeProvider},
+    },
+};
+use serde_json::Value;
+
+const KEY: &str = "sk_test_boxoffice";
+const SECRET: &str = "whsec_psp_test";
+
+fn provider_for(handle: &PspHandle, secret: &str) -> Arc<StripeProvider> {
+    let config = StripeConfig::new(KEY, secret)
+        .with_api_base(handle.base_url())
+        .with_timeout(Duration::from_millis(500));
+    Arc::new(StripeProvider::new(config).expect("client"))
+}
+
+async fn start(config: PspConfig) -> (PspHandle, Arc<StripeProvider>) {
+    let (_, handle) = SandboxPsp::start(config).await.expect("sandbox psp starts");
+    let provider = provider_for(&handle, SECRET);
+    (handle, provider)
+}
+
+fn request(key: &str, amount: i64) -> IntentRequest {
+    IntentRequest {
+        idempotency_key: key.into(),
+        amount_cents: amount,
+        currency: "EUR".into(),
+        description: format!("test {key}"),
+    }
+}
+
+fn card(n: &str) -> CardNumber {
+    CardNumber::parse(n).unwrap()
+}
+
+async fn paid(p: &StripeProvider, key: &str, number: &str) -> (String, IntentStatus) {
+    let intent = p.create_intent(&request(key, 1000)).await.unwrap();
+    assert_eq!(intent.status, IntentStatus::RequiresConfirmation);
+    let status = p.confirm(&intent.id, &card(number), key).await.unwrap();
+    (intent.id, status)
+}
+
+async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A webhook endpoint on port 0 that verifies every delivery with the provider.
+#[derive(Default)]
+struct Inbox {
+    events: Mutex<Vec<WebhookEvent>>,
+    errors: Mutex<Vec<WebhookError>>,
+    /// Answer 500 to this many deliveries first.
+    fail_first: AtomicUsize,
+    hits: AtomicUsize,
+}
+
+impl Inbox {
+    fn events(&self) -> Vec<WebhookEvent> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+async fn receiver(provider: Arc<StripeProvider>, inbox: Arc<Inbox>) -> String {
+    let app = Router::new().route(
+        "/webhooks",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let (provider, inbox) = (provider.clone(), inbox.clone());
+            async move {
+                inbox.hits.fetch_add(1, Ordering::SeqCst);
+                if inbox
+                    .fail_first
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                match provider.verify_webhook(&headers, &body, Timestamp::now()) {
+                    Ok(event) => {
+                        inbox.events.lock().unwrap().push(event);
+                        StatusCode::OK
+                    }
+                    Err(e) => {
+                        inbox.errors.lock().unwrap().push(e);
+                        StatusCode::BAD_REQUEST
+                    }
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/webhooks")
+}
+
+/// A sandbox whose webhooks go to a fresh receiver; returns the receiver's inbox too.
+async fn start_with_webhooks(
+    mut config: PspConfig,
+) -> (PspHandle, Arc<StripeProvider>, Arc<Inbox>) {
+    // The receiver verifies with a provider of its own; only the secret matters for that.
+    let verifier = Arc::new(
+        StripeProvider::new(StripeConfig::new(KEY, SECRET).with_api_base("http://127.0.0.1:9"))
+            .unwrap(),
+    );
+    let inbox = Arc::new(Inbox::default());
+    config.webhook_url = Some(receiver(verifier, inbox.clone()).await);
+    config.webhook_secret = SECRET.into();
+    let (handle, provider) = start(config).await;
+    (handle, provider, inbox)
+}
+
+#[tokio::test]
+async fn a_good_card_succeeds_and_a_declined_card_is_declined() {
+    let (_psp, p) = start(PspConfig::default()).await;
+    let (ok, status) = paid(&p, "a", CARD_SUCCEEDS).await;
+    assert_eq!(status, IntentStatus::Succeeded);
+    assert_eq!(p.retrieve(&ok).await.unwrap(), IntentStatus::Succeeded);
+
+    let (no, status) = paid(&p, "b", CARD_DECLINED).await;
+    let declined = IntentStatus::Declined {
+        reason: "Your card was declined.".into(),
+    };
+    assert_eq!(status, declined);
+    assert_eq!(p.retrieve(&no).await.unwrap(), declined);
+    // Any other valid number goes as raw card data, and succeeds.
+    let (_, status) = paid(&p, "c", "4111 1111 1111 1111").await;
+    assert_eq!(status, IntentStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn processing_cards_settle_and_retrieve_tells_the_outcome() {
+    let (_psp, p) = start(PspConfig {
+        settle_delay: Duration::from_millis(200),
+        ..PspConfig::default()
+    })
+    .await;
+    let (ok, status) = paid(&p, "a", CARD_SLOW_SUCCESS).await;
+    assert_eq!(status, IntentStatus::Processing);
+    let (no, _) = paid(&p, "b", CARD_SLOW_DECLINE).await;
+    assert_eq!(p.retrieve(&ok).await.unwrap(), IntentStatus::Processing);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(p.retrieve(&ok).await.unwrap(), IntentStatus::Succeeded);
+    assert!(matches!(
+        p.retrieve(&no).await.unwrap(),
+        IntentStatus::Declined { .. }
+    ));
+    // Confirming a settled intent again (another key) answers with what it became.
+    let again = p.confirm(&ok, &card(CARD_DECLINED), "other").await.unwrap();
+    assert_eq!(again, IntentStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn create_confirm_and_refund_replay_under_the_same_key() {
+    let (psp, p) = start(PspConfig::default()).await;
+    let a = p.create_intent(&request("k", 1000)).await.unwrap();
+    let b = p.create_intent(&request("k", 1000)).await.unwrap();
+    assert_eq!(a, b, "one key, one intent");
+
+    let first = p.confirm(&a.id, &card(CARD_SUCCEEDS), "c").await.unwrap();
+    let second = p.confirm(&a.id, &card(CARD_SUCCEEDS), "c").await.unwrap();
+    assert_eq!(
+        (first, second),
+        (IntentStatus::Succeeded, IntentStatus::Succeeded)
+    );
+
+    let r1 = p.refund(&a.id, 600, "r1").await.unwrap();
+    assert!(r1.starts_with("re_"), "{r1}");
+    assert_eq!(p.refund(&a.id, 600, "r1").await.unwrap(), r1);
+    // The replay refunded nothing more: 400 are left, not 0 and not 600.
+    assert!(matches!(
+        p.refund(&a.id, 401, "r2").await,
+        Err(ProviderError::Rejected(_))
+    ));
+    p.refund(&a.id, 400, "r3").await.unwrap();
+    assert_eq!(psp.stats().idempotent_replays, 3);
+
+    // A declined confirmation replays as the same decline.
+    let d = p.create_intent(&request("d", 1000)).await.unwrap();
+    let once = p.confirm(&d.id, &card(CARD_DECLINED), "dc").await.unwrap();
+    let twice = p.confirm(&d.id, &card(CARD_DECLINED), "dc").await.unwrap();
+    assert!(matches!(once, IntentStatus::Declined { .. }));
+    assert_eq!(once, twice);
+}
+
+#[tokio::test]
+async fn the_same_key_with_different_parameters_is_rejected() {
+    let (_psp, p) = start(PspConfig::default()).await;
+    let a = p.create_intent(&request("k", 1000)).await.unwrap();
+    match p.create_intent(&request("k", 2000)).await {
+        Err(ProviderError::Rejected(m)) => assert!(m.contains("idempotency_error"), "{m}"),
+        other => panic!("expected an idempotency error, got {other:?}"),
+    }
+    p.confirm(&a.id, &card(CARD_SUCCEEDS), "c").await.unwrap();
+    p.refund(&a.id, 100, "r").await.unwrap();
+    assert!(matches!(
+        p.refund(&a.id, 200, "r").await,
+        Err(ProviderError::Rejected(_))
+    ));
+}
+
+#[tokio::test]
+async fn refunds_never_exceed_the_charge() {
+    let (_psp, p) = start(PspConfig::default()).await;
+    let (id, _) = paid(&p, "a", CARD_SUCCEEDS).await;
+    match p.refund(&id, 1001, "r1").await {
+        Err(ProviderError::Rejected(m)) => assert!(m.contains("amount_too_large"), "{m}"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    p.refund(&id, 1000, "r2").await.unwrap();
+    assert!(matches!(
+        p.refund(&id, 1, "r3").await,
+        Err(ProviderError::Rejected(_))
+    ));
+    let (declined, _) = paid(&p, "b", CARD_DECLINED).await;
+    assert!(matches!(
+        p.refund(&declined, 1, "r4").await,
+        Err(ProviderError::Rejected(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_unavailable_and_retrieve_tells_the_truth() {
+    let (psp, p) = start(PspConfig::default()).await;
+    let intent = p.create_intent(&request("a", 1000)).await.unwrap();
+    psp.set_faults(Faults {
+        timeout_rate: 1.0,
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    let outcome = p.confirm(&intent.id, &card(CARD_SUCCEEDS), "c").await;
+    assert!(
+        matches!(outcome, Err(ProviderError::Unavailable(_))),
+        "{outcome:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    psp.set_faults(Faults::default());
+    // It was charged all the same, and a retry with the same key replays the success.
+    assert_eq!(
+        p.retrieve(&intent.id).await.unwrap(),
+        IntentStatus::Succeeded
+    );
+    let retried = p.confirm(&intent.id, &card(CARD_SUCCEEDS), "c").await;
+    assert_eq!(retried.unwrap(), IntentStatus::Succeeded);
+    assert_eq!(psp.stats().injected_timeouts, 1);
+
+    // The answer-lost test card does the same without any fault switched on.
+    let other = p.create_intent(&request("b", 1000)).await.unwrap();
+    let lost = p.confirm(&other.id, &card(CARD_ANSWER_LOST), "d").await;
+    assert!(matches!(lost, Err(ProviderError::Unavailable(_))));
+    assert_eq!(
+        p.retrieve(&other.id).await.unwrap(),
+        IntentStatus::Succeeded
+    );
+}
+
+#[tokio::test]
+async fn a_500_is_unavailable_and_changes_nothing() {
+    let (psp, p) = start(PspConfig::default()).await;
+    let intent = p.create_intent(&request("a", 1000)).await.unwrap();
+    psp.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    for outcome in [
+        p.confirm(&intent.id, &card(CARD_SUCCEEDS), "c")
+            .await
+            .map(|_| ()),
+        p.retrieve(&intent.id).await.map(|_| ()),
+        p.create_intent(&request("b", 1000)).await.map(|_| ()),
+    ] {
+        assert!(
+            matches!(outcome, Err(ProviderError::Unavailable(_))),
+            "{outcome:?}"
+        );
+    }
+    psp.set_faults(Faults::default());
+    assert_eq!(
+        p.retrieve(&intent.id).await.unwrap(),
+        IntentStatus::RequiresConfirmation
+    );
+    // The key was not spent on the 500: the retry runs for real.
+    let status = p
+        .confirm(&intent.id, &card(CARD_SUCCEEDS), "c")
+        .await
+        .unwrap();
+    assert_eq!(status, IntentStatus::Succeeded);
+    assert_eq!(psp.stats().injected_errors, 3);
+    assert_eq!(psp.stats().idempotent_replays, 0);
+}
+
+#[tokio::test]
+async fn the_decline_rate_declines_good_cards() {
+    let (psp, p) = start(PspConfig {
+        faults: Faults {
+            decline_rate: 1.0,
+            ..Faults::default()
+        },
+        seed: Some(7),
+        ..PspConfig::default()
+    })
+    .await;
+    let (_, status) = paid(&p, "a", CARD_SUCCEEDS).await;
+    assert!(matches!(status, IntentStatus::Declined { .. }));
+    assert_eq!(psp.stats().injected_declines, 1);
+}
+
+#[tokio::test]
+async fn the_wire_format_is_stripes() {
+    let (psp, _) = start(PspConfig::default()).await;
+    let base = psp.base_url();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let post = |path: &str, key: Option<&str>, body: &str| {
+        let mut r = http
+            .post(format!("{base}{path}"))
+            .bearer_auth(KEY)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some(k) = key {
+            r = r.header("Idempotency-Key", k);
+        }
+        r.send()
+    };
+    let read = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let replayed = r.headers().contains_key("idempotent-replayed");
+        (status, r.json::<Value>().await.unwrap(), replayed)
+    };
+
+    let anonymous = http
+        .post(format!("{base}/v1/payment_intents"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+
+    let body = "amount=1500&currency=EUR&description=Two+seats&metadata%5Border%5D=o1";
+    let (status, pi, replayed) =
+        read(post("/v1/payment_intents", Some("k1"), body).await.unwrap()).await;
+    assert_eq!((status, replayed), (200, false));
+    assert_eq!(pi["object"], "payment_intent");
+    assert_eq!(pi["status"], "requires_payment_method");
+    assert_eq!(pi["amount"], 1500);
+    assert_eq!(pi["currency"], "eur");
+    assert_eq!(pi["metadata"]["order"], "o1");
+    let id = pi["id"].as_str().unwrap().to_owned();
+
+    let (status, again, replayed) =
+        read(post("/v1/payment_intents", Some("k1"), body).await.unwrap()).await;
+    assert_eq!((status, replayed), (200, true));
+    assert_eq!(again, pi);
+
+    let (status, e, _) = read(
+        post("/v1/payment_intents", Some("k1"), "amount=1&currency=eur")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(e["error"]["type"], "idempotency_error");
+
+    let (status, e, _) = read(
+        post(
+            &format!("/v1/payment_intents/{id}/confirm"),
+            Some("c1"),
+            "payment_method=pm_card_chargeDeclinedInsufficientFunds",
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 402);
+    assert_eq!(e["error"]["type"], "card_error");
+    assert_eq!(e["error"]["code"], "card_declined");
+    assert_eq!(e["error"]["decline_code"], "insufficient_funds");
+    assert_eq!(
+        e["error"]["payment_intent"]["status"],
+        "requires_payment_method"
+    );
+    assert_eq!(
+        e["error"]["payment_intent"]["last_payment_error"]["decline_code"],
+        "insufficient_funds"
+    );
+
+    let (status, pi, _) = read(
+        post(
+            &format!("/v1/payment_intents/{id}/confirm"),
+            Some("c2"),
+            "payment_method_data%5Btype%5D=card&payment_method_data%5Bcard%5D%5Bnumber%5D=4242424242424242",
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!((status, pi["status"].as_str()), (200, Some("succeeded")));
+    assert_eq!(pi["amount_received"], 1500);
+    assert_eq!(pi["last_payment_error"], Value::Null);
+
+    let (status, refund, _) = read(
+        post(
+            "/v1/refunds",
+            Some("r1"),
+            &format!("payment_intent={id}&amount=500"),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(refund["object"], "refund");
+    assert_eq!(refund["status"], "succeeded");
+    assert_eq!(refund["amount"], 500);
+    let (status, e, _) = read(
+        post(
+            "/v1/refunds",
+            Some("r2"),
+            &format!("payment_intent={id}&amount=1001"),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(e["error"]["code"], "amount_too_large");
+
+    let missing = http
+        .get(format!("{base}/v1/payment_intents/pi_nope"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    let e: Value = missing.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "resource_missing");
+}
+
+#[tokio::test]
+async fn webhooks_arrive_signed_and_are_retried_until_accepted() {
+    let (psp, p, inbox) = start_with_webhooks(PspConfig {
+        settle_delay: Duration::from_millis(100),
+        webhook_retry_base: Duration::from_millis(20),
+        ..PspConfig::default()
+    })
+    .await;
+    inbox.fail_first.store(2, Ordering::SeqCst);
+    let (ok, _) = paid(&p, "a", CARD_SUCCEEDS).await;
+    let (no, _) = paid(&p, "b", CARD_DECLINED).await;
+    let (slow, _) = paid(&p, "c", CARD_SLOW_SUCCESS).await;
+    wait_until("four webhooks", Duration::from_secs(5), || {
+        inbox.events().len() >= 4
+    })
+    .await;
+    let events = inbox.events();
+    let of = |id: &str| -> Vec<IntentStatus> {
+        events
+            .iter()
+            .filter(|e| e.intent_id == id)
+            .map(|e| e.status.clone())
+            .collect()
+    };
+    assert_eq!(of(&ok), vec![IntentStatus::Succeeded]);
+    assert!(matches!(of(&no)[..], [IntentStatus::Declined { .. }]));
+    let mut slow_events = of(&slow);
+    slow_events.sort_by_key(|s| format!("{s:?}"));
+    assert_eq!(
+        slow_events,
+        vec![IntentStatus::Processing, IntentStatus::Succeeded]
+    );
+    assert!(inbox.errors.lock().unwrap().is_empty());
+    wait_until(
+        "the deliveries to be counted",
+        Duration::from_secs(2),
+        || psp.stats().webhooks_delivered == 4,
+    )
+    .await;
+    let stats = psp.stats();
+    assert_eq!(stats.events, 4);
+    assert_eq!(stats.webhooks_delivered, 4);
+    assert_eq!(stats.webhook_attempts, 6, "two refused, then retried");
+
+    // A receiver holding another secret refuses every one of them.
+    let wrong = provider_for(&psp, "whsec_other");
+    let body = boxoffice::payments::webhook::event_body("evt_x", &ok, &IntentStatus::Succeeded);
+    let mut headers = HeaderMap::new();
+    let now = Timestamp::now();
+    let signature =
+        boxoffice::payments::webhook::sign(SECRET.as_bytes(), now.millis() / 1000, body.as_bytes());
+    headers.insert("stripe-signature", signature.parse().unwrap());
+    assert_eq!(
+        wrong.verify_webhook(&headers, body.as_bytes(), now),
+        Err(WebhookError::BadSignature)
+    );
+    assert!(p.verify_webhook(&headers, body.as_bytes(), now).is_ok());
+}
+
+/// Runs 100 successful payments with the given webhook faults; returns the stats and the inbox.
+async fn hundred_payments(seed: u64) -> (boxoffice::payments::psp::PspStats, Arc<Inbox>) {
+    let (psp, p, inbox) = start_with_webhooks(PspConfig {
+        faults: Faults {
+            webhook_drop_rate: 0.2,
+            webhook_duplicate_rate: 0.3,
+            ..Faults::default()
+        },
+        seed: Some(seed),
+        ..PspConfig::default()
+    })
+    .await;
+    for i in 0..100 {
+        paid(&p, &format!("k{i}"), CARD_SUCCEEDS).await;
+    }
+    let expected = |s: boxoffice::payments::psp::PspStats| {
+        (s.events - s.webhooks_dropped + s.webhooks_duplicated) as usize
+    };
+    wait_until("every delivery", Duration::from_secs(10), || {
+        let s = psp.stats();
+        s.events_dispatched == 100 && inbox.events().len() >= expected(s)
+    })
+    .await;
+    // Nothing more trickles in.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stats = psp.stats();
+    assert_eq!(inbox.events().len(), expected(stats));
+    (stats, inbox)
+}
+
+#[tokio::test]
+async fn webhooks_drop_and_duplicate_at_the_configured_rates_reproducibly() {
+    let (stats, inbox) = hundred_payments(42).await;
+    assert_eq!(stats.events, 100);
+    assert!(
+        (8..=32).contains(&stats.webhooks_dropped),
+        "dropped {} of 100 at 20 %",
+        stats.webhooks_dropped
+    );
+    let sent = 100 - stats.webhooks_dropped;
+    assert!(
+        (sent * 15 / 100..=sent * 45 / 100).contains(&stats.webhooks_duplicated),
+        "duplicated {} of {sent} at 30 %",
+        stats.webhooks_duplicated
+    );
+    let events = inbox.events();
+    let unique: HashSet<_> = events.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(unique.len() as u64, sent, "every event not dropped arrived");
+    assert_eq!(
+        events.len() as u64 - unique.len() as u64,
+        stats.webhooks_duplicated,
+        "duplicates carry the same event id"
+    );
+    assert!(inbox.errors.lock().unwrap().is_empty());
+
+    // The same seed draws the same faults.
+    let (again, _) = hundred_payments(42).await;
+    assert_eq!(
+        (again.webhooks_dropped, again.webhooks_duplicated),
+        (stats.webhooks_dropped, stats.webhooks_duplicated)
+    );
+}
+
+#[tokio::test]
+async fn delayed_and_reordered_webhooks_all_arrive() {
+    let (_psp, p, inbox) = start_with_webhooks(PspConfig {
+        faults: Faults {
+            webhook_delay: Duration::from_millis(100),
+            webhook_reorder: true,
+            ..Faults::default()
+        },
+        seed: Some(3),
+        ..PspConfig::default()
+    })
+    .await;
+    let mut sent = Vec::new();
+    for i in 0..20 {
+        sent.push(paid(&p, &format!("k{i}"), CARD_SUCCEEDS).await.0);
+    }
+    wait_until("twenty webhooks", Duration::from_secs(5), || {
+        inbox.events().len() >= 20
+    })
+    .await;
+    let received: Vec<String> = inbox.events().into_iter().map(|e| e.intent_id).collect();
+    assert_eq!(
+        received.iter().collect::<HashSet<_>>(),
+        sent.iter().collect::<HashSet<_>>()
+    );
+    assert_ne!(received, sent, "delivered in another order than sent");
+}
+
+#[tokio::test]
+async fn shutdown_answers_held_requests_and_stops() {
+    let (psp, _) = start(PspConfig {
+        faults: Faults {
+            timeout_rate: 1.0,
+            ..Faults::default()
+        },
+        ..PspConfig::default()
+    })
+    .await;
+    let patient = Arc::new(
+        StripeProvider::new(
+            StripeConfig::new(KEY, SECRET)
+                .with_api_base(psp.base_url())
+                .with_timeout(Duration::from_secs(30)),
+        )
+        .unwrap(),
+    );
+    let held = tokio::spawn({
+        let patient = patient.clone();
+        async move { patient.create_intent(&request("a", 1000)).await }
+    });
+    wait_until("the request to be held", Duration::from_secs(2), || {
+        psp.stats().injected_timeouts == 1
+    })
+    .await;
+    let started = Instant::now();
+    psp.shutdown().await;
+    let outcome = held.await.unwrap();
+    assert!(
+        matches!(outcome, Err(ProviderError::Unavailable(_))),
+        "{outcome:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

@@ -1,0 +1,207 @@
+//! `boxoffice rehearse` against a fresh in-process server on its own SQLite file: a short,
+//! bounded run of each scenario ends with a clean verdict (the database audit included) and
+//! without a single 5xx.
+
+use std::{path::PathBuf, time::Duration};
+
+use boxoffice::{
+    config::Settings,
+    rehearse::{
+        Options, Overrides, Plan, Report, Scenario, Transport, Visit, check_target, rehearse,
+    },
+    startup::Application,
+};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// One rehearsal at a time: each is a small load test, and the machine is shared.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+struct Server {
+    url: String,
+    database_url: String,
+    dir: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    async fn start(configure: impl FnOnce(&mut Settings)) -> Server {
+        let dir = std::env::temp_dir().join(format!("boxoffice-rehearse-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let database_url = format!("sqlite://{}", dir.join("bo.db").display());
+        let mut settings = Settings::for_tests(database_url.clone());
+        configure(&mut settings);
+        let app = Application::build(settings)
+            .await
+            .expect("the application builds");
+        let url = format!("http://127.0.0.1:{}", app.port());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Server {
+            url,
+            database_url,
+            dir,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn shut_down(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A few seconds of the scenario, small enough for a shared machine.
+fn small(scenario: Scenario, server: &Server, overrides: Overrides) -> Options {
+    let plan = Plan::preset(scenario)
+        .with(&Overrides {
+            duration: Some(Duration::from_secs(2)),
+            think_ms: Some(200),
+            seed: Some(11),
+            ..overrides
+        })
+        .expect("a valid plan");
+    Options {
+        target: server.url.clone(),
+        plan,
+        event_id: None,
+        grace: Duration::from_secs(10),
+        allow_remote: false,
+        progress: false,
+        audit_database_url: Some(server.database_url.clone()),
+    }
+}
+
+async fn rehearse_small(
+    scenario: Scenario,
+    overrides: Overrides,
+    configure: impl FnOnce(&mut Settings),
+) -> Report {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let server = Server::start(configure).await;
+    let options = small(scenario, &server, overrides);
+    let report = tokio::time::timeout(Duration::from_secs(60), rehearse(options))
+        .await
+        .expect("the rehearsal stops by itself")
+        .expect("the rehearsal runs");
+    server.shut_down().await;
+    let text = boxoffice::rehearse::render_text(&report);
+    assert!(report.clean, "the verdict is not clean:\n{text}");
+    assert!(
+        report.verdict.counters().iter().all(|(_, n)| *n == 0),
+        "{text}"
+    );
+    assert_eq!(report.requests.server_errors, 0, "5xx answers:\n{text}");
+    assert_eq!(
+        report.buyers.arrived as usize, report.buyers.planned,
+        "{text}"
+    );
+    assert!(
+        report.audit.as_ref().is_some_and(|a| a["ok"] == true),
+        "{text}"
+    );
+    assert_eq!(
+        report.delivery.live_maps, report.delivery.live_maps_converged,
+        "{text}"
+    );
+    report
+}
+
+fn paid(report: &Report) -> u64 {
+    report.buyers.visits.get(&Visit::Paid).copied().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_flash_sale_ends_with_a_clean_verdict_and_no_server_errors() {
+    let report = rehearse_small(
+        Scenario::FlashSale,
+        Overrides {
+            buyers: Some(40),
+            watchers: Some(6),
+            ..Overrides::default()
+        },
+        |_| {},
+    )
+    .await;
+    assert!(
+        paid(&report) > 0,
+        "{}",
+        boxoffice::rehearse::render_text(&report)
+    );
+    assert!(report.seats.sold_to_the_crowd > 0);
+    assert!(report.delivery.held.count > 0, "watchers saw holds");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_seat_rush_sells_the_hot_seat_to_exactly_one_buyer() {
+    let report = rehearse_small(
+        Scenario::HotSeat,
+        Overrides {
+            buyers: Some(30),
+            watchers: Some(4),
+            pay_ratio: Some(1.0),
+            cancel_ratio: Some(0.0),
+            ..Overrides::default()
+        },
+        |_| {},
+    )
+    .await;
+    let refused: u64 = report
+        .answers
+        .iter()
+        .filter(|a| a.status == 409 && a.code == "seat_unavailable")
+        .map(|a| a.count)
+        .sum();
+    assert!(refused > 0, "the others were refused the hot seat");
+    assert_eq!(report.verdict.double_sale_violations, 0);
+    assert!(paid(&report) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_out_delivers_changes_to_every_watcher_over_sse_and_websocket() {
+    let report = rehearse_small(
+        Scenario::FanOut,
+        Overrides {
+            rate: Some(5.0),
+            watchers: Some(40),
+            transport: Some(Transport::Mixed),
+            ..Overrides::default()
+        },
+        |_| {},
+    )
+    .await;
+    assert_eq!(
+        report.delivery.live_maps, 41,
+        "40 watchers and the progress map"
+    );
+    assert!(report.delivery.held.count + report.delivery.sold.count > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soak_with_holds_that_expire_during_the_run_stays_clean() {
+    rehearse_small(
+        Scenario::Soak,
+        Overrides {
+            rate: Some(8.0),
+            watchers: Some(5),
+            pay_ratio: Some(0.5),
+            cancel_ratio: Some(0.2),
+            ..Overrides::default()
+        },
+        |s| s.hold_ttl = Duration::from_secs(1),
+    )
+    .await;
+}
+
+#[test]
+fn a_target_off_this_machine_is_refused_without_allow_remote() {
+    assert!(check_target("http://192.0.2.10:8080", false).is_err());
+    assert!(check_target("http://192.0.2.10:8080", true).is_ok());
+    assert!(check_target("http://127.0.0.1:8080", false).is_ok());
+}
