@@ -46,7 +46,7 @@ pub struct CheckoutRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PaymentDetails {
-    /// `sandbox`.
+    /// `card`, or the provider's name (`sandbox`, `stripe`).
     pub method: String,
     pub card_number: String,
 }
@@ -104,10 +104,14 @@ pub async fn checkout(
             }
         };
     }
-    if request.payment.method != state.payments.name() {
+    // "card" works with any provider; the provider's own name is accepted too ("sandbox").
+    if request.payment.method != "card" && request.payment.method != state.payments.name() {
         return Err(ApiError::unprocessable(
             "unsupported_payment_method",
-            format!("Payment method must be \"{}\".", state.payments.name()),
+            format!(
+                "Payment method must be \"card\" or \"{}\".",
+                state.payments.name()
+            ),
         ));
     }
     let card = CardNumber::parse(&request.payment.card_number)?;
@@ -157,7 +161,7 @@ pub async fn checkout(
         &event.price_of_category,
     )
     .map_err(ApiError::internal)?;
-    let payment = PaymentRecord {
+    let mut payment = PaymentRecord {
         id: new_id(),
         hold_id: hold.id.clone(),
         user_id: user.id().to_owned(),
@@ -168,7 +172,17 @@ pub async fn checkout(
         card_last4: card.last4().to_owned(),
         created_at: now,
     };
-    match tx.insert_payment(&payment).await {
+    // A retry of an attempt that failed before anything was charged (the provider did not
+    // answer) reuses that attempt, and with it the provider's idempotency key.
+    let earlier = tx.payment_by_key(user.id(), key.as_str()).await?;
+    let recorded = match earlier {
+        Some(failed) if failed.status == PaymentStatus::Failed && failed.hold_id == hold.id => {
+            payment.id = failed.id.clone();
+            tx.retry_failed_payment(&failed.id, now).await.map(|_| ())
+        }
+        _ => tx.insert_payment(&payment).await,
+    };
+    match recorded {
         Err(StoreError::Conflict(_)) => {
             // Another attempt for this hold is in flight or has succeeded. Roll back, keeping the
             // key unused, so that a retry sees the final outcome.

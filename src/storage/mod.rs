@@ -274,6 +274,10 @@ pub trait Repository: Send {
     /// Converts a hold whatever became of it meanwhile (a payment that succeeded late keeps its
     /// seats if it can); false only if it was converted already.
     async fn claim_hold_for_order(&mut self, hold_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Makes a failed attempt (nothing charged) pending again for a retry with the same key;
+    /// false if it was not failed. A conflict means another attempt for the hold is in flight.
+    async fn retry_failed_payment(&mut self, payment_id: &str, now: Timestamp)
+    -> StoreResult<bool>;
     /// Forgets an idempotency key whose request took no effect, so that a retry starts afresh.
     async fn delete_idempotency_record(&mut self, user_id: &str, key: &str) -> StoreResult<()>;
 

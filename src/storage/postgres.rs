@@ -1024,6 +1024,22 @@ impl Repository for PgTx {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn retry_failed_payment(
+        &mut self,
+        payment_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE payments SET status = 'pending', in_flight_hold_id = hold_id, updated_at = $1 \
+             WHERE id = $2 AND status = 'failed'",
+        )
+        .bind(now.millis())
+        .bind(payment_id)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn delete_idempotency_record(&mut self, user_id: &str, key: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2")
             .bind(user_id)

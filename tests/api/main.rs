@@ -12,5 +12,6 @@ mod helpers;
 mod holds;
 mod operations;
 mod payments;
+mod provider;
 mod races;
 mod realtime;
