@@ -372,6 +372,43 @@ impl TestApp {
         }
     }
 
+    /// Every text value a direct query returns (see [`TestApp::count`]).
+    pub async fn texts(&self, sql: &str, params: &[&str]) -> Vec<String> {
+        use sqlx::Connection;
+        match crate::database::backend().as_str() {
+            "postgres" => {
+                let mut conn = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
+                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(numbered_placeholders(sql)));
+                for p in params {
+                    query = query.bind(*p);
+                }
+                let v: Vec<String> = query.fetch_all(&mut conn).await.unwrap();
+                conn.close().await.ok();
+                v
+            }
+            "mysql" => {
+                let mut conn = sqlx::MySqlConnection::connect(&self.db_url).await.unwrap();
+                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()));
+                for p in params {
+                    query = query.bind(*p);
+                }
+                let v: Vec<String> = query.fetch_all(&mut conn).await.unwrap();
+                conn.close().await.ok();
+                v
+            }
+            _ => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.db_url).await.unwrap();
+                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()));
+                for p in params {
+                    query = query.bind(*p);
+                }
+                let v: Vec<String> = query.fetch_all(&mut conn).await.unwrap();
+                conn.close().await.ok();
+                v
+            }
+        }
+    }
+
     pub async fn sse(&self) -> SseReader {
         SseReader::connect(self, None).await
     }

@@ -10,6 +10,7 @@ mod database;
 mod events;
 mod helpers;
 mod holds;
+mod interleavings;
 mod operations;
 mod payments;
 mod provider;
