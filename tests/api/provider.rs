@@ -285,3 +285,29 @@ async fn a_charge_whose_answer_never_comes_back_is_found_by_asking_the_provider(
     app.assert_audit_ok().await;
     psp.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_slow_provider_that_declines_good_cards_keeps_the_hold_for_another_try() {
+    let faults = Faults {
+        latency: Duration::from_millis(300),
+        decline_rate: 1.0,
+        ..Faults::default()
+    };
+    let (app, psp) = app_behind_psp(faults, SLOW_RECONCILER).await;
+    let buyer = app.register_and_login().await;
+    let hold = buyer.hold_ok(&["P-13"]).await;
+    let hold_id = hold["id"].as_str().unwrap();
+    let (status, body) = pay(&buyer, hold_id, "unlucky", GOOD_CARD).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+    assert_eq!(body["error"]["code"], "payment_declined");
+    assert_eq!(app.seat_state("P-13").await, "held");
+    psp.set_faults(Faults {
+        latency: Duration::from_millis(300),
+        ..Faults::default()
+    });
+    let (status, body) = pay(&buyer, hold_id, "lucky", GOOD_CARD).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(psp.stats().injected_declines >= 1);
+    app.assert_audit_ok().await;
+    psp.shutdown().await;
+}
