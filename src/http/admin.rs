@@ -90,7 +90,7 @@ pub async fn refund_order(
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, order_id, "refund not confirmed by the provider");
-                ApiError::unavailable(
+                ApiError::provider_unavailable(
                     "The payment provider did not confirm the refund; nothing was changed. Try again.",
                     5,
                 )

@@ -56,6 +56,8 @@ pub struct PaymentDetails {
 #[utoipa::path(post, path = "/api/v1/holds/{hold_id}/checkout", tag = "holds", request_body = CheckoutRequest,
     params(("hold_id" = String, Path), ("Idempotency-Key" = String, Header, description = "Unique per payment attempt, at most 255 characters")),
     responses((status = 201, body = OrderResponse),
+        (status = 202, body = super::settlement::PaymentResponse, description = "confirming: the provider has not decided yet; poll GET /api/v1/payments/{id}"),
+        (status = 503, description = "payment_provider_unavailable: nothing was charged; retry with the same key"),
         (status = 400, description = "idempotency_key_required"),
         (status = 402, description = "payment_declined: the hold stays active"),
         (status = 404), (status = 409, description = "hold_not_active or payment_in_progress"),
@@ -256,7 +258,7 @@ async fn settle_attempt(attempt: Attempt) -> ApiResult<Response> {
                 .await?;
             tx.delete_idempotency_record(&user_id, &key).await?;
             tx.commit().await?;
-            return Err(ApiError::unavailable(
+            return Err(ApiError::provider_unavailable(
                 "The payment provider is not answering. Nothing was charged; please try again.",
                 5,
             ));

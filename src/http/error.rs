@@ -78,6 +78,17 @@ impl ApiError {
         e
     }
 
+    /// The payment provider did not answer: a 503 the buyer's page can tell apart from overload.
+    pub fn provider_unavailable(message: impl Into<String>, retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "payment_provider_unavailable",
+            message,
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
         let mut e = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -52,7 +52,7 @@ pub struct PaymentResponse {
     pub payment: PaymentView,
 }
 
-pub const CONFIRMING_MESSAGE: &str = "Confirming your payment with the bank. Your seats stay reserved for you meanwhile; this page updates by itself.";
+pub const CONFIRMING_MESSAGE: &str = "Confirming your payment with the bank. This page updates by itself; if the payment goes through after your hold ends, you keep the seats that are still free, or get your money back.";
 pub const REFUNDED_MESSAGE: &str = "Your payment arrived after your hold ended and some of the seats had been taken by then. The charge was refunded in full.";
 
 pub fn payment_view(payment: &StoredPayment, order_id: Option<String>) -> PaymentView {
@@ -133,11 +133,14 @@ pub async fn settle(
         IntentStatus::Canceled => {
             tx.finish_payment(&payment.id, PaymentStatus::Failed, None, now)
                 .await?;
+            let hold = tx.hold_by_id(&payment.hold_id).await?;
+            let expires = hold.map(|h| h.expires_at.to_rfc3339());
             let e = ApiError::new(
                 axum::http::StatusCode::PAYMENT_REQUIRED,
                 "payment_failed",
                 "The payment was cancelled by the provider and nothing was charged. You can try again.",
-            );
+            )
+            .with_details(json!({ "hold_expires_at": expires }));
             Answer {
                 status: 402,
                 body: e.body(),
@@ -273,7 +276,7 @@ async fn refund_late(state: &AppState, payment_id: &str) -> ApiResult<Option<Ans
         .await
         .map_err(|e| {
             tracing::warn!(payment_id, error = %e, "late refund not confirmed; the reconciler will retry");
-            ApiError::unavailable("We could not finish your payment yet; please check again shortly.", 5)
+            ApiError::provider_unavailable("We could not finish your payment yet; please check again shortly.", 5)
         })?;
     let now = Timestamp::now();
     let mut tx = state.db.begin().await?;

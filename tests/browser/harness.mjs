@@ -33,7 +33,13 @@ export class Harness {
     this.tmp = [];
     this.browsers = [];
     this.consoleErrors = [];
+    this.allowedNoise = [];
     this.shotNo = 0;
+  }
+
+  /** Also accept console errors matching `pattern` (e.g. a status a test injects on purpose). */
+  allowConsoleNoise(pattern) {
+    this.allowedNoise.push(pattern);
   }
 
   /** Start the server on a free port with a fresh SQLite database; resolves with its base URL. */
@@ -113,7 +119,7 @@ export class Harness {
     this.browsers.push(context);
     const page = context.pages()[0] || (await context.newPage());
     page.on('console', (msg) => {
-      if (msg.type() === 'error' && !EXPECTED_HTTP_NOISE.test(msg.text())) this.consoleErrors.push(`[${label}] ${msg.text()}`);
+      if (msg.type() === 'error' && !EXPECTED_HTTP_NOISE.test(msg.text()) && !this.allowedNoise.some((p) => p.test(msg.text()))) this.consoleErrors.push(`[${label}] ${msg.text()}`);
     });
     page.on('pageerror', (err) => this.consoleErrors.push(`[${label}] uncaught: ${err.message}`));
     return page;

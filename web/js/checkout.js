@@ -1,13 +1,27 @@
 // Payment window: a modal over an active hold with its countdown, sandbox card, Proceed (idempotent) and Cancel.
+// Every outcome is explained in plain words: paid, declined, failed, provider down (503, retry with the same
+// key), confirming (202: the bank has not decided; poll until it has) and refunded (paid too late).
 import { api, ApiError, newIdempotencyKey, releaseHoldOnExit, serverNow } from './api.js';
-import { h, money, mmss, announce } from './util.js';
+import { h, money, mmss, announce, flash } from './util.js';
 
 export const SANDBOX_CARD = '4242424242424242';
 const MAX_AUTOMATIC_RETRIES = 3;
+/** Ask about a confirming payment every second, for about a minute and a half, then let the buyer decide. */
+const POLL_MS = 1000;
+const MAX_POLLS = 90;
+export const STILL_CONFIRMING = 'We are still confirming your payment with your bank. If it goes through, your tickets will appear in My tickets; if not, nothing is charged.';
+const SANDBOX_CARDS = [
+  ['4242 4242 4242 4242', 'pays'],
+  ['4000 0000 0000 0002', 'is declined'],
+  ['4000 0000 0000 3063', 'pays after a bank check'],
+  ['4000 0000 0000 0259', 'is declined after a bank check'],
+  ['4000 0000 0000 0119', 'pays, but the first answer is lost'],
+];
 
 /**
  * Open the payment window for a hold. Resolves once it is closed, with how it ended:
- * `paid` (with the order), `cancelled`, `expired` (with `refunded` when a late charge was paid back), `signin` (session lost) or `left` (closed by the app).
+ * `paid` (with the order), `cancelled`, `expired`, `refunded` (paid after the hold ended, seats gone, money returned),
+ * `pending` (closed while the bank still had not decided; the hold is kept), `signin` (session lost) or `left` (closed by the app).
  * @param {{hold: any, lines: {id: string, label: string, category: string, price_cents: number, currency: string}[], total: {cents: number, currency: string}}} args
  * @returns {{done: Promise<{outcome: string, order?: any}>, close: () => void}}
  */
@@ -16,10 +30,15 @@ export function openPayment({ hold, lines, total }) {
   const holdUrl = `/holds/${encodeURIComponent(hold.id)}`;
   let finish;
   const done = new Promise((resolve) => (finish = resolve));
+  /** A request is in flight or a payment is being confirmed: nothing may release the hold. */
   let busy = false;
   let closed = false;
   /** One payment attempt = one idempotency key, reused for retries of that same attempt. */
   let attempt = null;
+  /** The payment the bank has not decided on yet (202 confirming): its id, poll count, timer and fetch. */
+  let confirming = null;
+  /** Money may still be moving: the hold must survive Cancel, Escape, the countdown and leaving the page. */
+  const locked = () => busy || confirming !== null;
   const warned = new Set();
 
   const countdown = h('span', { class: 'countdown', 'data-testid': 'countdown', role: 'timer', 'aria-live': 'off', text: mmss(expiresAt - serverNow()) });
@@ -28,12 +47,16 @@ export function openPayment({ hold, lines, total }) {
     id: 'card-number', 'data-testid': 'card-number', name: 'card_number', type: 'text', inputmode: 'numeric',
     autocomplete: 'cc-number', spellcheck: 'false', value: SANDBOX_CARD, 'aria-describedby': 'card-hint', required: true,
   });
-  const message = h('div', { class: 'pay-message', role: 'alert', id: 'pay-message' });
+  // Problems go to an assertive alert, progress (processing, confirming) to a polite status region.
+  const message = h('div', { class: 'pay-message', role: 'alert', id: 'pay-message', 'data-testid': 'pay-message' });
+  const status = h('div', { class: 'pay-message', role: 'status', id: 'pay-status', 'data-testid': 'pay-status' });
   const proceed = h('button', { type: 'submit', class: 'btn primary', 'data-testid': 'proceed' }, 'Proceed');
-  const cancel = h('button', { type: 'button', class: 'btn secondary', 'data-testid': 'cancel', onclick: () => cancelHold() }, 'Cancel');
+  const cancel = h('button', { type: 'button', class: 'btn secondary', 'data-testid': 'cancel', onclick: () => dismiss() }, 'Cancel');
+  // Editing the card after a provider outage starts a new attempt: the button says so again.
+  card.addEventListener('input', () => { if (!busy) proceed.textContent = 'Proceed'; });
   const seatWord = lines.length === 1 ? 'seat' : 'seats';
 
-  const form = h('form', { class: 'pay-form', novalidate: true, onsubmit: (e) => { e.preventDefault(); pay(); } },
+  const form = h('form', { class: 'pay-form', novalidate: true, onsubmit: (e) => { e.preventDefault(); if (confirming) checkAgain(); else pay(); } },
     h('header', { class: 'pay-head' },
       h('h2', { id: 'pay-title', text: 'Complete your purchase' }),
       h('p', { class: 'pay-timer', id: 'pay-desc' }, `Your ${seatWord} ${lines.length === 1 ? 'is' : 'are'} held for `, countdown),
@@ -46,8 +69,12 @@ export function openPayment({ hold, lines, total }) {
     h('div', { class: 'field' },
       h('label', { for: 'card-number', text: 'Card number' }),
       card,
-      h('p', { class: 'hint', id: 'card-hint' }, h('strong', { text: 'Sandbox: ' }), '4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined. No real money moves.'),
+      h('div', { class: 'hint', id: 'card-hint' },
+        h('p', {}, h('strong', { text: 'Sandbox test cards' }), ' (no real money moves):'),
+        h('ul', { class: 'test-cards' }, SANDBOX_CARDS.map(([number, what]) => h('li', {}, h('span', { class: 'mono', text: number }), ` ${what}`))),
+      ),
     ),
+    status,
     message,
     h('div', { class: 'pay-actions' }, cancel, proceed),
   );
@@ -56,7 +83,7 @@ export function openPayment({ hold, lines, total }) {
   // Escape means Cancel (release the seats), except while a payment is being processed.
   dialog.addEventListener('cancel', (e) => {
     e.preventDefault();
-    cancelHold();
+    dismiss();
   });
   // Chrome may close a modal without a cancelable event (e.g. a second Escape or the Android back
   // gesture): treat that as Cancel, but never abandon a payment that is being processed.
@@ -66,6 +93,7 @@ export function openPayment({ hold, lines, total }) {
       dialog.showModal();
       return;
     }
+    if (confirming) return end({ outcome: 'pending' });
     api(holdUrl, { method: 'DELETE' }).catch(() => {});
     end({ outcome: 'cancelled' });
   });
@@ -81,7 +109,7 @@ export function openPayment({ hold, lines, total }) {
   });
 
   const onPageHide = () => {
-    if (!closed && !busy) releaseHoldOnExit(hold.id);
+    if (!closed && !locked()) releaseHoldOnExit(hold.id);
   };
   window.addEventListener('pagehide', onPageHide);
 
@@ -99,8 +127,8 @@ export function openPayment({ hold, lines, total }) {
         announce(`${mark >= 60 ? `${mark / 60} minute${mark > 60 ? 's' : ''}` : `${mark} seconds`} left to pay.`);
       }
     }
-    // While a payment is in flight the server decides; otherwise the hold is gone at zero.
-    if (left <= 0 && !busy) {
+    // While a payment is in flight or confirming the server decides; otherwise the hold is gone at zero.
+    if (left <= 0 && !locked()) {
       api(holdUrl, { method: 'DELETE' }).catch(() => {});
       end({ outcome: 'expired' });
     }
@@ -115,6 +143,7 @@ export function openPayment({ hold, lines, total }) {
   function end(result) {
     if (closed) return;
     closed = true;
+    stopPolling();
     clearInterval(timer);
     window.removeEventListener('pagehide', onPageHide);
     if (dialog.open) dialog.close();
@@ -128,16 +157,27 @@ export function openPayment({ hold, lines, total }) {
     cancel.disabled = on;
     card.readOnly = on;
     proceed.textContent = on ? label : 'Proceed';
-    form.setAttribute('aria-busy', on ? 'true' : 'false');
+    // No aria-busy on the form: it would hold back the live regions inside it, which say what is going on.
   }
 
+  /** Show one message: `progress` in the polite status region, anything else in the alert. */
   function say(kind, ...parts) {
-    message.className = `pay-message ${kind}`;
-    message.replaceChildren(...parts);
+    const [target, other] = kind === 'progress' ? [status, message] : [message, status];
+    other.replaceChildren();
+    target.className = `pay-message ${kind}`;
+    target.replaceChildren(...parts);
+  }
+
+  /** Cancel, Escape: release the hold, unless money may be moving. */
+  function dismiss() {
+    if (closed || busy) return;
+    // The bank is slow and the buyer chose to stop waiting: keep the hold, the server settles the payment.
+    if (confirming) return end({ outcome: 'pending' });
+    cancelHold();
   }
 
   async function cancelHold() {
-    if (busy || closed) return;
+    if (locked() || closed) return;
     setBusy(true, 'Proceed');
     cancel.textContent = 'Releasing…';
     try {
@@ -161,7 +201,7 @@ export function openPayment({ hold, lines, total }) {
     // A different card is a new request and must not reuse the previous attempt's key.
     if (!attempt || attempt.card !== digits) attempt = { key: newIdempotencyKey(), card: digits };
     setBusy(true);
-    say('progress', 'Processing payment…');
+    say('progress', h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Processing payment…');
 
     for (let tries = 0; ; tries++) {
       try {
@@ -170,15 +210,20 @@ export function openPayment({ hold, lines, total }) {
           headers: { 'Idempotency-Key': attempt.key },
           body: { payment: { method: 'sandbox', card_number: attempt.card } },
         });
+        if (closed) return;
+        // 202: the bank has not decided yet.
+        if (body?.payment) return outcomeOf(body.payment);
         setBusy(false);
         end({ outcome: 'paid', order: body.order });
         return;
       } catch (caught) {
+        if (closed) return;
         const err = caught instanceof ApiError ? caught : new ApiError(0, 'network_error', 'The connection was interrupted.');
         // Retrying with the same key is safe: the server replays the first answer and never charges twice.
         // request_in_progress means an earlier send of this very attempt is still running: wait for its answer.
+        // A 503 is the server's own answer (the provider is not answering, nothing was charged): the buyer retries.
         const inProgress = err.code === 'request_in_progress';
-        const retryable = inProgress || err.transient || err.status === 429;
+        const retryable = inProgress || (err.transient && err.status !== 503) || err.status === 429;
         const maxTries = inProgress ? MAX_AUTOMATIC_RETRIES * 10 : MAX_AUTOMATIC_RETRIES;
         if (retryable && tries < maxTries && (inProgress || expiresAt - serverNow() > 3000)) {
           say('progress', inProgress ? 'Still processing your payment…' : 'Connection problem — retrying your payment safely…');
@@ -193,31 +238,160 @@ export function openPayment({ hold, lines, total }) {
   }
 
   async function failed(err) {
-    if (err.status === 402) {
-      attempt = null;
-      say('error',
-        h('strong', { text: 'Your card was declined.' }),
-        ' Your seats are still held for ', h('span', { class: 'live-countdown', text: mmss(expiresAt - serverNow()) }),
-        ' — try another card.');
-      card.focus();
-      card.select();
-      return;
-    }
+    if (err.status === 402 && err.code === 'payment_failed') return notCharged();
+    if (err.status === 402) return declined();
     if (err.status === 409 && err.code === 'hold_not_active') {
+      if (err.details?.refunded === true) return end({ outcome: 'refunded' });
       // Another tab (or a replayed request) may already have turned this hold into an order.
       const order = await findOrderForHold();
       if (order) return end({ outcome: 'paid', order });
-      return end({ outcome: 'expired', refunded: err.details?.refunded === true });
+      return end({ outcome: 'expired' });
     }
     if (err.status === 401) return end({ outcome: 'signin' });
+    // Keep the attempt (and its key): Try again repeats the same request, which never charges twice.
+    if (err.status === 503) {
+      retryLater(h('strong', { text: 'The payment provider is not answering. Nothing was charged.' }), ' Try again in a moment: you will not be charged twice.');
+      return;
+    }
     if (err.transient || err.status >= 500 || err.status === 429 || err.code === 'request_in_progress') {
-      // Keep the attempt (and its key): pressing Proceed again repeats the same request.
-      say('error', `${err.message} Press Proceed to try again — you will not be charged twice.`);
+      retryLater(`${err.message} Try again: you will not be charged twice.`);
       return;
     }
     attempt = null;
     say('error', err.message);
     card.focus();
+  }
+
+  function retryLater(...parts) {
+    say('error', ...parts);
+    proceed.textContent = 'Try again';
+    proceed.focus();
+  }
+
+  /** The card was declined (at once or after confirming): the hold stays, a new card is a new attempt. */
+  function declined() {
+    attempt = null;
+    say('error',
+      h('strong', { text: 'Your card was declined.' }),
+      ' Your seats are still held for ', h('span', { class: 'live-countdown', text: mmss(expiresAt - serverNow()) }),
+      ' — try another card.');
+    card.focus();
+    card.select();
+  }
+
+  /** The provider gave up on the payment without charging: the buyer may simply try again (a new attempt). */
+  function notCharged() {
+    attempt = null;
+    say('error',
+      h('strong', { text: 'The payment did not go through. Nothing was charged.' }),
+      ' Your seats are still held for ', h('span', { class: 'live-countdown', text: mmss(expiresAt - serverNow()) }),
+      ' — press Proceed to try again.');
+    proceed.focus();
+  }
+
+  // ------------------------------------------------------------ confirming (202) and its outcome
+
+  /** Act on a payment's status, from a 202 or from polling GET /payments/{id}. */
+  async function outcomeOf(payment) {
+    if (closed) return;
+    switch (payment.status) {
+      case 'confirming':
+        return waitForBank(payment);
+      case 'paid': {
+        const order = await orderOf(payment);
+        if (closed) return;
+        if (order) {
+          stopPolling();
+          setBusy(false);
+          return end({ outcome: 'paid', order });
+        }
+        // Paid, but the order did not load: keep asking (bounded like any confirming payment).
+        return waitForBank(payment);
+      }
+      case 'refunded':
+        stopPolling();
+        setBusy(false);
+        return end({ outcome: 'refunded' });
+      case 'declined':
+        stopPolling();
+        setBusy(false);
+        return declined();
+      default:
+        stopPolling();
+        setBusy(false);
+        return notCharged();
+    }
+  }
+
+  /** Show "Confirming your payment…" once and poll the payment until it is final or the polls run out. */
+  function waitForBank(payment) {
+    if (!confirming || confirming.id !== payment.id) {
+      stopPolling();
+      confirming = { id: payment.id, polls: 0, timer: 0, ctrl: null };
+      setBusy(true, 'Confirming…');
+      say('progress',
+        h('span', { class: 'spinner', 'aria-hidden': 'true' }),
+        h('strong', { text: 'Confirming your payment…' }),
+        ' Your bank has not answered yet. This window updates by itself: please keep it open. You will not be charged twice.');
+    }
+    if (confirming.polls >= MAX_POLLS) return bankIsSlow();
+    confirming.timer = setTimeout(poll, POLL_MS);
+  }
+
+  async function poll() {
+    if (closed || !confirming) return;
+    const current = confirming;
+    current.polls += 1;
+    current.ctrl = new AbortController();
+    let payment;
+    try {
+      ({ payment } = await api(`/payments/${encodeURIComponent(current.id)}`, { signal: current.ctrl.signal }));
+    } catch (err) {
+      if (closed || confirming !== current) return;
+      if (err instanceof ApiError && err.status === 401) return end({ outcome: 'signin' });
+      // A network blip or a busy server: ask again at the next tick.
+      return waitForBank({ id: current.id });
+    }
+    if (closed || confirming !== current) return;
+    await outcomeOf(payment);
+  }
+
+  /** Still no answer after the bounded polls: say so, let the buyer check again or close (the hold is kept). */
+  function bankIsSlow() {
+    setBusy(false);
+    card.readOnly = true;
+    proceed.textContent = 'Check again';
+    cancel.textContent = 'Close';
+    say('progress', h('strong', { text: 'Your bank is taking longer than usual.' }), ` ${STILL_CONFIRMING}`);
+    proceed.focus();
+  }
+
+  function checkAgain() {
+    if (busy || closed || !confirming) return;
+    confirming.polls = 0;
+    setBusy(true, 'Confirming…');
+    cancel.textContent = 'Cancel';
+    say('progress', h('span', { class: 'spinner', 'aria-hidden': 'true' }), h('strong', { text: 'Confirming your payment…' }), ' Checking with your bank again.');
+    confirming.timer = setTimeout(poll, 0);
+  }
+
+  function stopPolling() {
+    if (!confirming) return;
+    clearTimeout(confirming.timer);
+    confirming.ctrl?.abort();
+    confirming = null;
+    cancel.textContent = 'Cancel';
+  }
+
+  async function orderOf(payment) {
+    if (payment.order_id) {
+      try {
+        return (await api(`/orders/${encodeURIComponent(payment.order_id)}`)).order;
+      } catch {
+        return null;
+      }
+    }
+    return findOrderForHold();
   }
 
   async function findOrderForHold() {
@@ -236,7 +410,9 @@ export function openPayment({ hold, lines, total }) {
     /** Close because the buyer navigated away inside the app: release the seats like Cancel. */
     close() {
       if (closed) return;
-      if (!busy) releaseHoldOnExit(hold.id);
+      if (!locked()) releaseHoldOnExit(hold.id);
+      // Leaving while the bank decides: the hold stays, and the buyer is told where the tickets will be.
+      else if (confirming) flash(STILL_CONFIRMING, 'info');
       end({ outcome: 'left' });
     },
   };

@@ -2,7 +2,7 @@
 import { api, serverNow } from './api.js';
 import { SeatMap, legend, zoomControls } from './seatmap.js';
 import { SeatFeed } from './live.js';
-import { openPayment } from './checkout.js';
+import { openPayment, STILL_CONFIRMING } from './checkout.js';
 import { h, money, longDate, plural, announce, flash } from './util.js';
 
 export const MAX_SEATS = 8;
@@ -317,11 +317,15 @@ export function eventPage(main, params, app) {
         say('Your seats were released.', 'info');
         announce('Hold cancelled. Your seats were released.');
         break;
-      case 'expired': {
-        const text = result.refunded
-          ? 'Your hold expired before the payment went through, so the seats were released and your card was refunded in full.'
-          : 'Your hold has expired; the seats were released.';
-        flash(text, 'warn');
+      case 'expired':
+      case 'refunded':
+      case 'pending': {
+        const text = {
+          expired: 'Your hold has expired; the seats were released.',
+          refunded: 'Refunded: the seats were no longer available. Your payment arrived after your hold ended and some of the seats had been taken by then, so the charge was refunded in full. Please choose other seats.',
+          pending: STILL_CONFIRMING,
+        }[result.outcome];
+        flash(text, result.outcome === 'pending' ? 'info' : 'warn');
         announce(text);
         break;
       }
