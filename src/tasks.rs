@@ -26,8 +26,9 @@ const SWEEP_BATCH: u32 = 200;
 /// alone for this long, so the two rarely race (and when they do, the payment lock decides).
 const PAYMENT_GRACE: Duration = Duration::from_secs(1);
 /// A payment still pending after this long without a confirmed intent was never confirmed (its
-/// request died or the provider refused it): nothing was charged, so it is marked failed.
-const PAYMENT_ABANDONED_AFTER: Duration = Duration::from_secs(60);
+/// request died or the provider refused it): nothing was charged, so it is marked failed. Longer
+/// than any provider call may take (the Stripe provider gives up after 10 s by default).
+const PAYMENT_ABANDONED_AFTER: Duration = Duration::from_secs(20);
 const PAYMENT_BATCH: u32 = 100;
 
 pub fn spawn_all(state: AppState) -> Vec<JoinHandle<()>> {

@@ -75,6 +75,7 @@ fn small(scenario: Scenario, server: &Server, overrides: Overrides) -> Options {
         allow_remote: false,
         progress: false,
         audit_database_url: Some(server.database_url.clone()),
+        cluster: None,
     }
 }
 
@@ -204,4 +205,83 @@ fn a_target_off_this_machine_is_refused_without_allow_remote() {
     assert!(check_target("http://192.0.2.10:8080", false).is_err());
     assert!(check_target("http://192.0.2.10:8080", true).is_ok());
     assert!(check_target("http://127.0.0.1:8080", false).is_ok());
+}
+
+/// `rehearse --spawn-cluster 2 --chaos` on SQLite: two instances of the real binary, a private
+/// Redis and the sandbox provider; an instance is SIGKILLed and restarted, Redis restarted, the
+/// provider made slow and failing, and the verdict stays clean. Bounded: the whole run is
+/// killed after 20 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chaos_rehearsal_on_a_spawned_cluster_stays_clean() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .args([
+            "rehearse",
+            "--spawn-cluster",
+            "2",
+            "--chaos",
+            "--scenario",
+            "soak",
+            "--duration",
+            "5s",
+            "--rate",
+            "5",
+            "--watchers",
+            "4",
+            "--think-ms",
+            "150",
+            "--grace",
+            "3s",
+            "--seed",
+            "7",
+            "--json",
+            "--quiet",
+        ])
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the chaos rehearsal ends within 20 s")
+        .expect("the rehearsal runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("a JSON report ({e}); stderr:\n{stderr}"));
+    let pretty = serde_json::to_string_pretty(&report["verdict"]).unwrap_or_default();
+    assert!(
+        out.status.success() && report["clean"] == true,
+        "the verdict is not clean: {pretty}\nanswers: {}\nstderr:\n{stderr}",
+        report["answers"]
+    );
+    assert_eq!(report["audit"]["ok"], true, "{}", report["audit"]);
+    assert_eq!(
+        report["delivery"]["live_maps"],
+        report["delivery"]["live_maps_converged"]
+    );
+    let chaos = report["chaos"].as_array().expect("a chaos array");
+    let happened = |kind: &str| chaos.iter().any(|e| e["kind"] == kind);
+    for kind in [
+        "instance_killed",
+        "instance_restarted",
+        "redis_killed",
+        "redis_restarted",
+        "psp_faulty",
+        "psp_healed",
+    ] {
+        assert!(happened(kind), "no {kind} in {chaos:?}");
+    }
+    assert!(
+        chaos
+            .iter()
+            .all(|e| e["at_ms"].is_u64() && e["target"].is_string())
+    );
+    let cluster = &report["cluster"];
+    assert_eq!(cluster["instances"].as_array().map(Vec::len), Some(2));
+    assert!(
+        report["buyers"]["visits"]["paid"].as_u64().unwrap_or(0) > 0,
+        "buyers paid through the cluster: {}",
+        report["buyers"]
+    );
 }

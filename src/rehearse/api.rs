@@ -1,8 +1,14 @@
 //! The public API as the crowd calls it: every request timed and its answer recorded by step,
 //! status and error code. Overload answers (503, 429) are retried after their `Retry-After`, a
-//! couple of times, as a browser would.
+//! couple of times, as a browser would, and so is a payment still in progress (409
+//! `request_in_progress`). With several instances, a request that got no answer (the instance
+//! died, or is restarting) is sent again to the next one: any instance serves any request, and a
+//! checkout carries the same `Idempotency-Key` on every try, so it never charges twice.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use reqwest::{Method, header};
 use serde_json::Value;
@@ -13,6 +19,13 @@ use super::record::{Outcome, Recorder, Sample, Step};
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const OVERLOAD_RETRIES: u32 = 2;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(2);
+/// A payment answered `request_in_progress` is asked again this many times (about a second
+/// apart): it settles when its checkout or the server's payment reconciler finishes it.
+const IN_PROGRESS_RETRIES: u32 = 15;
+/// Requests without an answer are sent to the next instance up to this many times; after each
+/// round over every instance, a short pause lets a restarting one come back.
+const FAILOVERS: usize = 6;
+const FAILOVER_ROUND_PAUSE: Duration = Duration::from_millis(300);
 
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -37,12 +50,29 @@ pub struct Api {
     http: reqwest::Client,
     /// Without an overall timeout: a live stream stays open for the whole run.
     pub streams: reqwest::Client,
-    pub base: String,
+    /// Every instance of the deployment (one, unless rehearse started its own cluster).
+    bases: Arc<Vec<String>>,
+    /// The instance this client talks to first.
+    home: usize,
     pub recorder: Arc<Recorder>,
+}
+
+/// What one try of a request gave.
+enum Try {
+    Answer(Reply, Duration),
+    /// No answer: the connection failed or broke.
+    Lost,
+    TimedOut,
 }
 
 impl Api {
     pub fn new(base: &str, recorder: Arc<Recorder>) -> anyhow::Result<Api> {
+        Api::over(&[base.to_owned()], recorder)
+    }
+
+    /// A client of every instance in `bases`; it starts with the first.
+    pub fn over(bases: &[String], recorder: Arc<Recorder>) -> anyhow::Result<Api> {
+        anyhow::ensure!(!bases.is_empty(), "no instance to talk to");
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
@@ -53,13 +83,46 @@ impl Api {
         Ok(Api {
             http,
             streams,
-            base: base.trim_end_matches('/').to_owned(),
+            bases: Arc::new(
+                bases
+                    .iter()
+                    .map(|b| b.trim_end_matches('/').to_owned())
+                    .collect(),
+            ),
+            home: 0,
             recorder,
         })
     }
 
+    /// The same client, talking to the n-th instance first (counting round the cluster).
+    pub fn on(&self, n: usize) -> Api {
+        Api {
+            home: n % self.bases.len(),
+            ..self.clone()
+        }
+    }
+
+    pub fn home(&self) -> usize {
+        self.home
+    }
+
+    /// The home instance's base URL.
+    pub fn base(&self) -> &str {
+        &self.bases[self.home]
+    }
+
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+        format!("{}{}", self.base(), path)
+    }
+
+    /// The code recorded for a request or stream that got no answer: with other instances to
+    /// try, it is the expected price of an instance dying, not an error.
+    pub fn lost_code(&self, code: &str) -> String {
+        if self.bases.len() > 1 {
+            format!("{code}_failed_over")
+        } else {
+            code.to_owned()
+        }
     }
 
     /// One call; `None` when no HTTP answer came (recorded as status 0).
@@ -72,32 +135,70 @@ impl Api {
         body: Option<&Value>,
         idempotency_key: Option<&str>,
     ) -> Option<Reply> {
-        let mut attempt = 0;
+        let (mut overloaded, mut in_progress, mut failovers) = (0, 0, 0);
+        let mut instance = self.home;
         loop {
-            let reply = self
-                .once(step, &method, path, token, body, idempotency_key)
+            let will_fail_over = self.bases.len() > 1 && failovers < FAILOVERS;
+            let tried = self
+                .once(
+                    instance,
+                    will_fail_over,
+                    step,
+                    &method,
+                    path,
+                    token,
+                    body,
+                    idempotency_key,
+                )
                 .await;
-            let retry_after = match &reply {
-                Some((r, after)) if (r.is(503) || r.is(429)) && attempt < OVERLOAD_RETRIES => {
-                    *after
+            let retry_after = match tried {
+                Try::Answer(r, after)
+                    if (r.is(503) || r.is(429)) && overloaded < OVERLOAD_RETRIES =>
+                {
+                    overloaded += 1;
+                    after
                 }
-                _ => return reply.map(|(r, _)| r),
+                Try::Answer(r, after)
+                    if r.is(409)
+                        && r.code() == "request_in_progress"
+                        && in_progress < IN_PROGRESS_RETRIES =>
+                {
+                    in_progress += 1;
+                    after
+                }
+                Try::Answer(r, _) => return Some(r),
+                Try::Lost if will_fail_over => {
+                    failovers += 1;
+                    self.recorder
+                        .counters
+                        .failovers
+                        .fetch_add(1, Ordering::Relaxed);
+                    instance = (instance + 1) % self.bases.len();
+                    if failovers.is_multiple_of(self.bases.len()) {
+                        tokio::time::sleep(FAILOVER_ROUND_PAUSE).await;
+                    }
+                    continue;
+                }
+                Try::Lost | Try::TimedOut => return None,
             };
-            attempt += 1;
             tokio::time::sleep(retry_after.min(MAX_RETRY_AFTER)).await;
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn once(
         &self,
+        instance: usize,
+        will_fail_over: bool,
         step: Step,
         method: &Method,
         path: &str,
         token: Option<&str>,
         body: Option<&Value>,
         idempotency_key: Option<&str>,
-    ) -> Option<(Reply, Duration)> {
-        let mut request = self.http.request(method.clone(), self.url(path));
+    ) -> Try {
+        let url = format!("{}{path}", self.bases[instance]);
+        let mut request = self.http.request(method.clone(), url);
         if let Some(t) = token {
             request = request.bearer_auth(t);
         }
@@ -144,23 +245,37 @@ impl Api {
                     code: reply.code().to_owned(),
                 });
                 self.recorder.request(sample(ok), outcome);
-                Some((reply, retry_after))
+                Try::Answer(reply, retry_after)
+            }
+            Err(e) if e.is_timeout() => {
+                // The request may still be running: sending it elsewhere would not be a browser's
+                // behaviour (and a timeout is not what an instance dying looks like).
+                let outcome = Outcome {
+                    step,
+                    status: 0,
+                    code: "timeout".to_owned(),
+                };
+                self.recorder.request(sample(false), Some(outcome));
+                Try::TimedOut
             }
             Err(e) => {
-                let code = if e.is_timeout() {
-                    "timeout"
-                } else if e.is_connect() {
+                let code = if e.is_connect() {
                     "connect_failed"
                 } else {
                     "transport_error"
                 };
+                let code = if will_fail_over {
+                    format!("{code}_failed_over")
+                } else {
+                    code.to_owned()
+                };
                 let outcome = Outcome {
                     step,
                     status: 0,
-                    code: code.to_owned(),
+                    code,
                 };
                 self.recorder.request(sample(false), Some(outcome));
-                None
+                Try::Lost
             }
         }
     }

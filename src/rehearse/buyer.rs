@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     api::{Api, Reply},
     feed::parse_message,
-    record::{Step, Visit},
+    record::{Confirming, Step, Visit},
     scenario::{Ending, Intent, Plan, Taste, Transport},
     seats::Chart,
     stream::{LiveView, Subscription, Wire, follow},
@@ -33,6 +33,9 @@ pub struct Crowd {
     /// Makes this run's e-mail addresses unique on a deployment that has seen earlier runs.
     pub run_id: String,
     pub stop: CancellationToken,
+    /// The checkout's `payment.method`: the provider's name (`sandbox`, as the API documents),
+    /// or `card`, which any provider takes (a spawned cluster pays through `stripe`).
+    pub payment_method: &'static str,
 }
 
 impl Crowd {
@@ -48,7 +51,7 @@ impl Crowd {
 
     pub fn subscription(&self, token: Option<String>, n: usize) -> Subscription {
         Subscription {
-            api: self.api.clone(),
+            api: self.api.on(n),
             chart: self.chart.clone(),
             event_id: self.event_id.clone(),
             token,
@@ -59,10 +62,10 @@ impl Crowd {
 
 /// Registers buyer `n` and signs it in; the bearer token, or `None` if either step failed.
 pub async fn sign_in(crowd: &Crowd, n: usize) -> Option<String> {
+    let api = crowd.api.on(n);
     let email = format!("rehearse-{}-{n}@example.com", crowd.run_id);
     let account = json!({"email": email, "password": PASSWORD, "name": format!("Buyer {n}")});
-    let registered = crowd
-        .api
+    let registered = api
         .call(
             Step::Register,
             Method::POST,
@@ -76,8 +79,7 @@ pub async fn sign_in(crowd: &Crowd, n: usize) -> Option<String> {
         return None;
     }
     let credentials = json!({"email": email, "password": PASSWORD});
-    let login = crowd
-        .api
+    let login = api
         .call(
             Step::Login,
             Method::POST,
@@ -116,7 +118,8 @@ async fn shop(
             None => return Visit::Failed,
         },
     };
-    let api = &crowd.api;
+    // Each buyer has an instance of its own (the load balancer's choice), and fails over.
+    let api = &crowd.api.on(n);
     let event_path = format!("/api/v1/events/{}", crowd.event_id);
     let tok = Some(token.as_str());
     if !api
@@ -150,7 +153,7 @@ async fn shop(
         _ => return Visit::Failed,
     }
     pause(&crowd.plan, rng, stop).await;
-    let Some(hold) = take_seats(crowd, intent, &token, &view, rng, stop).await else {
+    let Some(hold) = take_seats(crowd, api, intent, &token, &view, rng, stop).await else {
         return Visit::Failed;
     };
     let (index, seats) = match hold {
@@ -182,7 +185,7 @@ async fn shop(
     pause(&crowd.plan, rng, stop).await;
     let hold_id = api.recorder.lock().holds[index].hold_id.clone();
     match intent.ending {
-        Ending::Pay => pay(crowd, intent, &token, index, &hold_id, rng, stop).await,
+        Ending::Pay => pay(crowd, api, intent, &token, index, &hold_id, rng, stop).await,
         Ending::Cancel => {
             let now = api.recorder.now();
             api.recorder
@@ -210,6 +213,7 @@ enum Taken {
 /// an unexpected answer ended the visit.
 async fn take_seats(
     crowd: &Crowd,
+    api: &Api,
     intent: Intent,
     token: &str,
     view: &LiveView,
@@ -235,8 +239,7 @@ async fn take_seats(
         }
         let seat_ids: Vec<&str> = picked.iter().map(|i| crowd.chart.id(*i)).collect();
         let body = json!({ "seat_ids": seat_ids });
-        let reply = crowd
-            .api
+        let reply = api
             .call(
                 Step::Hold,
                 Method::POST,
@@ -308,8 +311,10 @@ fn granted(crowd: &Crowd, reply: &Reply) -> Taken {
     Taken::Hold(index, seats)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn pay(
     crowd: &Crowd,
+    api: &Api,
     intent: Intent,
     token: &str,
     index: usize,
@@ -317,78 +322,45 @@ async fn pay(
     rng: &mut StdRng,
     stop: &CancellationToken,
 ) -> Visit {
-    let api = &crowd.api;
     let path = format!("/api/v1/holds/{hold_id}/checkout");
-    let payment = |card: &str| json!({"payment": {"method": "sandbox", "card_number": card}});
+    let method = crowd.payment_method;
+    let payment = |card: &str| json!({"payment": {"method": method, "card_number": card}});
     let key = |rng: &mut StdRng| format!("rehearse-{:032x}", rng.random::<u128>());
+    let checkout = Checkout {
+        api,
+        path: &path,
+        token,
+        hold: index,
+        stop,
+    };
     if intent.declined_first {
-        let declined = api
-            .call(
-                Step::Checkout,
-                Method::POST,
-                &path,
-                Some(token),
-                Some(&payment(DECLINED_CARD)),
-                Some(&key(rng)),
-            )
+        let declined = checkout
+            .settle(Step::Checkout, &payment(DECLINED_CARD), &key(rng))
             .await;
-        if !declined.is_some_and(|r| r.is(402)) {
+        if !matches!(declined, Settled::Declined) {
             return Visit::Failed;
         }
         pause(&crowd.plan, rng, stop).await;
     }
     let good = payment(GOOD_CARD);
     let key = key(rng);
-    let Some(reply) = api
-        .call(
-            Step::Checkout,
-            Method::POST,
-            &path,
-            Some(token),
-            Some(&good),
-            Some(&key),
-        )
-        .await
-    else {
-        return Visit::Failed;
-    };
-    if !reply.is(201) {
-        if reply.is(409) && reply.code() == "hold_not_active" {
+    let (order_id, seats, at, direct) = match checkout.settle(Step::Checkout, &good, &key).await {
+        Settled::Paid {
+            order_id,
+            seats,
+            at,
+            direct,
+        } => (order_id, seats, at, direct),
+        Settled::HoldLost => {
             api.recorder.update_hold(index, |h| h.lost = true);
+            return Visit::Failed;
         }
-        return Visit::Failed;
-    }
-    let order = &reply.body["order"];
-    let order_id = order["id"].as_str().unwrap_or_default().to_owned();
-    let seats: Vec<String> = order["seat_ids"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    {
-        let mut r = api.recorder.lock();
-        r.holds[index].converted = true;
-        for s in &seats {
-            if let Some(i) = crowd.chart.index_of(s) {
-                r.sales.push((i, reply.received_at));
-            }
-        }
-        r.orders.push(OrderRecord {
-            order_id: order_id.clone(),
-            seats: seats.clone(),
-            read_back: None,
-        });
-        r.order_tokens.push(token.to_owned());
-    }
-    api.recorder
-        .counters
-        .paid_seats
-        .fetch_add(seats.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    if intent.replay {
-        // The double click: the same key again must answer with the same order, not a second one.
+        _ => return Visit::Failed,
+    };
+    record_paid(&crowd.chart, api, index, &order_id, &seats, token, at);
+    // The double click: the same key again must answer with the same order, not a second one.
+    // (Only after a direct 201: a payment that went through 202 `confirming` replays that.)
+    if intent.replay && direct {
         let again = api
             .call(
                 Step::Replay,
@@ -408,6 +380,177 @@ async fn pay(
         });
     }
     Visit::Paid
+}
+
+/// Records a paid order: the hold converted, its seats sold, the order to read back at the end.
+pub fn record_paid(
+    chart: &Chart,
+    api: &Api,
+    hold: usize,
+    order_id: &str,
+    seats: &[String],
+    token: &str,
+    at: Duration,
+) {
+    {
+        let mut r = api.recorder.lock();
+        if let Some(h) = r.holds.get_mut(hold) {
+            h.converted = true;
+        }
+        for s in seats {
+            if let Some(i) = chart.index_of(s) {
+                r.sales.push((i, at));
+            }
+        }
+        r.orders.push(OrderRecord {
+            order_id: order_id.to_owned(),
+            seats: seats.to_vec(),
+            read_back: None,
+        });
+        r.order_tokens.push(token.to_owned());
+    }
+    api.recorder
+        .counters
+        .paid_seats
+        .fetch_add(seats.len() as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// What a payment came to, once the server said.
+pub enum Settled {
+    Paid {
+        order_id: String,
+        seats: Vec<String>,
+        /// When the buyer learned it.
+        at: Duration,
+        /// Paid at the first answer (201), not after a 202 `confirming`.
+        direct: bool,
+    },
+    Declined,
+    /// 409 `hold_not_active`, or paid too late and refunded.
+    HoldLost,
+    /// Still confirming when the buyer stopped following it.
+    Pending,
+    Failed,
+}
+
+/// One checkout of a hold, followed through a 202 `confirming` until the payment is final.
+struct Checkout<'a> {
+    api: &'a Api,
+    path: &'a str,
+    token: &'a str,
+    hold: usize,
+    stop: &'a CancellationToken,
+}
+
+const PAYMENT_POLL: Duration = Duration::from_millis(500);
+
+impl Checkout<'_> {
+    async fn settle(&self, step: Step, body: &Value, key: &str) -> Settled {
+        let Some(reply) = self
+            .api
+            .call(
+                step,
+                Method::POST,
+                self.path,
+                Some(self.token),
+                Some(body),
+                Some(key),
+            )
+            .await
+        else {
+            return Settled::Failed;
+        };
+        match reply.status {
+            201 => {
+                let order = &reply.body["order"];
+                Settled::Paid {
+                    order_id: order["id"].as_str().unwrap_or_default().to_owned(),
+                    seats: strings(&order["seat_ids"]),
+                    at: reply.received_at,
+                    direct: true,
+                }
+            }
+            402 if reply.code() == "payment_declined" => Settled::Declined,
+            409 if reply.code() == "hold_not_active" => Settled::HoldLost,
+            202 => {
+                let Some(id) = reply.body["payment"]["id"].as_str() else {
+                    return Settled::Failed;
+                };
+                let seats = self
+                    .api
+                    .recorder
+                    .lock()
+                    .holds
+                    .get(self.hold)
+                    .map(|h| h.seats.clone())
+                    .unwrap_or_default();
+                {
+                    let mut r = self.api.recorder.lock();
+                    r.confirming_seen += 1;
+                    r.confirming.insert(
+                        id.to_owned(),
+                        Confirming {
+                            token: self.token.to_owned(),
+                            hold: self.hold,
+                            seats: seats.clone(),
+                        },
+                    );
+                }
+                loop {
+                    tokio::select! {
+                        _ = self.stop.cancelled() => return Settled::Pending,
+                        _ = tokio::time::sleep(PAYMENT_POLL) => {}
+                    }
+                    match follow_payment(self.api, id, self.token, &seats).await {
+                        Settled::Pending => continue,
+                        settled => {
+                            self.api.recorder.lock().confirming.remove(id);
+                            return settled;
+                        }
+                    }
+                }
+            }
+            _ => Settled::Failed,
+        }
+    }
+}
+
+/// Asks once what became of a payment that was confirming.
+pub async fn follow_payment(api: &Api, payment_id: &str, token: &str, seats: &[String]) -> Settled {
+    let path = format!("/api/v1/payments/{payment_id}");
+    let Some(reply) = api
+        .call(Step::Payment, Method::GET, &path, Some(token), None, None)
+        .await
+        .filter(|r| r.is(200))
+    else {
+        return Settled::Pending;
+    };
+    let payment = &reply.body["payment"];
+    match payment["status"].as_str().unwrap_or_default() {
+        "paid" => match payment["order_id"].as_str() {
+            Some(order_id) => Settled::Paid {
+                order_id: order_id.to_owned(),
+                seats: seats.to_vec(),
+                at: reply.received_at,
+                direct: false,
+            },
+            None => Settled::Failed,
+        },
+        "declined" => Settled::Declined,
+        "refunded" => Settled::HoldLost,
+        "failed" => Settled::Failed,
+        _ => Settled::Pending,
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A human pause, cut short when the run stops.

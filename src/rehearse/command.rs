@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use super::{
+    cluster::ClusterSpec,
     driver::{Options, rehearse},
     html,
     options::RehearseArgs,
@@ -19,6 +20,12 @@ pub async fn run(args: RehearseArgs, audit_database_url: Option<String>) -> Exit
             return ExitCode::from(2);
         }
     };
+    // With a cluster of its own, the database named on the command line is the cluster's.
+    let cluster = args.spawn_cluster.map(|instances| ClusterSpec {
+        instances,
+        database_url: audit_database_url.clone(),
+        chaos: args.chaos,
+    });
     let options = Options {
         target: args.target.clone(),
         plan,
@@ -27,6 +34,7 @@ pub async fn run(args: RehearseArgs, audit_database_url: Option<String>) -> Exit
         allow_remote: args.allow_remote,
         progress: !args.quiet,
         audit_database_url,
+        cluster,
     };
     let report = match rehearse(options).await {
         Ok(r) => r,

@@ -19,10 +19,11 @@ use tokio_util::sync::CancellationToken;
 use super::{
     api::Api,
     arrivals::schedule,
-    buyer::{Crowd, sign_in, visit},
+    buyer::{Crowd, Settled, follow_payment, record_paid, sign_in, visit},
+    cluster::{ChaosLog, Cluster, ClusterSpec, ClusterSummary, run_chaos},
     feed::{FeedMessage, LiveMap, parse_message},
     options::check_target,
-    record::{Recorder, Step, Visit},
+    record::{Confirming, Recorder, Step, Visit},
     report::{Inputs, Report, Seats, assemble},
     scenario::Plan,
     seats::Chart,
@@ -43,6 +44,9 @@ pub struct Options {
     pub progress: bool,
     /// When set, `boxoffice audit` runs on this database at the end.
     pub audit_database_url: Option<String>,
+    /// Start a local cluster and rehearse against it instead of `target` (its database is
+    /// audited at the end).
+    pub cluster: Option<ClusterSpec>,
 }
 
 const WATCHERS_READY: Duration = Duration::from_secs(15);
@@ -54,11 +58,39 @@ const READ_BACK_CONCURRENCY: usize = 8;
 /// Orders not read back by then count as missing their tickets: unconfirmed is not confirmed.
 const READ_BACK_LIMIT: Duration = Duration::from_secs(120);
 
+/// After the sale, how long payments still confirming are waited for at most.
+const CONFIRMING_LIMIT: Duration = Duration::from_secs(20);
+
 pub async fn rehearse(options: Options) -> anyhow::Result<Report> {
-    let target = check_target(&options.target, options.allow_remote).map_err(|e| anyhow!(e))?;
-    let plan = options.plan.clone();
+    let Some(spec) = options.cluster.clone() else {
+        return rehearse_on(options, None).await;
+    };
+    let cluster = Arc::new(Cluster::start(&spec, options.progress).await?);
+    let result = rehearse_on(options, Some((cluster.clone(), spec.chaos))).await;
+    // Keep the instances' logs when something went wrong, to find out what.
+    let keep_logs = !result.as_ref().is_ok_and(|r| r.clean);
+    cluster.shut_down(keep_logs).await;
+    result
+}
+
+async fn rehearse_on(
+    mut options: Options,
+    cluster: Option<(Arc<Cluster>, bool)>,
+) -> anyhow::Result<Report> {
     let recorder = Arc::new(Recorder::new());
-    let api = Api::new(&target, recorder.clone())?;
+    let (target, api) = match &cluster {
+        Some((c, _)) => {
+            options.audit_database_url = Some(c.database_url.clone());
+            (c.bases[0].clone(), Api::over(&c.bases, recorder.clone())?)
+        }
+        None => {
+            let target =
+                check_target(&options.target, options.allow_remote).map_err(|e| anyhow!(e))?;
+            let api = Api::new(&target, recorder.clone())?;
+            (target, api)
+        }
+    };
+    let plan = options.plan.clone();
     let event_id = find_event(&api, options.event_id.as_deref()).await?;
     let event = api
         .call(
@@ -89,6 +121,7 @@ pub async fn rehearse(options: Options) -> anyhow::Result<Report> {
         plan: plan.clone(),
         run_id: format!("{:08x}", rng.random::<u32>()),
         stop: CancellationToken::new(),
+        payment_method: if cluster.is_some() { "card" } else { "sandbox" },
     });
 
     // The first map is the progress line's own; the others are the passive watchers.
@@ -115,9 +148,28 @@ pub async fn rehearse(options: Options) -> anyhow::Result<Report> {
     let signed_in_early = tokens.iter().flatten().count();
 
     let opened_at = recorder.now();
+    let chaos_stop = CancellationToken::new();
+    let chaos = match &cluster {
+        Some((c, true)) => Some(tokio::spawn(run_chaos(
+            c.clone(),
+            recorder.clone(),
+            plan.duration,
+            plan.seed,
+            options.progress,
+            chaos_stop.clone(),
+        ))),
+        _ => None,
+    };
     let arrived = run_sale(&crowd, &arrivals, tokens, &mut rng, &views[0], &options).await;
     let load_end = recorder.now();
     crowd.stop.cancel();
+    // No new fault from here; the one under way heals before the checks.
+    chaos_stop.cancel();
+    let chaos = match chaos {
+        Some(task) => task.await.context("the chaos task")?,
+        None => ChaosLog::default(),
+    };
+    settle_confirming(&crowd, options.grace.min(CONFIRMING_LIMIT)).await;
 
     let (differences, convergence, fresh) = converge(&api, &chart, &event_id, &views).await;
     watchers_stop.cancel();
@@ -128,12 +180,20 @@ pub async fn rehearse(options: Options) -> anyhow::Result<Report> {
     };
 
     let records = recorder.lock();
-    let server_errors = records
+    let server_errors: u64 = records
         .outcomes
         .iter()
         .filter(|(o, _)| o.status >= 500 && o.status != 503)
         .map(|(_, n)| *n)
         .sum();
+    // A 5xx while an instance or Redis was down is reported apart, not hidden: it stays in the
+    // answers, and in the cluster's figures.
+    let during_chaos = records
+        .server_error_times
+        .iter()
+        .filter(|at| chaos.during(**at))
+        .count() as u64;
+    let server_errors = server_errors.saturating_sub(during_chaos);
     let final_map = fresh
         .as_ref()
         .map(|(_, states)| states.clone())
@@ -153,7 +213,22 @@ pub async fn rehearse(options: Options) -> anyhow::Result<Report> {
     let delivery = delivery_latencies(&records, &views);
     let final_counts = |state| fresh.as_ref().map_or(0, |(m, _)| m.count(state));
     let counters = &recorder.counters;
-    Ok(assemble(Inputs {
+    let cluster_summary = cluster.as_ref().map(|(c, _)| {
+        let psp = c.psp_stats().unwrap_or_default();
+        ClusterSummary {
+            failovers: counters.failovers.load(Ordering::Relaxed),
+            server_errors_during_chaos: during_chaos,
+            payments_confirming: records.confirming_seen,
+            payments_pending_at_end: records.confirming.len() as u64,
+            psp_requests: psp.requests,
+            psp_injected_errors: psp.injected_errors,
+            psp_injected_timeouts: psp.injected_timeouts,
+            psp_webhooks_dropped: psp.webhooks_dropped,
+            psp_webhooks_delivered: psp.webhooks_delivered,
+            ..c.describe()
+        }
+    });
+    let mut report = assemble(Inputs {
         target,
         event_id,
         plan,
@@ -181,7 +256,46 @@ pub async fn rehearse(options: Options) -> anyhow::Result<Report> {
             final_sold: final_counts(SeatState::Sold),
         },
         audit,
-    }))
+    });
+    report.chaos = chaos.events;
+    report.cluster = cluster_summary;
+    Ok(report)
+}
+
+/// Follows the payments buyers were told are confirming until each is final, or `limit`.
+async fn settle_confirming(crowd: &Crowd, limit: Duration) {
+    let api = &crowd.api;
+    let deadline = Instant::now() + limit;
+    loop {
+        let waiting: Vec<(String, Confirming)> = api
+            .recorder
+            .lock()
+            .confirming
+            .iter()
+            .map(|(id, c)| (id.clone(), c.clone()))
+            .collect();
+        if waiting.is_empty() || Instant::now() >= deadline {
+            return;
+        }
+        for (id, c) in waiting {
+            let settled = follow_payment(api, &id, &c.token, &c.seats).await;
+            if matches!(settled, Settled::Pending) {
+                continue;
+            }
+            api.recorder.lock().confirming.remove(&id);
+            match settled {
+                Settled::Paid {
+                    order_id,
+                    seats,
+                    at,
+                    ..
+                } => record_paid(&crowd.chart, api, c.hold, &order_id, &seats, &c.token, at),
+                Settled::HoldLost => api.recorder.update_hold(c.hold, |h| h.lost = true),
+                _ => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// The given event, or the first listed with seats available (else the first).

@@ -6,11 +6,12 @@
 //! a client reads it), `stats` (percentiles, histograms) and `verdict` (the checks over what the
 //! crowd observed). The I/O: `api` (timed requests), `stream` (live maps), `buyer` (one visit),
 //! `driver` (the whole run), `record` (observations), `report` and `html` (output), `command`
-//! (the subcommand).
+//! (the subcommand), `cluster` (a local cluster of its own, and the chaos injected into it).
 
 mod api;
 mod arrivals;
 mod buyer;
+mod cluster;
 mod command;
 mod driver;
 mod feed;
@@ -24,6 +25,7 @@ mod stats;
 mod stream;
 mod verdict;
 
+pub use cluster::{ChaosEvent, ClusterSpec, ClusterSummary};
 pub use command::run;
 pub use driver::{Options, rehearse};
 pub use html::render as render_html;

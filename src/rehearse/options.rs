@@ -72,6 +72,15 @@ pub struct RehearseArgs {
     /// No progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Instead of --target, start a local cluster of N instances of this executable (on
+    /// --database-url, else a fresh SQLite file), a private Redis and a sandbox payment provider,
+    /// and rehearse against it; buyers and watchers are spread over the instances.
+    #[arg(long, value_name = "N")]
+    pub spawn_cluster: Option<usize>,
+    /// With --spawn-cluster: kill and restart instances, restart Redis, and make the payment
+    /// provider slow and failing for a few seconds, at moments drawn from --seed.
+    #[arg(long, requires = "spawn_cluster")]
+    pub chaos: bool,
 }
 
 impl RehearseArgs {

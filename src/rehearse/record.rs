@@ -28,11 +28,13 @@ pub enum Step {
     Release,
     Checkout,
     Replay,
+    /// `GET /payments/{id}` while a payment is confirming.
+    Payment,
     Order,
 }
 
 impl Step {
-    pub const ALL: [Step; 10] = [
+    pub const ALL: [Step; 11] = [
         Step::Register,
         Step::Login,
         Step::Event,
@@ -42,6 +44,7 @@ impl Step {
         Step::Release,
         Step::Checkout,
         Step::Replay,
+        Step::Payment,
         Step::Order,
     ];
 
@@ -56,6 +59,7 @@ impl Step {
             Step::Release => "release",
             Step::Checkout => "checkout",
             Step::Replay => "replay",
+            Step::Payment => "payment",
             Step::Order => "order",
         }
     }
@@ -81,10 +85,13 @@ pub struct Outcome {
 impl Outcome {
     /// Answers the crowd asks for: a seat someone else took first, a card meant to be declined.
     pub fn is_expected(&self) -> bool {
-        matches!(
-            (self.step, self.status, self.code.as_str()),
-            (Step::Hold, 409, "seat_unavailable") | (Step::Checkout, 402, "payment_declined")
-        )
+        // A request or stream cut by a dying instance and sent again to another is expected
+        // too: that is what a client of a cluster does.
+        (self.status == 0 && self.code.ends_with("_failed_over"))
+            || matches!(
+                (self.step, self.status, self.code.as_str()),
+                (Step::Hold, 409, "seat_unavailable") | (Step::Checkout, 402, "payment_declined")
+            )
     }
 }
 
@@ -128,6 +135,21 @@ pub struct Records {
     /// When checkout answered 201 for each sold seat: (seat index, when).
     pub sales: Vec<(usize, Duration)>,
     pub visits: BTreeMap<Visit, u64>,
+    /// When each 5xx other than 503 was answered.
+    pub server_error_times: Vec<Duration>,
+    /// Payments answered 202 `confirming` and not yet seen final, by payment id.
+    pub confirming: BTreeMap<String, Confirming>,
+    /// How many checkouts were answered 202 `confirming`.
+    pub confirming_seen: u64,
+}
+
+/// A payment the server is still confirming, and what the buyer needs to follow it up.
+#[derive(Debug, Clone)]
+pub struct Confirming {
+    pub token: String,
+    /// The recorder's index of the hold it pays for.
+    pub hold: usize,
+    pub seats: Vec<String>,
 }
 
 /// Counters the progress line reads without taking the lock.
@@ -142,6 +164,8 @@ pub struct Counters {
     pub paid_seats: AtomicU64,
     pub resyncs: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Requests sent again to another instance after getting no answer.
+    pub failovers: AtomicU64,
 }
 
 pub struct Recorder {
@@ -183,6 +207,9 @@ impl Recorder {
             r.samples.push(sample);
         }
         if let Some(o) = outcome {
+            if o.status >= 500 && o.status != 503 {
+                r.server_error_times.push(sample.at);
+            }
             *r.outcomes.entry(o).or_default() += 1;
         }
     }

@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, fmt::Write};
 use serde::Serialize;
 
 use super::{
+    cluster::{ChaosEvent, ClusterSummary},
     record::{Records, Step, Visit},
     scenario::Plan,
     stats::{Bucket, DELIVERY_BUCKETS_MS, Summary, histogram, per_second},
@@ -33,6 +34,10 @@ pub struct Report {
     pub timeline: Vec<Second>,
     /// `boxoffice audit`'s report, when a database URL was given.
     pub audit: Option<serde_json::Value>,
+    /// The cluster rehearse started (`--spawn-cluster`).
+    pub cluster: Option<ClusterSummary>,
+    /// The faults injected (`--chaos`), in order.
+    pub chaos: Vec<ChaosEvent>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -231,6 +236,8 @@ pub fn assemble(i: Inputs<'_>) -> Report {
         timeline: timeline(r, i.opened_at),
         audit: i.audit,
         plan: i.plan,
+        cluster: None,
+        chaos: Vec::new(),
     }
 }
 
@@ -357,6 +364,48 @@ pub fn render_text(r: &Report) -> String {
                 status,
                 a.code,
                 a.count
+            );
+        }
+    }
+    if let Some(c) = &r.cluster {
+        let _ = writeln!(
+            w,
+            "\n  cluster: {} instances ({}), {}, {}, payment provider {}",
+            c.instances.len(),
+            c.instances.join(", "),
+            c.database,
+            c.redis,
+            c.payment_provider
+        );
+        let _ = writeln!(
+            w,
+            "    {} requests failed over to another instance; {} 5xx (other than 503) while something was down",
+            c.failovers, c.server_errors_during_chaos
+        );
+        let _ = writeln!(
+            w,
+            "    {} checkouts answered 202 confirming, {} still confirming at the end",
+            c.payments_confirming, c.payments_pending_at_end
+        );
+        let _ = writeln!(
+            w,
+            "    provider: {} requests, {} injected errors, {} lost answers, {} webhooks dropped, {} delivered",
+            c.psp_requests,
+            c.psp_injected_errors,
+            c.psp_injected_timeouts,
+            c.psp_webhooks_dropped,
+            c.psp_webhooks_delivered
+        );
+    }
+    if !r.chaos.is_empty() {
+        let _ = writeln!(w, "\n  chaos ({} events):", r.chaos.len());
+        for e in &r.chaos {
+            let _ = writeln!(
+                w,
+                "    {:>8.1}s  {:<24} {}",
+                e.at_ms as f64 / 1000.0,
+                e.kind,
+                e.target
             );
         }
     }

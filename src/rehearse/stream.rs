@@ -126,19 +126,26 @@ pub struct Subscription {
     pub wire: Wire,
 }
 
-/// Keeps `view` live until `stop`: reconnects whenever the stream ends.
+/// Keeps `view` live until `stop`: reconnects whenever the stream ends, to the next instance
+/// when there are several (the one it was on may have died), and resyncs from the snapshot
+/// every connection starts with.
 pub async fn follow(sub: Subscription, view: Arc<LiveView>, stop: CancellationToken) {
     let counters = &sub.api.recorder.counters;
-    let mut first = true;
+    let home = sub.api.home();
+    let mut session_number = 0;
     while !stop.is_cancelled() {
-        if !first {
+        if session_number > 0 {
             counters.reconnects.fetch_add(1, Ordering::Relaxed);
         }
-        first = false;
+        let here = Subscription {
+            api: sub.api.on(home + session_number),
+            ..sub.clone()
+        };
+        session_number += 1;
         let session = async {
-            match sub.wire {
-                Wire::Sse => sse(&sub, &view).await,
-                Wire::Ws => websocket(&sub, &view).await,
+            match here.wire {
+                Wire::Sse => sse(&here, &view).await,
+                Wire::Ws => websocket(&here, &view).await,
             }
         };
         tokio::select! {
@@ -213,7 +220,10 @@ async fn sse(sub: &Subscription, view: &LiveView) {
                 Some((r.status().as_u16(), "stream_refused")),
             );
         }
-        Ok(Err(_)) => return subscribed(sub, opened_at, Some((0, "connect_failed"))),
+        Ok(Err(_)) => {
+            let code = sub.api.lost_code("connect_failed");
+            return subscribed(sub, opened_at, Some((0, &code)));
+        }
         Err(_) => return subscribed(sub, opened_at, Some((0, "timeout"))),
     };
     let mut body = response.bytes_stream();
@@ -230,7 +240,7 @@ async fn sse(sub: &Subscription, view: &LiveView) {
 }
 
 async fn websocket(sub: &Subscription, view: &LiveView) {
-    let base = sub.api.base.replacen("http", "ws", 1);
+    let base = sub.api.base().replacen("http", "ws", 1);
     let url = format!("{base}/api/v1/events/{}/ws", sub.event_id);
     let opened_at = sub.api.recorder.now();
     let Ok(mut request) = url.into_client_request() else {
@@ -255,7 +265,10 @@ async fn websocket(sub: &Subscription, view: &LiveView) {
                 Some((r.status().as_u16(), "stream_refused")),
             );
         }
-        Ok(Err(_)) => return subscribed(sub, opened_at, Some((0, "connect_failed"))),
+        Ok(Err(_)) => {
+            let code = sub.api.lost_code("connect_failed");
+            return subscribed(sub, opened_at, Some((0, &code)));
+        }
         Err(_) => return subscribed(sub, opened_at, Some((0, "timeout"))),
     };
     let mut seen_snapshot = false;
