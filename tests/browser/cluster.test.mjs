@@ -181,6 +181,9 @@ test('two buyers pinned to different instances see each other live through HAPro
   await pageA.locator(tid('cancel')).click();
   await dialog.waitFor({ state: 'detached' });
   await waitForStates(pageB, ids, 'available');
+  // A's own map must show the release too before A clicks the seats again (a click on a seat
+  // still shown as selected would unselect it).
+  await waitForStates(pageA, ids, 'available');
 
   await selectAndHold(pageA, ids);
   await waitForStates(pageB, ids, 'held');
