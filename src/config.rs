@@ -95,14 +95,10 @@ pub struct SettingsArgs {
         global = true
     )]
     pub webhook_secret: Option<String>,
-    /// The payment provider: `sandbox` (in-process test cards, the default) or `stripe`.
-    #[arg(
-        long,
-        env = "BOXOFFICE_PAYMENT_PROVIDER",
-        default_value = "sandbox",
-        global = true
-    )]
-    pub payment_provider: String,
+    /// The payment provider: `sandbox` (in-process test cards) or `stripe`. Unset: `stripe` when
+    /// `STRIPE_API_KEY` is set, `sandbox` otherwise.
+    #[arg(long, env = "BOXOFFICE_PAYMENT_PROVIDER", global = true)]
+    pub payment_provider: Option<String>,
     /// The Stripe secret key (with `BOXOFFICE_PAYMENT_PROVIDER=stripe`).
     #[arg(long, env = "STRIPE_API_KEY", hide_env_values = true, global = true)]
     pub stripe_api_key: Option<String>,
@@ -224,14 +220,18 @@ impl From<SettingsArgs> for Settings {
             admin: a.admin_email.zip(a.admin_password),
             secret: a.secret.filter(|s| !s.is_empty()),
             webhook_secret: a.webhook_secret.filter(|s| !s.is_empty()),
-            payment: match a.payment_provider.as_str() {
-                "stripe" => PaymentSettings::Stripe {
-                    api_key: a.stripe_api_key.unwrap_or_default(),
-                    api_base: a.stripe_api_base,
-                    timeout: Duration::from_millis(a.stripe_timeout_ms),
-                },
-                "sandbox" => PaymentSettings::Sandbox,
-                other => PaymentSettings::Unknown(other.to_owned()),
+            payment: {
+                let stripe_key = a.stripe_api_key.filter(|k| !k.is_empty());
+                let chosen = a.payment_provider.filter(|p| !p.is_empty());
+                match (chosen.as_deref(), stripe_key) {
+                    (Some("stripe"), key) | (None, key @ Some(_)) => PaymentSettings::Stripe {
+                        api_key: key.unwrap_or_default(),
+                        api_base: a.stripe_api_base,
+                        timeout: Duration::from_millis(a.stripe_timeout_ms),
+                    },
+                    (Some("sandbox") | None, _) => PaymentSettings::Sandbox,
+                    (Some(other), _) => PaymentSettings::Unknown(other.to_owned()),
+                }
             },
             max_body_bytes: a.max_body_bytes,
             sweep_interval: Duration::from_millis(a.sweep_interval_ms),
@@ -266,5 +266,39 @@ impl Settings {
             db_pool_size: 8,
             drain_delay: Duration::ZERO,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, PaymentSettings, Settings};
+
+    fn payment(args: &[&str]) -> PaymentSettings {
+        let cli = Cli::try_parse_from(std::iter::once("boxoffice").chain(args.iter().copied()))
+            .expect("the arguments parse");
+        Settings::from(cli.settings).payment
+    }
+
+    #[test]
+    fn a_stripe_key_alone_switches_to_stripe_and_an_explicit_choice_wins() {
+        assert!(matches!(
+            payment(&["--stripe-api-key", "sk_test_x"]),
+            PaymentSettings::Stripe { .. }
+        ));
+        assert!(matches!(
+            payment(&[
+                "--payment-provider",
+                "sandbox",
+                "--stripe-api-key",
+                "sk_test_x"
+            ]),
+            PaymentSettings::Sandbox
+        ));
+        assert!(matches!(
+            payment(&["--payment-provider", "paypal"]),
+            PaymentSettings::Unknown(_)
+        ));
     }
 }
