@@ -260,3 +260,26 @@ async fn a_draining_instance_fails_readiness_and_tells_its_streams_to_reconnect(
         .collect();
     assert_eq!(snapshot.len(), 512);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_redis_does_not_answer_stops_with_a_clear_error_instead_of_hanging() {
+    let db = database::fresh_database_url().await;
+    // Nothing listens on this port.
+    let redis = format!("redis://127.0.0.1:{}", free_port());
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .env("BOXOFFICE_LISTEN", "127.0.0.1:0")
+        .env("DATABASE_URL", &db)
+        .env("REDIS_URL", &redis)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the instance gives up within 30 s")
+        .expect("its output");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Redis did not answer"), "{stderr}");
+}

@@ -23,6 +23,8 @@ pub const CHANNEL: &str = "boxoffice:seats";
 /// Changes waiting to be published; past this the oldest work is dropped (and healed by
 /// reconciliation) rather than letting requests wait on Redis.
 const PUBLISH_QUEUE: usize = 10_000;
+/// How long the start waits for Redis before giving up with an error.
+const REDIS_START_DEADLINE: Duration = Duration::from_secs(10);
 const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A batch of changes as it travels between instances.
@@ -116,7 +118,19 @@ impl FanOut {
             .set_response_timeout(Some(REDIS_TIMEOUT))
             .set_max_delay(Duration::from_secs(1))
             .set_number_of_retries(usize::MAX);
-        let mut connection = client.get_connection_manager_with_config(config).await?;
+        // The manager retries for ever once connected (so a Redis restart is survived), which would
+        // also make an unreachable Redis hang the start: the first connection gets a deadline.
+        let mut connection = tokio::time::timeout(
+            REDIS_START_DEADLINE,
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "Redis did not answer within {} s",
+                REDIS_START_DEADLINE.as_secs()
+            )
+        })??;
         connection.subscribe(CHANNEL).await?;
         let subscribed = Arc::new(AtomicBool::new(true));
         let (queue, queue_rx) = mpsc::channel(PUBLISH_QUEUE);
