@@ -291,48 +291,16 @@ impl TestApp {
         );
     }
 
-    /// A number from a direct query, for checks the API does not expose. `sql` uses `?`
-    /// placeholders and only text parameters; they are renumbered for PostgreSQL.
-    pub async fn count(&self, sql: &str, params: &[&str]) -> i64 {
-        use sqlx::Connection;
-        let backend = crate::database::backend();
-        match backend.as_str() {
-            "postgres" => {
-                let mut conn = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
-                let sql = numbered_placeholders(sql);
-                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
-                for p in params {
-                    query = query.bind(*p);
-                }
-                let n: i64 = query.fetch_one(&mut conn).await.unwrap();
-                conn.close().await.ok();
-                n
-            }
-            "mysql" => {
-                let mut conn = sqlx::MySqlConnection::connect(&self.db_url).await.unwrap();
-                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()));
-                for p in params {
-                    query = query.bind(*p);
-                }
-                let n: i64 = query.fetch_one(&mut conn).await.unwrap();
-                conn.close().await.ok();
-                n
-            }
-            _ => {
-                let mut conn = sqlx::SqliteConnection::connect(&self.db_url).await.unwrap();
-                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()));
-                for p in params {
-                    query = query.bind(*p);
-                }
-                let n: i64 = query.fetch_one(&mut conn).await.unwrap();
-                conn.close().await.ok();
-                n
-            }
-        }
-    }
-
-    /// A text value from a direct query (see [`TestApp::count`]).
-    pub async fn text(&self, sql: &str, params: &[&str]) -> String {
+    /// Every value a direct query returns, for checks the API does not expose. `sql` uses `?`
+    /// placeholders and only text parameters; they are renumbered for PostgreSQL, and MySQL's
+    /// reserved `key` and `value` columns are quoted its way.
+    pub async fn scalars<T>(&self, sql: &str, params: &[&str]) -> Vec<T>
+    where
+        T: Send + Unpin,
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+        T: for<'r> sqlx::Decode<'r, sqlx::MySql> + sqlx::Type<sqlx::MySql>,
+        T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
         use sqlx::Connection;
         match crate::database::backend().as_str() {
             "postgres" => {
@@ -341,13 +309,12 @@ impl TestApp {
                 for p in params {
                     query = query.bind(*p);
                 }
-                let v: String = query.fetch_one(&mut conn).await.unwrap();
+                let v = query.fetch_all(&mut conn).await.unwrap();
                 conn.close().await.ok();
                 v
             }
             "mysql" => {
                 let mut conn = sqlx::MySqlConnection::connect(&self.db_url).await.unwrap();
-                // `key` and `value` are reserved words in MySQL: quote them the MySQL way.
                 let sql = sql
                     .replace(" key ", " `key` ")
                     .replace(" value ", " `value` ");
@@ -355,7 +322,7 @@ impl TestApp {
                 for p in params {
                     query = query.bind(*p);
                 }
-                let v: String = query.fetch_one(&mut conn).await.unwrap();
+                let v = query.fetch_all(&mut conn).await.unwrap();
                 conn.close().await.ok();
                 v
             }
@@ -365,48 +332,26 @@ impl TestApp {
                 for p in params {
                     query = query.bind(*p);
                 }
-                let v: String = query.fetch_one(&mut conn).await.unwrap();
+                let v = query.fetch_all(&mut conn).await.unwrap();
                 conn.close().await.ok();
                 v
             }
         }
     }
 
-    /// Every text value a direct query returns (see [`TestApp::count`]).
+    /// A number from a direct query (see [`TestApp::scalars`]).
+    pub async fn count(&self, sql: &str, params: &[&str]) -> i64 {
+        self.scalars::<i64>(sql, params).await[0]
+    }
+
+    /// A text value from a direct query (see [`TestApp::scalars`]).
+    pub async fn text(&self, sql: &str, params: &[&str]) -> String {
+        self.scalars::<String>(sql, params).await.remove(0)
+    }
+
+    /// Every text value a direct query returns (see [`TestApp::scalars`]).
     pub async fn texts(&self, sql: &str, params: &[&str]) -> Vec<String> {
-        use sqlx::Connection;
-        match crate::database::backend().as_str() {
-            "postgres" => {
-                let mut conn = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
-                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(numbered_placeholders(sql)));
-                for p in params {
-                    query = query.bind(*p);
-                }
-                let v: Vec<String> = query.fetch_all(&mut conn).await.unwrap();
-                conn.close().await.ok();
-                v
-            }
-            "mysql" => {
-                let mut conn = sqlx::MySqlConnection::connect(&self.db_url).await.unwrap();
-                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()));
-                for p in params {
-                    query = query.bind(*p);
-                }
-                let v: Vec<String> = query.fetch_all(&mut conn).await.unwrap();
-                conn.close().await.ok();
-                v
-            }
-            _ => {
-                let mut conn = sqlx::SqliteConnection::connect(&self.db_url).await.unwrap();
-                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()));
-                for p in params {
-                    query = query.bind(*p);
-                }
-                let v: Vec<String> = query.fetch_all(&mut conn).await.unwrap();
-                conn.close().await.ok();
-                v
-            }
-        }
+        self.scalars(sql, params).await
     }
 
     pub async fn sse(&self) -> SseReader {
