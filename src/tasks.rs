@@ -7,10 +7,11 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::{
+    domain::money::Money,
     domain::{hold::HoldStatus, time::Timestamp},
     http::AppState,
     payments::IntentStatus,
-    storage::StoreResult,
+    storage::{StoreResult, StoredPayment},
 };
 
 /// Changes stamped this recently are re-read on every reconciliation: wide enough to cover any
@@ -153,21 +154,30 @@ pub async fn reconcile_payments(state: &AppState) -> anyhow::Result<usize> {
     let mut settled = 0;
     for payment in pending {
         let abandoned = payment.created_at < now.minus(PAYMENT_ABANDONED_AFTER);
-        let status = match &payment.provider_ref {
-            // The intent id is recorded before confirming: without it, no charge was asked for.
-            None if abandoned => IntentStatus::Canceled,
-            None => continue,
-            Some(intent) => match state.payments.retrieve(intent).await {
-                Ok(IntentStatus::RequiresConfirmation) if abandoned => IntentStatus::Canceled,
-                Ok(status) if status.is_final() => status,
-                Ok(_) => continue,
+        let intent = match &payment.provider_ref {
+            Some(intent) => intent.clone(),
+            // Checkout stores the intent id when it settles, so a payment whose request died
+            // before that has none: ask the provider for the intent under the payment's own key.
+            // Creating an intent never charges, and the same key finds the same intent.
+            None => match intent_of(state, &payment).await {
+                Ok(intent) => intent,
                 Err(e) => {
-                    tracing::warn!(payment_id = %payment.id, error = %e, "provider did not answer; will ask again");
+                    tracing::warn!(payment_id = %payment.id, error = %e, "could not find the payment's intent; will ask again");
                     continue;
                 }
             },
         };
-        match crate::http::settlement::settle(state, &payment.id, &status).await {
+        let status = match state.payments.retrieve(&intent).await {
+            // Never confirmed, and too old for its checkout to still be confirming it.
+            Ok(IntentStatus::RequiresConfirmation) if abandoned => IntentStatus::Canceled,
+            Ok(status) if status.is_final() => status,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(payment_id = %payment.id, error = %e, "provider did not answer; will ask again");
+                continue;
+            }
+        };
+        match crate::http::settlement::settle(state, &payment.id, Some(&intent), &status).await {
             Ok(Some(_)) => {
                 settled += 1;
                 metrics::counter!("boxoffice_payments_reconciled_total").increment(1);
@@ -179,6 +189,26 @@ pub async fn reconcile_payments(state: &AppState) -> anyhow::Result<usize> {
         }
     }
     Ok(settled)
+}
+
+/// The provider's intent for a payment whose intent id was never stored, asked for with the same
+/// request checkout made (see [`crate::http::checkout::intent_request`]).
+async fn intent_of(state: &AppState, payment: &StoredPayment) -> anyhow::Result<String> {
+    let mut tx = state.db.read().await?;
+    let hold = tx.hold_by_id(&payment.hold_id).await?;
+    tx.commit().await?;
+    let hold = hold.ok_or_else(|| anyhow::anyhow!("payment {} has no hold", payment.id))?;
+    let event = state
+        .catalog
+        .event(&hold.event_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("hold {} has no event", hold.id))?;
+    let total = Money {
+        cents: payment.amount_cents,
+        currency: payment.currency.clone(),
+    };
+    let request = crate::http::checkout::intent_request(&payment.id, &total, &event, &hold);
+    Ok(state.payments.create_intent(&request).await?.id)
 }
 
 async fn purge(state: &AppState) -> StoreResult<()> {

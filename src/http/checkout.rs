@@ -84,27 +84,17 @@ pub async fn checkout(
     let now = Timestamp::now();
 
     let mut tx = state.db.begin().await?;
-    if let Some(record) = tx.idempotency_record(user.id(), key.as_str()).await? {
-        if record.fingerprint != print {
-            return Err(ApiError::unprocessable(
-                "idempotency_key_reused",
-                "This Idempotency-Key was already used for a different request.",
-            ));
+    // Claim the key first: a fresh key (every first attempt) costs one INSERT, and a key seen
+    // before is refused by its unique constraint and answered from its record below.
+    match tx
+        .insert_idempotency_record(user.id(), key.as_str(), &print, now)
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {
+            drop(tx);
+            return answer_for_used_key(&state, user.id(), &key, &print).await;
         }
-        return match record.response {
-            Some((status, body)) => {
-                metrics::counter!("boxoffice_checkout_replays_total").increment(1);
-                Ok(replay(status, body))
-            }
-            None => {
-                let mut e = ApiError::conflict(
-                    "request_in_progress",
-                    "This payment is still being processed.",
-                );
-                e.retry_after = Some(1);
-                Err(e)
-            }
-        };
+        other => other?,
     }
     // "card" works with any provider; the provider's own name is accepted too ("sandbox").
     if request.payment.method != "card" && request.payment.method != state.payments.name() {
@@ -122,21 +112,6 @@ pub async fn checkout(
         .await?
         .filter(|h| h.user_id == user.id())
         .ok_or_else(|| ApiError::not_found("Hold"))?;
-    match tx
-        .insert_idempotency_record(user.id(), key.as_str(), &print, now)
-        .await
-    {
-        // The same key arrived twice at once and the other request got there first.
-        Err(StoreError::Conflict(_)) => {
-            let mut e = ApiError::conflict(
-                "request_in_progress",
-                "This payment is still being processed.",
-            );
-            e.retry_after = Some(1);
-            return Err(e);
-        }
-        other => other?,
-    }
     if !hold.can_be_paid(now) {
         let e = hold_not_active(
             "This hold is no longer active; its seats were released or already paid for.",
@@ -215,6 +190,39 @@ pub async fn checkout(
         .map_err(ApiError::internal)?
 }
 
+/// The answer for an Idempotency-Key used before: the first response again for the same request,
+/// 422 for a different one, and 409 while the first is still being processed (or when the same
+/// key arrived twice at once and the other request got there first).
+async fn answer_for_used_key(
+    state: &AppState,
+    user_id: &str,
+    key: &IdempotencyKey,
+    print: &str,
+) -> ApiResult<Response> {
+    let mut tx = state.db.read().await?;
+    let record = tx.idempotency_record(user_id, key.as_str()).await?;
+    tx.commit().await?;
+    match record {
+        Some(record) if record.fingerprint != print => Err(ApiError::unprocessable(
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different request.",
+        )),
+        Some(record) if record.response.is_some() => {
+            let (status, body) = record.response.expect("matched Some");
+            metrics::counter!("boxoffice_checkout_replays_total").increment(1);
+            Ok(replay(status, body))
+        }
+        _ => {
+            let mut e = ApiError::conflict(
+                "request_in_progress",
+                "This payment is still being processed.",
+            );
+            e.retry_after = Some(1);
+            Err(e)
+        }
+    }
+}
+
 /// A recorded payment attempt, owned so that it can be settled on its own task.
 struct Attempt {
     state: AppState,
@@ -241,12 +249,7 @@ async fn settle_attempt(attempt: Attempt) -> ApiResult<Response> {
         card,
         total,
     } = attempt;
-    let request = IntentRequest {
-        idempotency_key: payment.id.clone(),
-        amount_cents: total.cents,
-        currency: total.currency.clone(),
-        description: format!("{} — {} seat(s)", event.record.name, hold.seat_ids.len()),
-    };
+    let request = intent_request(&payment.id, &total, &event, &hold);
     let intent = match state.payments.create_intent(&request).await {
         Ok(intent) => intent,
         Err(e) => {
@@ -264,10 +267,6 @@ async fn settle_attempt(attempt: Attempt) -> ApiResult<Response> {
             ));
         }
     };
-    let mut tx = state.db.begin().await?;
-    tx.set_payment_reference(&payment.id, &intent.id).await?;
-    tx.commit().await?;
-
     let confirm_key = format!("{}-confirm", payment.id);
     let outcome = match state
         .payments
@@ -284,7 +283,7 @@ async fn settle_attempt(attempt: Attempt) -> ApiResult<Response> {
             }
         }
     };
-    match settlement::settle(&state, &payment.id, &outcome).await? {
+    match settlement::settle(&state, &payment.id, Some(&intent.id), &outcome).await? {
         Some(answer) => Ok(replay(answer.status, answer.body.to_string())),
         None => {
             // Still pending: answer 202 and store it for replays, unless a webhook or the
@@ -313,6 +312,23 @@ async fn settle_attempt(attempt: Attempt) -> ApiResult<Response> {
             metrics::counter!("boxoffice_payments_confirming_total").increment(1);
             Ok(replay(answer.status, body))
         }
+    }
+}
+
+/// What the provider is asked to create for a payment. Keyed by the payment's id, so asking again
+/// with the same request finds the same intent: the reconciler does that for a payment whose
+/// intent id was never stored.
+pub fn intent_request(
+    payment_id: &str,
+    total: &Money,
+    event: &EventInfo,
+    hold: &Hold,
+) -> IntentRequest {
+    IntentRequest {
+        idempotency_key: payment_id.to_owned(),
+        amount_cents: total.cents,
+        currency: total.currency.clone(),
+        description: format!("{} — {} seat(s)", event.record.name, hold.seat_ids.len()),
     }
 }
 

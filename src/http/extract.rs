@@ -129,12 +129,10 @@ async fn lookup(parts: &Parts, state: &AppState) -> Result<Option<UserRecord>, A
     if token.len() > 128 {
         return Ok(None);
     }
-    let mut tx = state.db.read().await?;
-    let user = tx
-        .user_for_session(&token_digest(&token), Timestamp::now())
-        .await?;
-    tx.commit().await?;
-    Ok(user)
+    Ok(state
+        .db
+        .session_user(&token_digest(&token), Timestamp::now())
+        .await?)
 }
 
 impl FromRequestParts<AppState> for CurrentUser {

@@ -121,10 +121,10 @@ pub async fn create_hold(
     let already = tx.seats_held_by(&event_id, user.id(), now).await?;
     request.check_limit(already, max)?;
     tx.insert_hold(&hold).await?;
-    let taken = tx
-        .take_available_seats(&event_id, &hold.id, &hold.seat_ids)
+    let changes = tx
+        .take_available_seats(&event_id, &hold.id, &hold.user_id, &hold.seat_ids)
         .await?;
-    if taken != hold.seat_ids.len() as u64 {
+    if changes.len() != hold.seat_ids.len() {
         let unavailable = tx
             .unavailable_seats(&event_id, &hold.seat_ids, &hold.id)
             .await?;
@@ -136,7 +136,6 @@ pub async fn create_hold(
         )
         .with_details(json!({ "seat_ids": unavailable })));
     }
-    let changes = tx.seat_statuses_of(&event_id, &hold.seat_ids).await?;
     tx.commit().await?;
     state.publish(&event_id, changes);
     metrics::counter!("boxoffice_holds_created_total").increment(1);

@@ -100,7 +100,7 @@ pub async fn webhook(
         }
     };
     if !matches!(status, IntentStatus::RequiresConfirmation) {
-        settlement::settle(&state, &payment.id, &status).await?;
+        settlement::settle(&state, &payment.id, Some(&event.intent_id), &status).await?;
     }
     Ok(StatusCode::OK)
 }

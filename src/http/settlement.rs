@@ -92,14 +92,20 @@ pub fn confirming(payment: &StoredPayment) -> Answer {
 
 /// Applies what the provider says about `payment_id`. Returns the final answer when this call
 /// (or an earlier one) settled the payment, `None` while it is still pending.
+///
+/// `intent_id` is the provider's intent when the caller knows it: checkout records it here,
+/// in the transaction that settles the payment, rather than in one of its own before confirming
+/// (a write fewer on every purchase). A payment that stays pending without it is found again by
+/// the reconciler, which asks the provider for the intent under the payment's own key.
 pub async fn settle(
     state: &AppState,
     payment_id: &str,
+    intent_id: Option<&str>,
     outcome: &IntentStatus,
 ) -> ApiResult<Option<Answer>> {
     let now = Timestamp::now();
     let mut tx = state.db.begin().await?;
-    let Some(payment) = tx.lock_payment(payment_id).await? else {
+    let Some(mut payment) = tx.lock_payment(payment_id).await? else {
         return Ok(None);
     };
     if payment.status != PaymentStatus::Pending {
@@ -108,13 +114,23 @@ pub async fn settle(
         tx.commit().await?;
         return Ok(answer);
     }
+    if payment.provider_ref.is_none()
+        && let Some(intent_id) = intent_id
+    {
+        payment.provider_ref = Some(intent_id.to_owned());
+        if !outcome.is_final() {
+            // Still pending: record the intent now, so that webhooks about it find the payment.
+            tx.set_payment_reference(&payment.id, intent_id).await?;
+        }
+    }
+    let reference = payment.provider_ref.as_deref();
     let answer = match outcome {
         IntentStatus::RequiresConfirmation | IntentStatus::Processing => {
             tx.commit().await?;
             return Ok(None);
         }
         IntentStatus::Declined { reason } => {
-            tx.finish_payment(&payment.id, PaymentStatus::Declined, None, now)
+            tx.finish_payment(&payment.id, PaymentStatus::Declined, reference, now)
                 .await?;
             metrics::counter!("boxoffice_payments_declined_total").increment(1);
             let hold = tx.hold_by_id(&payment.hold_id).await?;
@@ -131,7 +147,7 @@ pub async fn settle(
             }
         }
         IntentStatus::Canceled => {
-            tx.finish_payment(&payment.id, PaymentStatus::Failed, None, now)
+            tx.finish_payment(&payment.id, PaymentStatus::Failed, reference, now)
                 .await?;
             let hold = tx.hold_by_id(&payment.hold_id).await?;
             let expires = hold.map(|h| h.expires_at.to_rfc3339());
@@ -164,7 +180,7 @@ pub async fn settle(
                 None => {
                     // Some seat is someone else's now: undo everything and give the money back.
                     drop(tx);
-                    return refund_late(state, payment_id).await;
+                    return refund_late(state, payment_id, reference).await;
                 }
             }
         }
@@ -211,18 +227,23 @@ async fn fulfil(
     if !tx.claim_hold_for_order(&hold.id, now).await? {
         return Ok(None);
     }
-    let seats = hold.seat_ids.len() as u64;
-    let mut sold = tx.sell_held_seats(&hold.event_id, &hold.id).await?;
-    if sold < seats {
+    let seats = hold.seat_ids.len();
+    let mut changes = tx
+        .sell_held_seats(&hold.event_id, &hold.id, &hold.user_id)
+        .await?;
+    if changes.len() < seats {
         // The hold ended before the payment landed: take back the seats nobody took since.
         let retaken = tx
-            .take_available_seats(&hold.event_id, &hold.id, &hold.seat_ids)
+            .take_available_seats(&hold.event_id, &hold.id, &hold.user_id, &hold.seat_ids)
             .await?;
-        if sold + retaken < seats {
+        if changes.len() + retaken.len() < seats {
             return Ok(None);
         }
-        sold += tx.sell_held_seats(&hold.event_id, &hold.id).await?;
-        if sold < seats {
+        changes.extend(
+            tx.sell_held_seats(&hold.event_id, &hold.id, &hold.user_id)
+                .await?,
+        );
+        if changes.len() < seats {
             return Ok(None);
         }
         metrics::counter!("boxoffice_payments_late_kept_total").increment(1);
@@ -233,8 +254,13 @@ async fn fulfil(
     for t in &order.tickets {
         tx.insert_ticket(t).await?;
     }
-    tx.finish_payment(&payment.id, PaymentStatus::Succeeded, None, now)
-        .await?;
+    tx.finish_payment(
+        &payment.id,
+        PaymentStatus::Succeeded,
+        payment.provider_ref.as_deref(),
+        now,
+    )
+    .await?;
     if payment.amount_cents > 0 {
         tx.insert_ledger_entry(&ledger(
             payment,
@@ -245,7 +271,6 @@ async fn fulfil(
         ))
         .await?;
     }
-    let changes = tx.seat_statuses_of(&hold.event_id, &hold.seat_ids).await?;
     let body = json!(OrderResponse {
         order: OrderView::of(&order, Some(&event))
     });
@@ -257,18 +282,26 @@ async fn fulfil(
 }
 
 /// The payment succeeded but its seats are gone: refund it in full, once, and say so.
-async fn refund_late(state: &AppState, payment_id: &str) -> ApiResult<Option<Answer>> {
+/// `intent_id` is the succeeded intent, which the caller knows even when it is not stored yet.
+async fn refund_late(
+    state: &AppState,
+    payment_id: &str,
+    intent_id: Option<&str>,
+) -> ApiResult<Option<Answer>> {
     let mut tx = state.db.read().await?;
     let payment = tx
         .payment_by_id(payment_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Payment"))?;
     tx.commit().await?;
-    let reference = payment.provider_ref.clone().ok_or_else(|| {
-        ApiError::internal(anyhow::anyhow!(
-            "succeeded payment {payment_id} has no intent"
-        ))
-    })?;
+    let reference = intent_id
+        .map(str::to_owned)
+        .or_else(|| payment.provider_ref.clone())
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "succeeded payment {payment_id} has no intent"
+            ))
+        })?;
     // The key is the payment's: however many times this runs, the provider refunds once.
     let refund_ref = state
         .payments
@@ -288,7 +321,7 @@ async fn refund_late(state: &AppState, payment_id: &str) -> ApiResult<Option<Ans
         tx.commit().await?;
         return Ok(answer);
     }
-    tx.finish_payment(&payment.id, PaymentStatus::Refunded, None, now)
+    tx.finish_payment(&payment.id, PaymentStatus::Refunded, Some(&reference), now)
         .await?;
     if payment.amount_cents > 0 {
         tx.insert_ledger_entry(&ledger(&payment, LedgerKind::Charge, None, &reference, now))

@@ -60,6 +60,12 @@ pub trait Database: Send + Sync + 'static {
     async fn begin(&self) -> StoreResult<Box<dyn Repository>>;
     /// A transaction that only reads (SQLite serves these from a separate pool of readers).
     async fn read(&self) -> StoreResult<Box<dyn Repository>>;
+    /// The user a live session token (its digest) belongs to, outside any transaction.
+    async fn session_user(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<UserRecord>>;
     async fn migrate(&self) -> StoreResult<()>;
     async fn ping(&self) -> StoreResult<()>;
     async fn close(&self);
@@ -167,16 +173,20 @@ pub trait Repository: Send {
         now: Timestamp,
     ) -> StoreResult<u32>;
     async fn insert_hold(&mut self, hold: &Hold) -> StoreResult<()>;
-    /// The one conditional update that takes seats: only those still available change. Returns how
-    /// many did; the caller rolls back unless it is all of them. Dialects with row locks lock the
+    /// The one conditional update that takes seats: only those still available change. The caller
+    /// rolls back unless it took all of them. Dialects with row locks lock the
     /// requested seats in id order first, as every statement that locks several seats does, so
     /// that concurrent transactions never deadlock on seats.
+    ///
+    /// Returns the seats it took as they are now (for the live maps), `holder` being the hold's
+    /// buyer, so that no second query has to read them back.
     async fn take_available_seats(
         &mut self,
         event_id: &str,
         hold_id: &str,
+        holder: &str,
         seat_ids: &[String],
-    ) -> StoreResult<u64>;
+    ) -> StoreResult<Vec<SeatStatus>>;
     /// Of `seat_ids`, those taken by anyone but `hold_id` (the hold being attempted).
     async fn unavailable_seats(
         &mut self,
@@ -201,8 +211,14 @@ pub trait Repository: Send {
     async fn convert_hold(&mut self, hold_id: &str, now: Timestamp) -> StoreResult<bool>;
     /// Returns the hold's held seats to sale.
     async fn free_held_seats(&mut self, event_id: &str, hold_id: &str) -> StoreResult<u64>;
-    /// Marks the hold's held seats sold.
-    async fn sell_held_seats(&mut self, event_id: &str, hold_id: &str) -> StoreResult<u64>;
+    /// Marks the hold's held seats sold; returns them as they are now, as
+    /// [`Repository::take_available_seats`] does.
+    async fn sell_held_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        holder: &str,
+    ) -> StoreResult<Vec<SeatStatus>>;
     async fn expired_holds(
         &mut self,
         now: Timestamp,

@@ -69,6 +69,14 @@ impl Database for MySqlDatabase {
         "mysql"
     }
 
+    async fn session_user(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<UserRecord>> {
+        session_user(&self.pool, token_hash, now).await
+    }
+
     async fn begin(&self) -> StoreResult<Box<dyn Repository>> {
         Ok(Box::new(MySqlTx(self.pool.begin().await?)))
     }
@@ -172,6 +180,24 @@ async fn exact_collation(conn: &mut MySqlConnection) -> StoreResult<&'static str
     Ok("utf8mb4_bin")
 }
 
+/// The signed-in user of a session token's digest. A single statement: asked on every
+/// signed-in request, it runs on a pooled connection without a transaction around it.
+async fn session_user<'e>(
+    executor: impl sqlx::MySqlExecutor<'e>,
+    token_hash: &str,
+    now: Timestamp,
+) -> StoreResult<Option<UserRecord>> {
+    let row = sqlx::query(
+        "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.created_at FROM sessions s \
+         JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
+    )
+    .bind(token_hash)
+    .bind(now.millis())
+    .fetch_optional(executor)
+    .await?;
+    row.as_ref().map(user_from).transpose()
+}
+
 struct MySqlTx(Transaction<'static, MySql>);
 
 /// `?, ?, …`: one placeholder per id, each bound on its own (MySQL has no array parameters). An
@@ -197,6 +223,26 @@ fn user_from(row: &MySqlRow) -> StoreResult<UserRecord> {
         password_hash: row.try_get("password_hash")?,
         created_at: Timestamp(row.try_get("created_at")?),
     })
+}
+
+/// The seats an UPDATE moved from `from` to `to`, computed from the rows it locked just before
+/// (MySQL has no UPDATE … RETURNING): each such seat's version went up by one.
+fn changed_from_lock(
+    locked: Vec<(String, String, i64)>,
+    from: &str,
+    to: SeatState,
+    holder: &str,
+) -> Vec<SeatStatus> {
+    locked
+        .into_iter()
+        .filter(|(_, state, _)| state == from)
+        .map(|(seat_id, _, version)| SeatStatus {
+            seat_id,
+            state: to,
+            version: version + 1,
+            holder: Some(holder.to_owned()),
+        })
+        .collect()
 }
 
 fn seat_status_from(row: &MySqlRow) -> StoreResult<SeatStatus> {
@@ -281,28 +327,41 @@ const TICKET_COLUMNS: &str = "id, order_id, event_id, seat_id, price_cents, code
 impl MySqlTx {
     /// Locks the given seats in id order: the one order every multi-seat lock follows.
     async fn lock_seats(&mut self, event_id: &str, seat_ids: &[String]) -> StoreResult<()> {
+        self.locked_seats(event_id, seat_ids).await.map(|_| ())
+    }
+
+    /// Locks the seats in id order, as [`Self::lock_seats`] does, and returns each one's state
+    /// and version as of the lock: nothing else can change them until this transaction ends, so
+    /// an UPDATE that follows changes exactly the ones in the state it asks for.
+    async fn locked_seats(
+        &mut self,
+        event_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<Vec<(String, String, i64)>> {
         let sql = format!(
-            "SELECT id FROM seats WHERE event_id = ? AND id IN ({}) ORDER BY id FOR UPDATE",
+            "SELECT id, state, version FROM seats WHERE event_id = ? AND id IN ({}) ORDER BY id FOR UPDATE",
             placeholders(seat_ids.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(event_id);
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(event_id);
         for id in seat_ids {
             query = query.bind(id);
         }
-        query.execute(&mut *self.0).await?;
-        Ok(())
+        Ok(query.fetch_all(&mut *self.0).await?)
     }
 
     /// Locks a hold's seats in id order, as [`Self::lock_seats`] does.
-    async fn lock_seats_of_hold(&mut self, event_id: &str, hold_id: &str) -> StoreResult<()> {
-        sqlx::query(
-            "SELECT id FROM seats WHERE event_id = ? AND hold_id = ? ORDER BY id FOR UPDATE",
+    async fn lock_seats_of_hold(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+    ) -> StoreResult<Vec<(String, String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, state, version FROM seats WHERE event_id = ? AND hold_id = ? ORDER BY id FOR UPDATE",
         )
         .bind(event_id)
         .bind(hold_id)
-        .execute(&mut *self.0)
-        .await?;
-        Ok(())
+        .fetch_all(&mut *self.0)
+        .await?)
     }
 
     async fn tickets_of(&mut self, order_ids: &[String]) -> StoreResult<Vec<TicketRecord>> {
@@ -428,15 +487,7 @@ impl Repository for MySqlTx {
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<UserRecord>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.created_at FROM sessions s \
-             JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(now.millis())
-        .fetch_optional(&mut *self.0)
-        .await?;
-        row.as_ref().map(user_from).transpose()
+        session_user(&mut *self.0, token_hash, now).await
     }
 
     async fn delete_session(&mut self, token_hash: &str) -> StoreResult<()> {
@@ -652,14 +703,16 @@ impl Repository for MySqlTx {
             .bind(h.expires_at.millis())
             .execute(&mut *self.0)
             .await?;
+        // One statement for all the seats: a hold is on every buyer's path.
+        let sql = format!(
+            "INSERT INTO hold_seats (hold_id, event_id, seat_id) VALUES {}",
+            vec!["(?, ?, ?)"; h.seat_ids.len()].join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for seat_id in &h.seat_ids {
-            sqlx::query("INSERT INTO hold_seats (hold_id, event_id, seat_id) VALUES (?, ?, ?)")
-                .bind(&h.id)
-                .bind(&h.event_id)
-                .bind(seat_id)
-                .execute(&mut *self.0)
-                .await?;
+            query = query.bind(&h.id).bind(&h.event_id).bind(seat_id);
         }
+        query.execute(&mut *self.0).await?;
         Ok(())
     }
 
@@ -667,9 +720,10 @@ impl Repository for MySqlTx {
         &mut self,
         event_id: &str,
         hold_id: &str,
+        holder: &str,
         seat_ids: &[String],
-    ) -> StoreResult<u64> {
-        self.lock_seats(event_id, seat_ids).await?;
+    ) -> StoreResult<Vec<SeatStatus>> {
+        let locked = self.locked_seats(event_id, seat_ids).await?;
         let sql = format!(
             "UPDATE seats SET state = 'held', hold_id = ?, version = version + 1, updated_at = {DB_NOW} \
              WHERE event_id = ? AND id IN ({}) AND state = 'available'",
@@ -681,10 +735,18 @@ impl Repository for MySqlTx {
         for id in seat_ids {
             query = query.bind(id);
         }
-        // The connection asks for found rows, not changed rows, and `version` changes anyway:
-        // this is the number of seats taken.
         let r = query.execute(&mut *self.0).await?;
-        Ok(r.rows_affected())
+        let taken = changed_from_lock(locked, "available", SeatState::Held, holder);
+        // The connection asks for found rows, not changed rows, and `version` changes anyway:
+        // this is the number of seats taken, which the lock said it would be.
+        if r.rows_affected() != taken.len() as u64 {
+            return Err(StoreError::Corrupt(format!(
+                "took {} seats where the lock promised {}",
+                r.rows_affected(),
+                taken.len()
+            )));
+        }
+        Ok(taken)
     }
 
     async fn unavailable_seats(
@@ -792,8 +854,13 @@ impl Repository for MySqlTx {
         Ok(r.rows_affected())
     }
 
-    async fn sell_held_seats(&mut self, event_id: &str, hold_id: &str) -> StoreResult<u64> {
-        self.lock_seats_of_hold(event_id, hold_id).await?;
+    async fn sell_held_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        holder: &str,
+    ) -> StoreResult<Vec<SeatStatus>> {
+        let locked = self.lock_seats_of_hold(event_id, hold_id).await?;
         let sql = format!(
             "UPDATE seats SET state = 'sold', version = version + 1, updated_at = {DB_NOW} \
              WHERE event_id = ? AND hold_id = ? AND state = 'held'"
@@ -803,7 +870,15 @@ impl Repository for MySqlTx {
             .bind(hold_id)
             .execute(&mut *self.0)
             .await?;
-        Ok(r.rows_affected())
+        let sold = changed_from_lock(locked, "held", SeatState::Sold, holder);
+        if r.rows_affected() != sold.len() as u64 {
+            return Err(StoreError::Corrupt(format!(
+                "sold {} seats where the lock promised {}",
+                r.rows_affected(),
+                sold.len()
+            )));
+        }
+        Ok(sold)
     }
 
     async fn expired_holds(

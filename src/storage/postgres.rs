@@ -53,6 +53,14 @@ impl Database for PostgresDatabase {
         "postgres"
     }
 
+    async fn session_user(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<UserRecord>> {
+        session_user(&self.pool, token_hash, now).await
+    }
+
     async fn begin(&self) -> StoreResult<Box<dyn Repository>> {
         Ok(Box::new(PgTx(self.pool.begin().await?)))
     }
@@ -107,6 +115,24 @@ impl Database for PostgresDatabase {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The signed-in user of a session token's digest. A single statement: asked on every
+/// signed-in request, it runs on a pooled connection without a transaction around it.
+async fn session_user<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    token_hash: &str,
+    now: Timestamp,
+) -> StoreResult<Option<UserRecord>> {
+    let row = sqlx::query(
+        "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.created_at FROM sessions s \
+         JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now.millis())
+    .fetch_optional(executor)
+    .await?;
+    row.as_ref().map(user_from).transpose()
 }
 
 struct PgTx(Transaction<'static, Postgres>);
@@ -352,15 +378,7 @@ impl Repository for PgTx {
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<UserRecord>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.created_at FROM sessions s \
-             JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2",
-        )
-        .bind(token_hash)
-        .bind(now.millis())
-        .fetch_optional(&mut *self.0)
-        .await?;
-        row.as_ref().map(user_from).transpose()
+        session_user(&mut *self.0, token_hash, now).await
     }
 
     async fn delete_session(&mut self, token_hash: &str) -> StoreResult<()> {
@@ -573,14 +591,15 @@ impl Repository for PgTx {
             .bind(h.expires_at.millis())
             .execute(&mut *self.0)
             .await?;
-        for seat_id in &h.seat_ids {
-            sqlx::query("INSERT INTO hold_seats (hold_id, event_id, seat_id) VALUES ($1, $2, $3)")
-                .bind(&h.id)
-                .bind(&h.event_id)
-                .bind(seat_id)
-                .execute(&mut *self.0)
-                .await?;
-        }
+        // One statement for all the seats: a hold is on every buyer's path.
+        sqlx::query(
+            "INSERT INTO hold_seats (hold_id, event_id, seat_id) SELECT $1, $2, unnest($3::text[])",
+        )
+        .bind(&h.id)
+        .bind(&h.event_id)
+        .bind(&h.seat_ids)
+        .execute(&mut *self.0)
+        .await?;
         Ok(())
     }
 
@@ -588,20 +607,23 @@ impl Repository for PgTx {
         &mut self,
         event_id: &str,
         hold_id: &str,
+        holder: &str,
         seat_ids: &[String],
-    ) -> StoreResult<u64> {
+    ) -> StoreResult<Vec<SeatStatus>> {
         self.lock_seats(event_id, seat_ids).await?;
         let sql = format!(
             "UPDATE seats SET state = 'held', hold_id = $1, version = version + 1, updated_at = {DB_NOW} \
-             WHERE event_id = $2 AND id = ANY($3) AND state = 'available'"
+             WHERE event_id = $2 AND id = ANY($3) AND state = 'available' \
+             RETURNING id, state, version, $4::text AS holder"
         );
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(hold_id)
             .bind(event_id)
             .bind(seat_ids)
-            .execute(&mut *self.0)
+            .bind(holder)
+            .fetch_all(&mut *self.0)
             .await?;
-        Ok(r.rows_affected())
+        rows.iter().map(seat_status_from).collect()
     }
 
     async fn unavailable_seats(
@@ -706,18 +728,25 @@ impl Repository for PgTx {
         Ok(r.rows_affected())
     }
 
-    async fn sell_held_seats(&mut self, event_id: &str, hold_id: &str) -> StoreResult<u64> {
+    async fn sell_held_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        holder: &str,
+    ) -> StoreResult<Vec<SeatStatus>> {
         self.lock_seats_of_hold(event_id, hold_id).await?;
         let sql = format!(
             "UPDATE seats SET state = 'sold', version = version + 1, updated_at = {DB_NOW} \
-             WHERE event_id = $1 AND hold_id = $2 AND state = 'held'"
+             WHERE event_id = $1 AND hold_id = $2 AND state = 'held' \
+             RETURNING id, state, version, $3::text AS holder"
         );
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(event_id)
             .bind(hold_id)
-            .execute(&mut *self.0)
+            .bind(holder)
+            .fetch_all(&mut *self.0)
             .await?;
-        Ok(r.rows_affected())
+        rows.iter().map(seat_status_from).collect()
     }
 
     async fn expired_holds(

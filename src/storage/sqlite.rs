@@ -67,6 +67,14 @@ impl Database for SqliteDatabase {
         "sqlite"
     }
 
+    async fn session_user(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<UserRecord>> {
+        session_user(&self.readers, token_hash, now).await
+    }
+
     async fn begin(&self) -> StoreResult<Box<dyn Repository>> {
         Ok(Box::new(SqliteTx(
             self.writer.begin_with("BEGIN IMMEDIATE").await?,
@@ -132,6 +140,24 @@ fn payment_from(row: &SqliteRow) -> StoreResult<StoredPayment> {
     })
 }
 
+/// The signed-in user of a session token's digest. A single statement: asked on every
+/// signed-in request, it runs on a pooled connection without a transaction around it.
+async fn session_user<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    token_hash: &str,
+    now: Timestamp,
+) -> StoreResult<Option<UserRecord>> {
+    let row = sqlx::query(
+        "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.created_at FROM sessions s \
+         JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
+    )
+    .bind(token_hash)
+    .bind(now.millis())
+    .fetch_optional(executor)
+    .await?;
+    row.as_ref().map(user_from).transpose()
+}
+
 struct SqliteTx(Transaction<'static, Sqlite>);
 
 /// A list of ids as one JSON parameter, expanded by `json_each` in the query: no dynamic SQL.
@@ -152,6 +178,17 @@ fn user_from(row: &SqliteRow) -> StoreResult<UserRecord> {
         role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
         password_hash: row.try_get("password_hash")?,
         created_at: Timestamp(row.try_get("created_at")?),
+    })
+}
+
+/// A seat row an UPDATE … RETURNING gave back, with the holder the caller knows.
+fn changed_seat(row: &SqliteRow, holder: &str) -> StoreResult<SeatStatus> {
+    let state: String = row.try_get("state")?;
+    Ok(SeatStatus {
+        seat_id: row.try_get("id")?,
+        state: SeatState::parse(&state).ok_or_else(|| corrupt("seat state", &state))?,
+        version: row.try_get("version")?,
+        holder: Some(holder.to_owned()),
     })
 }
 
@@ -337,15 +374,7 @@ impl Repository for SqliteTx {
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<UserRecord>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.created_at FROM sessions s \
-             JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(now.millis())
-        .fetch_optional(&mut *self.0)
-        .await?;
-        row.as_ref().map(user_from).transpose()
+        session_user(&mut *self.0, token_hash, now).await
     }
 
     async fn delete_session(&mut self, token_hash: &str) -> StoreResult<()> {
@@ -549,14 +578,15 @@ impl Repository for SqliteTx {
             .bind(h.expires_at.millis())
             .execute(&mut *self.0)
             .await?;
-        for seat_id in &h.seat_ids {
-            sqlx::query("INSERT INTO hold_seats (hold_id, event_id, seat_id) VALUES (?, ?, ?)")
-                .bind(&h.id)
-                .bind(&h.event_id)
-                .bind(seat_id)
-                .execute(&mut *self.0)
-                .await?;
-        }
+        // One statement for all the seats: a hold is on every buyer's path.
+        sqlx::query(
+            "INSERT INTO hold_seats (hold_id, event_id, seat_id) SELECT ?, ?, value FROM json_each(?)",
+        )
+        .bind(&h.id)
+        .bind(&h.event_id)
+        .bind(json_list(&h.seat_ids))
+        .execute(&mut *self.0)
+        .await?;
         Ok(())
     }
 
@@ -564,19 +594,21 @@ impl Repository for SqliteTx {
         &mut self,
         event_id: &str,
         hold_id: &str,
+        holder: &str,
         seat_ids: &[String],
-    ) -> StoreResult<u64> {
+    ) -> StoreResult<Vec<SeatStatus>> {
         let sql = format!(
             "UPDATE seats SET state = 'held', hold_id = ?, version = version + 1, updated_at = {DB_NOW} \
-             WHERE event_id = ? AND id IN (SELECT value FROM json_each(?)) AND state = 'available'"
+             WHERE event_id = ? AND id IN (SELECT value FROM json_each(?)) AND state = 'available' \
+             RETURNING id, state, version"
         );
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(hold_id)
             .bind(event_id)
             .bind(json_list(seat_ids))
-            .execute(&mut *self.0)
+            .fetch_all(&mut *self.0)
             .await?;
-        Ok(r.rows_affected())
+        rows.iter().map(|r| changed_seat(r, holder)).collect()
     }
 
     async fn unavailable_seats(
@@ -679,17 +711,22 @@ impl Repository for SqliteTx {
         Ok(r.rows_affected())
     }
 
-    async fn sell_held_seats(&mut self, event_id: &str, hold_id: &str) -> StoreResult<u64> {
+    async fn sell_held_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        holder: &str,
+    ) -> StoreResult<Vec<SeatStatus>> {
         let sql = format!(
             "UPDATE seats SET state = 'sold', version = version + 1, updated_at = {DB_NOW} \
-             WHERE event_id = ? AND hold_id = ? AND state = 'held'"
+             WHERE event_id = ? AND hold_id = ? AND state = 'held' RETURNING id, state, version"
         );
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(event_id)
             .bind(hold_id)
-            .execute(&mut *self.0)
+            .fetch_all(&mut *self.0)
             .await?;
-        Ok(r.rows_affected())
+        rows.iter().map(|r| changed_seat(r, holder)).collect()
     }
 
     async fn expired_holds(

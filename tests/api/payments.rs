@@ -117,6 +117,46 @@ async fn a_payment_that_settles_later_answers_confirming_then_becomes_the_order(
 }
 
 #[tokio::test]
+async fn a_payment_whose_checkout_died_before_storing_its_intent_is_found_and_settled_by_the_reconciler()
+ {
+    let app = TestApp::spawn().await;
+    let buyer = app.register_and_login().await;
+    let (hold_id, payment_id) =
+        confirming_checkout(&buyer, &["J-20", "J-21"], "died", CARD_SLOW_SUCCESS).await;
+    let intent = intent_of(&app, &payment_id).await;
+    // As if the instance had died after confirming and before settling: checkout stores the
+    // intent id only when it settles, so the pending payment has none. (The reconciler leaves a
+    // payment alone for its first second, so it has not touched this one yet.)
+    let _: Vec<String> = app
+        .scalars(
+            "UPDATE payments SET provider_ref = NULL WHERE id = ? AND status = 'pending'",
+            &[&payment_id],
+        )
+        .await;
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM payments WHERE provider_ref IS NULL AND status = 'pending'",
+            &[],
+        )
+        .await,
+        1
+    );
+    let payment = settled(&buyer, &payment_id, Duration::from_secs(10)).await;
+    assert_eq!(payment["status"], "paid", "{payment}");
+    // Asking again under the payment's own key found the same intent: one charge, recorded.
+    assert_eq!(intent_of(&app, &payment_id).await, intent);
+    let (status, body) = json(buyer.checkout(&hold_id, "died", CARD_SLOW_SUCCESS).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(app.seat_state("J-20").await, "sold");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'", &[])
+            .await,
+        1
+    );
+    app.assert_audit_ok().await;
+}
+
+#[tokio::test]
 async fn a_decline_that_comes_later_keeps_the_hold_for_another_card() {
     let app = TestApp::spawn().await;
     let buyer = app.register_and_login().await;
