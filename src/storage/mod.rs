@@ -130,8 +130,11 @@ pub trait Repository: Send {
 
     // Venues, events, categories and seats.
     async fn insert_venue(&mut self, venue: &VenueRecord) -> StoreResult<()>;
+    async fn venue_by_id(&mut self, venue_id: &str) -> StoreResult<Option<VenueRecord>>;
     async fn insert_event(&mut self, event: &NewEvent) -> StoreResult<()>;
     async fn insert_category(&mut self, category: &CategoryRecord) -> StoreResult<()>;
+    /// Every seat of a new event, available, at version 1, in a few statements whatever the
+    /// venue's size.
     async fn insert_seats(
         &mut self,
         event_id: &str,

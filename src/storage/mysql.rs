@@ -466,6 +466,22 @@ impl Repository for MySqlTx {
         Ok(())
     }
 
+    async fn venue_by_id(&mut self, venue_id: &str) -> StoreResult<Option<VenueRecord>> {
+        let row = sqlx::query("SELECT id, name, layout, created_at FROM venues WHERE id = ?")
+            .bind(venue_id)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        row.map(|r| -> StoreResult<VenueRecord> {
+            Ok(VenueRecord {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                layout: r.try_get("layout")?,
+                created_at: Timestamp(r.try_get("created_at")?),
+            })
+        })
+        .transpose()
+    }
+
     async fn insert_event(&mut self, e: &NewEvent) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO events (id, venue_id, name, starts_at, sale_opens_at, currency, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -375,6 +375,22 @@ impl Repository for SqliteTx {
         Ok(())
     }
 
+    async fn venue_by_id(&mut self, venue_id: &str) -> StoreResult<Option<VenueRecord>> {
+        let row = sqlx::query("SELECT id, name, layout, created_at FROM venues WHERE id = ?")
+            .bind(venue_id)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        row.map(|r| -> StoreResult<VenueRecord> {
+            Ok(VenueRecord {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                layout: r.try_get("layout")?,
+                created_at: Timestamp(r.try_get("created_at")?),
+            })
+        })
+        .transpose()
+    }
+
     async fn insert_event(&mut self, e: &NewEvent) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO events (id, venue_id, name, starts_at, sale_opens_at, currency, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -410,15 +426,18 @@ impl Repository for SqliteTx {
         seats: &[(String, String)],
         now: Timestamp,
     ) -> StoreResult<()> {
-        for (seat_id, category_id) in seats {
-            sqlx::query("INSERT INTO seats (event_id, id, category_id, state, version, updated_at) VALUES (?, ?, ?, 'available', 1, ?)")
-                .bind(event_id)
-                .bind(seat_id)
-                .bind(category_id)
-                .bind(now.millis())
-                .execute(&mut *self.0)
-                .await?;
-        }
+        // One statement for the whole event: the pairs go as one JSON array that `json_each`
+        // unrolls into rows, as PostgreSQL's `unnest` does, instead of a statement per seat.
+        let pairs = serde_json::to_string(seats).expect("pairs of strings always serialise");
+        sqlx::query(
+            "INSERT INTO seats (event_id, id, category_id, state, version, updated_at) \
+             SELECT ?, json_extract(s.value, '$[0]'), json_extract(s.value, '$[1]'), 'available', 1, ? FROM json_each(?) AS s",
+        )
+        .bind(event_id)
+        .bind(now.millis())
+        .bind(pairs)
+        .execute(&mut *self.0)
+        .await?;
         Ok(())
     }
 
