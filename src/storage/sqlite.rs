@@ -448,12 +448,12 @@ impl Repository for SqliteTx {
         Ok(n as u64)
     }
 
-    async fn list_events(&mut self) -> StoreResult<Vec<EventRecord>> {
-        let sql = format!("SELECT {EVENT_COLUMNS} ORDER BY e.starts_at, e.id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&mut *self.0)
-            .await?;
-        rows.iter().map(event_from).collect()
+    async fn event_ids(&mut self) -> StoreResult<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM events ORDER BY starts_at, id")
+                .fetch_all(&mut *self.0)
+                .await?,
+        )
     }
 
     async fn event_by_id(&mut self, event_id: &str) -> StoreResult<Option<EventRecord>> {
