@@ -32,9 +32,9 @@ impl NewVenue {
     pub fn parse(name: &str, mut layout: Layout) -> Result<Self, InvalidInput> {
         let name = parse_name(name, "invalid_venue_name", "A venue")?;
         check_layout(&layout)?;
-        for seat in layout.sections.iter_mut().flat_map(|s| &mut s.rows) {
-            for place in &mut seat.seats {
-                place.category_id = None;
+        for row in layout.sections.iter_mut().flat_map(|s| &mut s.rows) {
+            for seat in &mut row.seats {
+                seat.category_id = None;
             }
         }
         Ok(NewVenue { name, layout })
