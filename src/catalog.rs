@@ -1,5 +1,6 @@
 //! The event catalogue: each event's venue layout, categories and prices, read once from the
-//! database and kept in memory (they do not change while an event is on sale).
+//! database and kept in memory (they do not change once an event is created). Nothing is cached
+//! for an event that is not found, so one created meanwhile, on any instance, is found next time.
 
 use std::{
     collections::HashMap,
@@ -157,14 +158,15 @@ impl Catalog {
         Ok(Some(info))
     }
 
-    /// All events, in start order.
+    /// All events, in start order. The ids come from the database, so an event created on any
+    /// instance is listed at once; what is known of each comes from memory after its first read.
     pub async fn all(&self) -> StoreResult<Vec<Arc<EventInfo>>> {
         let mut tx = self.db.read().await?;
-        let records = tx.list_events().await?;
+        let ids = tx.event_ids().await?;
         tx.commit().await?;
-        let mut out = Vec::with_capacity(records.len());
-        for r in records {
-            if let Some(e) = self.event(&r.id).await? {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(e) = self.event(&id).await? {
                 out.push(e);
             }
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::{
     domain::{
         account::{DisplayName, Email, Password, Role},
+        money::DEFAULT_CURRENCY,
         new_id,
         time::Timestamp,
         venue::{DEMO_CATEGORIES, demo_category_of, demo_hall},
@@ -42,7 +43,7 @@ pub async fn demo_event_if_empty(db: &dyn Database) -> StoreResult<()> {
         name: "Opening Night: The Boxoffice Orchestra".to_owned(),
         starts_at: now.plus(Duration::from_secs(30 * 24 * 3600)),
         sale_opens_at: now.minus(Duration::from_secs(3600)),
-        currency: "EUR".to_owned(),
+        currency: DEFAULT_CURRENCY.to_owned(),
         created_at: now,
     };
     tx.insert_event(&event).await?;

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod card;
+pub mod event_plan;
 pub mod hold;
 pub mod idempotency;
 pub mod money;
@@ -10,18 +11,21 @@ pub mod seat;
 pub mod ticket;
 pub mod time;
 pub mod venue;
+pub mod venue_rules;
 
 /// A fresh opaque identifier. UUIDv7 keeps inserts roughly ordered in B-tree indexes.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
 
-/// Why an input was refused; becomes a 422 with `code` and a human message.
+/// Why an input was refused; becomes a 422 with `code`, a human message and, when the input was
+/// large, `details` naming the offending parts (seat ids, category names).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct InvalidInput {
     pub code: &'static str,
     pub message: String,
+    pub details: Option<serde_json::Value>,
 }
 
 impl InvalidInput {
@@ -29,6 +33,32 @@ impl InvalidInput {
         InvalidInput {
             code,
             message: message.into(),
+            details: None,
         }
+    }
+
+    /// Names the offending items under `key`: at most [`MAX_NAMED`] of them, with their total
+    /// `count`, so that a mistake repeated over 50,000 seats stays a short answer.
+    /// Each is echoed at most [`MAX_ECHO_CHARS`] long.
+    pub fn naming<S: AsRef<str>>(mut self, key: &str, items: &[S]) -> Self {
+        let named: Vec<String> = items
+            .iter()
+            .take(MAX_NAMED)
+            .map(|item| echo(item.as_ref()))
+            .collect();
+        self.details = Some(serde_json::json!({ key: named, "count": items.len() }));
+        self
+    }
+}
+
+/// How many offending items an error names at most.
+pub const MAX_NAMED: usize = 50;
+/// How much of an offending item an error repeats: never the whole of a megabyte-long string.
+pub const MAX_ECHO_CHARS: usize = 64;
+
+fn echo(item: &str) -> String {
+    match item.char_indices().nth(MAX_ECHO_CHARS) {
+        Some((cut, _)) => format!("{}…", &item[..cut]),
+        None => item.to_owned(),
     }
 }

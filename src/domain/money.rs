@@ -2,6 +2,9 @@
 
 use std::collections::HashMap;
 
+/// The currency of an event whose categories name none: the demo event's.
+pub const DEFAULT_CURRENCY: &str = "EUR";
+
 /// An amount in minor units of one currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Money {
@@ -51,7 +54,7 @@ pub fn total_for<'a>(
             .ok_or(PricingError::Overflow)?;
         lines.push((seat.to_owned(), price.cents));
     }
-    let currency = currency.unwrap_or("EUR").to_owned();
+    let currency = currency.unwrap_or(DEFAULT_CURRENCY).to_owned();
     Ok((
         Money {
             cents: total,

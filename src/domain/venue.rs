@@ -1,10 +1,7 @@
-//! Venues and their seat layouts, including the demo hall of the product brief.
-
-use std::collections::HashSet;
+//! Venues and their seat layouts, including the demo hall of the product brief. The rules a
+//! layout must meet live in `venue_rules`.
 
 use serde::{Deserialize, Serialize};
-
-use super::InvalidInput;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Layout {
@@ -60,32 +57,6 @@ impl Layout {
 
     pub fn seat_count(&self) -> usize {
         self.seats().count()
-    }
-
-    /// Seat ids are unique, and there is at least one seat.
-    pub fn validate(&self) -> Result<(), InvalidInput> {
-        let mut seen = HashSet::new();
-        for (_, _, seat) in self.seats() {
-            if seat.id.is_empty() || seat.id.len() > 64 {
-                return Err(InvalidInput::new(
-                    "invalid_layout",
-                    "Seat ids are 1 to 64 characters.",
-                ));
-            }
-            if !seen.insert(seat.id.as_str()) {
-                return Err(InvalidInput::new(
-                    "invalid_layout",
-                    format!("Seat {} appears twice.", seat.id),
-                ));
-            }
-        }
-        if seen.is_empty() {
-            return Err(InvalidInput::new(
-                "invalid_layout",
-                "A venue needs at least one seat.",
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -233,7 +204,6 @@ mod tests {
             .collect();
         assert_eq!(rows.first().map(String::as_str), Some("A"));
         assert_eq!(rows.last().map(String::as_str), Some("P"));
-        assert!(hall.validate().is_ok());
     }
 
     #[test]
@@ -281,6 +251,6 @@ mod tests {
         let mut hall = demo_hall();
         let dup = hall.sections[0].rows[0].seats[0].clone();
         hall.sections[0].rows[0].seats.push(dup);
-        assert!(hall.validate().is_err());
+        assert!(super::super::venue_rules::check_layout(&hall).is_err());
     }
 }

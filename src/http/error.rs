@@ -125,7 +125,11 @@ impl IntoResponse for ApiError {
 
 impl From<InvalidInput> for ApiError {
     fn from(e: InvalidInput) -> Self {
-        ApiError::unprocessable(e.code, e.message)
+        let error = ApiError::unprocessable(e.code, e.message);
+        match e.details {
+            Some(details) => error.with_details(details),
+            None => error,
+        }
     }
 }
 

@@ -132,6 +132,13 @@ pub async fn get_event(
     ApiPath(event_id): ApiPath<String>,
 ) -> ApiResult<Json<EventResponse>> {
     let (info, live) = live_event(&state, &event_id).await?;
+    Ok(Json(EventResponse {
+        event: detail(&info, &live),
+    }))
+}
+
+/// The event as `GET /events/{event_id}` shows it (and as creating it answers).
+pub fn detail(info: &EventInfo, live: &LiveEvent) -> EventDetail {
     let categories = info
         .categories
         .iter()
@@ -142,13 +149,11 @@ pub async fn get_event(
             currency: c.currency.clone(),
         })
         .collect();
-    Ok(Json(EventResponse {
-        event: EventDetail {
-            summary: summary(&info, &live),
-            categories,
-            layout: info.layout.clone(),
-        },
-    }))
+    EventDetail {
+        summary: summary(info, live),
+        categories,
+        layout: info.layout.clone(),
+    }
 }
 
 /// Every seat's state and version; seats held by (or sold to) the caller carry `mine: true`.

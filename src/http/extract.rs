@@ -154,6 +154,24 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
+/// A signed-in admin: 401 when nobody is signed in, 403 for any other role. Checked before the
+/// body is read, so that only an admin can make the server read a large one.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        user.require_role(&[Role::Admin])?;
+        Ok(AdminUser(user))
+    }
+}
+
 impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = ApiError;
 

@@ -2,6 +2,7 @@
 //! cross-cutting layers (body limit, overload shedding, cross-origin refusal, metrics).
 
 pub mod admin;
+pub mod admin_catalog;
 pub mod auth;
 pub mod checkin;
 pub mod checkout;
@@ -70,11 +71,14 @@ pub fn router(state: AppState) -> Router {
         .merge(holds::router())
         .merge(orders::router())
         .merge(admin::router())
+        .merge(admin_catalog::router())
         .merge(payments::router())
         .merge(checkin::router())
         .layer(axum::middleware::from_fn(
             middleware::refuse_cross_origin_writes,
         ))
+        // The general limit; the catalogue routes set a larger one of their own, closer to the
+        // handler, which wins.
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
     // Streams stay open for minutes: they are bounded by their own limit, not the request limit.
     let api = middleware::shed_load(

@@ -2,7 +2,9 @@
 
 use utoipa::OpenApi;
 
-use super::{admin, auth, checkin, checkout, events, holds, ops, orders, payments, stream};
+use super::{
+    admin, admin_catalog, auth, checkin, checkout, events, holds, ops, orders, payments, stream,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +16,7 @@ use super::{admin, auth, checkin, checkout, events, holds, ops, orders, payments
         stream::sse, stream::websocket,
         holds::create_hold, holds::get_hold, holds::release_hold, checkout::checkout,
         orders::list_orders, orders::get_order, orders::get_ticket, orders::ticket_qr,
+        admin_catalog::create_venue, admin_catalog::create_event,
         admin::refund_order, admin::sales_report, admin::set_role, checkin::check_in,
         payments::get_payment, payments::webhook,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
@@ -38,6 +41,8 @@ mod tests {
             "/api/v1/events/{event_id}/holds",
             "/api/v1/holds/{hold_id}/checkout",
             "/api/v1/tickets/{ticket_id}/qr.svg",
+            "/api/v1/admin/venues",
+            "/api/v1/admin/events",
             "/api/v1/admin/orders/{order_id}/refund",
             "/api/v1/admin/events/{event_id}/sales",
             "/api/v1/checkin",

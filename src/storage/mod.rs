@@ -136,8 +136,11 @@ pub trait Repository: Send {
 
     // Venues, events, categories and seats.
     async fn insert_venue(&mut self, venue: &VenueRecord) -> StoreResult<()>;
+    async fn venue_by_id(&mut self, venue_id: &str) -> StoreResult<Option<VenueRecord>>;
     async fn insert_event(&mut self, event: &NewEvent) -> StoreResult<()>;
     async fn insert_category(&mut self, category: &CategoryRecord) -> StoreResult<()>;
+    /// Every seat of a new event, available, at version 1, in a few statements whatever the
+    /// venue's size.
     async fn insert_seats(
         &mut self,
         event_id: &str,
@@ -145,7 +148,9 @@ pub trait Repository: Send {
         now: Timestamp,
     ) -> StoreResult<()>;
     async fn count_events(&mut self) -> StoreResult<u64>;
-    async fn list_events(&mut self) -> StoreResult<Vec<EventRecord>>;
+    /// Every event's id, soonest first: the catalogue has the rest in memory, so listing events
+    /// does not re-read every venue's layout (megabytes for a stadium).
+    async fn event_ids(&mut self) -> StoreResult<Vec<String>>;
     async fn event_by_id(&mut self, event_id: &str) -> StoreResult<Option<EventRecord>>;
     async fn categories_of(&mut self, event_id: &str) -> StoreResult<Vec<CategoryRecord>>;
     /// Seat id → category id, for pricing and for drawing the map.

@@ -408,6 +408,22 @@ impl Repository for PgTx {
         Ok(())
     }
 
+    async fn venue_by_id(&mut self, venue_id: &str) -> StoreResult<Option<VenueRecord>> {
+        let row = sqlx::query("SELECT id, name, layout, created_at FROM venues WHERE id = $1")
+            .bind(venue_id)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        row.map(|r| -> StoreResult<VenueRecord> {
+            Ok(VenueRecord {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                layout: r.try_get("layout")?,
+                created_at: Timestamp(r.try_get("created_at")?),
+            })
+        })
+        .transpose()
+    }
+
     async fn insert_event(&mut self, e: &NewEvent) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO events (id, venue_id, name, starts_at, sale_opens_at, currency, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -467,12 +483,12 @@ impl Repository for PgTx {
         Ok(n as u64)
     }
 
-    async fn list_events(&mut self) -> StoreResult<Vec<EventRecord>> {
-        let sql = format!("SELECT {EVENT_COLUMNS} ORDER BY e.starts_at, e.id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&mut *self.0)
-            .await?;
-        rows.iter().map(event_from).collect()
+    async fn event_ids(&mut self) -> StoreResult<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM events ORDER BY starts_at, id")
+                .fetch_all(&mut *self.0)
+                .await?,
+        )
     }
 
     async fn event_by_id(&mut self, event_id: &str) -> StoreResult<Option<EventRecord>> {

@@ -404,6 +404,22 @@ impl Repository for SqliteTx {
         Ok(())
     }
 
+    async fn venue_by_id(&mut self, venue_id: &str) -> StoreResult<Option<VenueRecord>> {
+        let row = sqlx::query("SELECT id, name, layout, created_at FROM venues WHERE id = ?")
+            .bind(venue_id)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        row.map(|r| -> StoreResult<VenueRecord> {
+            Ok(VenueRecord {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                layout: r.try_get("layout")?,
+                created_at: Timestamp(r.try_get("created_at")?),
+            })
+        })
+        .transpose()
+    }
+
     async fn insert_event(&mut self, e: &NewEvent) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO events (id, venue_id, name, starts_at, sale_opens_at, currency, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -439,15 +455,18 @@ impl Repository for SqliteTx {
         seats: &[(String, String)],
         now: Timestamp,
     ) -> StoreResult<()> {
-        for (seat_id, category_id) in seats {
-            sqlx::query("INSERT INTO seats (event_id, id, category_id, state, version, updated_at) VALUES (?, ?, ?, 'available', 1, ?)")
-                .bind(event_id)
-                .bind(seat_id)
-                .bind(category_id)
-                .bind(now.millis())
-                .execute(&mut *self.0)
-                .await?;
-        }
+        // One statement for the whole event: the pairs go as one JSON array that `json_each`
+        // unrolls into rows, as PostgreSQL's `unnest` does, instead of a statement per seat.
+        let pairs = serde_json::to_string(seats).expect("pairs of strings always serialise");
+        sqlx::query(
+            "INSERT INTO seats (event_id, id, category_id, state, version, updated_at) \
+             SELECT ?, json_extract(s.value, '$[0]'), json_extract(s.value, '$[1]'), 'available', 1, ? FROM json_each(?) AS s",
+        )
+        .bind(event_id)
+        .bind(now.millis())
+        .bind(pairs)
+        .execute(&mut *self.0)
+        .await?;
         Ok(())
     }
 
@@ -458,12 +477,12 @@ impl Repository for SqliteTx {
         Ok(n as u64)
     }
 
-    async fn list_events(&mut self) -> StoreResult<Vec<EventRecord>> {
-        let sql = format!("SELECT {EVENT_COLUMNS} ORDER BY e.starts_at, e.id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&mut *self.0)
-            .await?;
-        rows.iter().map(event_from).collect()
+    async fn event_ids(&mut self) -> StoreResult<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM events ORDER BY starts_at, id")
+                .fetch_all(&mut *self.0)
+                .await?,
+        )
     }
 
     async fn event_by_id(&mut self, event_id: &str) -> StoreResult<Option<EventRecord>> {

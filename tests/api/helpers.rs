@@ -619,7 +619,12 @@ pub struct SseReader {
 impl SseReader {
     pub async fn connect(app: &TestApp, token: Option<&str>) -> SseReader {
         let id = app.event_id().await;
-        let r = Self::open(app, &format!("/api/v1/events/{id}/stream"), token).await;
+        Self::connect_to(app, &id, token).await
+    }
+
+    /// The stream of any event (not only the demo event's).
+    pub async fn connect_to(app: &TestApp, event_id: &str, token: Option<&str>) -> SseReader {
+        let r = Self::open(app, &format!("/api/v1/events/{event_id}/stream"), token).await;
         assert_eq!(r.status(), StatusCode::OK);
         let ct = r
             .headers()
@@ -748,7 +753,12 @@ pub enum WsItem {
 impl WsReader {
     pub async fn connect(app: &TestApp) -> WsReader {
         let id = app.event_id().await;
-        let url = format!("ws://127.0.0.1:{}/api/v1/events/{id}/ws", app.port);
+        Self::connect_to(app, &id).await
+    }
+
+    /// The WebSocket feed of any event (not only the demo event's).
+    pub async fn connect_to(app: &TestApp, event_id: &str) -> WsReader {
+        let url = format!("ws://127.0.0.1:{}/api/v1/events/{event_id}/ws", app.port);
         let (socket, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
             .await
             .expect("the WebSocket opens in time")

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admin;
+mod catalog;
 mod checkout;
 #[path = "../support/database.rs"]
 mod database;

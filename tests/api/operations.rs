@@ -67,6 +67,12 @@ async fn the_openapi_document_describes_every_public_endpoint() {
         ("get", "/api/v1/orders/{order_id}"),
         ("get", "/api/v1/tickets/{ticket_id}"),
         ("get", "/api/v1/tickets/{ticket_id}/qr.svg"),
+        ("post", "/api/v1/admin/venues"),
+        ("post", "/api/v1/admin/events"),
+        ("get", "/api/v1/admin/events/{event_id}/sales"),
+        ("post", "/api/v1/admin/orders/{order_id}/refund"),
+        ("put", "/api/v1/admin/users/role"),
+        ("post", "/api/v1/checkin"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
@@ -79,6 +85,11 @@ async fn the_openapi_document_describes_every_public_endpoint() {
     assert!(
         missing.is_empty(),
         "missing from the OpenAPI document: {missing:?}"
+    );
+    let create_event = paths["/api/v1/admin/events"]["post"]["requestBody"].to_string();
+    assert!(
+        create_event.contains("CreateEventRequest"),
+        "{create_event}"
     );
     let checkout = &paths["/api/v1/holds/{hold_id}/checkout"]["post"];
     let params = checkout["parameters"].to_string();
