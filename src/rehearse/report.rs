@@ -66,7 +66,11 @@ pub struct StepFigures {
     pub step: Step,
     pub ok: usize,
     pub failed: usize,
+    /// Every answer, successful or not.
     pub latency: Summary,
+    /// Only the refusals (a 409 for a seat someone else got, say): how fast a loser hears it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused_latency: Option<Summary>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -156,11 +160,17 @@ pub fn assemble(i: Inputs<'_>) -> Report {
                 .filter(|s| s.ok)
                 .map(|s| ms(s.latency))
                 .collect();
+            let refused: Vec<f64> = mine
+                .iter()
+                .filter(|s| !s.ok)
+                .map(|s| ms(s.latency))
+                .collect();
             (!mine.is_empty()).then(|| StepFigures {
                 step: *step,
                 ok: ok.len(),
-                failed: mine.len() - ok.len(),
+                failed: refused.len(),
                 latency: Summary::of(&mine.iter().map(|s| ms(s.latency)).collect::<Vec<_>>()),
+                refused_latency: (!refused.is_empty()).then(|| Summary::of(&refused)),
             })
         })
         .collect();

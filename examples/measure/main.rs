@@ -21,6 +21,11 @@
 //!   installed, with `wrk`. One server on SQLite.
 //! * `fanout`: one server on SQLite; N SSE subscribers, then (on a fresh server) N WebSocket
 //!   subscribers; one-seat holds at a fixed spacing, and each hold's arrival at every subscriber.
+//! * `scenarios`: the four `boxoffice rehearse` presets at the on-sale rehearsal's target scale
+//!   (flash-sale 10,000 buyers for 2,000 seats, hot-seat 1,000 attempts a second, fan-out 10,000
+//!   watchers, soak), each on a fresh 2,000-seat event, for every backend of
+//!   `--scenario-backends`, beside the same server's `/healthz` ceiling; with the server's memory
+//!   per connected watcher (see `scenarios.rs`).
 //! * `cross`: two instances on one fresh PostgreSQL (or MariaDB) database, sharing Redis; many
 //!   subscribers (half SSE, half WebSocket) on instance 1 and one-seat holds made through instance 2;
 //!   the same timings as `fanout`, and how many deliveries never arrived.
@@ -62,6 +67,8 @@ use tokio::{
     io::AsyncBufReadExt,
     sync::{OwnedSemaphorePermit, Semaphore, watch},
 };
+
+mod scenarios;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
@@ -115,10 +122,18 @@ USAGE: cargo run --release --example measure -- [OPTIONS]
   --cross-subscribers N   cross: subscribers on instance 1, half SSE and half WebSocket [1000]
   --cross-holds N         cross: holds through instance 2 [200]
   --cross-spacing-ms N    cross: gap between holds [20]
+  --scenario-backends L   scenarios: databases to rehearse on [sqlite,postgres]
+  --scenarios LIST        scenarios: comma list of flash-sale,hot-seat,fan-out,soak [all four]
+  --flash-buyers N        scenarios: flash-sale buyers, all at the opening [10000]
+  --hot-rate N            scenarios: hot-seat attempts per second [1000]
+  --hot-secs S            scenarios: hot-seat duration [5]
+  --fanout-watchers N     scenarios: fan-out live maps on the one server [10000]
+  --fanout-secs S         scenarios: fan-out duration [30]
+  --soak-secs S           scenarios: soak duration [60]
   --json-out PATH         also write the JSON report to this file
 ";
 
-const PHASES: [&str; 5] = ["buy", "baseline", "read", "fanout", "cross"];
+const PHASES: [&str; 6] = ["buy", "baseline", "read", "fanout", "cross", "scenarios"];
 
 #[derive(Debug, Clone)]
 struct Options {
@@ -145,6 +160,9 @@ struct Options {
     cross_subscribers: usize,
     cross_holds: usize,
     cross_spacing_ms: u64,
+    scenario_backends: Vec<Backend>,
+    scenarios: Vec<String>,
+    scenario_sizes: scenarios::ScenarioSizes,
     json_out: Option<PathBuf>,
 }
 
@@ -184,6 +202,9 @@ impl Options {
             cross_subscribers: 1000,
             cross_holds: 200,
             cross_spacing_ms: 20,
+            scenario_backends: vec![Backend::Sqlite, Backend::Postgres],
+            scenarios: scenarios::SCENARIOS.iter().map(|s| s.to_string()).collect(),
+            scenario_sizes: scenarios::ScenarioSizes::default(),
             json_out: None,
         }
     }
@@ -249,6 +270,25 @@ impl Options {
             "--cross-subscribers" => self.cross_subscribers = num(name, v)?,
             "--cross-holds" => self.cross_holds = num(name, v)?,
             "--cross-spacing-ms" => self.cross_spacing_ms = num(name, v)?,
+            "--scenario-backends" => {
+                self.scenario_backends = list(v).map(Backend::parse).collect::<Result<_>>()?
+            }
+            "--scenarios" => {
+                self.scenarios = list(v).map(str::to_owned).collect();
+                if let Some(s) = self
+                    .scenarios
+                    .iter()
+                    .find(|s| !scenarios::SCENARIOS.contains(&s.as_str()))
+                {
+                    return Err(fail(format!("unknown scenario {s}")));
+                }
+            }
+            "--flash-buyers" => self.scenario_sizes.flash_buyers = num(name, v)?,
+            "--hot-rate" => self.scenario_sizes.hot_rate = num(name, v)?,
+            "--hot-secs" => self.scenario_sizes.hot_secs = num(name, v)?,
+            "--fanout-watchers" => self.scenario_sizes.fanout_watchers = num(name, v)?,
+            "--fanout-secs" => self.scenario_sizes.fanout_secs = num(name, v)?,
+            "--soak-secs" => self.scenario_sizes.soak_secs = num(name, v)?,
             "--json-out" => self.json_out = Some(PathBuf::from(v)),
             _ => return Err(fail(format!("unknown argument {name}\n\n{USAGE}"))),
         }
@@ -273,6 +313,14 @@ impl Options {
         self.cross_subscribers = self.cross_subscribers.clamp(1, 4000);
         self.cross_holds = self.cross_holds.clamp(1, 2000);
         self.cross_spacing_ms = self.cross_spacing_ms.clamp(1, 5000);
+        // The rehearsal's own hard bounds (100,000 buyers, 10,000 watchers, an hour) apply too.
+        let z = &mut self.scenario_sizes;
+        z.flash_buyers = z.flash_buyers.clamp(1, 100_000);
+        z.hot_rate = z.hot_rate.clamp(1.0, 10_000.0);
+        z.hot_secs = z.hot_secs.clamp(1, 60);
+        z.fanout_watchers = z.fanout_watchers.clamp(1, 10_000);
+        z.fanout_secs = z.fanout_secs.clamp(1, 600);
+        z.soak_secs = z.soak_secs.clamp(1, 3600);
     }
 
     fn check_loopback(self) -> Result<Options> {
@@ -509,6 +557,16 @@ struct Instance {
 impl Instance {
     /// Starts `bin serve` on a free loopback port and waits for its `listening on` line.
     async fn start(bin: &Path, database_url: &str, redis_url: Option<&str>) -> Result<Instance> {
+        Instance::start_with(bin, database_url, redis_url, &[]).await
+    }
+
+    /// [`Instance::start`] with more environment (the admin account, say).
+    async fn start_with(
+        bin: &Path,
+        database_url: &str,
+        redis_url: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Result<Instance> {
         if !bin.exists() {
             return Err(fail(format!(
                 "{} not found: build it first with `cargo build --release --bins`, or pass --target",
@@ -525,6 +583,7 @@ impl Instance {
             .env("BOXOFFICE_LISTEN", "127.0.0.1:0")
             .env("DATABASE_URL", database_url)
             .env("BOXOFFICE_DEMO", "true")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -2923,6 +2982,9 @@ fn print_table(report: &Value) {
         Some(c) if c.get("error").is_none() => print_cross(c),
         _ => {}
     }
+    if let Some(s) = report.get("scenarios") {
+        scenarios::print_scenarios(s);
+    }
 }
 
 /// True when a phase, or one backend of it, failed.
@@ -2981,8 +3043,13 @@ async fn main() -> std::process::ExitCode {
         report["machine"]["loadavg_at_cross"] = loadavg().into();
         record(&mut report, "cross", phase_cross(&opts).await);
     }
+    if opts.has("scenarios") && opts.target.is_none() {
+        report["machine"]["loadavg_at_scenarios"] = loadavg().into();
+        report["scenarios"] = scenarios::phase_scenarios(&opts).await;
+    }
     report["machine"]["loadavg_at_end"] = loadavg().into();
-    let mut failed = PHASES.iter().any(|p| report.get(*p).is_some_and(has_error));
+    let mut failed = PHASES.iter().any(|p| report.get(*p).is_some_and(has_error))
+        || report.get("scenarios").is_some_and(scenarios::any_failure);
     print_table(&report);
     let text = serde_json::to_string_pretty(&report).unwrap_or_default();
     println!();
