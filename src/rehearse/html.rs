@@ -1,9 +1,13 @@
 //! The HTML report: one self-contained page (inline CSS and SVG, no scripts, no fonts to fetch)
-//! with the latency and throughput over time and the delivery-latency histogram.
+//! with the latency and throughput over time and the delivery-latency histogram; with `--chaos`,
+//! the faults are marked on both time charts and listed with what they did to the cluster.
 
 use std::fmt::Write;
 
-use super::report::{Report, render_text};
+use super::{
+    cluster::ChaosEvent,
+    report::{Report, render_text},
+};
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 240.0;
@@ -13,8 +17,10 @@ pub fn render(r: &Report) -> String {
     let t = |f: fn(&super::report::Second) -> f64| -> Vec<(f64, f64)> {
         r.timeline.iter().map(|s| (s.t as f64, f(s))).collect()
     };
+    let markers = chaos_markers(&r.chaos, r.opened_at_secs);
     let latency = line_chart(
         "Latency over time (ms, per second of the sale)",
+        &markers,
         &[
             ("hold p50", "#1f77b4", t(|s| s.hold_p50_ms)),
             ("hold p99", "#aec7e8", t(|s| s.hold_p99_ms)),
@@ -24,6 +30,7 @@ pub fn render(r: &Report) -> String {
     );
     let throughput = line_chart(
         "Throughput over time (per second)",
+        &markers,
         &[
             ("requests", "#2ca02c", t(|s| s.requests as f64)),
             ("non-2xx (409s included)", "#d62728", t(|s| s.errors as f64)),
@@ -51,10 +58,89 @@ pub fn render(r: &Report) -> String {
         "<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>boxoffice rehearsal: {scenario}</title>\
 <style>body{{font:14px system-ui,sans-serif;margin:2em;max-width:60em}}pre{{background:#f6f6f6;padding:1em;overflow:auto}}\
 .ok{{color:#1a7f37;font-weight:bold}}.bad{{color:#cf222e;font-weight:bold}}svg{{display:block;margin:1em 0}}</style></head>\
-<body><h1>Rehearsal: {scenario}</h1>{verdict}{latency}{throughput}{histogram}<h2>Report</h2><pre>{text}</pre></body></html>\n",
+table{{border-collapse:collapse}}td,th{{padding:.2em .8em;text-align:left;border-bottom:1px solid #ddd}}</style></head>\
+<body><h1>Rehearsal: {scenario}</h1>{verdict}{latency}{throughput}{histogram}{chaos}<h2>Report</h2><pre>{text}</pre></body></html>\n",
         scenario = escape(r.scenario),
+        chaos = chaos_section(r),
         text = escape(&render_text(r)),
     )
+}
+
+/// Where each fault falls on the time charts: seconds since the opening, and a short label.
+fn chaos_markers(events: &[ChaosEvent], opened_at_secs: f64) -> Vec<(f64, String)> {
+    events
+        .iter()
+        .map(|e| {
+            let label = match e.kind.as_str() {
+                "instance_killed" => "kill",
+                "instance_restarted" => "back",
+                "instance_restart_failed" => "no restart",
+                "redis_killed" => "redis down",
+                "redis_restarted" => "redis back",
+                "psp_faulty" => "psp faulty",
+                "psp_healed" => "psp ok",
+                other => other,
+            };
+            (
+                (e.at_ms as f64 / 1000.0 - opened_at_secs).max(0.0),
+                label.to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The faults injected and what the cluster made of them; empty without `--chaos`.
+fn chaos_section(r: &Report) -> String {
+    if r.chaos.is_empty() && r.cluster.is_none() {
+        return String::new();
+    }
+    let mut out = String::from("<h2>Faults injected</h2>");
+    if let Some(c) = &r.cluster {
+        let _ = write!(
+            out,
+            "<p>{n} instances on {db}, Redis {redis}, payment provider {psp}.</p><ul>\
+<li>{failovers} requests failed over to another instance</li>\
+<li>{errors} 5xx answers (other than 503) while something was down: reported, not counted as violations</li>\
+<li>{confirming} checkouts answered 202 confirming; {pending} still confirming at the end</li>\
+<li>provider: {psp_requests} requests, {psp_errors} injected errors, {psp_lost} lost answers, \
+{dropped} webhooks dropped, {delivered} delivered</li></ul>",
+            n = c.instances.len(),
+            db = escape(&c.database),
+            redis = escape(&c.redis),
+            psp = escape(&c.payment_provider),
+            failovers = c.failovers,
+            errors = c.server_errors_during_chaos,
+            confirming = c.payments_confirming,
+            pending = c.payments_pending_at_end,
+            psp_requests = c.psp_requests,
+            psp_errors = c.psp_injected_errors,
+            psp_lost = c.psp_injected_timeouts,
+            dropped = c.psp_webhooks_dropped,
+            delivered = c.psp_webhooks_delivered,
+        );
+    }
+    if r.chaos.is_empty() {
+        out.push_str("<p>No fault was injected (no <code>--chaos</code>).</p>");
+        return out;
+    }
+    out.push_str("<table><tr><th>since the opening</th><th>fault</th><th>target</th></tr>");
+    for e in &r.chaos {
+        let _ = write!(
+            out,
+            "<tr><td>{:.1} s</td><td>{}</td><td>{}</td></tr>",
+            e.at_ms as f64 / 1000.0 - r.opened_at_secs,
+            escape(&e.kind),
+            escape(&e.target)
+        );
+    }
+    out.push_str("</table>");
+    let verdict = if r.clean {
+        "<p class=ok>The verdict stayed clean through every fault.</p>"
+    } else {
+        "<p class=bad>Violations were found: see the verdict in the report below.</p>"
+    };
+    out.push_str(verdict);
+    out
 }
 
 fn escape(s: &str) -> String {
@@ -101,10 +187,12 @@ fn frame(title: &str, y_max: f64, out: &mut String) {
 /// A named line: (legend, colour, (x, y) points).
 type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
 
-fn line_chart(title: &str, series: &[Series<'_>]) -> String {
+/// A chart of lines over seconds, with dashed vertical markers (the chaos) at labelled moments.
+fn line_chart(title: &str, markers: &[(f64, String)], series: &[Series<'_>]) -> String {
     let x_max = series
         .iter()
         .flat_map(|s| s.2.iter().map(|p| p.0))
+        .chain(markers.iter().map(|m| m.0))
         .fold(1.0, f64::max);
     let y_max = nice_max(
         series
@@ -116,6 +204,19 @@ fn line_chart(title: &str, series: &[Series<'_>]) -> String {
     frame(title, y_max, &mut out);
     let plot_w = WIDTH - PAD - 10.0;
     let plot_h = HEIGHT - PAD;
+    for (i, (at, label)) in markers.iter().enumerate() {
+        let x = PAD + plot_w * at / x_max;
+        // Labels alternate between two heights so that faults close together stay readable.
+        let y = 42.0 + 12.0 * (i % 2) as f64;
+        let _ = write!(
+            out,
+            "<line x1='{x:.1}' x2='{x:.1}' y1='30' y2='{bottom}' stroke='#cf222e' stroke-dasharray='4 3'/>\
+<text x='{tx:.1}' y='{y}' font-size='10' fill='#cf222e'>{}</text>",
+            escape(label),
+            bottom = 30.0 + plot_h,
+            tx = x + 3.0,
+        );
+    }
     for (n, (name, colour, points)) in series.iter().enumerate() {
         let path: Vec<String> = points
             .iter()
@@ -187,9 +288,85 @@ mod tests {
 
     #[test]
     fn charts_are_inline_svg_with_escaped_text() {
-        let svg = line_chart("a < b", &[("x", "#000", vec![(0.0, 1.0), (1.0, 2.0)])]);
+        let svg = line_chart("a < b", &[], &[("x", "#000", vec![(0.0, 1.0), (1.0, 2.0)])]);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert!(svg.contains("a &lt; b") && svg.contains("<polyline"));
         assert!(bar_chart("h", &["≤1".into()], &[3]).contains("<rect"));
+    }
+
+    fn event(at_ms: u64, kind: &str, target: &str) -> ChaosEvent {
+        ChaosEvent {
+            at_ms,
+            kind: kind.to_owned(),
+            target: target.to_owned(),
+        }
+    }
+
+    #[test]
+    fn each_fault_is_marked_at_its_second_of_the_sale() {
+        let events = [
+            event(3_500, "instance_killed", "instance 2"),
+            event(6_000, "redis_restarted", "redis"),
+        ];
+        let markers = chaos_markers(&events, 1.5);
+        assert_eq!(
+            markers,
+            vec![(2.0, "kill".into()), (4.5, "redis back".into())]
+        );
+        let svg = line_chart(
+            "t",
+            &markers,
+            &[("x", "#000", vec![(0.0, 1.0), (10.0, 2.0)])],
+        );
+        assert_eq!(svg.matches("stroke-dasharray").count(), 2);
+        assert!(svg.contains(">kill<") && svg.contains(">redis back<"));
+    }
+
+    #[test]
+    fn a_rehearsal_with_chaos_lists_every_fault_and_one_without_has_no_section() {
+        let plan = super::super::scenario::Plan::preset(super::super::scenario::Scenario::Soak);
+        let records = super::super::record::Records::default();
+        let mut report = super::super::report::assemble(super::super::report::Inputs {
+            target: "http://127.0.0.1:1".into(),
+            event_id: "e".into(),
+            plan,
+            records: &records,
+            verdict: Default::default(),
+            opened_at: 1.0,
+            sale_secs: 10.0,
+            planned: 0,
+            arrived: 0,
+            signed_in_early: 0,
+            held_latencies: vec![],
+            sold_latencies: vec![],
+            before_response: 0,
+            held_not_seen: 0,
+            resyncs: 0,
+            reconnects: 0,
+            live_maps: 0,
+            live_maps_converged: 0,
+            convergence_ms: None,
+            seats: super::super::report::Seats {
+                total: 0,
+                sold_to_the_crowd: 0,
+                final_available: 0,
+                final_held: 0,
+                final_sold: 0,
+            },
+            audit: None,
+        });
+        assert!(!render(&report).contains("Faults injected"));
+        report.chaos = vec![
+            event(4_000, "instance_killed", "instance 1 <a>"),
+            event(9_000, "psp_faulty", "sandbox-psp"),
+        ];
+        let page = render(&report);
+        assert!(page.contains("<h2>Faults injected</h2>"));
+        assert!(
+            page.contains("<td>3.0 s</td><td>instance_killed</td><td>instance 1 &lt;a&gt;</td>")
+        );
+        assert!(page.contains("<td>psp_faulty</td>"));
+        // Marked on both time charts.
+        assert_eq!(page.matches(">kill<").count(), 2);
     }
 }

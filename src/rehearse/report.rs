@@ -38,6 +38,9 @@ pub struct Report {
     pub cluster: Option<ClusterSummary>,
     /// The faults injected (`--chaos`), in order.
     pub chaos: Vec<ChaosEvent>,
+    /// When the sale opened, in seconds since the rehearsal started (the clock of `chaos`);
+    /// `timeline` counts from here.
+    pub opened_at_secs: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -248,6 +251,7 @@ pub fn assemble(i: Inputs<'_>) -> Report {
         plan: i.plan,
         cluster: None,
         chaos: Vec::new(),
+        opened_at_secs: i.opened_at,
     }
 }
 
