@@ -23,9 +23,30 @@ pub struct EventInfo {
     pub categories: Vec<CategoryRecord>,
     /// The venue layout with each seat's category filled in.
     pub layout: Layout,
+    /// The same, serialised once: every buyer's map asks for it, and a big hall is hundreds of
+    /// kilobytes of JSON that never changes.
+    pub layout_json: LayoutJson,
     pub category_of_seat: HashMap<String, String>,
     pub price_of_category: HashMap<String, Price>,
     seat_labels: HashMap<String, String>,
+}
+
+/// A layout already serialised; it serialises as itself, without copying the structure.
+#[derive(Debug, Clone)]
+pub struct LayoutJson(Arc<serde_json::value::RawValue>);
+
+impl LayoutJson {
+    pub fn of(layout: &Layout) -> serde_json::Result<LayoutJson> {
+        Ok(LayoutJson(Arc::from(serde_json::value::to_raw_value(
+            layout,
+        )?)))
+    }
+}
+
+impl serde::Serialize for LayoutJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
 }
 
 impl EventInfo {
@@ -59,10 +80,14 @@ impl EventInfo {
                 )
             })
             .collect();
+        let layout_json = LayoutJson::of(&layout).map_err(|e| {
+            StoreError::Corrupt(format!("layout of venue {}: {e}", record.venue_id))
+        })?;
         Ok(EventInfo {
             record,
             categories,
             layout,
+            layout_json,
             category_of_seat,
             price_of_category,
             seat_labels,

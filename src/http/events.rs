@@ -11,7 +11,7 @@ use super::{
     extract::{ApiPath, MaybeUser},
 };
 use crate::{
-    catalog::{EventInfo, EventStatus},
+    catalog::{EventInfo, EventStatus, LayoutJson},
     domain::{seat::SeatView, time::Timestamp, venue::Layout},
     realtime::LiveEvent,
 };
@@ -56,7 +56,8 @@ pub struct EventDetail {
     #[serde(flatten)]
     pub summary: EventSummary,
     pub categories: Vec<CategoryView>,
-    pub layout: Layout,
+    #[schema(value_type = Layout)]
+    pub layout: LayoutJson,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -152,7 +153,7 @@ pub fn detail(info: &EventInfo, live: &LiveEvent) -> EventDetail {
     EventDetail {
         summary: summary(info, live),
         categories,
-        layout: info.layout.clone(),
+        layout: info.layout_json.clone(),
     }
 }
 

@@ -19,7 +19,7 @@ use axum::{
     },
     routing::get,
 };
-use serde_json::json;
+use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -27,7 +27,10 @@ use super::{
     ApiError, ApiResult, AppState,
     extract::{ApiPath, MaybeUser},
 };
-use crate::realtime::{FeedItem, LiveEvent, SeatFeed};
+use crate::{
+    domain::seat::SeatView,
+    realtime::{FeedItem, LiveEvent, SeatFeed},
+};
 
 /// Past this many open streams per instance new ones get 503: the load balancer sends them to
 /// another instance.
@@ -41,15 +44,31 @@ pub fn router() -> Router<AppState> {
         .route("/events/{event_id}/ws", get(websocket))
 }
 
-fn payload(event_id: &str, item: &FeedItem) -> (&'static str, serde_json::Value) {
-    match item {
-        FeedItem::Snapshot(seats) => (
-            "snapshot",
-            json!({"type": "snapshot", "event_id": event_id, "seats": seats}),
-        ),
-        FeedItem::Changes(changes) => ("seats", json!({"type": "seats", "changes": changes})),
-        FeedItem::Reconnect => ("reconnect", json!({"type": "reconnect", "retry_ms": 1000})),
-    }
+/// One message of either transport. Serialised straight to text: a snapshot of a big hall goes
+/// to every map that connects, so no intermediate `serde_json::Value` is built for it.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Frame<'a> {
+    Snapshot {
+        event_id: &'a str,
+        seats: &'a [SeatView],
+    },
+    Seats {
+        changes: &'a [SeatView],
+    },
+    Reconnect {
+        retry_ms: u32,
+    },
+}
+
+fn payload(event_id: &str, item: &FeedItem) -> (&'static str, String) {
+    let (name, frame) = match item {
+        FeedItem::Snapshot(seats) => ("snapshot", Frame::Snapshot { event_id, seats }),
+        FeedItem::Changes(changes) => ("seats", Frame::Seats { changes }),
+        FeedItem::Reconnect => ("reconnect", Frame::Reconnect { retry_ms: 1000 }),
+    };
+    // Only strings and numbers inside: serialising cannot fail.
+    (name, serde_json::to_string(&frame).unwrap_or_default())
 }
 
 /// Counts an open stream for as long as it lives.
@@ -104,7 +123,7 @@ pub async fn sse(
         let _slot = slot;
         while let Some(item) = feed.next().await {
             let (name, data) = payload(&event_id, &item);
-            let event = Event::default().event(name).data(data.to_string());
+            let event = Event::default().event(name).data(data);
             match tokio::time::timeout(SEND_TIMEOUT, tx.send(Ok(event))).await {
                 Ok(Ok(())) => {}
                 _ => break, // the client went away or stopped reading
@@ -117,6 +136,9 @@ pub async fn sse(
 }
 
 /// WebSocket: the same payloads as text frames, `{"type": "snapshot", …}` then `{"type": "seats", …}`.
+const WS_READ_BUFFER: usize = 4 * 1024;
+const WS_MAX_INCOMING: usize = 16 * 1024;
+
 #[utoipa::path(get, path = "/api/v1/events/{event_id}/ws", tag = "events", params(("event_id" = String, Path)),
     responses((status = 101, description = "WebSocket: text frames {type: snapshot|seats|reconnect, …}"), (status = 404)))]
 pub async fn websocket(
@@ -134,7 +156,14 @@ pub async fn websocket(
     let live = open(&state, &event_id).await?;
     let slot = StreamSlot::take(&state)?;
     let feed = SeatFeed::new(live, user.0.map(|u| u.id), state.shutdown.clone());
-    Ok(upgrade.on_upgrade(move |socket| serve_socket(socket, feed, event_id, slot)))
+    Ok(upgrade
+        // A live map sends the server nothing but control frames, so the default 128 KiB read
+        // buffer (allocated, and zeroed on every read, for each of thousands of open maps) is
+        // wasted memory and CPU; and nothing a browser sends needs more than a few KiB.
+        .read_buffer_size(WS_READ_BUFFER)
+        .max_frame_size(WS_MAX_INCOMING)
+        .max_message_size(WS_MAX_INCOMING)
+        .on_upgrade(move |socket| serve_socket(socket, feed, event_id, slot)))
 }
 
 async fn serve_socket(
@@ -149,7 +178,7 @@ async fn serve_socket(
                 let Some(item) = item else { break };
                 let reconnect = item == FeedItem::Reconnect;
                 let (_, data) = payload(&event_id, &item);
-                let sent = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(data.to_string().into()))).await;
+                let sent = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(data.into()))).await;
                 if !matches!(sent, Ok(Ok(()))) {
                     return;
                 }

@@ -78,6 +78,20 @@ impl LiveEvent {
         self.index.contains_key(seat_id)
     }
 
+    /// Of `seat_ids`, those this instance last knew as held or sold. A hint, not the truth: the
+    /// memory copy can lag the database by a moment, so a caller confirms before refusing.
+    pub fn seen_taken<'a>(&self, seat_ids: &'a [String]) -> Vec<&'a String> {
+        let seats = self.seats.read().unwrap_or_else(|e| e.into_inner());
+        seat_ids
+            .iter()
+            .filter(|id| {
+                self.index
+                    .get(id.as_str())
+                    .is_some_and(|&i| seats[i].state != SeatState::Available)
+            })
+            .collect()
+    }
+
     /// Applies the changes that are newer than what is held and broadcasts those; older or
     /// duplicate ones are dropped. Returns how many were applied.
     pub fn apply(&self, changes: Vec<SeatStatus>) -> usize {

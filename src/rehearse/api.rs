@@ -31,6 +31,8 @@ const FAILOVER_ROUND_PAUSE: Duration = Duration::from_millis(300);
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    /// The body as it came, for a successful [`Api::fetch_raw`] (whose `body` is not parsed).
+    pub raw: Vec<u8>,
     pub sent_at: Duration,
     pub received_at: Duration,
 }
@@ -135,6 +137,29 @@ impl Api {
         body: Option<&Value>,
         idempotency_key: Option<&str>,
     ) -> Option<Reply> {
+        self.call_parsing(step, method, path, token, body, idempotency_key, true)
+            .await
+    }
+
+    /// A GET whose successful body is kept as it came instead of parsed into `body`: every buyer
+    /// loads the whole hall, and parsing thousands of copies into `Value` trees made this
+    /// generator, not the server, the bottleneck of a big crowd. Errors are parsed as usual.
+    pub async fn fetch_raw(&self, step: Step, path: &str, token: Option<&str>) -> Option<Reply> {
+        self.call_parsing(step, Method::GET, path, token, None, None, false)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn call_parsing(
+        &self,
+        step: Step,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+        parse_success: bool,
+    ) -> Option<Reply> {
         let (mut overloaded, mut in_progress, mut failovers) = (0, 0, 0);
         let mut instance = self.home;
         loop {
@@ -149,6 +174,7 @@ impl Api {
                     token,
                     body,
                     idempotency_key,
+                    parse_success,
                 )
                 .await;
             let retry_after = match tried {
@@ -196,6 +222,7 @@ impl Api {
         token: Option<&str>,
         body: Option<&Value>,
         idempotency_key: Option<&str>,
+        parse_success: bool,
     ) -> Try {
         let url = format!("{}{path}", self.bases[instance]);
         let mut request = self.http.request(method.clone(), url);
@@ -231,14 +258,22 @@ impl Api {
         };
         match answer {
             Ok((status, retry_after, bytes)) => {
-                let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let ok = (200..300).contains(&status);
+                let (body, raw) = if ok && !parse_success {
+                    (Value::Null, bytes.to_vec())
+                } else {
+                    (
+                        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                        Vec::new(),
+                    )
+                };
                 let reply = Reply {
                     status,
                     body,
+                    raw,
                     sent_at,
                     received_at,
                 };
-                let ok = (200..300).contains(&status);
                 let outcome = (!ok).then(|| Outcome {
                     step,
                     status,

@@ -123,7 +123,7 @@ async fn shop(
     let event_path = format!("/api/v1/events/{}", crowd.event_id);
     let tok = Some(token.as_str());
     if !api
-        .call(Step::Event, Method::GET, &event_path, tok, None, None)
+        .fetch_raw(Step::Event, &event_path, tok)
         .await
         .is_some_and(|r| r.is(200))
     {
@@ -136,15 +136,12 @@ async fn shop(
         stop.clone(),
     ));
     let seats_path = format!("{event_path}/seats");
-    match api
-        .call(Step::Seats, Method::GET, &seats_path, tok, None, None)
-        .await
-    {
+    match api.fetch_raw(Step::Seats, &seats_path, tok).await {
         Some(r) if r.is(200) => {
             // The page draws the map from this; the stream's snapshot replaces it when it comes.
             let mut s = view.lock();
             if s.snapshots == 0 {
-                let snapshot = parse_message(Some("snapshot"), &r.body.to_string());
+                let snapshot = parse_message(Some("snapshot"), &String::from_utf8_lossy(&r.raw));
                 if let super::feed::FeedMessage::Snapshot(seats) = snapshot {
                     s.map.apply_snapshot(&crowd.chart, &seats);
                 }

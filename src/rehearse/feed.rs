@@ -1,8 +1,6 @@
 //! The live seat feed as a client reads it: Server-Sent Events framing, the JSON messages shared
 //! with the WebSocket, and a seat map that applies only newer versions. Pure.
 
-use serde_json::Value;
-
 use super::seats::Chart;
 use crate::domain::seat::SeatState;
 
@@ -26,35 +24,56 @@ pub enum FeedMessage {
 
 /// Both transports carry `{"type": …}`; SSE also names the event, which is used when the JSON
 /// has no type.
+///
+/// Parsed into borrowed, typed fields rather than a `serde_json::Value`: every buyer of a crowd
+/// receives the whole hall in its snapshot, and building a tree of maps for each one made this
+/// generator, not the server, the bottleneck of a big rehearsal.
 pub fn parse_message(event_name: Option<&str>, data: &str) -> FeedMessage {
-    let Ok(json) = serde_json::from_str::<Value>(data) else {
+    let Ok(frame) = serde_json::from_str::<WireFrame<'_>>(data) else {
         return FeedMessage::Other;
     };
-    let kind = json["type"].as_str().or(event_name).unwrap_or("");
-    match kind {
-        "snapshot" => FeedMessage::Snapshot(changes(&json["seats"])),
-        "seats" => FeedMessage::Changes(changes(&json["changes"])),
+    match frame.kind.as_deref().or(event_name).unwrap_or("") {
+        "snapshot" => FeedMessage::Snapshot(changes(frame.seats)),
+        "seats" => FeedMessage::Changes(changes(frame.changes)),
         "reconnect" => FeedMessage::Reconnect,
         _ => FeedMessage::Other,
     }
 }
 
-fn changes(list: &Value) -> Vec<SeatChange> {
-    list.as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|c| {
-                    Some(SeatChange {
-                        id: c["id"].as_str()?.to_owned(),
-                        state: SeatState::parse(c["state"].as_str()?)?,
-                        version: c["version"].as_i64()?,
-                        mine: c["mine"].as_bool().unwrap_or(false),
-                    })
-                })
-                .collect()
+#[derive(serde::Deserialize)]
+struct WireFrame<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    seats: Option<Vec<WireSeat<'a>>>,
+    #[serde(borrow, default)]
+    changes: Option<Vec<WireSeat<'a>>>,
+}
+
+/// A seat as the server sends it; anything malformed is skipped, as before.
+#[derive(serde::Deserialize)]
+struct WireSeat<'a> {
+    #[serde(borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    state: Option<std::borrow::Cow<'a, str>>,
+    version: Option<i64>,
+    #[serde(default)]
+    mine: Option<bool>,
+}
+
+fn changes(list: Option<Vec<WireSeat<'_>>>) -> Vec<SeatChange> {
+    list.unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| {
+            Some(SeatChange {
+                id: c.id?.into_owned(),
+                state: SeatState::parse(&c.state?)?,
+                version: c.version?,
+                mine: c.mine.unwrap_or(false),
+            })
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// Splits a byte stream into `(event name, data)` frames; comments (keep-alives) yield nothing.

@@ -61,6 +61,43 @@ async fn a_seat_held_by_one_buyer_cannot_be_held_by_another() {
 }
 
 #[tokio::test]
+async fn a_seat_this_instance_still_shows_taken_is_held_when_the_database_has_freed_it() {
+    // Refusals are answered from a read when the live map says a seat is taken; the map is only
+    // a hint, so a stale one must never turn a free seat away.
+    let app = TestApp::spawn().await;
+    let (ann, bob) = (
+        app.register_and_login().await,
+        app.register_and_login().await,
+    );
+    let hold = ann.hold_ok(&["D-20"]).await;
+    // Behind the instance's back (as if its copy had missed a change): the seat is free again.
+    let _: Vec<String> = app
+        .scalars(
+            "UPDATE seats SET state = 'available', hold_id = NULL WHERE id = ?",
+            &["D-20"],
+        )
+        .await;
+    let _: Vec<String> = app
+        .scalars(
+            "UPDATE holds SET status = 'released' WHERE id = ?",
+            &[hold["id"].as_str().unwrap()],
+        )
+        .await;
+    let r = bob.hold(&["D-20"]).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    // And a seat that really is taken is still refused, naming it.
+    let r = ann.hold(&["D-20", "D-21"]).await;
+    let err = assert_error(r, StatusCode::CONFLICT, "seat_unavailable").await;
+    assert_eq!(strings(&err["details"]["seat_ids"]), ["D-20"]);
+    app.assert_audit_ok().await;
+}
+
+#[tokio::test]
 async fn a_hold_is_all_or_nothing_and_names_exactly_the_taken_seats() {
     let app = TestApp::spawn().await;
     let (ann, bob) = (
