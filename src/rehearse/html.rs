@@ -17,7 +17,7 @@ pub fn render(r: &Report) -> String {
     let t = |f: fn(&super::report::Second) -> f64| -> Vec<(f64, f64)> {
         r.timeline.iter().map(|s| (s.t as f64, f(s))).collect()
     };
-    let markers = chaos_markers(&r.chaos, r.opened_at_secs);
+    let markers = chaos_windows(&r.chaos, r.opened_at_secs);
     let latency = line_chart(
         "Latency over time (ms, per second of the sale)",
         &markers,
@@ -57,7 +57,7 @@ pub fn render(r: &Report) -> String {
     format!(
         "<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>boxoffice rehearsal: {scenario}</title>\
 <style>body{{font:14px system-ui,sans-serif;margin:2em;max-width:60em}}pre{{background:#f6f6f6;padding:1em;overflow:auto}}\
-.ok{{color:#1a7f37;font-weight:bold}}.bad{{color:#cf222e;font-weight:bold}}svg{{display:block;margin:1em 0}}</style></head>\
+.ok{{color:#1a7f37;font-weight:bold}}.bad{{color:#cf222e;font-weight:bold}}svg{{display:block;margin:1em 0}}\
 table{{border-collapse:collapse}}td,th{{padding:.2em .8em;text-align:left;border-bottom:1px solid #ddd}}</style></head>\
 <body><h1>Rehearsal: {scenario}</h1>{verdict}{latency}{throughput}{histogram}{chaos}<h2>Report</h2><pre>{text}</pre></body></html>\n",
         scenario = escape(r.scenario),
@@ -66,27 +66,47 @@ table{{border-collapse:collapse}}td,th{{padding:.2em .8em;text-align:left;border
     )
 }
 
-/// Where each fault falls on the time charts: seconds since the opening, and a short label.
-fn chaos_markers(events: &[ChaosEvent], opened_at_secs: f64) -> Vec<(f64, String)> {
-    events
-        .iter()
-        .map(|e| {
-            let label = match e.kind.as_str() {
-                "instance_killed" => "kill",
-                "instance_restarted" => "back",
-                "instance_restart_failed" => "no restart",
-                "redis_killed" => "redis down",
-                "redis_restarted" => "redis back",
-                "psp_faulty" => "psp faulty",
-                "psp_healed" => "psp ok",
-                other => other,
-            };
-            (
-                (e.at_ms as f64 / 1000.0 - opened_at_secs).max(0.0),
-                label.to_owned(),
-            )
-        })
-        .collect()
+/// A stretch of the sale when something was broken: from the fault to its healing (or to the
+/// end of the chart when it never healed), in seconds since the opening.
+#[derive(Debug, Clone, PartialEq)]
+struct FaultWindow {
+    from: f64,
+    to: Option<f64>,
+    label: &'static str,
+}
+
+/// Pairs each fault with the event that healed it.
+fn chaos_windows(events: &[ChaosEvent], opened_at_secs: f64) -> Vec<FaultWindow> {
+    let at = |e: &ChaosEvent| (e.at_ms as f64 / 1000.0 - opened_at_secs).max(0.0);
+    let mut windows: Vec<FaultWindow> = Vec::new();
+    for e in events {
+        let (label, heals) = match e.kind.as_str() {
+            "instance_killed" => ("instance down", None),
+            "redis_killed" => ("redis down", None),
+            "psp_faulty" => ("provider faulty", None),
+            "instance_restarted" | "instance_restart_failed" => ("", Some("instance down")),
+            "redis_restarted" => ("", Some("redis down")),
+            "psp_healed" => ("", Some("provider faulty")),
+            _ => continue,
+        };
+        match heals {
+            None => windows.push(FaultWindow {
+                from: at(e),
+                to: None,
+                label,
+            }),
+            Some(open) => {
+                if let Some(w) = windows
+                    .iter_mut()
+                    .rev()
+                    .find(|w| w.label == open && w.to.is_none())
+                {
+                    w.to = Some(at(e));
+                }
+            }
+        }
+    }
+    windows
 }
 
 /// The faults injected and what the cluster made of them; empty without `--chaos`.
@@ -187,12 +207,12 @@ fn frame(title: &str, y_max: f64, out: &mut String) {
 /// A named line: (legend, colour, (x, y) points).
 type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
 
-/// A chart of lines over seconds, with dashed vertical markers (the chaos) at labelled moments.
-fn line_chart(title: &str, markers: &[(f64, String)], series: &[Series<'_>]) -> String {
+/// A chart of lines over seconds, with the faults (the chaos) shaded where they lasted.
+fn line_chart(title: &str, faults: &[FaultWindow], series: &[Series<'_>]) -> String {
     let x_max = series
         .iter()
         .flat_map(|s| s.2.iter().map(|p| p.0))
-        .chain(markers.iter().map(|m| m.0))
+        .chain(faults.iter().map(|w| w.to.unwrap_or(w.from)))
         .fold(1.0, f64::max);
     let y_max = nice_max(
         series
@@ -204,17 +224,19 @@ fn line_chart(title: &str, markers: &[(f64, String)], series: &[Series<'_>]) -> 
     frame(title, y_max, &mut out);
     let plot_w = WIDTH - PAD - 10.0;
     let plot_h = HEIGHT - PAD;
-    for (i, (at, label)) in markers.iter().enumerate() {
-        let x = PAD + plot_w * at / x_max;
-        // Labels alternate between two heights so that faults close together stay readable.
-        let y = 42.0 + 12.0 * (i % 2) as f64;
+    for (i, w) in faults.iter().enumerate() {
+        let x = PAD + plot_w * w.from / x_max;
+        let to = PAD + plot_w * w.to.unwrap_or(x_max) / x_max;
+        // Labels step down three rows so that faults close together stay readable.
+        let y = 42.0 + 12.0 * (i % 3) as f64;
         let _ = write!(
             out,
-            "<line x1='{x:.1}' x2='{x:.1}' y1='30' y2='{bottom}' stroke='#cf222e' stroke-dasharray='4 3'/>\
-<text x='{tx:.1}' y='{y}' font-size='10' fill='#cf222e'>{}</text>",
-            escape(label),
-            bottom = 30.0 + plot_h,
-            tx = x + 3.0,
+            "<rect x='{x:.1}' y='30' width='{width:.1}' height='{plot_h:.1}' fill='#cf222e' fill-opacity='0.12' \
+stroke='#cf222e' stroke-opacity='0.5' stroke-dasharray='4 3' class='fault'><title>{label}</title></rect>\
+<text x='{tx:.1}' y='{y}' font-size='10' fill='#cf222e'>{label}</text>",
+            width = (to - x).max(1.5),
+            label = escape(w.label),
+            tx = x + 2.0,
         );
     }
     for (n, (name, colour, points)) in series.iter().enumerate() {
@@ -303,23 +325,33 @@ mod tests {
     }
 
     #[test]
-    fn each_fault_is_marked_at_its_second_of_the_sale() {
+    fn each_fault_is_shaded_from_its_second_of_the_sale_until_it_healed() {
         let events = [
             event(3_500, "instance_killed", "instance 2"),
+            event(4_500, "redis_killed", "redis"),
+            event(5_000, "instance_restarted", "instance 2"),
             event(6_000, "redis_restarted", "redis"),
+            event(8_000, "psp_faulty", "payment provider"),
         ];
-        let markers = chaos_markers(&events, 1.5);
+        let windows = chaos_windows(&events, 1.5);
+        let spans: Vec<(f64, Option<f64>, &str)> =
+            windows.iter().map(|w| (w.from, w.to, w.label)).collect();
         assert_eq!(
-            markers,
-            vec![(2.0, "kill".into()), (4.5, "redis back".into())]
+            spans,
+            vec![
+                (2.0, Some(3.5), "instance down"),
+                (3.0, Some(4.5), "redis down"),
+                // Never healed before the end: shaded to the end of the chart.
+                (6.5, None, "provider faulty"),
+            ]
         );
         let svg = line_chart(
             "t",
-            &markers,
+            &windows,
             &[("x", "#000", vec![(0.0, 1.0), (10.0, 2.0)])],
         );
-        assert_eq!(svg.matches("stroke-dasharray").count(), 2);
-        assert!(svg.contains(">kill<") && svg.contains(">redis back<"));
+        assert_eq!(svg.matches("class='fault'").count(), 3);
+        assert!(svg.contains(">instance down<") && svg.contains(">provider faulty<"));
     }
 
     #[test]
@@ -366,7 +398,10 @@ mod tests {
             page.contains("<td>3.0 s</td><td>instance_killed</td><td>instance 1 &lt;a&gt;</td>")
         );
         assert!(page.contains("<td>psp_faulty</td>"));
-        // Marked on both time charts.
-        assert_eq!(page.matches(">kill<").count(), 2);
+        // Shaded on both time charts, and the styles stay in the head.
+        assert_eq!(page.matches(">instance down</text>").count(), 2);
+        let head = &page[..page.find("<body>").unwrap()];
+        assert!(head.contains("border-collapse"));
+        assert!(!page[head.len()..].contains("border-collapse"));
     }
 }
