@@ -262,24 +262,47 @@ async fn a_draining_instance_fails_readiness_and_tells_its_streams_to_reconnect(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_instance_whose_redis_does_not_answer_stops_with_a_clear_error_instead_of_hanging() {
+async fn an_instance_started_while_redis_is_down_sells_at_once_and_joins_the_fan_out_when_redis_comes_up()
+ {
     let db = database::fresh_database_url().await;
-    // Nothing listens on this port.
-    let redis = format!("redis://127.0.0.1:{}", free_port());
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-        .env("BOXOFFICE_LISTEN", "127.0.0.1:0")
-        .env("DATABASE_URL", &db)
-        .env("REDIS_URL", &redis)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("the instance gives up within 30 s")
-        .expect("its output");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("Redis did not answer"), "{stderr}");
+    // Nothing listens on this port yet.
+    let port = free_port();
+    let redis_url = format!("redis://127.0.0.1:{port}");
+    let early = Instance::spawn(&db, Some(&redis_url)).await;
+    // It serves at once: readiness says Redis is missing, but buyers can buy.
+    assert_eq!(process::status(&early, "/readyz").await, Some(503));
+    assert_eq!(
+        process::status(&early, "/readyz?optional=redis").await,
+        Some(200)
+    );
+    let event = early.event_id().await;
+    let buyer = Buyer::register(&early).await;
+    assert_eq!(buyer.hold(&event, &["K-1"]).await.0, 201);
+
+    let redis = process::PrivateRedis::start(port).await;
+    let mut ready = false;
+    for _ in 0..100 {
+        if process::status(&early, "/readyz").await == Some(200) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the instance joins Redis once it answers");
+    // Now a second instance's changes reach the first one's maps, and the other way round.
+    let late = Instance::spawn(&db, Some(&redis_url)).await;
+    let mut on_early = SeatWatcher::connect(&early, &event).await;
+    let mut on_late = SeatWatcher::connect(&late, &event).await;
+    on_late
+        .wait_for("K-1", "held", Duration::from_secs(2))
+        .await;
+    assert_eq!(buyer.on(&late).hold(&event, &["K-2"]).await.0, 201);
+    on_early
+        .wait_for("K-2", "held", Duration::from_secs(2))
+        .await;
+    assert_eq!(buyer.hold(&event, &["K-3"]).await.0, 201);
+    on_late
+        .wait_for("K-3", "held", Duration::from_secs(2))
+        .await;
+    drop(redis);
 }

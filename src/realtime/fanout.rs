@@ -2,6 +2,9 @@
 //! with `REDIS_URL` it is also published on Redis so that every other instance applies it too.
 //! Redis pub/sub is at-most-once: a lost message is healed by reconciliation, and when the
 //! subscription comes back after an outage the instance resynchronises from the database.
+//! An instance never waits for Redis to start: it serves at once (its maps converge through
+//! reconciliation meanwhile, and `/readyz` says Redis is missing) and joins the fan-out as soon
+//! as Redis answers, so that instances restarting during a Redis outage stay up.
 
 use std::{
     sync::{
@@ -13,7 +16,7 @@ use std::{
 
 use redis::{AsyncCommands, PushKind, aio::ConnectionManager};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{OnceCell, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::SeatHub;
@@ -23,8 +26,8 @@ pub const CHANNEL: &str = "boxoffice:seats";
 /// Changes waiting to be published; past this the oldest work is dropped (and healed by
 /// reconciliation) rather than letting requests wait on Redis.
 const PUBLISH_QUEUE: usize = 10_000;
-/// How long the start waits for Redis before giving up with an error.
-const REDIS_START_DEADLINE: Duration = Duration::from_secs(10);
+/// After this long without Redis at start, say so in the log (once).
+const REDIS_START_WARNING: Duration = Duration::from_secs(10);
 const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A batch of changes as it travels between instances.
@@ -84,7 +87,8 @@ pub struct FanOut {
 #[derive(Clone)]
 struct RedisLink {
     queue: mpsc::Sender<WireBatch>,
-    connection: ConnectionManager,
+    /// Empty until Redis first answers; from then on the manager reconnects by itself.
+    connection: Arc<OnceCell<ConnectionManager>>,
     subscribed: Arc<AtomicBool>,
 }
 
@@ -93,8 +97,8 @@ impl FanOut {
         FanOut { hub, redis: None }
     }
 
-    /// Connects to Redis and subscribes. Fails only if Redis cannot be reached at start; later
-    /// outages are ridden out (the connection manager reconnects and resubscribes).
+    /// Starts connecting to Redis and subscribing, in the background. Fails only on a URL that
+    /// cannot name a Redis server; an unreachable one is waited for, without holding up the start.
     pub async fn redis(
         hub: Arc<SeatHub>,
         url: &str,
@@ -118,27 +122,22 @@ impl FanOut {
             .set_response_timeout(Some(REDIS_TIMEOUT))
             .set_max_delay(Duration::from_secs(1))
             .set_number_of_retries(usize::MAX);
-        // The manager retries for ever once connected (so a Redis restart is survived), which would
-        // also make an unreachable Redis hang the start: the first connection gets a deadline.
-        let mut connection = tokio::time::timeout(
-            REDIS_START_DEADLINE,
-            client.get_connection_manager_with_config(config),
-        )
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "Redis did not answer within {} s",
-                REDIS_START_DEADLINE.as_secs()
-            )
-        })??;
-        connection.subscribe(CHANNEL).await?;
-        let subscribed = Arc::new(AtomicBool::new(true));
+        let connection = Arc::new(OnceCell::new());
+        // Not subscribed yet: the first subscription confirmation resynchronises the seat maps
+        // (see `receive`), which covers whatever other instances changed before Redis answered.
+        let subscribed = Arc::new(AtomicBool::new(false));
         let (queue, queue_rx) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(receive(
             push_rx,
             hub.clone(),
             instance_id.clone(),
             subscribed.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(connect(
+            client,
+            config,
+            connection.clone(),
             shutdown.clone(),
         ));
         tokio::spawn(publish(queue_rx, connection.clone(), shutdown));
@@ -175,7 +174,9 @@ impl FanOut {
         match &self.redis {
             None => true,
             Some(r) => {
-                let mut c = r.connection.clone();
+                let Some(mut c) = r.connection.get().cloned() else {
+                    return false;
+                };
                 let ping = async move { redis::cmd("PING").query_async::<String>(&mut c).await };
                 matches!(tokio::time::timeout(REDIS_TIMEOUT, ping).await, Ok(Ok(_)))
                     && r.subscribed.load(Ordering::SeqCst)
@@ -184,15 +185,65 @@ impl FanOut {
     }
 }
 
+/// Connects (the manager retries until Redis answers), subscribes, and hands the connection to
+/// the publisher; warns once when Redis keeps the start waiting.
+async fn connect(
+    client: redis::Client,
+    config: redis::aio::ConnectionManagerConfig,
+    cell: Arc<OnceCell<ConnectionManager>>,
+    shutdown: CancellationToken,
+) {
+    let warning = tokio::time::sleep(REDIS_START_WARNING);
+    tokio::pin!(warning);
+    let mut warned = false;
+    let mut manager = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = &mut warning, if !warned => {
+                warned = true;
+                tracing::warn!(
+                    "Redis does not answer; serving without cross-instance fan-out (seat maps converge through reconciliation) until it does"
+                );
+            }
+            m = client.get_connection_manager_with_config(config.clone()) => match m {
+                Ok(m) => break m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "connecting to Redis failed; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = manager.subscribe(CHANNEL) => match r {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "subscribing on Redis failed; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+        }
+    }
+    tracing::info!("connected to Redis; cross-instance fan-out is on");
+    let _ = cell.set(manager);
+}
+
 async fn publish(
     mut queue: mpsc::Receiver<WireBatch>,
-    mut connection: ConnectionManager,
+    cell: Arc<OnceCell<ConnectionManager>>,
     shutdown: CancellationToken,
 ) {
     loop {
         let batch = tokio::select! {
             _ = shutdown.cancelled() => return,
             b = queue.recv() => match b { Some(b) => b, None => return },
+        };
+        let Some(mut connection) = cell.get().cloned() else {
+            // Not connected yet: the other instances' reconciliation picks the change up.
+            metrics::counter!("boxoffice_fanout_publish_failures_total").increment(1);
+            continue;
         };
         let Ok(payload) = serde_json::to_string(&batch) else {
             continue;
