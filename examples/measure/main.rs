@@ -399,20 +399,6 @@ impl Backend {
     }
 }
 
-/// `scheme://user@host:port/old?query` → `scheme://user@host:port/new?query`.
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[authority_end..]
-        .find('/')
-        .map(|i| i + authority_end)
-        .unwrap_or(base.len());
-    format!("{}/{name}{query}", &base[..path_start])
-}
-
 fn temp_dir(name: &str) -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(name);
     std::fs::create_dir_all(&dir)?;
@@ -450,7 +436,11 @@ impl ScratchDb {
                     .execute(&mut conn)
                     .await?;
                 conn.close().await.ok();
-                (replace_database(admin, &name), admin.clone(), None)
+                (
+                    boxoffice::storage::replace_database(admin, &name),
+                    admin.clone(),
+                    None,
+                )
             }
             Backend::MySql => {
                 let admin = &opts.mysql_admin;
@@ -463,7 +453,11 @@ impl ScratchDb {
                 .execute(&mut conn)
                 .await?;
                 conn.close().await.ok();
-                (replace_database(admin, &name), admin.clone(), None)
+                (
+                    boxoffice::storage::replace_database(admin, &name),
+                    admin.clone(),
+                    None,
+                )
             }
         };
         Ok(ScratchDb {

@@ -202,16 +202,16 @@ async fn answer_for_used_key(
     let mut tx = state.db.read().await?;
     let record = tx.idempotency_record(user_id, key.as_str()).await?;
     tx.commit().await?;
-    match record {
-        Some(record) if record.fingerprint != print => Err(ApiError::unprocessable(
+    match record.map(|r| (r.fingerprint == print, r.response)) {
+        Some((false, _)) => Err(ApiError::unprocessable(
             "idempotency_key_reused",
             "This Idempotency-Key was already used for a different request.",
         )),
-        Some(record) if record.response.is_some() => {
-            let (status, body) = record.response.expect("matched Some");
+        Some((true, Some((status, body)))) => {
             metrics::counter!("boxoffice_checkout_replays_total").increment(1);
             Ok(replay(status, body))
         }
+        // Still being processed, or the other request that claimed it at once rolled back.
         _ => {
             let mut e = ApiError::conflict(
                 "request_in_progress",

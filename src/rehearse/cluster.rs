@@ -112,7 +112,7 @@ impl Cluster {
                 let name = format!("bo_rehearse_{}", uuid::Uuid::new_v4().simple());
                 create_database(url, &name).await?;
                 (
-                    replace_database(url, &name),
+                    crate::storage::replace_database(url, &name),
                     Some(FreshDatabase {
                         admin_url: url.clone(),
                         name,
@@ -415,20 +415,6 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// `scheme://user@host:port/old?query` → `scheme://user@host:port/new?query`.
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[authority_end..]
-        .find('/')
-        .map(|i| i + authority_end)
-        .unwrap_or(base.len());
-    format!("{}/{name}{query}", &base[..path_start])
-}
-
 async fn create_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
     let sql = if admin_url.starts_with("postgres") {
         format!("CREATE DATABASE {name}")
@@ -619,17 +605,5 @@ mod tests {
             assert!(plan.windows(2).all(|w| w[0].0 <= w[1].0));
             assert!(plan.iter().all(|(at, _)| *at <= sale.mul_f64(0.6)));
         }
-    }
-
-    #[test]
-    fn a_fresh_database_replaces_only_the_name() {
-        assert_eq!(
-            replace_database("postgres://u@h:5432/postgres?sslmode=disable", "bo_x"),
-            "postgres://u@h:5432/bo_x?sslmode=disable"
-        );
-        assert_eq!(
-            replace_database("mysql://root@127.0.0.1", "bo_x"),
-            "mysql://root@127.0.0.1/bo_x"
-        );
     }
 }

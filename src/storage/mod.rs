@@ -92,6 +92,22 @@ pub async fn connect(url: &str, pool_size: u32) -> StoreResult<std::sync::Arc<dy
     Err(StoreError::UnsupportedUrl(redact(url)))
 }
 
+/// The same server's URL for another database: `scheme://user@host:port/old?query` →
+/// `scheme://user@host:port/new?query`. Tests, rehearsals and benchmarks make fresh databases
+/// this way.
+pub fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = base[authority_end..]
+        .find('/')
+        .map(|i| i + authority_end)
+        .unwrap_or(base.len());
+    format!("{}/{name}{query}", &base[..path_start])
+}
+
 /// The URL without its password, for messages.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -332,4 +348,21 @@ pub trait Repository: Send {
 
     /// Runs one audit query: each row names something that breaks an invariant.
     async fn audit_query(&mut self, sql: &str) -> StoreResult<Vec<String>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_database_replaces_only_the_name() {
+        assert_eq!(
+            replace_database("postgres://u@h:5432/postgres?sslmode=disable", "bo_x"),
+            "postgres://u@h:5432/bo_x?sslmode=disable"
+        );
+        assert_eq!(
+            replace_database("mysql://root@127.0.0.1", "bo_x"),
+            "mysql://root@127.0.0.1/bo_x"
+        );
+    }
 }

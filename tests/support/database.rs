@@ -38,7 +38,7 @@ pub async fn fresh_database_url() -> String {
                 .await
                 .expect("create a test database");
             conn.close().await.ok();
-            replace_database(&admin, &name)
+            boxoffice::storage::replace_database(&admin, &name)
         }
         "mysql" => {
             let admin = mysql_admin_url();
@@ -52,22 +52,8 @@ pub async fn fresh_database_url() -> String {
             .await
             .expect("create a test database");
             conn.close().await.ok();
-            replace_database(&admin, &name)
+            boxoffice::storage::replace_database(&admin, &name)
         }
         other => panic!("BOXOFFICE_TEST_DATABASE={other}: expected sqlite, postgres or mysql"),
     }
-}
-
-/// `scheme://user@host:port/old?query` → `scheme://user@host:port/new?query`.
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[authority_end..]
-        .find('/')
-        .map(|i| i + authority_end)
-        .unwrap_or(base.len());
-    format!("{}/{name}{query}", &base[..path_start])
 }
