@@ -566,11 +566,15 @@ pub fn print_long_sale(phase: &Value) {
             println!("{label:<11} FAILED: {}", e.as_str().unwrap_or("?"));
             continue;
         }
-        let audit = if t["final_audit"]["ok"] == json!(true) {
-            "clean"
-        } else {
-            "NOT CLEAN"
-        };
+        let audit = format!(
+            "{} in {} s",
+            if t["final_audit"]["ok"] == json!(true) {
+                "clean"
+            } else {
+                "NOT CLEAN"
+            },
+            t["final_audit"]["seconds"]
+        );
         for sale in t["sales"].as_array().into_iter().flatten() {
             if let Some(e) = sale.get("error") {
                 println!(

@@ -716,6 +716,7 @@ impl Instance {
 
 /// Runs `boxoffice audit` on a database: `{ok, exit_code, violations, failed_checks}`.
 async fn audit(bin: &Path, database_url: &str) -> Value {
+    let started = Instant::now();
     let out = tokio::process::Command::new(bin)
         .arg("audit")
         .env("DATABASE_URL", database_url)
@@ -742,6 +743,7 @@ async fn audit(bin: &Path, database_url: &str) -> Value {
                 "exit_code": out.status.code(),
                 "violations": report["violations"],
                 "failed_checks": failed,
+                "seconds": round2(started.elapsed().as_secs_f64()),
                 "stderr": if out.status.success() || stderr.is_empty() { Value::Null } else { stderr.into() },
             })
         }
