@@ -11,6 +11,9 @@ use crate::domain::{idempotency::hex, time::Timestamp};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The header that carries a webhook's signature.
+pub const SIGNATURE_HEADER: &str = "stripe-signature";
+
 /// How far a webhook's timestamp may be from our clock.
 pub const TOLERANCE_SECS: i64 = 300;
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use boxoffice::{
-    config::PaymentSettings,
+    config::{PaymentSettings, StripeBrowser},
     payments::{
         psp::{Faults, PspConfig, PspHandle, SandboxPsp},
         sandbox::{CARD_DECLINED, CARD_SLOW_SUCCESS},
@@ -50,6 +50,7 @@ async fn app_behind_psp(faults: Faults, reconcile: Duration) -> (TestApp, PspHan
             api_key: "sk_test_boxoffice".to_owned(),
             api_base: base,
             timeout: Duration::from_millis(1500),
+            browser: StripeBrowser::default(),
         };
     })
     .await;
