@@ -22,7 +22,44 @@ use crate::{
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/payments/{payment_id}", get(get_payment))
+    Router::new()
+        .route("/payments/provider", get(get_provider))
+        .route("/payments/{payment_id}", get(get_payment))
+}
+
+/// What the buyer's page needs to collect card details: with a provider whose buyers pay in
+/// the browser, its publishable key and where its script (Stripe.js) is.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ProviderView {
+    pub name: String,
+    /// `None` when payments are taken over the API only (the in-process sandbox's card numbers).
+    pub browser: Option<BrowserView>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct BrowserView {
+    pub publishable_key: String,
+    pub stripe_js_url: String,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ProviderResponse {
+    pub payment_provider: ProviderView,
+}
+
+/// The payment provider, as the buyer's page sees it (no secrets: the publishable key is public).
+#[utoipa::path(get, path = "/api/v1/payments/provider", tag = "orders",
+    responses((status = 200, body = ProviderResponse)))]
+pub async fn get_provider(State(state): State<AppState>) -> Json<ProviderResponse> {
+    Json(ProviderResponse {
+        payment_provider: ProviderView {
+            name: state.payments.name().to_owned(),
+            browser: state.payments.browser_checkout().map(|b| BrowserView {
+                publishable_key: b.publishable_key.clone(),
+                stripe_js_url: b.js_url.clone(),
+            }),
+        },
+    })
 }
 
 /// The webhook comes from the provider, not a browser: no session, no origin check.

@@ -142,8 +142,17 @@ pub async fn settle(
         }
     }
     let reference = payment.provider_ref.as_deref();
+    // A declined browser payment is not over: the intent waits for another card, which the
+    // buyer's page confirms on the same intent. It ends when it succeeds, or when its hold
+    // expires and the intent is cancelled.
+    let retryable_decline = matches!(outcome, IntentStatus::Declined { .. })
+        && state.payments.browser_checkout().is_some();
     let answer = match outcome {
         IntentStatus::RequiresConfirmation | IntentStatus::Processing => {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        IntentStatus::Declined { .. } if retryable_decline => {
             tx.commit().await?;
             return Ok(None);
         }

@@ -518,3 +518,46 @@ async fn an_unconfirmed_intent_is_cancelled_at_the_provider_before_its_hold_is_r
     app.assert_audit_ok().await;
     psp.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_declined_browser_payment_takes_another_card_on_the_same_intent_and_pays_once() {
+    let (app, psp) = app_for_browsers(Duration::from_secs(600)).await;
+    let buyer = app.register_and_login().await;
+    let payment = start_browser_payment(&buyer, "M-9", "declined-then-paid").await;
+    let secret = payment["client_secret"].as_str().unwrap();
+    let declined = confirm_in_browser(&psp, secret, CARD_DECLINED).await;
+    assert_eq!(declined["error"]["code"], "card_declined", "{declined}");
+    // The decline's webhook arrives, and the payment stays open for another card.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let view: Value = buyer
+        .get(&format!(
+            "/api/v1/payments/{}",
+            payment["id"].as_str().unwrap()
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["payment"]["status"], "confirming", "{view}");
+    let paid = confirm_in_browser(&psp, secret, GOOD_CARD).await;
+    assert_eq!(paid["status"], "succeeded", "{paid}");
+    let view = wait_paid(
+        &buyer,
+        payment["id"].as_str().unwrap(),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(view["status"], "paid", "{view}");
+    let provider: Value = buyer
+        .get("/api/v1/payments/provider")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        provider["payment_provider"]["browser"]["publishable_key"],
+        PUBLISHABLE
+    );
+    app.assert_audit_ok().await;
+    psp.shutdown().await;
+}

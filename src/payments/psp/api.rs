@@ -30,6 +30,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/refunds/{id}", get(retrieve_refund))
         .route("/v1/payment_methods", post(create_payment_method))
         .route("/sandbox/3ds/{id}", post(authenticate_3ds))
+        .merge(super::stand_in::routes())
         .fallback(unknown)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(shared)

@@ -18,7 +18,7 @@
 //!
 //! A 3-D Secure intent waits in `requires_action` until `POST /sandbox/3ds/{id}` with
 //! `client_secret` and `outcome=succeed|fail` answers the challenge (what the buyer does in the
-//! bank's frame at Stripe).
+//! bank's frame at Stripe). The service also serves a stand-in for Stripe.js ([`stand_in`]).
 //!
 //! Test payment methods: Stripe's documented test cards and `pm_card_…` names
 //! ([`crate::payments::test_cards`]; `pm_card_authenticationRequired` / `4000 0027 6000 3184`
@@ -30,6 +30,7 @@
 
 mod api;
 pub mod ledger;
+mod stand_in;
 mod webhooks;
 
 use std::{
