@@ -5,6 +5,7 @@ import {
   Harness, DECLINED_CARD, GOOD_CARD, tid, seatSel,
   waitForStates, assertNoHorizontalScroll, pickTwoSeats, selectAndHold,
   register as registerAt, openDemoEvent as openDemoEventAt, accessibilityViolations,
+  cardField,
 } from './harness.mjs';
 
 const h = new Harness();
@@ -90,7 +91,7 @@ test('a hold by A shows up live in B, and Cancel releases it', async () => {
   const dialog = pageA.locator(tid('payment-dialog'));
   await dialog.waitFor({ state: 'visible' });
   assert.match(await pageA.locator(tid('countdown')).textContent(), /^(0\d|10):\d\d$/);
-  assert.equal(await pageA.locator(tid('card-number')).inputValue(), GOOD_CARD);
+  assert.equal(await cardField(pageA).inputValue(), GOOD_CARD);
 
   await waitForStates(pageB, ids, 'held');
   await shot(pageB, 'seatmap-B-sees-held');
@@ -136,7 +137,7 @@ test('A pays after one declined card; B sees the seats sold', async () => {
     }
     return route.continue();
   });
-  await pageA.locator(tid('card-number')).fill(DECLINED_CARD);
+  await cardField(pageA).fill(DECLINED_CARD);
   await pageA.locator(tid('proceed')).click();
   const declined = pageA.locator('.pay-message', { hasText: 'Your card was declined' });
   await declined.waitFor({ timeout: 15_000 });
@@ -145,7 +146,7 @@ test('A pays after one declined card; B sees the seats sold', async () => {
   await shot(pageA, 'payment-declined');
   await waitForStates(pageB, ids, 'held', 1_000);
 
-  await pageA.locator(tid('card-number')).fill(GOOD_CARD);
+  await cardField(pageA).fill(GOOD_CARD);
   // A double click must not pay twice either (one key per attempt, the button is disabled in flight).
   await pageA.locator(tid('proceed')).dblclick();
   const confirmation = pageA.locator(tid('confirmation'));

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import {
   Harness, DECLINED_CARD, GOOD_CARD, tid, waitForStates, pickTwoSeats, selectAndHold,
   register, openDemoEvent, accessibilityViolations,
+  cardField,
 } from './harness.mjs';
 
 const SLOW_SUCCESS_CARD = '4000000000003063';
@@ -84,7 +85,7 @@ async function holdTwo(row) {
 }
 
 async function pay(card) {
-  await page.locator(tid('card-number')).fill(card);
+  await cardField(page).fill(card);
   await page.locator(tid('proceed')).click();
 }
 

@@ -32,6 +32,8 @@
   /** Asks a sandbox frame to do something, and resolves with its answer. */
   async function ask(frame, message) {
     await frame.ready;
+    // Unmounted meanwhile: nothing is there to answer.
+    if (!frame.contentWindow) return { error: integrationError('The payment element is no longer mounted.') };
     return new Promise((resolve) => {
       const id = `m${++sequence}`;
       const onAnswer = (e) => {
@@ -150,7 +152,7 @@
       const params = new URLSearchParams({ payment_intent: paymentIntent.id, client_secret: clientSecret, key });
       const frame = sandboxFrame(`/sandbox/3ds?${params}`, '3D Secure authentication');
       frame.name = '__sandboxChallengeFrame';
-      frame.style.height = '16rem';
+      frame.style.height = '13rem';
       const onDone = (e) => {
         if (e.origin !== ORIGIN || e.source !== frame.contentWindow || e.data?.kind !== '3ds-done') return;
         window.removeEventListener('message', onDone);
