@@ -116,6 +116,16 @@ async fn unconfirmed_payments(state: &AppState) -> StoreResult<Vec<StoredPayment
         .collect())
 }
 
+/// Cancels the unconfirmed intent of a hold about to be released by its buyer. Returns whether
+/// the hold may be released (see [`cancel_before_release`]).
+pub async fn cancel_unconfirmed_payment_of(state: &AppState, hold_id: &str) -> StoreResult<bool> {
+    let pending = unconfirmed_payments(state).await?;
+    Ok(match pending.iter().find(|p| p.hold_id == hold_id) {
+        Some(payment) => cancel_before_release(state, payment).await,
+        None => true,
+    })
+}
+
 /// Before an expired hold with an unconfirmed payment is released, the intent is cancelled at
 /// the provider, so that it can never be charged without an order. Returns whether the hold may
 /// be released: not when the cancel found the payment succeeded (it is settled into an order

@@ -84,9 +84,36 @@ pub async fn get_payment(
         .ok_or_else(|| ApiError::not_found("Payment"))?;
     let order_id = tx.order_id_for_payment(&payment.id).await?;
     tx.commit().await?;
-    Ok(Json(PaymentResponse {
-        payment: settlement::payment_view(&payment, order_id),
-    }))
+    let mut view = settlement::payment_view(&payment, order_id);
+    if let Some(reason) = declined_in_browser(&state, &payment).await {
+        // Still open at the provider (the same intent takes another card), but this card failed:
+        // the buyer's page says so and offers another try.
+        view.status = "declined".to_owned();
+        view.message =
+            format!("{reason} Your seats stay held until the timer runs out: try another card.");
+    }
+    Ok(Json(PaymentResponse { payment: view }))
+}
+
+/// Why the last card failed on a pending payment that the buyer's browser confirms, as the
+/// provider says now; `None` when it did not fail (or the provider cannot say).
+async fn declined_in_browser(
+    state: &AppState,
+    payment: &crate::storage::StoredPayment,
+) -> Option<String> {
+    if payment.status != crate::storage::PaymentStatus::Pending
+        || state.payments.browser_checkout().is_none()
+    {
+        return None;
+    }
+    match state
+        .payments
+        .retrieve(payment.provider_ref.as_deref()?)
+        .await
+    {
+        Ok(IntentStatus::Declined { reason }) => Some(reason),
+        _ => None,
+    }
 }
 
 /// The payment provider's webhook: verified by its signature and timestamp, then settled.

@@ -527,7 +527,8 @@ async fn a_declined_browser_payment_takes_another_card_on_the_same_intent_and_pa
     let secret = payment["client_secret"].as_str().unwrap();
     let declined = confirm_in_browser(&psp, secret, CARD_DECLINED).await;
     assert_eq!(declined["error"]["code"], "card_declined", "{declined}");
-    // The decline's webhook arrives, and the payment stays open for another card.
+    // The decline's webhook arrives: the buyer is told, and the payment stays open for another
+    // card on the same intent.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let view: Value = buyer
         .get(&format!(
@@ -538,7 +539,20 @@ async fn a_declined_browser_payment_takes_another_card_on_the_same_intent_and_pa
         .json()
         .await
         .unwrap();
-    assert_eq!(view["payment"]["status"], "confirming", "{view}");
+    assert_eq!(view["payment"]["status"], "declined", "{view}");
+    let again = buyer
+        .checkout_body(
+            payment["hold_id"].as_str().unwrap(),
+            Some("declined-then-paid"),
+            &json!({"payment": {"method": "stripe"}}),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(
+        again["payment"]["client_secret"], secret,
+        "the same intent again"
+    );
     let paid = confirm_in_browser(&psp, secret, GOOD_CARD).await;
     assert_eq!(paid["status"], "succeeded", "{paid}");
     let view = wait_paid(
@@ -558,6 +572,41 @@ async fn a_declined_browser_payment_takes_another_card_on_the_same_intent_and_pa
         provider["payment_provider"]["browser"]["publishable_key"],
         PUBLISHABLE
     );
+    app.assert_audit_ok().await;
+    psp.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_buyer_who_leaves_after_a_decline_has_the_intent_cancelled_before_the_seats_go_back() {
+    let (app, psp) = app_for_browsers(Duration::from_secs(600)).await;
+    let buyer = app.register_and_login().await;
+    let payment = start_browser_payment(&buyer, "M-11", "declined-then-left").await;
+    let secret = payment["client_secret"].as_str().unwrap();
+    let declined = confirm_in_browser(&psp, secret, CARD_DECLINED).await;
+    assert_eq!(declined["error"]["code"], "card_declined", "{declined}");
+    let hold_id = payment["hold_id"].as_str().unwrap();
+    let stranger = app.register_and_login().await;
+    assert_eq!(
+        stranger.release(hold_id).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        buyer.release(hold_id).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.seat_state("M-11").await, "available");
+    let late = confirm_in_browser(&psp, secret, GOOD_CARD).await;
+    assert_eq!(
+        late["error"]["code"], "payment_intent_unexpected_state",
+        "a cancelled intent cannot be charged: {late}"
+    );
+    let view = wait_paid(
+        &buyer,
+        payment["id"].as_str().unwrap(),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(view["status"], "failed", "{view}");
     app.assert_audit_ok().await;
     psp.shutdown().await;
 }
