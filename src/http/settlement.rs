@@ -288,16 +288,15 @@ async fn fulfil(
         now,
     )
     .await?;
-    if payment.amount_cents > 0 {
-        tx.insert_ledger_entry(&ledger(
-            payment,
-            LedgerKind::Charge,
-            Some(&order.id),
-            &reference,
-            now,
-        ))
-        .await?;
-    }
+    // A free order has its charge too, of zero: every paid order has exactly one.
+    tx.insert_ledger_entry(&ledger(
+        payment,
+        LedgerKind::Charge,
+        Some(&order.id),
+        &reference,
+        now,
+    ))
+    .await?;
     let body = json!(OrderResponse {
         order: OrderView::of(&order, Some(&event))
     });

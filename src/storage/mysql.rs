@@ -27,7 +27,13 @@ use crate::domain::{
 /// zone is UTC, so the conversion back to epoch time is exact).
 const DB_NOW: &str = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)";
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/mysql/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/mysql/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/mysql/0002_free_orders.sql"),
+    ),
+];
 
 pub struct MySqlDatabase {
     pool: MySqlPool,

@@ -26,7 +26,13 @@ use crate::domain::{
 /// the start of its transaction as `now()` would be.
 const DB_NOW: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_free_orders.sql"),
+    ),
+];
 
 /// The advisory lock that lets only one instance migrate at a time (any constant both agree on).
 const MIGRATION_LOCK: i64 = 0x626f_786f_6666_6963; // "boxoffic"

@@ -27,7 +27,13 @@ use crate::domain::{
 /// The database's clock in milliseconds (julianday works on every SQLite version).
 const DB_NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_free_orders.sql"),
+    ),
+];
 
 pub struct SqliteDatabase {
     writer: SqlitePool,
