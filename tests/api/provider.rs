@@ -610,3 +610,67 @@ async fn a_buyer_who_leaves_after_a_decline_has_the_intent_cancelled_before_the_
     app.assert_audit_ok().await;
     psp.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_confirmation_landing_after_the_client_gave_up_cannot_charge_once_the_expiring_hold_cancelled_its_intent()
+ {
+    let port = free_port();
+    let (_, psp) = SandboxPsp::start(PspConfig {
+        webhook_url: Some(format!("http://127.0.0.1:{port}/api/v1/payments/webhook")),
+        webhook_secret: SECRET.to_owned(),
+        faults: Faults {
+            late_confirm_rate: 1.0,
+            late_confirm_delay: Duration::from_secs(5),
+            ..Faults::default()
+        },
+        seed: Some(3),
+        ..PspConfig::default()
+    })
+    .await
+    .unwrap();
+    let base = psp.base_url();
+    let app = TestApp::spawn_with(move |s| {
+        s.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        s.webhook_secret = Some(SECRET.to_owned());
+        s.hold_ttl = Duration::from_secs(3);
+        s.payment = PaymentSettings::Stripe {
+            api_key: "sk_test_boxoffice".to_owned(),
+            api_base: base,
+            timeout: Duration::from_millis(1000),
+            browser: StripeBrowser::default(),
+        };
+    })
+    .await;
+    let buyer = app.register_and_login().await;
+    let hold = buyer.hold_ok(&["M-13"]).await;
+    // The confirmation is not answered: the client gives up and the payment is left confirming.
+    let (status, body) = pay(&buyer, hold["id"].as_str().unwrap(), "gave-up", GOOD_CARD).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let payment_id = body["payment"]["id"].as_str().unwrap().to_owned();
+    // The hold expires before the confirmation lands: its intent is cancelled first.
+    let view = wait_paid(&buyer, &payment_id, Duration::from_secs(10)).await;
+    assert_eq!(view["status"], "failed", "{view}");
+    assert_eq!(app.seat_state("M-13").await, "available");
+    // The late confirmation arrives at a cancelled intent: nothing is charged.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let intent_id = app
+        .text(
+            "SELECT provider_ref FROM payments WHERE id = ?",
+            &[&payment_id],
+        )
+        .await;
+    let intent: Value = reqwest::Client::new()
+        .get(format!("{}/v1/payment_intents/{intent_id}", psp.base_url()))
+        .bearer_auth("sk_test_boxoffice")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(intent["status"], "canceled", "{intent}");
+    assert_eq!(intent["amount_received"], 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM ledger", &[]).await, 0);
+    app.assert_audit_ok().await;
+    psp.shutdown().await;
+}
