@@ -34,7 +34,10 @@ export async function mountCardElement(node, total) {
   if (!p.browser) throw new Error('Paying by card is not available here: this server takes payments over its API only.');
   const Stripe = await loadScript(p.browser.stripe_js_url);
   const stripe = Stripe(p.browser.publishable_key);
-  const elements = stripe.elements({ mode: 'payment', amount: total.cents, currency: total.currency.toLowerCase() });
+  // The server creates the intent for cards (payment_method_types[0]=card): the element must match it.
+  const elements = stripe.elements({
+    mode: 'payment', amount: total.cents, currency: total.currency.toLowerCase(), paymentMethodTypes: ['card'],
+  });
   const element = elements.create('payment');
   await new Promise((resolve) => {
     element.on('ready', resolve);
