@@ -101,6 +101,11 @@ const CHECKS: &[Check] = &[
         description: "an available seat belongs to no hold, and a held or sold one to a hold",
         sql: "SELECT event_id, id FROM seats WHERE (state = 'available' AND hold_id IS NOT NULL) OR (state <> 'available' AND hold_id IS NULL)",
     },
+    Check {
+        name: "hold_ended_but_active",
+        description: "a hold is active exactly while it has not ended (the hold statements rely on it)",
+        sql: "SELECT id FROM holds WHERE (status = 'active' AND ended_at IS NOT NULL) OR (status <> 'active' AND ended_at IS NULL)",
+    },
 ];
 
 const EXAMPLES: usize = 10;

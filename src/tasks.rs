@@ -92,7 +92,8 @@ pub async fn release_expired_holds(state: &AppState) -> StoreResult<usize> {
             {
                 continue;
             }
-            tx.free_held_seats(&event_id, &hold_id).await?;
+            tx.free_held_seats(&event_id, &hold_id, &hold.seat_ids)
+                .await?;
             let changes = tx.seat_statuses_of(&event_id, &hold.seat_ids).await?;
             tx.commit().await?;
             state.publish(&event_id, changes);

@@ -68,6 +68,8 @@ use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore, watch},
 };
 
+mod long_sale;
+mod plot;
 mod scenarios;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -100,7 +102,7 @@ USAGE: cargo run --release --example measure -- [OPTIONS]
                           fanout; without it, fresh servers are started from --server-bin on fresh
                           databases (cross always needs its own and is skipped with --target)
   --server-bin PATH       server binary to start [target/release/boxoffice]
-  --phases LIST           comma list of buy,baseline,read,fanout,cross [all five]
+  --phases LIST           comma list of buy,baseline,read,fanout,cross,scenarios,long-sale [all]
   --backends LIST         databases for buy and baseline: sqlite,postgres,mysql [all three]
   --postgres-admin-url U  where bo_bench_* databases are created [postgres://postgres@127.0.0.1:5432/postgres]
   --mysql-admin-url U     the same for MariaDB/MySQL [mysql://root@127.0.0.1:3306/test]
@@ -130,10 +132,24 @@ USAGE: cargo run --release --example measure -- [OPTIONS]
   --fanout-watchers N     scenarios: fan-out live maps on the one server [10000]
   --fanout-secs S         scenarios: fan-out duration [30]
   --soak-secs S           scenarios: soak duration [60]
+  --long-sale-backends L  long-sale: databases to sell the stadium on, of sqlite, postgres,
+                          postgres16 and mysql [all four]
+  --postgres16-admin-url U  long-sale: the PostgreSQL 16 server [postgres://postgres@127.0.0.1:5433/postgres]
+  --long-sale-buyers LIST long-sale: one sell-out per buyer count, each on a fresh event [16,200]
+  --long-sale-soak-secs S long-sale: then rehearse soak on the stadium for this long, 0 for none [0]
+  --long-sale-plot-dir D  long-sale: where the SVG plots go [docs/bench]
   --json-out PATH         also write the JSON report to this file
 ";
 
-const PHASES: [&str; 6] = ["buy", "baseline", "read", "fanout", "cross", "scenarios"];
+const PHASES: [&str; 7] = [
+    "buy",
+    "baseline",
+    "read",
+    "fanout",
+    "cross",
+    "scenarios",
+    "long-sale",
+];
 
 #[derive(Debug, Clone)]
 struct Options {
@@ -163,6 +179,11 @@ struct Options {
     scenario_backends: Vec<Backend>,
     scenarios: Vec<String>,
     scenario_sizes: scenarios::ScenarioSizes,
+    long_sale_backends: Vec<String>,
+    postgres16_admin: String,
+    long_sale: long_sale::LongSaleSizes,
+    long_sale_plot_dir: Option<PathBuf>,
+    long_sale_targets: Vec<long_sale::Target>,
     json_out: Option<PathBuf>,
 }
 
@@ -205,6 +226,13 @@ impl Options {
             scenario_backends: vec![Backend::Sqlite, Backend::Postgres],
             scenarios: scenarios::SCENARIOS.iter().map(|s| s.to_string()).collect(),
             scenario_sizes: scenarios::ScenarioSizes::default(),
+            long_sale_backends: ["sqlite", "postgres", "postgres16", "mysql"]
+                .map(str::to_owned)
+                .to_vec(),
+            postgres16_admin: "postgres://postgres@127.0.0.1:5433/postgres".into(),
+            long_sale: long_sale::LongSaleSizes::default(),
+            long_sale_plot_dir: Some(PathBuf::from("docs/bench")),
+            long_sale_targets: Vec::new(),
             json_out: None,
         }
     }
@@ -289,6 +317,25 @@ impl Options {
             "--fanout-watchers" => self.scenario_sizes.fanout_watchers = num(name, v)?,
             "--fanout-secs" => self.scenario_sizes.fanout_secs = num(name, v)?,
             "--soak-secs" => self.scenario_sizes.soak_secs = num(name, v)?,
+            "--long-sale-backends" => {
+                self.long_sale_backends = list(v).map(str::to_owned).collect();
+                if let Some(b) = self
+                    .long_sale_backends
+                    .iter()
+                    .find(|b| !["sqlite", "postgres", "postgres16", "mysql"].contains(&b.as_str()))
+                {
+                    return Err(fail(format!("unknown long-sale backend {b}")));
+                }
+            }
+            "--postgres16-admin-url" => self.postgres16_admin = v.to_owned(),
+            "--long-sale-buyers" => {
+                self.long_sale.buyer_counts =
+                    list(v).map(|s| num(name, s)).collect::<Result<_>>()?
+            }
+            "--long-sale-soak-secs" => self.long_sale.soak_secs = num(name, v)?,
+            "--long-sale-plot-dir" => {
+                self.long_sale_plot_dir = (v != "none").then(|| PathBuf::from(v))
+            }
             "--json-out" => self.json_out = Some(PathBuf::from(v)),
             _ => return Err(fail(format!("unknown argument {name}\n\n{USAGE}"))),
         }
@@ -321,6 +368,27 @@ impl Options {
         z.fanout_watchers = z.fanout_watchers.clamp(1, 10_000);
         z.fanout_secs = z.fanout_secs.clamp(1, 600);
         z.soak_secs = z.soak_secs.clamp(1, 3600);
+        for b in &mut self.long_sale.buyer_counts {
+            *b = (*b).clamp(1, 1000);
+        }
+        self.long_sale.soak_secs = self.long_sale.soak_secs.min(3600);
+        self.long_sale_targets = self
+            .long_sale_backends
+            .iter()
+            .map(|label| {
+                let (backend, admin_url) = match label.as_str() {
+                    "sqlite" => (Backend::Sqlite, String::new()),
+                    "postgres" => (Backend::Postgres, self.postgres_admin.clone()),
+                    "postgres16" => (Backend::Postgres, self.postgres16_admin.clone()),
+                    _ => (Backend::MySql, self.mysql_admin.clone()),
+                };
+                long_sale::Target {
+                    label: label.clone(),
+                    backend,
+                    admin_url,
+                }
+            })
+            .collect();
     }
 
     fn check_loopback(self) -> Result<Options> {
@@ -334,6 +402,7 @@ impl Options {
         }
         require_loopback("--postgres-admin-url", &self.postgres_admin)?;
         require_loopback("--mysql-admin-url", &self.mysql_admin)?;
+        require_loopback("--postgres16-admin-url", &self.postgres16_admin)?;
         require_loopback("--redis-url", &self.redis_url)?;
         Ok(self)
     }
@@ -417,6 +486,16 @@ struct ScratchDb {
 
 impl ScratchDb {
     async fn create(backend: Backend, opts: &Options) -> Result<ScratchDb> {
+        let admin = match backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => &opts.postgres_admin,
+            Backend::MySql => &opts.mysql_admin,
+        };
+        ScratchDb::create_at(backend, admin).await
+    }
+
+    /// [`ScratchDb::create`] on the server of this admin URL (ignored for SQLite).
+    async fn create_at(backend: Backend, admin: &str) -> Result<ScratchDb> {
         let name = format!("bo_bench_{}", uuid::Uuid::new_v4().simple());
         let (url, admin_url, dir) = match backend {
             Backend::Sqlite => {
@@ -428,7 +507,6 @@ impl ScratchDb {
                 )
             }
             Backend::Postgres => {
-                let admin = &opts.postgres_admin;
                 let mut conn = sqlx::PgConnection::connect(admin)
                     .await
                     .map_err(|e| fail(format!("PostgreSQL at {admin}: {e}")))?;
@@ -438,12 +516,11 @@ impl ScratchDb {
                 conn.close().await.ok();
                 (
                     boxoffice::storage::replace_database(admin, &name),
-                    admin.clone(),
+                    admin.to_owned(),
                     None,
                 )
             }
             Backend::MySql => {
-                let admin = &opts.mysql_admin;
                 let mut conn = sqlx::MySqlConnection::connect(admin)
                     .await
                     .map_err(|e| fail(format!("MariaDB/MySQL at {admin}: {e}")))?;
@@ -455,7 +532,7 @@ impl ScratchDb {
                 conn.close().await.ok();
                 (
                     boxoffice::storage::replace_database(admin, &name),
-                    admin.clone(),
+                    admin.to_owned(),
                     None,
                 )
             }
@@ -2979,6 +3056,9 @@ fn print_table(report: &Value) {
     if let Some(s) = report.get("scenarios") {
         scenarios::print_scenarios(s);
     }
+    if let Some(s) = report.get("long-sale") {
+        long_sale::print_long_sale(s);
+    }
 }
 
 /// True when a phase, or one backend of it, failed.
@@ -3041,9 +3121,14 @@ async fn main() -> std::process::ExitCode {
         report["machine"]["loadavg_at_scenarios"] = loadavg().into();
         report["scenarios"] = scenarios::phase_scenarios(&opts).await;
     }
+    if opts.has("long-sale") && opts.target.is_none() {
+        report["machine"]["loadavg_at_long_sale"] = loadavg().into();
+        report["long-sale"] = long_sale::phase_long_sale(&opts).await;
+    }
     report["machine"]["loadavg_at_end"] = loadavg().into();
     let mut failed = PHASES.iter().any(|p| report.get(*p).is_some_and(has_error))
-        || report.get("scenarios").is_some_and(scenarios::any_failure);
+        || report.get("scenarios").is_some_and(scenarios::any_failure)
+        || report.get("long-sale").is_some_and(long_sale::any_failure);
     print_table(&report);
     let text = serde_json::to_string_pretty(&report).unwrap_or_default();
     println!();

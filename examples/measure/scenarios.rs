@@ -158,9 +158,18 @@ async fn healthz_ceiling(opts: &Options, base: &str) -> Value {
 }
 
 async fn admin_token(c: &reqwest::Client, base: &str) -> Result<String> {
+    admin_token_for(c, base, ADMIN_EMAIL).await
+}
+
+/// Signs in the admin account the server was started with; returns its bearer token.
+pub(super) async fn admin_token_for(
+    c: &reqwest::Client,
+    base: &str,
+    email: &str,
+) -> Result<String> {
     let r = c
         .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({ "email": ADMIN_EMAIL, "password": PASSWORD }))
+        .json(&json!({ "email": email, "password": PASSWORD }))
         .send()
         .await?;
     let status = r.status();
@@ -171,7 +180,12 @@ async fn admin_token(c: &reqwest::Client, base: &str) -> Result<String> {
         .ok_or_else(|| fail(format!("admin login: {status} {body}")))
 }
 
-async fn admin_post(c: &reqwest::Client, url: String, token: &str, body: &Value) -> Result<Value> {
+pub(super) async fn admin_post(
+    c: &reqwest::Client,
+    url: String,
+    token: &str,
+    body: &Value,
+) -> Result<Value> {
     let r = c.post(url).bearer_auth(token).json(body).send().await?;
     let status = r.status();
     let body: Value = r.json().await.unwrap_or(Value::Null);
@@ -336,7 +350,7 @@ async fn run_scenario(
 }
 
 /// Runs the rehearsal as an operator would, with the database given so that it audits at the end.
-async fn rehearse(
+pub(super) async fn rehearse(
     bin: &Path,
     base: &str,
     event: &str,

@@ -225,7 +225,8 @@ pub async fn release_hold(
     if !tx.end_hold(&hold.id, HoldStatus::Released, now).await? {
         return Ok(StatusCode::NO_CONTENT);
     }
-    tx.free_held_seats(&hold.event_id, &hold.id).await?;
+    tx.free_held_seats(&hold.event_id, &hold.id, &hold.seat_ids)
+        .await?;
     let changes = tx.seat_statuses_of(&hold.event_id, &hold.seat_ids).await?;
     tx.commit().await?;
     state.publish(&hold.event_id, changes);

@@ -256,7 +256,7 @@ async fn fulfil(
     }
     let seats = hold.seat_ids.len();
     let mut changes = tx
-        .sell_held_seats(&hold.event_id, &hold.id, &hold.user_id)
+        .sell_held_seats(&hold.event_id, &hold.id, &hold.user_id, &hold.seat_ids)
         .await?;
     if changes.len() < seats {
         // The hold ended before the payment landed: take back the seats nobody took since.
@@ -267,7 +267,7 @@ async fn fulfil(
             return Ok(None);
         }
         changes.extend(
-            tx.sell_held_seats(&hold.event_id, &hold.id, &hold.user_id)
+            tx.sell_held_seats(&hold.event_id, &hold.id, &hold.user_id, &hold.seat_ids)
                 .await?,
         );
         if changes.len() < seats {

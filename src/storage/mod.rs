@@ -187,6 +187,8 @@ pub trait Repository: Send {
     // Holds.
     /// Serialises one buyer's concurrent holds so that the per-user limit cannot be raced.
     async fn lock_user(&mut self, user_id: &str) -> StoreResult<()>;
+    /// Seats of the buyer's active holds for the event; "active" read as in
+    /// [`Repository::end_hold`].
     async fn seats_held_by(
         &mut self,
         event_id: &str,
@@ -222,23 +224,34 @@ pub trait Repository: Send {
     ) -> StoreResult<u64>;
     async fn hold_by_id(&mut self, hold_id: &str) -> StoreResult<Option<Hold>>;
     /// Moves an active hold to `to` (released, expired or converted); false if it was not active.
+    /// A hold is active exactly while it has no `ended_at` (every transition sets it, and the
+    /// audit checks it): the statement tests that column, which no index has, so that the only
+    /// way to the row is the primary key. Tested on `status`, a planner whose statistics say no
+    /// hold is active could walk the status index and its dead entries instead.
     async fn end_hold(
         &mut self,
         hold_id: &str,
         to: crate::domain::hold::HoldStatus,
         now: Timestamp,
     ) -> StoreResult<bool>;
-    /// Converts an active, unexpired hold into a sale; false if it was not active or had expired.
-    async fn convert_hold(&mut self, hold_id: &str, now: Timestamp) -> StoreResult<bool>;
-    /// Returns the hold's held seats to sale.
-    async fn free_held_seats(&mut self, event_id: &str, hold_id: &str) -> StoreResult<u64>;
+    /// Returns the hold's held seats to sale. `seat_ids` are the hold's own (from
+    /// [`Repository::hold_by_id`]): seats are addressed by primary key, never found by scanning
+    /// the event for the hold, so the cost does not grow with the size of the hall.
+    async fn free_held_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<u64>;
     /// Marks the hold's held seats sold; returns them as they are now, as
-    /// [`Repository::take_available_seats`] does.
+    /// [`Repository::take_available_seats`] does. `seat_ids` as for
+    /// [`Repository::free_held_seats`].
     async fn sell_held_seats(
         &mut self,
         event_id: &str,
         hold_id: &str,
         holder: &str,
+        seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>>;
     async fn expired_holds(
         &mut self,

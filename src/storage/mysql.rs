@@ -29,10 +29,8 @@ const DB_NOW: &str = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)";
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/mysql/0001_init.sql")),
-    (
-        2,
-        include_str!("../../migrations/mysql/0002_free_orders.sql"),
-    ),
+    (2, include_str!("../../migrations/mysql/0002_purchase_indexes.sql")),
+    (3, include_str!("../../migrations/mysql/0003_free_orders.sql")),
 ];
 
 pub struct MySqlDatabase {
@@ -230,16 +228,21 @@ fn user_from(row: &MySqlRow) -> StoreResult<UserRecord> {
 
 /// The seats an UPDATE moved from `from` to `to`, computed from the rows it locked just before
 /// (MySQL has no UPDATE … RETURNING): each such seat's version went up by one.
+/// A seat as its row lock found it: id, state, hold and version.
+type LockedSeat = (String, String, Option<String>, i64);
+
+/// The locked seats an UPDATE conditioned on `from` and `hold_id` changes, as they are after it.
 fn changed_from_lock(
-    locked: Vec<(String, String, i64)>,
+    locked: Vec<LockedSeat>,
     from: &str,
+    hold_id: Option<&str>,
     to: SeatState,
     holder: &str,
 ) -> Vec<SeatStatus> {
     locked
         .into_iter()
-        .filter(|(_, state, _)| state == from)
-        .map(|(seat_id, _, version)| SeatStatus {
+        .filter(|(_, state, held_by, _)| state == from && held_by.as_deref() == hold_id)
+        .map(|(seat_id, _, _, version)| SeatStatus {
             seat_id,
             state: to,
             version: version + 1,
@@ -333,16 +336,18 @@ impl MySqlTx {
         self.locked_seats(event_id, seat_ids).await.map(|_| ())
     }
 
-    /// Locks the seats in id order, as [`Self::lock_seats`] does, and returns each one's state
-    /// and version as of the lock: nothing else can change them until this transaction ends, so
-    /// an UPDATE that follows changes exactly the ones in the state it asks for.
+    /// Locks the seats in id order, as [`Self::lock_seats`] does, and returns each one's state,
+    /// hold and version as of the lock: nothing else can change them until this transaction
+    /// ends, so an UPDATE that follows changes exactly the ones in the state it asks for. The
+    /// seats are found by primary key (a range of at most a hold's seats), whatever the size of
+    /// the event.
     async fn locked_seats(
         &mut self,
         event_id: &str,
         seat_ids: &[String],
-    ) -> StoreResult<Vec<(String, String, i64)>> {
+    ) -> StoreResult<Vec<LockedSeat>> {
         let sql = format!(
-            "SELECT id, state, version FROM seats WHERE event_id = ? AND id IN ({}) ORDER BY id FOR UPDATE",
+            "SELECT id, state, hold_id, version FROM seats WHERE event_id = ? AND id IN ({}) ORDER BY id FOR UPDATE",
             placeholders(seat_ids.len())
         );
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(event_id);
@@ -350,21 +355,6 @@ impl MySqlTx {
             query = query.bind(id);
         }
         Ok(query.fetch_all(&mut *self.0).await?)
-    }
-
-    /// Locks a hold's seats in id order, as [`Self::lock_seats`] does.
-    async fn lock_seats_of_hold(
-        &mut self,
-        event_id: &str,
-        hold_id: &str,
-    ) -> StoreResult<Vec<(String, String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT id, state, version FROM seats WHERE event_id = ? AND hold_id = ? ORDER BY id FOR UPDATE",
-        )
-        .bind(event_id)
-        .bind(hold_id)
-        .fetch_all(&mut *self.0)
-        .await?)
     }
 
     async fn tickets_of(&mut self, order_ids: &[String]) -> StoreResult<Vec<TicketRecord>> {
@@ -674,9 +664,12 @@ impl Repository for MySqlTx {
         event_id: &str,
         since: Timestamp,
     ) -> StoreResult<Vec<SeatStatus>> {
-        let sql =
-            format!("SELECT {SEAT_STATUS_COLUMNS} WHERE s.event_id = ? AND s.updated_at >= ?");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        // The index named, because InnoDB estimates the range from index entries that include
+        // versions not yet purged: right after a burst of changes the estimate can reach the size
+        // of the event, and the optimizer then reads the whole event by primary key instead.
+        let sql = "SELECT s.id, s.state, s.version, h.user_id AS holder FROM seats s FORCE INDEX (seats_by_change) \
+             LEFT JOIN holds h ON h.id = s.hold_id WHERE s.event_id = ? AND s.updated_at >= ?";
+        let rows = sqlx::query(sql)
             .bind(event_id)
             .bind(since.millis())
             .fetch_all(&mut *self.0)
@@ -700,7 +693,7 @@ impl Repository for MySqlTx {
     ) -> StoreResult<u32> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM hold_seats hs JOIN holds h ON h.id = hs.hold_id \
-             WHERE h.user_id = ? AND h.event_id = ? AND h.status = 'active' AND h.expires_at > ?",
+             WHERE h.user_id = ? AND h.event_id = ? AND h.ended_at IS NULL AND h.expires_at > ?",
         )
         .bind(user_id)
         .bind(event_id)
@@ -753,7 +746,7 @@ impl Repository for MySqlTx {
             query = query.bind(id);
         }
         let r = query.execute(&mut *self.0).await?;
-        let taken = changed_from_lock(locked, "available", SeatState::Held, holder);
+        let taken = changed_from_lock(locked, "available", None, SeatState::Held, holder);
         // The connection asks for found rows, not changed rows, and `version` changes anyway:
         // this is the number of seats taken, which the lock said it would be.
         if r.rows_affected() != taken.len() as u64 {
@@ -835,7 +828,7 @@ impl Repository for MySqlTx {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let r = sqlx::query(
-            "UPDATE holds SET status = ?, ended_at = ? WHERE id = ? AND status = 'active'",
+            "UPDATE holds SET status = ?, ended_at = ? WHERE id = ? AND ended_at IS NULL",
         )
         .bind(to.as_str())
         .bind(now.millis())
@@ -845,30 +838,27 @@ impl Repository for MySqlTx {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn convert_hold(&mut self, hold_id: &str, now: Timestamp) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE holds SET status = 'converted', ended_at = ? WHERE id = ? AND status = 'active' AND expires_at > ?",
-        )
-        .bind(now.millis())
-        .bind(hold_id)
-        .bind(now.millis())
-        .execute(&mut *self.0)
-        .await?;
-        Ok(r.rows_affected() == 1)
-    }
-
-    async fn free_held_seats(&mut self, event_id: &str, hold_id: &str) -> StoreResult<u64> {
-        self.lock_seats_of_hold(event_id, hold_id).await?;
+    async fn free_held_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<u64> {
+        // A primary-key range over the hold's seats: InnoDB locks them in id order as it goes.
         let sql = format!(
             "UPDATE seats SET state = 'available', hold_id = NULL, version = version + 1, updated_at = {DB_NOW} \
-             WHERE event_id = ? AND hold_id = ? AND state = 'held'"
+             WHERE event_id = ? AND id IN ({}) AND hold_id = ? AND state = 'held'",
+            placeholders(seat_ids.len())
         );
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(event_id)
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(event_id);
+        for id in seat_ids {
+            query = query.bind(id);
+        }
+        Ok(query
             .bind(hold_id)
             .execute(&mut *self.0)
-            .await?;
-        Ok(r.rows_affected())
+            .await?
+            .rows_affected())
     }
 
     async fn sell_held_seats(
@@ -876,18 +866,20 @@ impl Repository for MySqlTx {
         event_id: &str,
         hold_id: &str,
         holder: &str,
+        seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>> {
-        let locked = self.lock_seats_of_hold(event_id, hold_id).await?;
+        let locked = self.locked_seats(event_id, seat_ids).await?;
         let sql = format!(
             "UPDATE seats SET state = 'sold', version = version + 1, updated_at = {DB_NOW} \
-             WHERE event_id = ? AND hold_id = ? AND state = 'held'"
+             WHERE event_id = ? AND id IN ({}) AND hold_id = ? AND state = 'held'",
+            placeholders(seat_ids.len())
         );
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(event_id)
-            .bind(hold_id)
-            .execute(&mut *self.0)
-            .await?;
-        let sold = changed_from_lock(locked, "held", SeatState::Sold, holder);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(event_id);
+        for id in seat_ids {
+            query = query.bind(id);
+        }
+        let r = query.bind(hold_id).execute(&mut *self.0).await?;
+        let sold = changed_from_lock(locked, "held", Some(hold_id), SeatState::Sold, holder);
         if r.rows_affected() != sold.len() as u64 {
             return Err(StoreError::Corrupt(format!(
                 "sold {} seats where the lock promised {}",

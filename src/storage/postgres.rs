@@ -1,6 +1,8 @@
 //! The PostgreSQL dialect (14+): one pool of connections at the default READ COMMITTED level.
-//! Every statement that locks several seats locks them in id order first, so concurrent holds,
-//! sales and releases wait for each other instead of deadlocking.
+//! Every statement that locks several seats locks them in key order first, so concurrent holds,
+//! sales and releases wait for each other instead of deadlocking. Statements about particular
+//! seats find them by `seat_key` alone (see [`seat_keys`] and migration 0002), so that no plan can
+//! read the whole event to find a hold's seats.
 
 use std::{str::FromStr, time::Duration};
 
@@ -28,10 +30,8 @@ const DB_NOW: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
-    (
-        2,
-        include_str!("../../migrations/postgres/0002_free_orders.sql"),
-    ),
+    (2, include_str!("../../migrations/postgres/0002_purchase_indexes.sql")),
+    (3, include_str!("../../migrations/postgres/0003_free_orders.sql")),
 ];
 
 /// The advisory lock that lets only one instance migrate at a time (any constant both agree on).
@@ -215,7 +215,21 @@ fn order_from(row: &PgRow) -> StoreResult<OrderRecord> {
     })
 }
 
-const SEAT_STATUS_COLUMNS: &str = "s.id, s.state, s.version, h.user_id AS holder FROM seats s LEFT JOIN holds h ON h.id = s.hold_id";
+/// The seats' unique keys (`event_id/seat_id`, as the generated column `seat_key` spells them),
+/// sorted: the order in which every statement locks several seats.
+fn seat_keys(event_id: &str, seat_ids: &[String]) -> Vec<String> {
+    let mut keys: Vec<String> = seat_ids
+        .iter()
+        .map(|id| format!("{event_id}/{id}"))
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+/// A seat's status with its holder. The holder is a scalar subquery, not a join, so that it is
+/// always one primary-key lookup per seat read: a join leaves the planner free to hash the whole
+/// `holds` table (every hold of every sale) to answer for a handful of seats.
+const SEAT_STATUS_COLUMNS: &str = "s.id, s.state, s.version, (SELECT h.user_id FROM holds h WHERE h.id = s.hold_id) AS holder FROM seats s";
 const EVENT_COLUMNS: &str = "e.id, e.name, e.venue_id, v.name AS venue_name, v.layout, e.starts_at, e.sale_opens_at, e.currency \
      FROM events e JOIN venues v ON v.id = e.venue_id";
 const PAYMENT_COLUMNS: &str = "id, hold_id, user_id, idem_key, amount_cents, currency, status, provider_ref, created_at, updated_at FROM payments";
@@ -239,27 +253,13 @@ fn payment_from(row: &PgRow) -> StoreResult<StoredPayment> {
 const TICKET_COLUMNS: &str = "id, order_id, event_id, seat_id, price_cents, code, valid_seat, checked_in_at, created_at FROM tickets";
 
 impl PgTx {
-    /// Locks the given seats in id order: the one order every multi-seat lock follows.
-    async fn lock_seats(&mut self, event_id: &str, seat_ids: &[String]) -> StoreResult<()> {
-        sqlx::query(
-            "SELECT id FROM seats WHERE event_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
-        )
-        .bind(event_id)
-        .bind(seat_ids)
-        .execute(&mut *self.0)
-        .await?;
-        Ok(())
-    }
-
-    /// Locks a hold's seats in id order, as [`Self::lock_seats`] does.
-    async fn lock_seats_of_hold(&mut self, event_id: &str, hold_id: &str) -> StoreResult<()> {
-        sqlx::query(
-            "SELECT id FROM seats WHERE event_id = $1 AND hold_id = $2 ORDER BY id FOR UPDATE",
-        )
-        .bind(event_id)
-        .bind(hold_id)
-        .execute(&mut *self.0)
-        .await?;
+    /// Locks the seats with these keys (from [`seat_keys`]) in key order: the one order every
+    /// multi-seat lock follows. The sort is over at most a hold's rows, found by primary key.
+    async fn lock_seats(&mut self, keys: &[String]) -> StoreResult<()> {
+        sqlx::query("SELECT 1 FROM seats WHERE seat_key = ANY($1) ORDER BY seat_key FOR UPDATE")
+            .bind(keys)
+            .execute(&mut *self.0)
+            .await?;
         Ok(())
     }
 
@@ -550,10 +550,9 @@ impl Repository for PgTx {
         event_id: &str,
         seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>> {
-        let sql = format!("SELECT {SEAT_STATUS_COLUMNS} WHERE s.event_id = $1 AND s.id = ANY($2)");
+        let sql = format!("SELECT {SEAT_STATUS_COLUMNS} WHERE s.seat_key = ANY($1)");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(event_id)
-            .bind(seat_ids)
+            .bind(seat_keys(event_id, seat_ids))
             .fetch_all(&mut *self.0)
             .await?;
         rows.iter().map(seat_status_from).collect()
@@ -564,11 +563,16 @@ impl Repository for PgTx {
         event_id: &str,
         since: Timestamp,
     ) -> StoreResult<Vec<SeatStatus>> {
-        let sql =
-            format!("SELECT {SEAT_STATUS_COLUMNS} WHERE s.event_id = $1 AND s.updated_at >= $2");
+        // Bounded on both sides (the upper bound an hour ahead, which no change passes): a generic
+        // plan then estimates a narrow range of the change index, where `>= $2` alone would be a
+        // third of the event and invite a scan of it every second.
+        let sql = format!(
+            "SELECT {SEAT_STATUS_COLUMNS} WHERE s.event_id = $1 AND s.updated_at >= $2 AND s.updated_at < $3"
+        );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(event_id)
             .bind(since.millis())
+            .bind(since.plus(std::time::Duration::from_secs(3_600)).millis())
             .fetch_all(&mut *self.0)
             .await?;
         rows.iter().map(seat_status_from).collect()
@@ -593,7 +597,7 @@ impl Repository for PgTx {
     ) -> StoreResult<u32> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM hold_seats hs JOIN holds h ON h.id = hs.hold_id \
-             WHERE h.user_id = $1 AND h.event_id = $2 AND h.status = 'active' AND h.expires_at > $3",
+             WHERE h.user_id = $1 AND h.event_id = $2 AND h.ended_at IS NULL AND h.expires_at > $3",
         )
         .bind(user_id)
         .bind(event_id)
@@ -632,16 +636,16 @@ impl Repository for PgTx {
         holder: &str,
         seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>> {
-        self.lock_seats(event_id, seat_ids).await?;
+        let keys = seat_keys(event_id, seat_ids);
+        self.lock_seats(&keys).await?;
         let sql = format!(
             "UPDATE seats SET state = 'held', hold_id = $1, version = version + 1, updated_at = {DB_NOW} \
-             WHERE event_id = $2 AND id = ANY($3) AND state = 'available' \
-             RETURNING id, state, version, $4::text AS holder"
+             WHERE seat_key = ANY($2) AND state = 'available' \
+             RETURNING id, state, version, $3::text AS holder"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(hold_id)
-            .bind(event_id)
-            .bind(seat_ids)
+            .bind(&keys)
             .bind(holder)
             .fetch_all(&mut *self.0)
             .await?;
@@ -655,11 +659,10 @@ impl Repository for PgTx {
         hold_id: &str,
     ) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
-            "SELECT id FROM seats WHERE event_id = $1 AND id = ANY($2) \
-             AND state <> 'available' AND hold_id <> $3 ORDER BY id",
+            "SELECT id FROM seats WHERE seat_key = ANY($1) \
+             AND state <> 'available' AND hold_id <> $2 ORDER BY id",
         )
-        .bind(event_id)
-        .bind(seat_ids)
+        .bind(seat_keys(event_id, seat_ids))
         .bind(hold_id)
         .fetch_all(&mut *self.0)
         .await?)
@@ -670,12 +673,10 @@ impl Repository for PgTx {
         event_id: &str,
         seat_ids: &[String],
     ) -> StoreResult<u64> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM seats WHERE event_id = $1 AND id = ANY($2)")
-                .bind(event_id)
-                .bind(seat_ids)
-                .fetch_one(&mut *self.0)
-                .await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM seats WHERE seat_key = ANY($1)")
+            .bind(seat_keys(event_id, seat_ids))
+            .fetch_one(&mut *self.0)
+            .await?;
         Ok(n as u64)
     }
 
@@ -714,7 +715,7 @@ impl Repository for PgTx {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let r = sqlx::query(
-            "UPDATE holds SET status = $1, ended_at = $2 WHERE id = $3 AND status = 'active'",
+            "UPDATE holds SET status = $1, ended_at = $2 WHERE id = $3 AND ended_at IS NULL",
         )
         .bind(to.as_str())
         .bind(now.millis())
@@ -724,26 +725,20 @@ impl Repository for PgTx {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn convert_hold(&mut self, hold_id: &str, now: Timestamp) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE holds SET status = 'converted', ended_at = $1 WHERE id = $2 AND status = 'active' AND expires_at > $3",
-        )
-        .bind(now.millis())
-        .bind(hold_id)
-        .bind(now.millis())
-        .execute(&mut *self.0)
-        .await?;
-        Ok(r.rows_affected() == 1)
-    }
-
-    async fn free_held_seats(&mut self, event_id: &str, hold_id: &str) -> StoreResult<u64> {
-        self.lock_seats_of_hold(event_id, hold_id).await?;
+    async fn free_held_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<u64> {
+        let keys = seat_keys(event_id, seat_ids);
+        self.lock_seats(&keys).await?;
         let sql = format!(
             "UPDATE seats SET state = 'available', hold_id = NULL, version = version + 1, updated_at = {DB_NOW} \
-             WHERE event_id = $1 AND hold_id = $2 AND state = 'held'"
+             WHERE seat_key = ANY($1) AND hold_id = $2 AND state = 'held'"
         );
         let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(event_id)
+            .bind(&keys)
             .bind(hold_id)
             .execute(&mut *self.0)
             .await?;
@@ -755,15 +750,17 @@ impl Repository for PgTx {
         event_id: &str,
         hold_id: &str,
         holder: &str,
+        seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>> {
-        self.lock_seats_of_hold(event_id, hold_id).await?;
+        let keys = seat_keys(event_id, seat_ids);
+        self.lock_seats(&keys).await?;
         let sql = format!(
             "UPDATE seats SET state = 'sold', version = version + 1, updated_at = {DB_NOW} \
-             WHERE event_id = $1 AND hold_id = $2 AND state = 'held' \
+             WHERE seat_key = ANY($1) AND hold_id = $2 AND state = 'held' \
              RETURNING id, state, version, $3::text AS holder"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(event_id)
+            .bind(&keys)
             .bind(hold_id)
             .bind(holder)
             .fetch_all(&mut *self.0)
@@ -1135,15 +1132,15 @@ impl Repository for PgTx {
         hold_id: &str,
         seat_ids: &[String],
     ) -> StoreResult<u64> {
-        self.lock_seats(event_id, seat_ids).await?;
+        let keys = seat_keys(event_id, seat_ids);
+        self.lock_seats(&keys).await?;
         let sql = format!(
             "UPDATE seats SET state = 'available', hold_id = NULL, version = version + 1, updated_at = {DB_NOW} \
-             WHERE event_id = $1 AND hold_id = $2 AND state = 'sold' AND id = ANY($3)"
+             WHERE seat_key = ANY($1) AND hold_id = $2 AND state = 'sold'"
         );
         let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(event_id)
+            .bind(&keys)
             .bind(hold_id)
-            .bind(seat_ids)
             .execute(&mut *self.0)
             .await?;
         Ok(r.rows_affected())

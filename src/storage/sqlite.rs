@@ -29,10 +29,8 @@ const DB_NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGE
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
-    (
-        2,
-        include_str!("../../migrations/sqlite/0002_free_orders.sql"),
-    ),
+    (2, include_str!("../../migrations/sqlite/0002_purchase_indexes.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_free_orders.sql")),
 ];
 
 pub struct SqliteDatabase {
@@ -583,7 +581,7 @@ impl Repository for SqliteTx {
     ) -> StoreResult<u32> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM hold_seats hs JOIN holds h ON h.id = hs.hold_id \
-             WHERE h.user_id = ? AND h.event_id = ? AND h.status = 'active' AND h.expires_at > ?",
+             WHERE h.user_id = ? AND h.event_id = ? AND h.ended_at IS NULL AND h.expires_at > ?",
         )
         .bind(user_id)
         .bind(event_id)
@@ -701,7 +699,7 @@ impl Repository for SqliteTx {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let r = sqlx::query(
-            "UPDATE holds SET status = ?, ended_at = ? WHERE id = ? AND status = 'active'",
+            "UPDATE holds SET status = ?, ended_at = ? WHERE id = ? AND ended_at IS NULL",
         )
         .bind(to.as_str())
         .bind(now.millis())
@@ -711,25 +709,19 @@ impl Repository for SqliteTx {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn convert_hold(&mut self, hold_id: &str, now: Timestamp) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE holds SET status = 'converted', ended_at = ? WHERE id = ? AND status = 'active' AND expires_at > ?",
-        )
-        .bind(now.millis())
-        .bind(hold_id)
-        .bind(now.millis())
-        .execute(&mut *self.0)
-        .await?;
-        Ok(r.rows_affected() == 1)
-    }
-
-    async fn free_held_seats(&mut self, event_id: &str, hold_id: &str) -> StoreResult<u64> {
+    async fn free_held_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<u64> {
         let sql = format!(
             "UPDATE seats SET state = 'available', hold_id = NULL, version = version + 1, updated_at = {DB_NOW} \
-             WHERE event_id = ? AND hold_id = ? AND state = 'held'"
+             WHERE event_id = ? AND id IN (SELECT value FROM json_each(?)) AND hold_id = ? AND state = 'held'"
         );
         let r = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(event_id)
+            .bind(json_list(seat_ids))
             .bind(hold_id)
             .execute(&mut *self.0)
             .await?;
@@ -741,13 +733,16 @@ impl Repository for SqliteTx {
         event_id: &str,
         hold_id: &str,
         holder: &str,
+        seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>> {
         let sql = format!(
             "UPDATE seats SET state = 'sold', version = version + 1, updated_at = {DB_NOW} \
-             WHERE event_id = ? AND hold_id = ? AND state = 'held' RETURNING id, state, version"
+             WHERE event_id = ? AND id IN (SELECT value FROM json_each(?)) AND hold_id = ? AND state = 'held' \
+             RETURNING id, state, version"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(event_id)
+            .bind(json_list(seat_ids))
             .bind(hold_id)
             .fetch_all(&mut *self.0)
             .await?;

@@ -79,7 +79,7 @@ async fn a_seat_this_instance_still_shows_taken_is_held_when_the_database_has_fr
         .await;
     let _: Vec<String> = app
         .scalars(
-            "UPDATE holds SET status = 'released' WHERE id = ?",
+            "UPDATE holds SET status = 'released', ended_at = created_at WHERE id = ?",
             &[hold["id"].as_str().unwrap()],
         )
         .await;

@@ -14,6 +14,7 @@ mod holds;
 mod interleavings;
 mod operations;
 mod payments;
+mod plans;
 mod provider;
 mod races;
 mod realtime;

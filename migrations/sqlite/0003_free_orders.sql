@@ -15,4 +15,6 @@ INSERT INTO ledger_new (id, payment_id, order_id, kind, amount_cents, currency, 
     SELECT id, payment_id, order_id, kind, amount_cents, currency, provider_ref, created_at FROM ledger;
 DROP TABLE ledger;
 ALTER TABLE ledger_new RENAME TO ledger;
+-- The rebuilt table needs its indexes again (0002 added the one by order).
 CREATE INDEX ledger_by_payment ON ledger (payment_id);
+CREATE INDEX ledger_by_order ON ledger (order_id);
