@@ -13,17 +13,6 @@ const MAX_AUTOMATIC_RETRIES = 3;
 const POLL_MS = 1000;
 const MAX_POLLS = 90;
 export const STILL_CONFIRMING = 'We are still confirming your payment with your bank. If it goes through, your tickets will appear in My tickets; if not, nothing is charged.';
-/** Stripe's documented test cards, shown with a test key. */
-const TEST_CARDS = [
-  ['4242 4242 4242 4242', 'pays'],
-  ['4000 0000 0000 0002', 'is declined'],
-  ['4000 0027 6000 3184', 'asks your bank to confirm it is you (3-D Secure)'],
-];
-/** The sandbox's own behaviours, shown only with its stand-in. */
-const SANDBOX_CARDS = [
-  ['4000 0000 0000 3063', 'pays after a bank check'],
-  ['4000 0000 0000 0259', 'is declined after a bank check'],
-];
 
 /**
  * Open the payment window for a hold. Resolves once it is closed, with how it ended:
@@ -155,11 +144,10 @@ export function openPayment({ hold, lines, total }) {
       return;
     }
     if (closed) return card.destroy();
-    if (card.testMode) {
-      const cards = card.sandbox ? [...TEST_CARDS, ...SANDBOX_CARDS] : TEST_CARDS;
+    if (card.testCards) {
       cardHint.replaceChildren(
         h('p', {}, h('strong', { text: 'Test cards' }), ' (no real money moves):'),
-        h('ul', { class: 'test-cards' }, cards.map(([number, what]) => h('li', {}, h('span', { class: 'mono', text: number }), ` ${what}`))),
+        h('ul', { class: 'test-cards' }, card.testCards.map(([number, what]) => h('li', {}, h('span', { class: 'mono', text: number }), ` ${what}`))),
       );
     }
     if (!busy) proceed.disabled = false;
@@ -224,8 +212,12 @@ export function openPayment({ hold, lines, total }) {
         return;
       }
     }
-    // One attempt, one key: a retry (or another card after a decline) confirms the same intent.
-    attempt ||= { key: newIdempotencyKey() };
+    // One attempt, one key: a retry (or another card after a decline) confirms the same intent. Where
+    // the card travels with the request (the in-process sandbox), another card is another request and
+    // must not reuse the key.
+    const payment = { method: 'card', ...(card ? card.paymentFields() : {}) };
+    const request = JSON.stringify(payment);
+    if (!attempt || attempt.request !== request) attempt = { key: newIdempotencyKey(), request };
     setBusy(true);
     say('progress', h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Processing payment…');
 
@@ -234,7 +226,7 @@ export function openPayment({ hold, lines, total }) {
         const body = await api(`${holdUrl}/checkout`, {
           method: 'POST',
           headers: { 'Idempotency-Key': attempt.key },
-          body: { payment: { method: 'card' } },
+          body: { payment },
         });
         if (closed) return;
         // 202: the intent exists; the provider's script confirms it with the card in its element.
