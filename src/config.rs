@@ -110,6 +110,27 @@ pub struct SettingsArgs {
         global = true
     )]
     pub stripe_api_base: String,
+    /// The Stripe publishable key (`pk_…`) the buyer's page gives Stripe.js.
+    #[arg(long, env = "STRIPE_PUBLISHABLE_KEY", global = true)]
+    pub stripe_publishable_key: Option<String>,
+    /// The Stripe API version sent as `Stripe-Version` on every request.
+    #[arg(
+        long,
+        env = "STRIPE_API_VERSION",
+        default_value = crate::payments::stripe::DEFAULT_API_VERSION,
+        global = true
+    )]
+    pub stripe_api_version: String,
+    /// Where the page loads Stripe.js from: Stripe's own, or `boxoffice sandbox-psp`'s stand-in
+    /// (`http://HOST:PORT/v3/`) for rehearsals and tests. Its origin is what the page's
+    /// Content-Security-Policy allows for scripts and frames.
+    #[arg(
+        long,
+        env = "STRIPE_JS_URL",
+        default_value = crate::payments::stripe::DEFAULT_JS_URL,
+        global = true
+    )]
+    pub stripe_js_url: String,
     /// How long to wait for the provider before treating a call's outcome as unknown.
     #[arg(
         long,
@@ -181,9 +202,30 @@ pub enum PaymentSettings {
         api_key: String,
         api_base: String,
         timeout: Duration,
+        /// What the buyer's page needs; see [`StripeBrowser`].
+        browser: StripeBrowser,
     },
     /// A name we do not know: refused at start.
     Unknown(String),
+}
+
+/// The Stripe settings beyond the secret key: the page's publishable key and Stripe.js, and the
+/// pinned API version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeBrowser {
+    pub publishable_key: String,
+    pub js_url: String,
+    pub api_version: String,
+}
+
+impl Default for StripeBrowser {
+    fn default() -> Self {
+        StripeBrowser {
+            publishable_key: String::new(),
+            js_url: crate::payments::stripe::DEFAULT_JS_URL.into(),
+            api_version: crate::payments::stripe::DEFAULT_API_VERSION.into(),
+        }
+    }
 }
 
 /// Everything the application needs to start, independent of how it was given.
@@ -228,6 +270,11 @@ impl From<SettingsArgs> for Settings {
                         api_key: key.unwrap_or_default(),
                         api_base: a.stripe_api_base,
                         timeout: Duration::from_millis(a.stripe_timeout_ms),
+                        browser: StripeBrowser {
+                            publishable_key: a.stripe_publishable_key.unwrap_or_default(),
+                            js_url: a.stripe_js_url,
+                            api_version: a.stripe_api_version,
+                        },
                     },
                     (Some("sandbox") | None, _) => PaymentSettings::Sandbox,
                     (Some(other), _) => PaymentSettings::Unknown(other.to_owned()),
@@ -300,5 +347,30 @@ mod tests {
             payment(&["--payment-provider", "paypal"]),
             PaymentSettings::Unknown(_)
         ));
+    }
+
+    #[test]
+    fn the_stripe_api_version_is_pinned_by_default_and_can_be_set() {
+        let PaymentSettings::Stripe { browser, .. } = payment(&["--stripe-api-key", "sk_test_x"])
+        else {
+            panic!("stripe expected");
+        };
+        assert_eq!(
+            browser.api_version,
+            crate::payments::stripe::DEFAULT_API_VERSION
+        );
+        assert_eq!(browser.js_url, "https://js.stripe.com/v3/");
+        let PaymentSettings::Stripe { browser, .. } = payment(&[
+            "--stripe-api-key",
+            "sk_test_x",
+            "--stripe-api-version",
+            "2025-01-27.acacia",
+            "--stripe-publishable-key",
+            "pk_test_y",
+        ]) else {
+            panic!("stripe expected");
+        };
+        assert_eq!(browser.api_version, "2025-01-27.acacia");
+        assert_eq!(browser.publishable_key, "pk_test_y");
     }
 }

@@ -41,6 +41,7 @@ fn payment_provider(
             api_key,
             api_base,
             timeout,
+            browser,
         } => {
             anyhow::ensure!(
                 !api_key.is_empty(),
@@ -51,11 +52,20 @@ fn payment_provider(
                 webhook_secret_given,
                 "BOXOFFICE_PAYMENT_PROVIDER=stripe needs BOXOFFICE_WEBHOOK_SECRET (the endpoint's whsec_… secret)"
             );
+            // Live buyers pay in their browser with Stripe.js, which needs the publishable key.
+            // Without one, a test-mode key confirms Stripe's test cards server-side (by their
+            // test payment-method names, never a number): what rehearsals drive over the API.
+            anyhow::ensure!(
+                !browser.publishable_key.is_empty() || !api_key.starts_with("sk_live_"),
+                "BOXOFFICE_PAYMENT_PROVIDER=stripe with a live key needs STRIPE_PUBLISHABLE_KEY (pk_live_…)"
+            );
             let secret = String::from_utf8_lossy(webhook_secret).into_owned();
             Arc::new(crate::payments::stripe::StripeProvider::new(
                 crate::payments::stripe::StripeConfig::new(api_key.clone(), secret)
                     .with_api_base(api_base.clone())
-                    .with_timeout(*timeout),
+                    .with_timeout(*timeout)
+                    .with_api_version(browser.api_version.clone())
+                    .with_browser_checkout(browser.publishable_key.clone(), browser.js_url.clone()),
             )?)
         }
         PaymentSettings::Unknown(name) => {

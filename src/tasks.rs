@@ -74,7 +74,14 @@ pub async fn release_expired_holds(state: &AppState) -> StoreResult<usize> {
             return Ok(released);
         }
         let batch = expired.len();
+        let unconfirmed = unconfirmed_payments(state).await?;
         for (hold_id, event_id) in expired {
+            if let Some(payment) = unconfirmed.iter().find(|p| p.hold_id == hold_id)
+                && !cancel_before_release(state, payment).await
+            {
+                // The payment went through first: its order, not a release, ends the hold.
+                continue;
+            }
             let mut tx = state.db.begin().await?;
             let Some(hold) = tx.hold_by_id(&hold_id).await? else {
                 continue;
@@ -97,6 +104,55 @@ pub async fn release_expired_holds(state: &AppState) -> StoreResult<usize> {
             return Ok(released);
         }
     }
+}
+
+/// Pending payments whose intent exists: what an expiring hold may still be paid by.
+async fn unconfirmed_payments(state: &AppState) -> StoreResult<Vec<StoredPayment>> {
+    let mut tx = state.db.read().await?;
+    let pending = tx.pending_payments(Timestamp::now(), PAYMENT_BATCH).await?;
+    tx.commit().await?;
+    Ok(pending
+        .into_iter()
+        .filter(|p| p.provider_ref.is_some())
+        .collect())
+}
+
+/// Cancels the unconfirmed intent of a hold about to be released by its buyer. Returns whether
+/// the hold may be released (see [`cancel_before_release`]).
+pub async fn cancel_unconfirmed_payment_of(state: &AppState, hold_id: &str) -> StoreResult<bool> {
+    let pending = unconfirmed_payments(state).await?;
+    Ok(match pending.iter().find(|p| p.hold_id == hold_id) {
+        Some(payment) => cancel_before_release(state, payment).await,
+        None => true,
+    })
+}
+
+/// Before an expired hold with an unconfirmed payment is released, the intent is cancelled at
+/// the provider, so that it can never be charged without an order. Returns whether the hold may
+/// be released: not when the cancel found the payment succeeded (it is settled into an order
+/// instead). When the provider cannot say, the hold is released as before, and a success that
+/// lands later is settled as a late payment: seats retaken if free, otherwise refunded.
+async fn cancel_before_release(state: &AppState, payment: &StoredPayment) -> bool {
+    let Some(intent) = &payment.provider_ref else {
+        return true;
+    };
+    let status = match state.payments.cancel(intent).await {
+        Ok(status) => status,
+        Err(e) => {
+            tracing::warn!(payment_id = %payment.id, error = %e, "could not cancel the intent of an expiring hold");
+            return true;
+        }
+    };
+    if !status.is_final() {
+        return true;
+    }
+    metrics::counter!("boxoffice_intents_cancelled_on_expiry_total").increment(1);
+    let succeeded = status == IntentStatus::Succeeded;
+    if let Err(e) = crate::http::settlement::settle(state, &payment.id, Some(intent), &status).await
+    {
+        tracing::warn!(payment_id = %payment.id, error = ?e, "settling a cancelled payment failed; the reconciler will retry");
+    }
+    !succeeded
 }
 
 async fn reconciler(state: AppState) {
@@ -169,8 +225,22 @@ pub async fn reconcile_payments(state: &AppState) -> anyhow::Result<usize> {
             },
         };
         let status = match state.payments.retrieve(&intent).await {
-            // Never confirmed, and too old for its checkout to still be confirming it.
-            Ok(IntentStatus::RequiresConfirmation) if abandoned => IntentStatus::Canceled,
+            // Never confirmed, and too old for its checkout to still be confirming it: cancel it
+            // at the provider (never only here), and settle what the cancel says — a slow
+            // confirmation may have landed first. A browser's payment may take as long as its
+            // hold lasts; the sweep cancels it when the hold expires.
+            Ok(IntentStatus::RequiresConfirmation)
+                if abandoned && state.payments.browser_checkout().is_none() =>
+            {
+                match state.payments.cancel(&intent).await {
+                    Ok(status) if status.is_final() => status,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::warn!(payment_id = %payment.id, error = %e, "could not cancel an abandoned intent; will ask again");
+                        continue;
+                    }
+                }
+            }
             Ok(status) if status.is_final() => status,
             Ok(_) => continue,
             Err(e) => {
@@ -208,7 +278,10 @@ async fn intent_of(state: &AppState, payment: &StoredPayment) -> anyhow::Result<
         cents: payment.amount_cents,
         currency: payment.currency.clone(),
     };
-    let request = crate::http::checkout::intent_request(&payment.id, &total, &event, &hold);
+    // The same key checkout used: a retried attempt's differs from the first one's.
+    let retried_at = (payment.updated_at != payment.created_at).then_some(payment.updated_at);
+    let key = crate::http::checkout::attempt_key(&payment.id, retried_at);
+    let request = crate::http::checkout::intent_request(&key, &total, &event, &hold);
     Ok(state.payments.create_intent(&request).await?.id)
 }
 

@@ -12,9 +12,10 @@ use std::{
 
 use axum::{Router, body::Bytes, http::HeaderMap, http::StatusCode, routing::post};
 use boxoffice::{
-    domain::{card::CardNumber, time::Timestamp},
+    domain::{card::CardNumber, money::Money, time::Timestamp},
     payments::{
-        IntentRequest, IntentStatus, PaymentProvider, ProviderError, WebhookError, WebhookEvent,
+        IntentRequest, IntentStatus, PaymentProvider, ProviderError, RefundStatus, WebhookError,
+        WebhookEvent,
         psp::{Faults, PspConfig, PspHandle, SandboxPsp},
         sandbox::{
             CARD_ANSWER_LOST, CARD_DECLINED, CARD_SLOW_DECLINE, CARD_SLOW_SUCCESS, CARD_SUCCEEDS,
@@ -46,6 +47,13 @@ fn request(key: &str, amount: i64) -> IntentRequest {
         amount_cents: amount,
         currency: "EUR".into(),
         description: format!("test {key}"),
+    }
+}
+
+fn eur(cents: i64) -> Money {
+    Money {
+        cents,
+        currency: "EUR".into(),
     }
 }
 
@@ -146,9 +154,13 @@ async fn a_good_card_succeeds_and_a_declined_card_is_declined() {
     };
     assert_eq!(status, declined);
     assert_eq!(p.retrieve(&no).await.unwrap(), declined);
-    // Any other valid number goes as raw card data, and succeeds.
-    let (_, status) = paid(&p, "c", "4111 1111 1111 1111").await;
-    assert_eq!(status, IntentStatus::Succeeded);
+    // Any other number is refused before it leaves: card numbers are never sent to Stripe.
+    let intent = p.create_intent(&request("c", 1000)).await.unwrap();
+    assert!(matches!(
+        p.confirm(&intent.id, &card("4111 1111 1111 1111"), "c")
+            .await,
+        Err(ProviderError::Rejected(_))
+    ));
 }
 
 #[tokio::test]
@@ -187,15 +199,20 @@ async fn create_confirm_and_refund_replay_under_the_same_key() {
         (IntentStatus::Succeeded, IntentStatus::Succeeded)
     );
 
-    let r1 = p.refund(&a.id, 600, "r1").await.unwrap();
-    assert!(r1.starts_with("re_"), "{r1}");
-    assert_eq!(p.refund(&a.id, 600, "r1").await.unwrap(), r1);
+    let r1 = p.refund(&a.id, &eur(600), "r1").await.unwrap();
+    assert!(r1.id.starts_with("re_"), "{r1:?}");
+    assert_eq!(r1.status, RefundStatus::Succeeded);
+    assert_eq!(
+        p.refund_status(&r1.id).await.unwrap(),
+        RefundStatus::Succeeded
+    );
+    assert_eq!(p.refund(&a.id, &eur(600), "r1").await.unwrap(), r1);
     // The replay refunded nothing more: 400 are left, not 0 and not 600.
     assert!(matches!(
-        p.refund(&a.id, 401, "r2").await,
+        p.refund(&a.id, &eur(401), "r2").await,
         Err(ProviderError::Rejected(_))
     ));
-    p.refund(&a.id, 400, "r3").await.unwrap();
+    p.refund(&a.id, &eur(400), "r3").await.unwrap();
     assert_eq!(psp.stats().idempotent_replays, 3);
 
     // A declined confirmation replays as the same decline.
@@ -215,9 +232,9 @@ async fn the_same_key_with_different_parameters_is_rejected() {
         other => panic!("expected an idempotency error, got {other:?}"),
     }
     p.confirm(&a.id, &card(CARD_SUCCEEDS), "c").await.unwrap();
-    p.refund(&a.id, 100, "r").await.unwrap();
+    p.refund(&a.id, &eur(100), "r").await.unwrap();
     assert!(matches!(
-        p.refund(&a.id, 200, "r").await,
+        p.refund(&a.id, &eur(200), "r").await,
         Err(ProviderError::Rejected(_))
     ));
 }
@@ -226,18 +243,18 @@ async fn the_same_key_with_different_parameters_is_rejected() {
 async fn refunds_never_exceed_the_charge() {
     let (_psp, p) = start(PspConfig::default()).await;
     let (id, _) = paid(&p, "a", CARD_SUCCEEDS).await;
-    match p.refund(&id, 1001, "r1").await {
+    match p.refund(&id, &eur(1001), "r1").await {
         Err(ProviderError::Rejected(m)) => assert!(m.contains("amount_too_large"), "{m}"),
         other => panic!("expected a rejection, got {other:?}"),
     }
-    p.refund(&id, 1000, "r2").await.unwrap();
+    p.refund(&id, &eur(1000), "r2").await.unwrap();
     assert!(matches!(
-        p.refund(&id, 1, "r3").await,
+        p.refund(&id, &eur(1), "r3").await,
         Err(ProviderError::Rejected(_))
     ));
     let (declined, _) = paid(&p, "b", CARD_DECLINED).await;
     assert!(matches!(
-        p.refund(&declined, 1, "r4").await,
+        p.refund(&declined, &eur(1), "r4").await,
         Err(ProviderError::Rejected(_))
     ));
 }
@@ -278,7 +295,7 @@ async fn a_lost_answer_is_unavailable_and_retrieve_tells_the_truth() {
 }
 
 #[tokio::test]
-async fn a_500_is_unavailable_and_changes_nothing() {
+async fn a_500_is_unavailable_changes_nothing_and_is_replayed_for_its_key() {
     let (psp, p) = start(PspConfig::default()).await;
     let intent = p.create_intent(&request("a", 1000)).await.unwrap();
     psp.set_faults(Faults {
@@ -302,14 +319,18 @@ async fn a_500_is_unavailable_and_changes_nothing() {
         p.retrieve(&intent.id).await.unwrap(),
         IntentStatus::RequiresConfirmation
     );
-    // The key was not spent on the 500: the retry runs for real.
+    // As at Stripe, the key keeps its first answer, the 500: only a new key tries again.
+    assert!(matches!(
+        p.confirm(&intent.id, &card(CARD_SUCCEEDS), "c").await,
+        Err(ProviderError::Unavailable(_))
+    ));
     let status = p
-        .confirm(&intent.id, &card(CARD_SUCCEEDS), "c")
+        .confirm(&intent.id, &card(CARD_SUCCEEDS), "c-again")
         .await
         .unwrap();
     assert_eq!(status, IntentStatus::Succeeded);
     assert_eq!(psp.stats().injected_errors, 3);
-    assert_eq!(psp.stats().idempotent_replays, 0);
+    assert_eq!(psp.stats().idempotent_replays, 1);
 }
 
 #[tokio::test]
@@ -405,11 +426,36 @@ async fn the_wire_format_is_stripes() {
         "insufficient_funds"
     );
 
-    let (status, pi, _) = read(
+    let (status, refused, _) = read(
         post(
             &format!("/v1/payment_intents/{id}/confirm"),
             Some("c2"),
             "payment_method_data%5Btype%5D=card&payment_method_data%5Bcard%5D%5Bnumber%5D=4242424242424242",
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    // Raw card numbers with the secret key: refused, as Stripe does without raw card access.
+    assert_eq!(status, 400);
+    assert_eq!(refused["error"]["code"], "raw_card_data_not_allowed");
+    let (status, made_up, _) = read(
+        post(
+            &format!("/v1/payment_intents/{id}/confirm"),
+            Some("c3"),
+            "payment_method=pm_card_madeUpName",
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(made_up["error"]["code"], "resource_missing");
+    let (status, pi, _) = read(
+        post(
+            &format!("/v1/payment_intents/{id}/confirm"),
+            Some("c4"),
+            "payment_method=pm_card_visa",
         )
         .await
         .unwrap(),

@@ -16,8 +16,9 @@ use super::{
 
 /// Enough for any hall's price plan; more is a mistake (say, one category per seat).
 pub const MAX_CATEGORIES: usize = 100;
-/// 100 million major units: above any ticket, far below where a total could overflow.
-pub const MAX_PRICE_CENTS: i64 = 10_000_000_000;
+/// The most a payment provider takes for one charge (Stripe: eight digits of minor units), so
+/// that every seat can be sold on its own.
+pub const MAX_PRICE_CENTS: i64 = super::currency::MAX_PROVIDER_AMOUNT;
 
 /// A price category as an admin sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]

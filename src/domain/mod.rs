@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod card;
+pub mod currency;
 pub mod event_plan;
 pub mod hold;
 pub mod idempotency;

@@ -15,6 +15,7 @@ use super::{
     auth::UserView,
     extract::{ApiJson, ApiPath, CurrentUser, OptionalJson},
     orders::{OrderResponse, view},
+    settlement::{self, RefundError},
 };
 use crate::{
     domain::{
@@ -84,17 +85,18 @@ pub async fn refund_order(
             ApiError::internal(anyhow::anyhow!("paid order {order_id} has no charge"))
         })?;
         // The key names exactly these tickets: a retry after a lost answer refunds once.
-        let refund_ref = state
-            .payments
-            .refund(&charge_ref, plan.amount_cents, &plan.idempotency_key(&order.id))
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, order_id, "refund not confirmed by the provider");
-                ApiError::provider_unavailable(
-                    "The payment provider did not confirm the refund; nothing was changed. Try again.",
-                    5,
-                )
-            })?;
+        let amount = crate::domain::money::Money {
+            cents: plan.amount_cents,
+            currency: order.currency.clone(),
+        };
+        let refund_ref = settlement::refund_until_settled(
+            &state,
+            &charge_ref,
+            &amount,
+            &plan.idempotency_key(&order.id),
+        )
+        .await
+        .map_err(|e| refund_not_settled(&order_id, e))?;
         tx.insert_ledger_entry(&LedgerEntry {
             id: new_id(),
             payment_id,
@@ -246,4 +248,38 @@ pub async fn set_role(
     Ok(Json(UserResponse {
         user: UserView::from(&updated),
     }))
+}
+
+/// A refund the provider has not (yet) settled: nothing is changed here. Pending: the admin
+/// retries the same refund (same key, so the provider refunds once) to record it once it has
+/// succeeded. Failed: flagged for the admin to resolve with the provider.
+fn refund_not_settled(order_id: &str, e: RefundError) -> ApiError {
+    match e {
+        RefundError::Provider(e) => {
+            tracing::warn!(error = %e, order_id, "refund not confirmed by the provider");
+            ApiError::provider_unavailable(
+                "The payment provider did not confirm the refund; nothing was changed. Try again.",
+                5,
+            )
+        }
+        RefundError::Pending(refund_id) => {
+            tracing::info!(order_id, refund_id, "refund pending at the provider");
+            let mut e = ApiError::conflict(
+                "refund_pending",
+                "The payment provider accepted the refund but has not finished it. Nothing is recorded yet: try the same refund again shortly.",
+            )
+            .with_details(json!({ "refund_id": refund_id }));
+            e.retry_after = Some(5);
+            e
+        }
+        RefundError::Failed { id, reason } => {
+            tracing::error!(order_id, refund_id = %id, reason, "refund failed at the provider");
+            ApiError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                "refund_failed",
+                format!("The payment provider could not refund this order ({reason}). Nothing was changed; resolve it in the provider's dashboard."),
+            )
+            .with_details(json!({ "refund_id": id, "reason": reason }))
+        }
+    }
 }

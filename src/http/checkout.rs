@@ -2,10 +2,14 @@
 //!
 //! 1. In one transaction: replay or refuse by `Idempotency-Key`, check the hold, price it from the
 //!    catalogue, record the payment attempt (its unique in-flight marker admits one per hold).
-//! 2. Outside any transaction: create the provider's intent (keyed by the attempt's id), record
-//!    its id, confirm it with the card.
+//! 2. Outside any transaction: create the provider's intent (keyed by the attempt), then either
+//!    confirm it with the card (the in-process sandbox), or — with a provider whose buyers pay in
+//!    the browser (Stripe) — record its id and hand the page its `client_secret`: the page
+//!    confirms with Stripe.js, and card data never reaches this server.
 //! 3. Settle what the provider said ([`settlement`]): an order, a decline, or — when the
 //!    provider has not said yet — a 202 `confirming` that a webhook or the reconciler settles.
+//!
+//! A free order (every seat priced 0) never goes to the provider: it is paid at once.
 
 use std::sync::Arc;
 
@@ -29,6 +33,7 @@ use crate::{
     catalog::EventInfo,
     domain::{
         card::CardNumber,
+        currency::provider_amount,
         hold::Hold,
         idempotency::{IdempotencyKey, fingerprint},
         money::{Money, total_for},
@@ -48,7 +53,42 @@ pub struct CheckoutRequest {
 pub struct PaymentDetails {
     /// `card`, or the provider's name (`sandbox`, `stripe`).
     pub method: String,
-    pub card_number: String,
+    /// The in-process sandbox only: with a provider whose buyers pay in the browser, sending a
+    /// card number is refused.
+    #[serde(default)]
+    pub card_number: Option<String>,
+}
+
+/// How a checkout pays, read once from the request.
+enum PaymentChoice {
+    /// The server confirms with this card (the in-process sandbox).
+    Card(CardNumber),
+    /// The buyer's browser confirms with Stripe.js.
+    Browser,
+}
+
+fn payment_choice(state: &AppState, details: &PaymentDetails) -> ApiResult<PaymentChoice> {
+    // "card" works with any provider; the provider's own name is accepted too ("sandbox").
+    if details.method != "card" && details.method != state.payments.name() {
+        return Err(ApiError::unprocessable(
+            "unsupported_payment_method",
+            format!(
+                "Payment method must be \"card\" or \"{}\".",
+                state.payments.name()
+            ),
+        ));
+    }
+    if state.payments.browser_checkout().is_some() {
+        if details.card_number.is_some() {
+            return Err(ApiError::unprocessable(
+                "card_data_not_accepted",
+                "Card details go to the payment provider from your browser, never to this server: send no card_number.",
+            ));
+        }
+        return Ok(PaymentChoice::Browser);
+    }
+    let card = CardNumber::parse(details.card_number.as_deref().unwrap_or_default())?;
+    Ok(PaymentChoice::Card(card))
 }
 
 /// Pay for a hold. Requires `Idempotency-Key`; the same key with the same request replays the
@@ -96,17 +136,7 @@ pub async fn checkout(
         }
         other => other?,
     }
-    // "card" works with any provider; the provider's own name is accepted too ("sandbox").
-    if request.payment.method != "card" && request.payment.method != state.payments.name() {
-        return Err(ApiError::unprocessable(
-            "unsupported_payment_method",
-            format!(
-                "Payment method must be \"card\" or \"{}\".",
-                state.payments.name()
-            ),
-        ));
-    }
-    let card = CardNumber::parse(&request.payment.card_number)?;
+    let choice = payment_choice(&state, &request.payment)?;
     let hold = tx
         .hold_by_id(&hold_id)
         .await?
@@ -138,6 +168,15 @@ pub async fn checkout(
         &event.price_of_category,
     )
     .map_err(ApiError::internal)?;
+    if total.cents > 0 {
+        // Refused before anything is recorded: the provider would refuse it too.
+        provider_amount(&total)
+            .map_err(|e| ApiError::unprocessable("amount_not_payable", e.to_string()))?;
+    }
+    let card_last4 = match &choice {
+        PaymentChoice::Card(card) => card.last4().to_owned(),
+        PaymentChoice::Browser => String::new(),
+    };
     let mut payment = PaymentRecord {
         id: new_id(),
         hold_id: hold.id.clone(),
@@ -146,15 +185,17 @@ pub async fn checkout(
         amount_cents: total.cents,
         currency: total.currency.clone(),
         provider: state.payments.name().to_owned(),
-        card_last4: card.last4().to_owned(),
+        card_last4,
         created_at: now,
     };
     // A retry of an attempt that failed before anything was charged (the provider did not
     // answer) reuses that attempt, and with it the provider's idempotency key.
     let earlier = tx.payment_by_key(user.id(), key.as_str()).await?;
+    let mut retried = false;
     let recorded = match earlier {
         Some(failed) if failed.status == PaymentStatus::Failed && failed.hold_id == hold.id => {
             payment.id = failed.id.clone();
+            retried = true;
             tx.retry_failed_payment(&failed.id, now).await.map(|_| ())
         }
         _ => tx.insert_payment(&payment).await,
@@ -181,8 +222,9 @@ pub async fn checkout(
         key: key.as_str().to_owned(),
         hold,
         event,
+        provider_key: attempt_key(&payment.id, retried.then_some(now)),
         payment,
-        card,
+        choice,
         total,
     };
     tokio::spawn(settle_attempt(attempt))
@@ -231,8 +273,22 @@ struct Attempt {
     hold: Hold,
     event: Arc<EventInfo>,
     payment: PaymentRecord,
-    card: CardNumber,
+    /// The key the provider's intent is created under: new for each attempt.
+    provider_key: String,
+    choice: PaymentChoice,
     total: Money,
+}
+
+/// The provider's idempotency key for creating an attempt's intent. A retry after a create that
+/// failed is a fresh attempt (nothing can have been charged: an intent whose client secret nobody
+/// got is never confirmed), so it gets a new key; reusing the old one would only replay the
+/// provider's stored failure, as Stripe keeps a key's first answer, 500s included, for 24 h.
+/// `retried_at` is when the failed attempt was retried (the payment's `updated_at`).
+pub fn attempt_key(payment_id: &str, retried_at: Option<Timestamp>) -> String {
+    match retried_at {
+        None => payment_id.to_owned(),
+        Some(at) => format!("{payment_id}:retry-{}", at.millis()),
+    }
 }
 
 /// Creates the provider's intent, confirms it with the card, and settles what the provider says.
@@ -246,10 +302,22 @@ async fn settle_attempt(attempt: Attempt) -> ApiResult<Response> {
         hold,
         event,
         payment,
-        card,
+        provider_key,
+        choice,
         total,
     } = attempt;
-    let request = intent_request(&payment.id, &total, &event, &hold);
+    if total.cents == 0 {
+        // Nothing to charge: no provider would take a zero amount, and none is needed.
+        return match settlement::settle(&state, &payment.id, None, &IntentStatus::Succeeded).await?
+        {
+            Some(answer) => Ok(replay(answer.status, answer.body.to_string())),
+            None => Err(ApiError::internal(anyhow::anyhow!(
+                "free payment {} did not settle",
+                payment.id
+            ))),
+        };
+    }
+    let request = intent_request(&provider_key, &total, &event, &hold);
     let intent = match state.payments.create_intent(&request).await {
         Ok(intent) => intent,
         Err(e) => {
@@ -265,6 +333,12 @@ async fn settle_attempt(attempt: Attempt) -> ApiResult<Response> {
                 "The payment provider is not answering. Nothing was charged; please try again.",
                 5,
             ));
+        }
+    };
+    let card = match choice {
+        PaymentChoice::Card(card) => card,
+        PaymentChoice::Browser => {
+            return hand_to_browser(&state, &user_id, &key, &payment.id, &intent).await;
         }
     };
     let confirm_key = format!("{}-confirm", payment.id);
@@ -315,17 +389,55 @@ async fn settle_attempt(attempt: Attempt) -> ApiResult<Response> {
     }
 }
 
-/// What the provider is asked to create for a payment. Keyed by the payment's id, so asking again
-/// with the same request finds the same intent: the reconciler does that for a payment whose
-/// intent id was never stored.
-pub fn intent_request(
+const BROWSER_MESSAGE: &str = "Enter your card details: they go straight to the payment provider, and your bank may ask you to confirm.";
+
+/// The 202 for a payment the buyer's browser confirms: the intent is recorded (so that its
+/// webhook and the reconciler find the payment), and the page gets what Stripe.js needs.
+async fn hand_to_browser(
+    state: &AppState,
+    user_id: &str,
+    key: &str,
     payment_id: &str,
+    intent: &crate::payments::Intent,
+) -> ApiResult<Response> {
+    let (Some(browser), Some(client_secret)) =
+        (state.payments.browser_checkout(), &intent.client_secret)
+    else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "intent {} came without a client secret",
+            intent.id
+        )));
+    };
+    let mut tx = state.db.begin().await?;
+    tx.set_payment_reference(payment_id, &intent.id).await?;
+    let stored = tx
+        .lock_payment(payment_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Payment"))?;
+    let mut view = settlement::payment_view(&stored, None);
+    view.message = BROWSER_MESSAGE.to_owned();
+    view.client_secret = Some(client_secret.clone());
+    view.publishable_key = Some(browser.publishable_key.clone());
+    view.stripe_js_url = Some(browser.js_url.clone());
+    let body = json!(settlement::PaymentResponse { payment: view }).to_string();
+    tx.complete_idempotency_record(user_id, key, 202, &body)
+        .await?;
+    tx.commit().await?;
+    metrics::counter!("boxoffice_payments_handed_to_browser_total").increment(1);
+    Ok(replay(202, body))
+}
+
+/// What the provider is asked to create for a payment attempt, under `provider_key` (see
+/// [`attempt_key`]), so asking again with the same request finds the same intent: the
+/// reconciler does that for a payment whose intent id was never stored.
+pub fn intent_request(
+    provider_key: &str,
     total: &Money,
     event: &EventInfo,
     hold: &Hold,
 ) -> IntentRequest {
     IntentRequest {
-        idempotency_key: payment_id.to_owned(),
+        idempotency_key: provider_key.to_owned(),
         amount_cents: total.cents,
         currency: total.currency.clone(),
         description: format!("{} — {} seat(s)", event.record.name, hold.seat_ids.len()),

@@ -193,6 +193,29 @@ pub async fn release_hold(
     ApiPath(hold_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<StatusCode> {
+    // A buyer who leaves after a declined card leaves an intent their browser could still
+    // confirm: cancel it at the provider first, so that no charge can come without an order.
+    if state.payments.browser_checkout().is_some() {
+        let mut tx = state.db.read().await?;
+        let owned = tx
+            .hold_by_id(&hold_id)
+            .await?
+            .is_some_and(|h| h.user_id == user.id());
+        tx.commit().await?;
+        if !owned {
+            return Err(ApiError::not_found("Hold"));
+        }
+    }
+    if state.payments.browser_checkout().is_some()
+        && !crate::tasks::cancel_unconfirmed_payment_of(&state, &hold_id)
+            .await
+            .map_err(ApiError::internal)?
+    {
+        return Err(ApiError::conflict(
+            "hold_not_active",
+            "This hold has just been paid for; its tickets are in My tickets.",
+        ));
+    }
     let now = Timestamp::now();
     let mut tx = state.db.begin().await?;
     let hold = tx.hold_by_id(&hold_id).await?;

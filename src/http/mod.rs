@@ -6,6 +6,7 @@ pub mod admin_catalog;
 pub mod auth;
 pub mod checkin;
 pub mod checkout;
+pub mod csp;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -96,6 +97,6 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(ops::router())
         .route_layer(axum::middleware::from_fn(middleware::record_metrics))
-        .merge(web::router())
+        .merge(web::router(&csp::policy(state.payments.browser_checkout())))
         .with_state(state)
 }

@@ -18,7 +18,7 @@ use super::{
         orders::list_orders, orders::get_order, orders::get_ticket, orders::ticket_qr,
         admin_catalog::create_venue, admin_catalog::create_event,
         admin::refund_order, admin::sales_report, admin::set_role, checkin::check_in,
-        payments::get_payment, payments::webhook,
+        payments::get_payment, payments::get_provider, payments::webhook,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
     ),
     tags(

@@ -22,7 +22,44 @@ use crate::{
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/payments/{payment_id}", get(get_payment))
+    Router::new()
+        .route("/payments/provider", get(get_provider))
+        .route("/payments/{payment_id}", get(get_payment))
+}
+
+/// What the buyer's page needs to collect card details: with a provider whose buyers pay in
+/// the browser, its publishable key and where its script (Stripe.js) is.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ProviderView {
+    pub name: String,
+    /// `None` when payments are taken over the API only (the in-process sandbox's card numbers).
+    pub browser: Option<BrowserView>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct BrowserView {
+    pub publishable_key: String,
+    pub stripe_js_url: String,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ProviderResponse {
+    pub payment_provider: ProviderView,
+}
+
+/// The payment provider, as the buyer's page sees it (no secrets: the publishable key is public).
+#[utoipa::path(get, path = "/api/v1/payments/provider", tag = "orders",
+    responses((status = 200, body = ProviderResponse)))]
+pub async fn get_provider(State(state): State<AppState>) -> Json<ProviderResponse> {
+    Json(ProviderResponse {
+        payment_provider: ProviderView {
+            name: state.payments.name().to_owned(),
+            browser: state.payments.browser_checkout().map(|b| BrowserView {
+                publishable_key: b.publishable_key.clone(),
+                stripe_js_url: b.js_url.clone(),
+            }),
+        },
+    })
 }
 
 /// The webhook comes from the provider, not a browser: no session, no origin check.
@@ -47,9 +84,36 @@ pub async fn get_payment(
         .ok_or_else(|| ApiError::not_found("Payment"))?;
     let order_id = tx.order_id_for_payment(&payment.id).await?;
     tx.commit().await?;
-    Ok(Json(PaymentResponse {
-        payment: settlement::payment_view(&payment, order_id),
-    }))
+    let mut view = settlement::payment_view(&payment, order_id);
+    if let Some(reason) = declined_in_browser(&state, &payment).await {
+        // Still open at the provider (the same intent takes another card), but this card failed:
+        // the buyer's page says so and offers another try.
+        view.status = "declined".to_owned();
+        view.message =
+            format!("{reason} Your seats stay held until the timer runs out: try another card.");
+    }
+    Ok(Json(PaymentResponse { payment: view }))
+}
+
+/// Why the last card failed on a pending payment that the buyer's browser confirms, as the
+/// provider says now; `None` when it did not fail (or the provider cannot say).
+async fn declined_in_browser(
+    state: &AppState,
+    payment: &crate::storage::StoredPayment,
+) -> Option<String> {
+    if payment.status != crate::storage::PaymentStatus::Pending
+        || state.payments.browser_checkout().is_none()
+    {
+        return None;
+    }
+    match state
+        .payments
+        .retrieve(payment.provider_ref.as_deref()?)
+        .await
+    {
+        Ok(IntentStatus::Declined { reason }) => Some(reason),
+        _ => None,
+    }
 }
 
 /// The payment provider's webhook: verified by its signature and timestamp, then settled.

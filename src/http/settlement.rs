@@ -16,8 +16,14 @@ use super::{
     orders::{OrderResponse, OrderView},
 };
 use crate::{
-    domain::{hold::Hold, money::total_for, new_id, ticket::issue_code, time::Timestamp},
-    payments::IntentStatus,
+    domain::{
+        hold::Hold,
+        money::{Money, total_for},
+        new_id,
+        ticket::issue_code,
+        time::Timestamp,
+    },
+    payments::{IntentStatus, ProviderError, RefundStatus},
     storage::{
         LedgerEntry, LedgerKind, OrderRecord, OrderStatus, PaymentStatus, Repository,
         StoredPayment, TicketRecord,
@@ -45,6 +51,15 @@ pub struct PaymentView {
     pub order_id: Option<String>,
     /// What happened, and what happens next, in plain words.
     pub message: String,
+    /// For the buyer's browser to confirm with Stripe.js (only in the checkout's 202, with a
+    /// provider whose buyers pay in the browser).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publishable_key: Option<String>,
+    /// Where the page loads Stripe.js from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stripe_js_url: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -77,6 +92,9 @@ pub fn payment_view(payment: &StoredPayment, order_id: Option<String>) -> Paymen
         currency: payment.currency.clone(),
         order_id,
         message: message.to_owned(),
+        client_secret: None,
+        publishable_key: None,
+        stripe_js_url: None,
     }
 }
 
@@ -124,8 +142,17 @@ pub async fn settle(
         }
     }
     let reference = payment.provider_ref.as_deref();
+    // A declined browser payment is not over: the intent waits for another card, which the
+    // buyer's page confirms on the same intent. It ends when it succeeds, or when its hold
+    // expires and the intent is cancelled.
+    let retryable_decline = matches!(outcome, IntentStatus::Declined { .. })
+        && state.payments.browser_checkout().is_some();
     let answer = match outcome {
         IntentStatus::RequiresConfirmation | IntentStatus::Processing => {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        IntentStatus::Declined { .. } if retryable_decline => {
             tx.commit().await?;
             return Ok(None);
         }
@@ -261,16 +288,15 @@ async fn fulfil(
         now,
     )
     .await?;
-    if payment.amount_cents > 0 {
-        tx.insert_ledger_entry(&ledger(
-            payment,
-            LedgerKind::Charge,
-            Some(&order.id),
-            &reference,
-            now,
-        ))
-        .await?;
-    }
+    // A free order has its charge too, of zero: every paid order has exactly one.
+    tx.insert_ledger_entry(&ledger(
+        payment,
+        LedgerKind::Charge,
+        Some(&order.id),
+        &reference,
+        now,
+    ))
+    .await?;
     let body = json!(OrderResponse {
         order: OrderView::of(&order, Some(&event))
     });
@@ -302,13 +328,16 @@ async fn refund_late(
                 "succeeded payment {payment_id} has no intent"
             ))
         })?;
-    // The key is the payment's: however many times this runs, the provider refunds once.
-    let refund_ref = state
-        .payments
-        .refund(&reference, payment.amount_cents, &format!("{}-refund", payment.id))
+    // The key is the payment's: however many times this runs, the provider refunds once, and a
+    // refund still pending leaves the payment pending for the reconciler to come back to.
+    let amount = Money {
+        cents: payment.amount_cents,
+        currency: payment.currency.clone(),
+    };
+    let refund_ref = refund_until_settled(state, &reference, &amount, &format!("{}-refund", payment.id))
         .await
         .map_err(|e| {
-            tracing::warn!(payment_id, error = %e, "late refund not confirmed; the reconciler will retry");
+            tracing::warn!(payment_id, error = %e, "late refund not settled; the reconciler will retry");
             ApiError::provider_unavailable("We could not finish your payment yet; please check again shortly.", 5)
         })?;
     let now = Timestamp::now();
@@ -352,6 +381,53 @@ async fn refund_late(
     metrics::counter!("boxoffice_payments_refunded_late_total").increment(1);
     tracing::info!(payment_id, "late payment refunded: its seats were taken");
     Ok(Some(answer))
+}
+
+/// Why a refund has not (yet) sent the money back.
+#[derive(Debug, thiserror::Error)]
+pub enum RefundError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// Accepted by the provider, not finished: asking again (same key) later finds it.
+    #[error("refund {0} is still pending at the provider")]
+    Pending(String),
+    #[error("refund {id} failed at the provider: {reason}")]
+    Failed { id: String, reason: String },
+}
+
+/// How often, and how far apart, a pending refund is asked about before giving up for now.
+const REFUND_CHECKS: u32 = 3;
+const REFUND_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Refunds `amount` under `key` and waits briefly for the refund to succeed: the ledger records
+/// a refund only once the provider says the money went back. Returns the refund's id.
+pub async fn refund_until_settled(
+    state: &AppState,
+    intent_id: &str,
+    amount: &Money,
+    key: &str,
+) -> Result<String, RefundError> {
+    let refund = state.payments.refund(intent_id, amount, key).await?;
+    let mut status = refund.status;
+    for _ in 0..REFUND_CHECKS {
+        if status != RefundStatus::Pending {
+            break;
+        }
+        tokio::time::sleep(REFUND_CHECK_EVERY).await;
+        status = state.payments.refund_status(&refund.id).await?;
+    }
+    match status {
+        RefundStatus::Succeeded => Ok(refund.id),
+        RefundStatus::Pending => Err(RefundError::Pending(refund.id)),
+        RefundStatus::Failed { reason } => Err(RefundError::Failed {
+            id: refund.id,
+            reason,
+        }),
+        RefundStatus::Canceled => Err(RefundError::Failed {
+            id: refund.id,
+            reason: "canceled".into(),
+        }),
+    }
 }
 
 /// The final answer stored for a settled payment's idempotency key.

@@ -17,19 +17,23 @@ use super::AppState;
 struct Assets;
 
 /// `/` is the buyer's page; any other path not claimed by the API is looked up among the assets.
-pub fn router() -> Router<AppState> {
+/// `csp` is the pages' Content-Security-Policy ([`super::csp::policy`]).
+pub fn router(csp: &str) -> Router<AppState> {
+    let csp = HeaderValue::from_str(csp)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+    let index_csp = csp.clone();
     Router::new()
         .route(
             "/",
-            get(|headers: HeaderMap| async move { asset("index.html", &headers) }),
+            get(|headers: HeaderMap| async move { asset("index.html", &headers, index_csp) }),
         )
         .fallback(|uri: Uri, headers: HeaderMap| async move {
-            asset(uri.path().trim_start_matches('/'), &headers)
+            asset(uri.path().trim_start_matches('/'), &headers, csp)
         })
         .layer(CompressionLayer::new())
 }
 
-fn asset(path: &str, headers: &HeaderMap) -> Response {
+fn asset(path: &str, headers: &HeaderMap, csp: HeaderValue) -> Response {
     let Some(file) = Assets::get(path) else {
         return (StatusCode::NOT_FOUND, "Not found").into_response();
     };
@@ -66,12 +70,7 @@ fn asset(path: &str, headers: &HeaderMap) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     if path.ends_with(".html") {
-        h.insert(
-            "content-security-policy",
-            HeaderValue::from_static(
-                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
-            ),
-        );
+        h.insert("content-security-policy", csp);
         h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     }
     response

@@ -7,12 +7,13 @@ pub mod form;
 pub mod psp;
 pub mod sandbox;
 pub mod stripe;
+pub mod test_cards;
 pub mod webhook;
 
 use async_trait::async_trait;
 use axum::http::HeaderMap;
 
-use crate::domain::{card::CardNumber, time::Timestamp};
+use crate::domain::{card::CardNumber, money::Money, time::Timestamp};
 
 pub use sandbox::SandboxProvider;
 
@@ -30,11 +31,42 @@ pub struct Intent {
     /// The provider's id of the intent: the reference every later call and webhook names.
     pub id: String,
     pub status: IntentStatus,
+    /// What the buyer's browser confirms the intent with (Stripe.js), when the provider has one.
+    pub client_secret: Option<String>,
+}
+
+/// What the buyer's page needs to confirm an intent itself, with Stripe.js and the Payment
+/// Element, so that card data goes from the browser to the provider and never to us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserCheckout {
+    /// `pk_test_…` or `pk_live_…`.
+    pub publishable_key: String,
+    /// Where Stripe.js is loaded from: `https://js.stripe.com/v3/`, or the sandbox's stand-in.
+    pub js_url: String,
+}
+
+/// A refund as the provider reports it. Only a succeeded refund has sent money back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub id: String,
+    pub status: RefundStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundStatus {
+    /// Accepted; the money is on its way (or waits for the buyer's bank).
+    Pending,
+    Succeeded,
+    Failed {
+        reason: String,
+    },
+    Canceled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IntentStatus {
-    /// Created but not confirmed: nothing has been charged.
+    /// Created but not confirmed, or waiting for the buyer (a card, 3-D Secure): nothing has been
+    /// charged yet.
     RequiresConfirmation,
     /// Confirmed; the outcome comes later, by webhook or by asking again.
     Processing,
@@ -102,13 +134,24 @@ pub trait PaymentProvider: Send + Sync + 'static {
     ) -> Result<IntentStatus, ProviderError>;
     /// The intent's status as the provider knows it now.
     async fn retrieve(&self, intent_id: &str) -> Result<IntentStatus, ProviderError>;
-    /// Refunds `amount_cents` of a succeeded intent; returns the refund's reference.
+    /// Cancels an intent that has not been charged, so that it never can be. Answers the
+    /// intent's status afterwards: `Canceled`, or what it became first (`Succeeded` when a slow
+    /// confirmation landed before the cancel).
+    async fn cancel(&self, intent_id: &str) -> Result<IntentStatus, ProviderError>;
+    /// Refunds `amount` of a succeeded intent; the refund may still be pending.
     async fn refund(
         &self,
         intent_id: &str,
-        amount_cents: i64,
+        amount: &Money,
         idempotency_key: &str,
-    ) -> Result<String, ProviderError>;
+    ) -> Result<Refund, ProviderError>;
+    /// The refund's status as the provider knows it now.
+    async fn refund_status(&self, refund_id: &str) -> Result<RefundStatus, ProviderError>;
+    /// Set when the buyer's browser confirms payments itself (Stripe.js); `None` when the
+    /// server confirms with a card number (the in-process sandbox).
+    fn browser_checkout(&self) -> Option<&BrowserCheckout> {
+        None
+    }
     /// Checks a webhook's signature and freshness, then reads the event.
     fn verify_webhook(
         &self,

@@ -19,10 +19,10 @@ use async_trait::async_trait;
 use axum::http::HeaderMap;
 
 use super::{
-    Intent, IntentRequest, IntentStatus, PaymentProvider, ProviderError, WebhookError,
-    WebhookEvent, webhook,
+    Intent, IntentRequest, IntentStatus, PaymentProvider, ProviderError, Refund, RefundStatus,
+    WebhookError, WebhookEvent, webhook,
 };
-use crate::domain::{card::CardNumber, new_id, time::Timestamp};
+use crate::domain::{card::CardNumber, money::Money, new_id, time::Timestamp};
 
 pub const CARD_SUCCEEDS: &str = "4242424242424242";
 pub const CARD_DECLINED: &str = "4000000000000002";
@@ -30,8 +30,7 @@ pub const CARD_SLOW_SUCCESS: &str = "4000000000003063";
 pub const CARD_SLOW_DECLINE: &str = "4000000000000259";
 pub const CARD_ANSWER_LOST: &str = "4000000000000119";
 
-/// The header that carries a webhook's signature (the same wire format as the Stripe provider).
-pub const SIGNATURE_HEADER: &str = "stripe-signature";
+pub use super::webhook::SIGNATURE_HEADER;
 
 const DECLINED: &str = "Your card was declined.";
 
@@ -79,6 +78,13 @@ impl SandboxProvider {
     }
 }
 
+fn succeeded(reference: &str) -> Refund {
+    Refund {
+        id: reference.to_owned(),
+        status: RefundStatus::Succeeded,
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -109,6 +115,7 @@ impl PaymentProvider for SandboxProvider {
         Ok(Intent {
             id,
             status: state.status.clone(),
+            client_secret: None,
         })
     }
 
@@ -167,15 +174,29 @@ impl PaymentProvider for SandboxProvider {
         Ok(state.status.clone())
     }
 
+    async fn cancel(&self, intent_id: &str) -> Result<IntentStatus, ProviderError> {
+        let mut intents = lock(&self.intents);
+        let state = intents
+            .get_mut(intent_id)
+            .ok_or_else(|| ProviderError::Rejected(format!("no such intent {intent_id}")))?;
+        Self::settle(state);
+        // Only an intent nobody confirmed can be cancelled; any other keeps its outcome.
+        if state.status == IntentStatus::RequiresConfirmation {
+            state.status = IntentStatus::Canceled;
+        }
+        Ok(state.status.clone())
+    }
+
     async fn refund(
         &self,
         intent_id: &str,
-        amount_cents: i64,
+        amount: &Money,
         idempotency_key: &str,
-    ) -> Result<String, ProviderError> {
+    ) -> Result<Refund, ProviderError> {
+        let amount_cents = amount.cents;
         let mut refunds = lock(&self.refunds);
         if let Some(reference) = refunds.get(idempotency_key) {
-            return Ok(reference.clone());
+            return Ok(succeeded(reference));
         }
         let mut intents = lock(&self.intents);
         let state = intents
@@ -193,7 +214,18 @@ impl PaymentProvider for SandboxProvider {
         state.refunded_cents += amount_cents;
         let reference = format!("sbx_re_{}", new_id());
         refunds.insert(idempotency_key.to_owned(), reference.clone());
-        Ok(reference)
+        Ok(succeeded(&reference))
+    }
+
+    async fn refund_status(&self, refund_id: &str) -> Result<RefundStatus, ProviderError> {
+        // The in-process sandbox refunds at once: every refund it made has succeeded.
+        if lock(&self.refunds).values().any(|r| r == refund_id) {
+            Ok(RefundStatus::Succeeded)
+        } else {
+            Err(ProviderError::Rejected(format!(
+                "no such refund {refund_id}"
+            )))
+        }
     }
 
     fn verify_webhook(
@@ -230,6 +262,22 @@ mod tests {
 
     fn card(n: &str) -> CardNumber {
         CardNumber::parse(n).unwrap()
+    }
+
+    fn eur(cents: i64) -> Money {
+        Money {
+            cents,
+            currency: "EUR".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unconfirmed_intent_cancels_and_a_charged_one_keeps_its_outcome() {
+        let p = provider();
+        let open = p.create_intent(&request("open", 1000)).await.unwrap();
+        assert_eq!(p.cancel(&open.id).await.unwrap(), IntentStatus::Canceled);
+        let (paid, _) = confirmed(&p, "paid", CARD_SUCCEEDS).await;
+        assert_eq!(p.cancel(&paid).await.unwrap(), IntentStatus::Succeeded);
     }
 
     async fn confirmed(
@@ -299,16 +347,20 @@ mod tests {
     async fn refunds_are_idempotent_and_never_exceed_the_charge() {
         let p = provider();
         let (id, _) = confirmed(&p, "k", CARD_SUCCEEDS).await;
-        let r1 = p.refund(&id, 600, "r1").await.unwrap();
-        assert_eq!(p.refund(&id, 600, "r1").await.unwrap(), r1);
+        let r1 = p.refund(&id, &eur(600), "r1").await.unwrap();
+        assert_eq!(p.refund(&id, &eur(600), "r1").await.unwrap(), r1);
+        assert_eq!(
+            p.refund_status(&r1.id).await.unwrap(),
+            RefundStatus::Succeeded
+        );
         assert!(matches!(
-            p.refund(&id, 600, "r2").await,
+            p.refund(&id, &eur(600), "r2").await,
             Err(ProviderError::Rejected(_))
         ));
-        p.refund(&id, 400, "r3").await.unwrap();
+        p.refund(&id, &eur(400), "r3").await.unwrap();
         let (declined, _) = confirmed(&p, "d", CARD_DECLINED).await;
         assert!(matches!(
-            p.refund(&declined, 1, "r4").await,
+            p.refund(&declined, &eur(1), "r4").await,
             Err(ProviderError::Rejected(_))
         ));
     }

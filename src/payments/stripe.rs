@@ -7,7 +7,8 @@
 //! - a PaymentIntent's `status`: `succeeded` → `Succeeded`; `processing` (and `requires_capture`)
 //!   → `Processing`; `canceled` → `Canceled`; `requires_payment_method` with a
 //!   `last_payment_error` → `Declined` (its message), without one → `RequiresConfirmation`, as is
-//!   `requires_confirmation`; `requires_action` (authentication we cannot perform) → `Declined`;
+//!   `requires_confirmation`; `requires_action` (the buyer's browser is authenticating with
+//!   3-D Secure through Stripe.js) → `RequiresConfirmation`: nothing is charged yet;
 //! - a 402 card error → `Declined { reason: message }`;
 //! - no answer, a timeout, a 5xx, a 429, a 409 (a concurrent request on the same key) or an
 //!   unreadable 2xx → [`ProviderError::Unavailable`]: the effect is unknown, ask again;
@@ -18,10 +19,14 @@
 //! Stripe binds a key to one endpoint and one set of parameters: a caller may pass the same key to
 //! create and to confirm. Keys longer than Stripe's 255 characters are hashed.
 //!
-//! Cards: the sandbox's test numbers are sent as the matching test payment method
-//! (`pm_card_visa`, `pm_card_chargeDeclined`, …, see [`super::psp`]), which Stripe's test mode
-//! knows too for the first two; any other number goes as `payment_method_data[card][number]`,
-//! which the sandbox accepts (real Stripe only with raw card data access).
+//! Cards: buyers pay in their browser, with Stripe.js and the Payment Element, so card data goes
+//! from the browser to Stripe and never through this server (PCI DSS SAQ A). The server-side
+//! [`PaymentProvider::confirm`] only takes Stripe's documented test cards, sent as their test
+//! payment methods (`pm_card_visa`, …); it never sends a card number.
+//!
+//! Every request carries `Stripe-Version` (pinned by a setting, [`DEFAULT_API_VERSION`] unless
+//! set), so that an account upgrade at Stripe cannot change the shapes we read. Amounts go in
+//! Stripe's minor units ([`crate::domain::currency`]).
 
 use std::time::Duration;
 
@@ -32,12 +37,22 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{
-    Intent, IntentRequest, IntentStatus, PaymentProvider, ProviderError, WebhookError,
-    WebhookEvent, form, psp::payment_method_for_card, sandbox::SIGNATURE_HEADER, webhook,
+    BrowserCheckout, Intent, IntentRequest, IntentStatus, PaymentProvider, ProviderError, Refund,
+    RefundStatus, WebhookError, WebhookEvent, form, test_cards, webhook, webhook::SIGNATURE_HEADER,
 };
-use crate::domain::{card::CardNumber, idempotency::hex, time::Timestamp};
+use crate::domain::{
+    card::CardNumber,
+    currency::{provider_amount, provider_refund_amount},
+    idempotency::hex,
+    money::Money,
+    time::Timestamp,
+};
 
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
+/// Stripe.js, always loaded from Stripe itself (Stripe does not allow self-hosting it).
+pub const DEFAULT_JS_URL: &str = "https://js.stripe.com/v3/";
+/// The API version our requests and parsing were written against.
+pub const DEFAULT_API_VERSION: &str = "2024-06-20";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the provider needs. [`StripeConfig::new`] fills in the defaults.
@@ -51,6 +66,12 @@ pub struct StripeConfig {
     pub webhook_secret: String,
     /// For the whole call, connection included.
     pub timeout: Duration,
+    /// Sent as `Stripe-Version` on every request.
+    pub api_version: String,
+    /// `pk_…`: given to the buyer's page for Stripe.js. Without it, browsers cannot pay.
+    pub publishable_key: Option<String>,
+    /// Where the page loads Stripe.js from.
+    pub js_url: String,
 }
 
 impl std::fmt::Debug for StripeConfig {
@@ -58,6 +79,8 @@ impl std::fmt::Debug for StripeConfig {
         f.debug_struct("StripeConfig")
             .field("api_base", &self.api_base)
             .field("timeout", &self.timeout)
+            .field("api_version", &self.api_version)
+            .field("js_url", &self.js_url)
             .finish_non_exhaustive()
     }
 }
@@ -69,7 +92,22 @@ impl StripeConfig {
             api_base: DEFAULT_API_BASE.into(),
             webhook_secret: webhook_secret.into(),
             timeout: DEFAULT_TIMEOUT,
+            api_version: DEFAULT_API_VERSION.into(),
+            publishable_key: None,
+            js_url: DEFAULT_JS_URL.into(),
         }
+    }
+
+    pub fn with_api_version(mut self, version: impl Into<String>) -> Self {
+        self.api_version = version.into();
+        self
+    }
+
+    /// The publishable key and where Stripe.js comes from: what the buyer's page needs.
+    pub fn with_browser_checkout(mut self, publishable_key: String, js_url: String) -> Self {
+        self.publishable_key = Some(publishable_key).filter(|k| !k.is_empty());
+        self.js_url = js_url;
+        self
     }
 
     pub fn with_api_base(mut self, base: impl Into<String>) -> Self {
@@ -87,7 +125,9 @@ pub struct StripeProvider {
     client: reqwest::Client,
     base: String,
     api_key: String,
+    api_version: String,
     webhook_secret: Vec<u8>,
+    browser: Option<BrowserCheckout>,
 }
 
 impl StripeProvider {
@@ -105,7 +145,14 @@ impl StripeProvider {
             client: builder.build()?,
             base: config.api_base.trim_end_matches('/').to_owned(),
             api_key: config.api_key,
+            api_version: config.api_version,
             webhook_secret: config.webhook_secret.into_bytes(),
+            browser: config
+                .publishable_key
+                .map(|publishable_key| BrowserCheckout {
+                    publishable_key,
+                    js_url: config.js_url,
+                }),
         })
     }
 
@@ -119,7 +166,8 @@ impl StripeProvider {
         let mut request = self
             .client
             .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.api_key);
+            .bearer_auth(&self.api_key)
+            .header("Stripe-Version", &self.api_version);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
@@ -175,11 +223,39 @@ struct PaymentIntentObject {
     status: String,
     #[serde(default)]
     last_payment_error: Option<ErrorObject>,
+    #[serde(default)]
+    client_secret: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct RefundObject {
     id: String,
+    /// `pending`, `requires_action`, `succeeded`, `failed` or `canceled`.
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    failure_reason: Option<String>,
+}
+
+impl RefundObject {
+    fn refund(self) -> Refund {
+        Refund {
+            status: refund_status(self.status.as_deref(), self.failure_reason),
+            id: self.id,
+        }
+    }
+}
+
+/// A refund's status as the trait sees it; an unknown or missing one is not a success.
+fn refund_status(status: Option<&str>, failure_reason: Option<String>) -> RefundStatus {
+    match status {
+        Some("succeeded") => RefundStatus::Succeeded,
+        Some("failed") => RefundStatus::Failed {
+            reason: failure_reason.unwrap_or_else(|| "unknown".into()),
+        },
+        Some("canceled") => RefundStatus::Canceled,
+        _ => RefundStatus::Pending,
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -217,10 +293,9 @@ fn intent_status(pi: &PaymentIntentObject) -> Result<IntentStatus, ProviderError
         "requires_payment_method" if pi.last_payment_error.is_some() => {
             declined(pi.last_payment_error.as_ref())
         }
-        "requires_payment_method" | "requires_confirmation" => IntentStatus::RequiresConfirmation,
-        "requires_action" => IntentStatus::Declined {
-            reason: "The card requires authentication, which this checkout cannot perform.".into(),
-        },
+        "requires_payment_method" | "requires_confirmation" | "requires_action" => {
+            IntentStatus::RequiresConfirmation
+        }
         other => {
             return Err(ProviderError::Unavailable(format!(
                 "payment intent {} has a status we do not know: {other}",
@@ -281,12 +356,14 @@ impl Answer {
             return Ok(Intent {
                 id,
                 status: IntentStatus::Declined { reason },
+                client_secret: None,
             });
         }
         let pi: PaymentIntentObject = self.object()?;
         Ok(Intent {
             status: intent_status(&pi)?,
             id: pi.id,
+            client_secret: pi.client_secret,
         })
     }
 }
@@ -308,23 +385,30 @@ fn pair(k: &str, v: impl Into<String>) -> (String, String) {
     (k.to_owned(), v.into())
 }
 
-fn create_params(request: &IntentRequest) -> Vec<(String, String)> {
-    vec![
-        pair("amount", request.amount_cents.to_string()),
+fn create_params(request: &IntentRequest) -> Result<Vec<(String, String)>, ProviderError> {
+    let amount = provider_amount(&Money {
+        cents: request.amount_cents,
+        currency: request.currency.clone(),
+    })
+    .map_err(|e| ProviderError::Rejected(e.to_string()))?;
+    Ok(vec![
+        pair("amount", amount.to_string()),
         pair("currency", request.currency.to_ascii_lowercase()),
         pair("description", request.description.clone()),
         pair("payment_method_types[0]", "card"),
         pair("metadata[idempotency_key]", request.idempotency_key.clone()),
-    ]
+    ])
 }
 
-fn confirm_params(card: &CardNumber) -> Vec<(String, String)> {
-    match payment_method_for_card(card.digits()) {
-        Some(pm) => vec![pair("payment_method", pm)],
-        None => vec![
-            pair("payment_method_data[type]", "card"),
-            pair("payment_method_data[card][number]", card.digits()),
-        ],
+/// A test card as its test payment method; any other number is refused here, before it could
+/// leave the server.
+fn confirm_params(card: &CardNumber) -> Result<Vec<(String, String)>, ProviderError> {
+    match test_cards::payment_method_for_card(card.digits()) {
+        Some(pm) => Ok(vec![pair("payment_method", pm)]),
+        None => Err(ProviderError::Rejected(
+            "card numbers are never sent to Stripe: buyers pay with Stripe.js in their browser"
+                .into(),
+        )),
     }
 }
 
@@ -345,7 +429,7 @@ impl PaymentProvider for StripeProvider {
             .call(
                 reqwest::Method::POST,
                 "/v1/payment_intents",
-                &create_params(request),
+                &create_params(request)?,
                 Some(&scoped_key("create", &request.idempotency_key)),
             )
             .await?;
@@ -365,7 +449,7 @@ impl PaymentProvider for StripeProvider {
             .call(
                 reqwest::Method::POST,
                 &format!("/v1/payment_intents/{}/confirm", segment(intent_id)),
-                &confirm_params(card),
+                &confirm_params(card)?,
                 Some(&scoped_key("confirm", idempotency_key)),
             )
             .await?;
@@ -395,25 +479,66 @@ impl PaymentProvider for StripeProvider {
         intent_status(&pi)
     }
 
+    async fn cancel(&self, intent_id: &str) -> Result<IntentStatus, ProviderError> {
+        let answer = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/payment_intents/{}/cancel", segment(intent_id)),
+                &[pair("cancellation_reason", "abandoned")],
+                Some(&scoped_key("cancel", intent_id)),
+            )
+            .await?;
+        if answer.status == StatusCode::BAD_REQUEST {
+            // Too late to cancel: the intent went its way first (a slow confirmation landed).
+            let e = answer.error();
+            if e.code.as_deref() == Some("payment_intent_unexpected_state")
+                && let Some(pi) = &e.payment_intent
+            {
+                return intent_status(pi);
+            }
+        }
+        let pi: PaymentIntentObject = answer.object()?;
+        intent_status(&pi)
+    }
+
     async fn refund(
         &self,
         intent_id: &str,
-        amount_cents: i64,
+        amount: &Money,
         idempotency_key: &str,
-    ) -> Result<String, ProviderError> {
+    ) -> Result<Refund, ProviderError> {
+        let amount =
+            provider_refund_amount(amount).map_err(|e| ProviderError::Rejected(e.to_string()))?;
         let answer = self
             .call(
                 reqwest::Method::POST,
                 "/v1/refunds",
                 &[
                     pair("payment_intent", intent_id),
-                    pair("amount", amount_cents.to_string()),
+                    pair("amount", amount.to_string()),
                 ],
                 Some(&scoped_key("refund", idempotency_key)),
             )
             .await?;
         let refund: RefundObject = answer.object()?;
-        Ok(refund.id)
+        Ok(refund.refund())
+    }
+
+    async fn refund_status(&self, refund_id: &str) -> Result<RefundStatus, ProviderError> {
+        let answer = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/refunds/{}", segment(refund_id)),
+                &[],
+                None,
+            )
+            .await?;
+        let refund: RefundObject = answer.object()?;
+        Ok(refund.refund().status)
+    }
+
+    fn browser_checkout(&self) -> Option<&BrowserCheckout> {
+        self.browser.as_ref()
     }
 
     fn verify_webhook(
@@ -451,6 +576,7 @@ mod tests {
                 message: Some(m.into()),
                 ..ErrorObject::default()
             }),
+            client_secret: None,
         }
     }
 
@@ -477,10 +603,10 @@ mod tests {
                 reason: "Your card has insufficient funds.".into()
             }
         );
-        assert!(matches!(
+        assert_eq!(
             s("requires_action", None),
-            IntentStatus::Declined { .. }
-        ));
+            IntentStatus::RequiresConfirmation
+        );
         assert!(matches!(
             intent_status(&pi("something_new", None)),
             Err(ProviderError::Unavailable(_))
@@ -497,7 +623,8 @@ mod tests {
             ok.intent().unwrap(),
             Intent {
                 id: "pi_9".into(),
-                status: IntentStatus::Succeeded
+                status: IntentStatus::Succeeded,
+                client_secret: None,
             }
         );
         let declined = answer(
@@ -555,25 +682,39 @@ mod tests {
             description: "Order 7 & co".into(),
         };
         assert_eq!(
-            form::encode(&create_params(&request)),
+            form::encode(&create_params(&request).unwrap()),
             "amount=4200&currency=eur&description=Order%207%20%26%20co\
              &payment_method_types%5B0%5D=card&metadata%5Bidempotency_key%5D=k-1"
         );
         let visa = CardNumber::parse(CARD_SUCCEEDS).unwrap();
         assert_eq!(
-            confirm_params(&visa),
+            confirm_params(&visa).unwrap(),
             vec![pair("payment_method", "pm_card_visa")]
         );
         let declined = CardNumber::parse(CARD_DECLINED).unwrap();
         assert_eq!(
-            confirm_params(&declined),
+            confirm_params(&declined).unwrap(),
             vec![pair("payment_method", "pm_card_chargeDeclined")]
         );
         let other = CardNumber::parse("4111111111111111").unwrap();
-        assert_eq!(
-            form::encode(&confirm_params(&other)),
-            "payment_method_data%5Btype%5D=card&payment_method_data%5Bcard%5D%5Bnumber%5D=4111111111111111"
-        );
+        assert!(matches!(
+            confirm_params(&other),
+            Err(ProviderError::Rejected(_))
+        ));
+        let iceland = IntentRequest {
+            currency: "ISK".into(),
+            amount_cents: 1500,
+            ..request.clone()
+        };
+        assert!(form::encode(&create_params(&iceland).unwrap()).starts_with("amount=150000&"));
+        let huge = IntentRequest {
+            amount_cents: 100_000_000,
+            ..request
+        };
+        assert!(matches!(
+            create_params(&huge),
+            Err(ProviderError::Rejected(_))
+        ));
         assert_eq!(segment("pi_1/../x"), "pi_1%2F..%2Fx");
     }
 
@@ -585,6 +726,26 @@ mod tests {
         assert!(scoped.len() <= 255);
         assert!(scoped.starts_with("refund:sha256:"));
         assert_eq!(scoped, scoped_key("refund", &long));
+    }
+
+    #[test]
+    fn refund_statuses_count_only_a_success_as_money_returned() {
+        assert_eq!(
+            refund_status(Some("succeeded"), None),
+            RefundStatus::Succeeded
+        );
+        assert_eq!(refund_status(Some("pending"), None), RefundStatus::Pending);
+        assert_eq!(
+            refund_status(Some("requires_action"), None),
+            RefundStatus::Pending
+        );
+        assert_eq!(refund_status(None, None), RefundStatus::Pending);
+        assert_eq!(
+            refund_status(Some("failed"), Some("expired_or_canceled_card".into())),
+            RefundStatus::Failed {
+                reason: "expired_or_canceled_card".into()
+            }
+        );
     }
 
     #[test]

@@ -11,6 +11,9 @@ use crate::domain::{idempotency::hex, time::Timestamp};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The header that carries a webhook's signature.
+pub const SIGNATURE_HEADER: &str = "stripe-signature";
+
 /// How far a webhook's timestamp may be from our clock.
 pub const TOLERANCE_SECS: i64 = 300;
 
@@ -84,6 +87,9 @@ struct EventData {
 #[derive(Deserialize)]
 struct IntentObject {
     id: String,
+    /// On a charge or a refund: the intent it belongs to.
+    #[serde(default)]
+    payment_intent: Option<String>,
     #[serde(default)]
     last_payment_error: Option<PaymentError>,
 }
@@ -110,6 +116,23 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
         },
         "payment_intent.processing" => IntentStatus::Processing,
         "payment_intent.canceled" => IntentStatus::Canceled,
+        // A refund moved on: settle the intent's payment again, which finishes a late refund
+        // waiting for it (the ledger records a refund once the provider says it succeeded).
+        "charge.refunded"
+        | "charge.refund.updated"
+        | "refund.created"
+        | "refund.updated"
+        | "refund.failed" => {
+            let intent_id = event.data.object.payment_intent.ok_or_else(|| {
+                WebhookError::Malformed(format!("{} without a payment_intent", event.kind))
+            })?;
+            return Ok(WebhookEvent {
+                id: event.id,
+                intent_id,
+                // Not final: the handler asks the provider for the intent's status.
+                status: IntentStatus::Processing,
+            });
+        }
         _ => return Err(WebhookError::Ignored),
     };
     Ok(WebhookEvent {
@@ -151,6 +174,25 @@ mod tests {
 
     fn at(secs: i64) -> Timestamp {
         Timestamp(secs * 1000)
+    }
+
+    #[test]
+    fn refund_events_name_the_intent_they_belong_to() {
+        for kind in ["charge.refunded", "refund.updated", "refund.failed"] {
+            let body = serde_json::json!({
+                "id": "evt_r", "object": "event", "type": kind,
+                "data": {"object": {"id": "re_1", "object": "refund", "payment_intent": "pi_7", "status": "succeeded"}},
+            })
+            .to_string();
+            let event = parse_event(body.as_bytes()).unwrap();
+            assert_eq!(event.intent_id, "pi_7", "{kind}");
+            assert!(!event.status.is_final(), "{kind}");
+        }
+        let orphan = r#"{"id":"e","type":"refund.updated","data":{"object":{"id":"re_1"}}}"#;
+        assert!(matches!(
+            parse_event(orphan.as_bytes()),
+            Err(WebhookError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -627,3 +627,59 @@ async fn an_event_created_on_one_instance_is_listed_watched_and_sold_on_another_
     assert_eq!(sold[0]["id"], "R1-7");
     first.assert_audit_ok().await;
 }
+
+#[tokio::test]
+async fn a_free_event_is_paid_without_the_provider_and_leaves_a_zero_charge_in_the_ledger() {
+    let (app, admin) = app_with_admin().await;
+    let layout = hall(2, 5);
+    let venue = create_venue(&admin, "Free Hall", &layout).await;
+    let mut body = event_body(venue["id"].as_str().unwrap(), &layout);
+    body["categories"] = json!([
+        {"name": "Front", "price_cents": 0},
+        {"name": "Back", "price_cents": 0, "currency": "EUR"},
+    ]);
+    let event = create_event(&admin, &body).await;
+    let buyer = buyer_for(&app, event["id"].as_str().unwrap()).await;
+    let hold = buyer.hold_ok(&["R1-1", "R1-2"]).await;
+    let r = buyer
+        .checkout(hold["id"].as_str().unwrap(), "free-seats", GOOD_CARD)
+        .await;
+    let status = r.status();
+    let order: Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(order["order"]["total_cents"], 0);
+    assert_eq!(order["order"]["tickets"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM payments WHERE provider_ref IS NULL AND status = 'succeeded'",
+            &[]
+        )
+        .await,
+        1,
+        "no intent was ever made"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM ledger WHERE kind = 'charge' AND amount_cents = 0",
+            &[]
+        )
+        .await,
+        1
+    );
+    app.assert_audit_ok().await;
+}
+
+#[tokio::test]
+async fn a_price_above_what_the_payment_provider_takes_is_refused() {
+    let (_app, admin) = app_with_admin().await;
+    let layout = hall(1, 3);
+    let venue = create_venue(&admin, "Dear Hall", &layout).await;
+    let mut body = event_body(venue["id"].as_str().unwrap(), &layout);
+    body["categories"][0]["price_cents"] = json!(100_000_000);
+    let r = admin.post_json("/api/v1/admin/events", &body).await;
+    let refused = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_prices").await;
+    assert_eq!(refused["details"]["categories"], json!(["Front"]));
+    // Eight digits, Stripe's limit, is fine.
+    body["categories"][0]["price_cents"] = json!(99_999_999);
+    create_event(&admin, &body).await;
+}

@@ -2,7 +2,7 @@
 // card in the list, its own seat map (two sections, three prices), and it can be bought.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Harness, GOOD_CARD, tid, seatSel, selectAndHold, register, accessibilityViolations, waitForStates } from './harness.mjs';
+import { Harness, GOOD_CARD, tid, seatSel, selectAndHold, register, accessibilityViolations, waitForStates, cardField } from './harness.mjs';
 
 const h = new Harness('catalog-');
 const ADMIN = { email: 'admin@catalog.test', password: 'admin password 1' };
@@ -100,7 +100,7 @@ test('a second event created by an admin is listed, drawn and sold on the buyer 
 
   const ids = ['B-A-5', 'B-A-6'];
   await selectAndHold(page, ids);
-  await page.locator(tid('card-number')).fill(GOOD_CARD);
+  await cardField(page).fill(GOOD_CARD);
   await page.locator(tid('proceed')).click();
   await page.locator(tid('confirmation')).waitFor({ timeout: 15_000 });
   const { orders } = await page.evaluate(async () => (await fetch('/api/v1/orders')).json());

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import {
   Harness, ROOT, GOOD_CARD, tid, seatSel, waitForStates, pickTwoSeats, selectAndHold, register, openDemoEvent,
+  cardField, startPaymentSandbox, stripeThroughSandbox,
 } from './harness.mjs';
 
 const PG_ADMIN = ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-qAtc'];
@@ -46,8 +47,13 @@ class Cluster {
       REDIS_URL,
       // Long enough for HAProxy's 1 s health check to take a draining instance out of rotation.
       BOXOFFICE_DRAIN_DELAY_MS: '2500',
+      BOXOFFICE_PAYMENT_RECONCILE_INTERVAL_MS: '300',
     };
-    this.addresses = await Promise.all(this.instances.map((h) => h.start(env)));
+    // One payment sandbox for the whole cluster, as one Stripe account serves every instance; without
+    // webhooks (an instance's port is not known before it starts), the instances' reconcilers settle.
+    this.psp = await startPaymentSandbox();
+    Object.assign(env, stripeThroughSandbox(this.psp.url));
+    this.addresses = await Promise.all(this.instances.map((h) => h.startServer(env)));
 
     const [port, statsPort] = [await freePort(), await freePort()];
     const servers = this.addresses
@@ -117,6 +123,7 @@ class Cluster {
         problem ??= e;
       }
     }
+    this.psp?.stop();
     if (this.haproxy && this.haproxy.exitCode === null) {
       this.haproxy.kill('SIGTERM');
       await new Promise((r) => { this.haproxy.once('exit', r); setTimeout(r, 5_000); });
@@ -187,7 +194,7 @@ test('two buyers pinned to different instances see each other live through HAPro
 
   await selectAndHold(pageA, ids);
   await waitForStates(pageB, ids, 'held');
-  await pageA.locator(tid('card-number')).fill(GOOD_CARD);
+  await cardField(pageA).fill(GOOD_CARD);
   await pageA.locator(tid('proceed')).click();
   await pageA.locator(tid('confirmation')).waitFor({ timeout: 15_000 });
   await waitForStates(pageB, ids, 'sold');

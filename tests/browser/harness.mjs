@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
 import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -20,7 +21,62 @@ export const GOOD_CARD = '4242424242424242';
 // and the connection reset is the one the payment test injects on purpose.
 const EXPECTED_HTTP_NOISE = /Failed to load resource: (the server responded with a status of (401|402|409)|net::ERR_CONNECTION_RESET)/;
 
+export const THREE_D_SECURE_CARD = '4000002760003184';
+
 export const tid = (id) => `[data-testid="${id}"]`;
+/** The card number field: inside the payment provider's frame (its Payment Element), never the page itself. */
+export const cardField = (page) => page.frameLocator(`${tid('payment-element')} iframe`).locator(tid('card-number'));
+/** The provider's 3-D Secure challenge, opened by its script next to the card field. */
+export const challengeFrame = (page) => page.frameLocator('iframe[name="__sandboxChallengeFrame"]');
+
+/** A TCP port that is free now, so the payment sandbox can be told where the server's webhooks go. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `boxoffice sandbox-psp` (Stripe's wire format and its Stripe.js stand-in); resolves with its base URL. */
+export async function startPaymentSandbox(args = []) {
+  const child = spawn(BIN, ['sandbox-psp', '--listen', '127.0.0.1:0', ...args], {
+    cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const guard = () => { if (child.exitCode === null) child.kill('SIGKILL'); };
+  process.once('exit', guard);
+  let log = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`sandbox-psp did not start within 30 s:\n${log}`)), 30_000);
+    const read = (chunk) => {
+      log += chunk.toString();
+      const m = log.match(/sandbox-psp listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', read);
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`sandbox-psp exited (${code}):\n${log}`)); });
+  });
+  return { url, stop: () => { process.off('exit', guard); if (child.exitCode === null) child.kill('SIGTERM'); } };
+}
+
+/**
+ * The environment that makes the server take payments as in production, through the Stripe provider, with
+ * the sandbox service standing in for Stripe and its stand-in for Stripe.js.
+ */
+export function stripeThroughSandbox(pspUrl) {
+  return {
+    BOXOFFICE_PAYMENT_PROVIDER: 'stripe',
+    STRIPE_API_KEY: 'sk_test_browser_suite',
+    STRIPE_PUBLISHABLE_KEY: 'pk_test_browser_suite',
+    STRIPE_API_BASE: pspUrl,
+    STRIPE_JS_URL: `${pspUrl}/v3/`,
+    BOXOFFICE_WEBHOOK_SECRET: 'whsec_browser_suite',
+  };
+}
 export const seatSel = (id) => `[data-testid="seat-map"] [data-seat-id="${id}"]`;
 
 /** One server, its browsers and its screenshots; `prefix` keeps artifact names apart between test files. */
@@ -42,8 +98,22 @@ export class Harness {
     this.allowedNoise.push(pattern);
   }
 
-  /** Start the server on a free port with a fresh SQLite database; resolves with its base URL. */
+  /**
+   * Start the server on a free port with a fresh SQLite database, taking payments through the Stripe
+   * provider against a fresh `boxoffice sandbox-psp` (which sends it webhooks); resolves with its base URL.
+   */
   async start(extraEnv = {}) {
+    const port = await freePort();
+    this.psp = await startPaymentSandbox([
+      '--webhook-url', `http://127.0.0.1:${port}/api/v1/payments/webhook`,
+      '--webhook-secret', 'whsec_browser_suite',
+      ...(this.pspArgs || []),
+    ]);
+    return this.startServer({ BOXOFFICE_LISTEN: `127.0.0.1:${port}`, ...stripeThroughSandbox(this.psp.url), ...extraEnv });
+  }
+
+  /** Start the server alone with `extraEnv` (the caller chooses its payment provider). */
+  async startServer(extraEnv = {}) {
     await mkdir(ARTIFACTS, { recursive: true });
     const own = new RegExp(`^${this.prefix}\\d\\d-.*\\.png$`);
     for (const f of await readdir(ARTIFACTS)) if (own.test(f)) await rm(path.join(ARTIFACTS, f), { force: true });
@@ -149,6 +219,7 @@ export class Harness {
         problem = `server exited with code ${outcome.code} (signal ${outcome.signal}) after SIGTERM\n${this.log()}`;
       }
     }
+    this.psp?.stop();
     for (const dir of this.tmp) await rm(dir, { recursive: true, force: true }).catch(() => {});
     if (problem) assert.fail(problem);
   }

@@ -2,7 +2,7 @@
 // the order is partly refunded and the refunded ticket is marked no longer valid.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Harness, GOOD_CARD, tid, pickTwoSeats, selectAndHold, register, openDemoEvent, accessibilityViolations } from './harness.mjs';
+import { Harness, GOOD_CARD, tid, pickTwoSeats, selectAndHold, register, openDemoEvent, accessibilityViolations, cardField } from './harness.mjs';
 
 const h = new Harness('refund-');
 const ADMIN = { email: 'admin@refund.test', password: 'admin password 1' };
@@ -39,7 +39,7 @@ test("a partly refunded order shows the refunded ticket as no longer valid", asy
   await openDemoEvent(page, h.baseUrl);
   const ids = await pickTwoSeats(page, 6);
   await selectAndHold(page, ids);
-  await page.locator(tid('card-number')).fill(GOOD_CARD);
+  await cardField(page).fill(GOOD_CARD);
   await page.locator(tid('proceed')).click();
   await page.locator(tid('confirmation')).waitFor({ timeout: 15_000 });
 

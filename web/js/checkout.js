@@ -1,22 +1,18 @@
-// Payment window: a modal over an active hold with its countdown, sandbox card, Proceed (idempotent) and Cancel.
+// Payment window: a modal over an active hold with its countdown, the provider's card field (its Payment
+// Element: card data never reaches this page or our server), Proceed (idempotent) and Cancel.
 // Every outcome is explained in plain words: paid, declined, failed, provider down (503, retry with the same
-// key), confirming (202: the bank has not decided; poll until it has) and refunded (paid too late).
+// key), confirming (the bank has not decided; poll until it has) and refunded (paid too late).
+// One path for every provider: the server creates the intent, the provider's script confirms it (3-D Secure
+// included), and the server settles it from the provider's webhook or by asking.
 import { api, ApiError, newIdempotencyKey, releaseHoldOnExit, serverNow } from './api.js';
 import { h, money, mmss, announce, flash } from './util.js';
+import { mountCardElement } from './card-element.js';
 
-export const SANDBOX_CARD = '4242424242424242';
 const MAX_AUTOMATIC_RETRIES = 3;
 /** Ask about a confirming payment every second, for about a minute and a half, then let the buyer decide. */
 const POLL_MS = 1000;
 const MAX_POLLS = 90;
 export const STILL_CONFIRMING = 'We are still confirming your payment with your bank. If it goes through, your tickets will appear in My tickets; if not, nothing is charged.';
-const SANDBOX_CARDS = [
-  ['4242 4242 4242 4242', 'pays'],
-  ['4000 0000 0000 0002', 'is declined'],
-  ['4000 0000 0000 3063', 'pays after a bank check'],
-  ['4000 0000 0000 0259', 'is declined after a bank check'],
-  ['4000 0000 0000 0119', 'pays, but the first answer is lost'],
-];
 
 /**
  * Open the payment window for a hold. Resolves once it is closed, with how it ended:
@@ -43,17 +39,16 @@ export function openPayment({ hold, lines, total }) {
 
   const countdown = h('span', { class: 'countdown', 'data-testid': 'countdown', role: 'timer', 'aria-live': 'off', text: mmss(expiresAt - serverNow()) });
   const bar = h('span', { class: 'timer-bar-fill' });
-  const card = h('input', {
-    id: 'card-number', 'data-testid': 'card-number', name: 'card_number', type: 'text', inputmode: 'numeric',
-    autocomplete: 'cc-number', spellcheck: 'false', value: SANDBOX_CARD, 'aria-describedby': 'card-hint', required: true,
-  });
+  const free = total.cents === 0;
+  /** Where the provider's Payment Element goes, and the element once mounted. */
+  const cardSlot = h('div', { class: 'card-element', id: 'card-element', 'data-testid': 'payment-element' });
+  const cardHint = h('div', { class: 'hint', id: 'card-hint' });
+  let card = null;
   // Problems go to an assertive alert, progress (processing, confirming) to a polite status region.
   const message = h('div', { class: 'pay-message', role: 'alert', id: 'pay-message', 'data-testid': 'pay-message' });
   const status = h('div', { class: 'pay-message', role: 'status', id: 'pay-status', 'data-testid': 'pay-status' });
   const proceed = h('button', { type: 'submit', class: 'btn primary', 'data-testid': 'proceed' }, 'Proceed');
   const cancel = h('button', { type: 'button', class: 'btn secondary', 'data-testid': 'cancel', onclick: () => dismiss() }, 'Cancel');
-  // Editing the card after a provider outage starts a new attempt: the button says so again.
-  card.addEventListener('input', () => { if (!busy) proceed.textContent = 'Proceed'; });
   const seatWord = lines.length === 1 ? 'seat' : 'seats';
 
   const form = h('form', { class: 'pay-form', novalidate: true, onsubmit: (e) => { e.preventDefault(); if (confirming) checkAgain(); else pay(); } },
@@ -66,19 +61,17 @@ export function openPayment({ hold, lines, total }) {
       lines.map((l) => h('li', {}, h('span', { class: 'pay-seat' }, h('strong', { text: l.label }), h('span', { class: 'muted', text: l.category })), h('span', { class: 'amount', text: money(l.price_cents, l.currency) }))),
     ),
     h('p', { class: 'pay-total' }, h('span', { text: 'Total' }), h('strong', { class: 'amount', text: money(total.cents, total.currency) })),
-    h('div', { class: 'field' },
-      h('label', { for: 'card-number', text: 'Card number' }),
-      card,
-      h('div', { class: 'hint', id: 'card-hint' },
-        h('p', {}, h('strong', { text: 'Sandbox test cards' }), ' (no real money moves):'),
-        h('ul', { class: 'test-cards' }, SANDBOX_CARDS.map(([number, what]) => h('li', {}, h('span', { class: 'mono', text: number }), ` ${what}`))),
-      ),
+    free ? h('p', { class: 'hint', text: 'These seats are free: nothing is charged.' }) : h('div', { class: 'field' },
+      h('span', { class: 'label', id: 'card-label', text: 'Card details' }),
+      cardSlot,
+      cardHint,
     ),
     status,
     message,
     h('div', { class: 'pay-actions' }, cancel, proceed),
   );
-  const dialog = h('dialog', { class: 'pay-dialog', 'data-testid': 'payment-dialog', 'aria-labelledby': 'pay-title', 'aria-describedby': 'pay-desc' }, form);
+  // Focusable, so that a keyboard can scroll it when the provider's frames make it taller than the screen.
+  const dialog = h('dialog', { class: 'pay-dialog', 'data-testid': 'payment-dialog', 'aria-labelledby': 'pay-title', 'aria-describedby': 'pay-desc', tabindex: '0' }, form);
 
   // Escape means Cancel (release the seats), except while a payment is being processed.
   dialog.addEventListener('cancel', (e) => {
@@ -139,10 +132,31 @@ export function openPayment({ hold, lines, total }) {
   dialog.showModal();
   tick();
   proceed.focus();
+  if (!free) mountCard();
+
+  async function mountCard() {
+    proceed.disabled = true;
+    try {
+      card = await mountCardElement(cardSlot, total);
+    } catch (err) {
+      if (closed) return;
+      say('error', err instanceof ApiError ? err.message : String(err.message || err));
+      return;
+    }
+    if (closed) return card.destroy();
+    if (card.testCards) {
+      cardHint.replaceChildren(
+        h('p', {}, h('strong', { text: 'Test cards' }), ' (no real money moves):'),
+        h('ul', { class: 'test-cards' }, card.testCards.map(([number, what]) => h('li', {}, h('span', { class: 'mono', text: number }), ` ${what}`))),
+      );
+    }
+    if (!busy) proceed.disabled = false;
+  }
 
   function end(result) {
     if (closed) return;
     closed = true;
+    card?.destroy();
     stopPolling();
     clearInterval(timer);
     window.removeEventListener('pagehide', onPageHide);
@@ -153,9 +167,9 @@ export function openPayment({ hold, lines, total }) {
 
   function setBusy(on, label = 'Processing payment…') {
     busy = on;
-    proceed.disabled = on;
+    proceed.disabled = on || (!free && !card);
     cancel.disabled = on;
-    card.readOnly = on;
+    card?.readOnly(on);
     proceed.textContent = on ? label : 'Proceed';
     // No aria-busy on the form: it would hold back the live regions inside it, which say what is going on.
   }
@@ -189,17 +203,21 @@ export function openPayment({ hold, lines, total }) {
   }
 
   async function pay() {
-    if (busy || closed) return;
-    const digits = card.value.replace(/[\s-]/g, '');
-    if (!/^\d{12,19}$/.test(digits)) {
-      say('error', 'Enter the card number: 12 to 19 digits.');
-      card.setAttribute('aria-invalid', 'true');
-      card.focus();
-      return;
+    if (busy || closed || (!free && !card)) return;
+    if (!free) {
+      const { error } = await card.validate();
+      if (error) {
+        say('error', error.message);
+        card.focus();
+        return;
+      }
     }
-    card.removeAttribute('aria-invalid');
-    // A different card is a new request and must not reuse the previous attempt's key.
-    if (!attempt || attempt.card !== digits) attempt = { key: newIdempotencyKey(), card: digits };
+    // One attempt, one key: a retry (or another card after a decline) confirms the same intent. Where
+    // the card travels with the request (the in-process sandbox), another card is another request and
+    // must not reuse the key.
+    const payment = { method: 'card', ...(card ? card.paymentFields() : {}) };
+    const request = JSON.stringify(payment);
+    if (!attempt || attempt.request !== request) attempt = { key: newIdempotencyKey(), request };
     setBusy(true);
     say('progress', h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Processing payment…');
 
@@ -208,10 +226,11 @@ export function openPayment({ hold, lines, total }) {
         const body = await api(`${holdUrl}/checkout`, {
           method: 'POST',
           headers: { 'Idempotency-Key': attempt.key },
-          body: { payment: { method: 'sandbox', card_number: attempt.card } },
+          body: { payment },
         });
         if (closed) return;
-        // 202: the bank has not decided yet.
+        // 202: the intent exists; the provider's script confirms it with the card in its element.
+        if (body?.payment?.client_secret) return confirmWithProvider(body.payment);
         if (body?.payment) return outcomeOf(body.payment);
         setBusy(false);
         end({ outcome: 'paid', order: body.order });
@@ -237,6 +256,20 @@ export function openPayment({ hold, lines, total }) {
     }
   }
 
+  /** The provider's script confirms (and authenticates) the card; then the server settles it. */
+  async function confirmWithProvider(payment) {
+    const { error } = await card.confirm(payment.client_secret);
+    if (closed) return;
+    if (error) {
+      setBusy(false);
+      // Declined, failed 3-D Secure or a card the provider refused: the same intent takes another card.
+      if (error.type === 'card_error' || error.type === 'validation_error') return declined(error);
+      say('error', error.message || 'The payment provider could not take the payment. Nothing was charged.');
+      return;
+    }
+    return outcomeOf({ ...payment, status: 'confirming' });
+  }
+
   async function failed(err) {
     if (err.status === 402 && err.code === 'payment_failed') return notCharged();
     if (err.status === 402) return declined();
@@ -259,7 +292,7 @@ export function openPayment({ hold, lines, total }) {
     }
     attempt = null;
     say('error', err.message);
-    card.focus();
+    card?.focus();
   }
 
   function retryLater(...parts) {
@@ -268,15 +301,14 @@ export function openPayment({ hold, lines, total }) {
     proceed.focus();
   }
 
-  /** The card was declined (at once or after confirming): the hold stays, a new card is a new attempt. */
-  function declined() {
-    attempt = null;
+  /** The card was declined (or not authenticated): the hold stays, and the same attempt takes another card. */
+  function declined(error) {
+    const authentication = error?.code === 'payment_intent_authentication_failure';
     say('error',
-      h('strong', { text: 'Your card was declined.' }),
+      h('strong', { text: authentication ? 'Your bank could not confirm it is you.' : 'Your card was declined.' }),
       ' Your seats are still held for ', h('span', { class: 'live-countdown', text: mmss(expiresAt - serverNow()) }),
       ' — try another card.');
-    card.focus();
-    card.select();
+    card?.focus();
   }
 
   /** The provider gave up on the payment without charging: the buyer may simply try again (a new attempt). */
@@ -359,7 +391,7 @@ export function openPayment({ hold, lines, total }) {
   /** Still no answer after the bounded polls: say so, let the buyer check again or close (the hold is kept). */
   function bankIsSlow() {
     setBusy(false);
-    card.readOnly = true;
+    card?.readOnly(true);
     proceed.textContent = 'Check again';
     cancel.textContent = 'Close';
     say('progress', h('strong', { text: 'Your bank is taking longer than usual.' }), ` ${STILL_CONFIRMING}`);

@@ -27,6 +27,10 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/payment_intents/{id}/confirm", post(confirm))
         .route("/v1/payment_intents/{id}/cancel", post(cancel))
         .route("/v1/refunds", post(refund))
+        .route("/v1/refunds/{id}", get(retrieve_refund))
+        .route("/v1/payment_methods", post(create_payment_method))
+        .route("/sandbox/3ds/{id}", post(authenticate_3ds))
+        .merge(super::stand_in::routes())
         .fallback(unknown)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(shared)
@@ -39,6 +43,35 @@ enum Op<'a> {
     Confirm(&'a str),
     Cancel(&'a str),
     Refund,
+    RetrieveRefund(&'a str),
+    CreatePaymentMethod,
+    /// The buyer's answer to a 3-D Secure challenge.
+    Authenticate(&'a str),
+}
+
+impl Op<'_> {
+    /// What a publishable key may do: only what a buyer's browser does, on an intent whose
+    /// client secret it holds (payment methods need no intent).
+    fn browser_may(&self) -> bool {
+        matches!(
+            self,
+            Op::Confirm(_) | Op::Retrieve(_) | Op::CreatePaymentMethod | Op::Authenticate(_)
+        )
+    }
+
+    fn intent_id(&self) -> Option<&str> {
+        match self {
+            Op::Confirm(id) | Op::Retrieve(id) | Op::Cancel(id) | Op::Authenticate(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// Which kind of key made the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Secret,
+    Publishable,
 }
 
 async fn create(State(s): State<Arc<Shared>>, uri: Uri, h: HeaderMap, body: Bytes) -> Response {
@@ -78,6 +111,34 @@ async fn refund(State(s): State<Arc<Shared>>, uri: Uri, h: HeaderMap, body: Byte
     handle(&s, Method::POST, &uri, &h, &body, Op::Refund).await
 }
 
+async fn retrieve_refund(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    h: HeaderMap,
+) -> Response {
+    handle(&s, Method::GET, &uri, &h, &[], Op::RetrieveRefund(&id)).await
+}
+
+async fn create_payment_method(
+    State(s): State<Arc<Shared>>,
+    uri: Uri,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&s, Method::POST, &uri, &h, &body, Op::CreatePaymentMethod).await
+}
+
+async fn authenticate_3ds(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&s, Method::POST, &uri, &h, &body, Op::Authenticate(&id)).await
+}
+
 async fn unknown(method: Method, uri: Uri) -> Response {
     let e = ApiError::new(
         StatusCode::NOT_FOUND,
@@ -112,7 +173,7 @@ fn error_reply(e: ApiError) -> Response {
     reply(e.status, e.body.to_string(), None, false)
 }
 
-fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Key, ApiError> {
     let unauthorized = |message: String| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -132,12 +193,15 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
             )
         })?;
     let key = value.strip_prefix("Bearer ").unwrap_or_default().trim();
+    if key.starts_with("pk_test_") && key.len() > "pk_test_".len() {
+        return Ok(Key::Publishable);
+    }
     let accepted = match &shared.api_key {
         Some(expected) => key == expected,
         None => key.starts_with("sk_test_") && key.len() > "sk_test_".len(),
     };
     if accepted {
-        Ok(())
+        Ok(Key::Secret)
     } else {
         let tail = &key[key.len().saturating_sub(4)..];
         Err(unauthorized(format!(
@@ -151,6 +215,7 @@ struct Draws {
     error: bool,
     timeout: bool,
     decline: bool,
+    late_confirm: bool,
 }
 
 async fn handle(
@@ -162,8 +227,18 @@ async fn handle(
     op: Op<'_>,
 ) -> Response {
     shared.stats.bump(|s| &s.requests);
-    if let Err(e) = authenticate(shared, headers) {
-        return error_reply(e);
+    let key_kind = match authenticate(shared, headers) {
+        Ok(k) => k,
+        Err(e) => return error_reply(e),
+    };
+    if key_kind == Key::Publishable && !op.browser_may() {
+        return error_reply(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            Some("secret_key_required"),
+            "This API call cannot be made with a publishable API key. Please use a secret API key."
+                .into(),
+        ));
     }
     let faults = shared.faults();
     if !faults.latency.is_zero() {
@@ -181,24 +256,21 @@ async fn handle(
             return error_reply(ApiError::invalid("parameter_invalid", e.to_string()));
         }
     };
+    if key_kind == Key::Publishable
+        && let Some(id) = op.intent_id()
+        && let Err(e) = check_client_secret(shared, id, uri, &params)
+    {
+        return error_reply(e);
+    }
     let draws = {
         let mut rng = lock(&shared.rng);
         Draws {
             error: rng.random_bool(faults.error_rate),
             timeout: rng.random_bool(faults.timeout_rate),
             decline: rng.random_bool(faults.decline_rate),
+            late_confirm: rng.random_bool(faults.late_confirm_rate),
         }
     };
-    if draws.error {
-        shared.stats.bump(|s| &s.injected_errors);
-        let e = ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "api_error",
-            None,
-            "An unknown error occurred (injected by the sandbox).".into(),
-        );
-        return error_reply(e);
-    }
     let key = match headers.get("idempotency-key").map(HeaderValue::to_str) {
         _ if method != Method::POST => None,
         None => None,
@@ -242,8 +314,50 @@ async fn handle(
                     None,
                 )
             }
+            Replay::Fresh if draws.error => {
+                // Stripe keeps a key's first answer even when it is a 500: a retry with the
+                // same key gets the same 500, so only a new key can try again.
+                shared.stats.bump(|s| &s.injected_errors);
+                let e = ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "api_error",
+                    None,
+                    "An unknown error occurred (injected by the sandbox).".into(),
+                );
+                let stored = Stored {
+                    status: e.status,
+                    body: e.body.to_string(),
+                };
+                if let Some(k) = &key {
+                    ledger.remember(k, &fingerprint, stored.clone());
+                }
+                (stored, false, false, None)
+            }
+            Replay::Fresh if draws.late_confirm && matches!(op, Op::Confirm(_)) => {
+                // Not applied now, and not answered: the client gives up, and the confirmation
+                // lands later anyway (a charge the merchant must not leave without an order).
+                if let Op::Confirm(id) = op {
+                    spawn_late_confirm(
+                        shared,
+                        id.to_owned(),
+                        params.clone(),
+                        faults.late_confirm_delay,
+                    );
+                }
+                (
+                    Stored {
+                        status: StatusCode::SERVICE_UNAVAILABLE,
+                        body: String::new(),
+                    },
+                    false,
+                    true,
+                    None,
+                )
+            }
             Replay::Fresh => {
-                let (result, settle) = execute(&mut ledger, op, &params, draws.decline, shared);
+                let params = params.clone();
+                let (result, settle) =
+                    execute(&mut ledger, op, &params, draws.decline, key_kind, shared);
                 let (stored, lose_answer, keep) = match result {
                     Ok(outcome) => (
                         Stored {
@@ -305,6 +419,56 @@ fn unavailable() -> Response {
     ))
 }
 
+fn spawn_late_confirm(
+    shared: &Arc<Shared>,
+    id: String,
+    params: Vec<(String, String)>,
+    delay: Duration,
+) {
+    let token = shared.token.clone();
+    let weak = Arc::downgrade(shared);
+    tokio::spawn(async move {
+        tokio::select! {
+            () = token.cancelled() => {}
+            () = tokio::time::sleep(delay) => {
+                if let Some(shared) = weak.upgrade() {
+                    let events = {
+                        let mut ledger = lock(&shared.ledger);
+                        let method = payment_method(&params, Key::Secret, true).ok().flatten();
+                        let _ = ledger.confirm(&id, method, false);
+                        ledger.take_events()
+                    };
+                    shared.send_events(events);
+                }
+            }
+        }
+    });
+}
+
+/// A browser's request about an intent must carry that intent's client secret.
+fn check_client_secret(
+    shared: &Shared,
+    id: &str,
+    uri: &Uri,
+    params: &[(String, String)],
+) -> Result<(), ApiError> {
+    let query = uri
+        .query()
+        .and_then(|q| form::decode(q).ok())
+        .unwrap_or_default();
+    let given = value(params, "client_secret").or_else(|| value(&query, "client_secret"));
+    let expected = lock(&shared.ledger).client_secret_of(id)?;
+    if given == Some(expected.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::param(
+            "resource_missing",
+            "client_secret",
+            format!("No such payment_intent: '{id}'"),
+        ))
+    }
+}
+
 fn spawn_settle_timer(shared: &Arc<Shared>, id: String, delay: Duration) {
     // A weak reference: a pending timer does not keep a stopped service alive.
     let token = shared.token.clone();
@@ -341,13 +505,16 @@ fn execute(
     op: Op<'_>,
     params: &[(String, String)],
     forced_decline: bool,
+    key: Key,
     shared: &Shared,
 ) -> (Result<Outcome, ApiError>, Option<Duration>) {
     let mut settle = None;
+    let raw_allowed = ledger.allows_raw_card_data();
     let result = (|| match op {
         Op::Create => {
             let p = create_params(params)?;
-            let method = payment_method(params)?;
+            Ledger::check_amount(p.amount, &p.currency)?;
+            let method = payment_method(params, key, raw_allowed)?;
             let confirm = flag(params, "confirm")?;
             let created = ledger.create(p);
             if !confirm {
@@ -362,10 +529,15 @@ fn execute(
         Op::Confirm(id) => {
             only(
                 params,
-                &["payment_method", "return_url", "off_session"],
+                &[
+                    "payment_method",
+                    "return_url",
+                    "off_session",
+                    "client_secret",
+                ],
                 &["payment_method_data[", "expand[", "payment_method_options["],
             )?;
-            let method = payment_method(params)?;
+            let method = payment_method(params, key, raw_allowed)?;
             let (outcome, s) = confirm_counted(ledger, id, method, forced_decline, shared)?;
             settle = s;
             Ok(outcome)
@@ -391,6 +563,46 @@ fn execute(
                 .map(|a| integer("amount", a))
                 .transpose()?;
             ledger.refund(intent, amount)
+        }
+        Op::RetrieveRefund(id) => ledger.retrieve_refund(id),
+        Op::CreatePaymentMethod => {
+            only(
+                params,
+                &[
+                    "type",
+                    "card[number]",
+                    "card[exp_month]",
+                    "card[exp_year]",
+                    "card[cvc]",
+                ],
+                &["billing_details["],
+            )?;
+            if value(params, "type") != Some("card") {
+                return Err(ApiError::param(
+                    "parameter_invalid",
+                    "type",
+                    "The sandbox takes cards only.".into(),
+                ));
+            }
+            // Card details come from the browser with the publishable key (the Payment
+            // Element); with the secret key only when raw card data access is granted.
+            if key == Key::Secret && !raw_allowed {
+                return Err(raw_card_data_refused());
+            }
+            let number = value(params, "card[number]").unwrap_or_default();
+            ledger.create_payment_method(number)
+        }
+        Op::Authenticate(id) => {
+            only(params, &["client_secret", "outcome"], &[])?;
+            match value(params, "outcome") {
+                Some("succeed") => ledger.authenticate(id, true),
+                Some("fail") => ledger.authenticate(id, false),
+                _ => Err(ApiError::param(
+                    "parameter_invalid",
+                    "outcome",
+                    "outcome is succeed or fail.".into(),
+                )),
+            }
         }
     })();
     (result, settle)
@@ -540,8 +752,24 @@ fn create_params(params: &[(String, String)]) -> Result<CreateParams, ApiError> 
     })
 }
 
-fn payment_method(params: &[(String, String)]) -> Result<Option<PaymentMethod>, ApiError> {
+fn raw_card_data_refused() -> ApiError {
+    ApiError::invalid(
+        "raw_card_data_not_allowed",
+        "Sending credit card numbers directly to the Stripe API is generally unsafe. Collect card \
+         details in the browser with Stripe.js instead."
+            .into(),
+    )
+}
+
+fn payment_method(
+    params: &[(String, String)],
+    key: Key,
+    raw_allowed: bool,
+) -> Result<Option<PaymentMethod>, ApiError> {
     if let Some(number) = value(params, "payment_method_data[card][number]") {
+        if key == Key::Secret && !raw_allowed {
+            return Err(raw_card_data_refused());
+        }
         if value(params, "payment_method_data[type]").is_some_and(|t| t != "card") {
             return Err(ApiError::param(
                 "parameter_invalid",

@@ -11,95 +11,23 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    domain::{card::CardNumber, new_id, time::Timestamp},
-    payments::{
-        IntentStatus,
-        sandbox::{
-            CARD_ANSWER_LOST, CARD_DECLINED, CARD_SLOW_DECLINE, CARD_SLOW_SUCCESS, CARD_SUCCEEDS,
-        },
-    },
+    domain::{card::CardNumber, currency, new_id, time::Timestamp},
+    payments::IntentStatus,
 };
 
-/// Stripe's "insufficient funds" test card; declined with its own decline code.
-pub const CARD_INSUFFICIENT_FUNDS: &str = "4000000000009995";
-
-/// What a test card does when an intent is confirmed with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CardBehaviour {
-    Succeeds,
-    Declines {
-        decline_code: &'static str,
-        message: &'static str,
-    },
-    /// `processing`, then `succeeded` after the settle delay.
-    ProcessingThenSucceeds,
-    /// `processing`, then declined after the settle delay.
-    ProcessingThenDeclines,
-    /// Succeeds, but the service never answers: the caller times out.
-    AnswerLost,
-}
-
-const GENERIC_DECLINE: CardBehaviour = CardBehaviour::Declines {
-    decline_code: "generic_decline",
-    message: "Your card was declined.",
+use crate::payments::test_cards::{
+    CardBehaviour, GENERIC_DECLINE, behaviour_of_card, behaviour_of_payment_method,
 };
 
-/// The payment-method ids the service accepts, the sandbox card each stands for, and what it does.
-/// Any other card number that passes the Luhn check (sent as `payment_method_data[card][number]`)
-/// succeeds.
-pub const TEST_PAYMENT_METHODS: &[(&str, &str, CardBehaviour)] = &[
-    ("pm_card_visa", CARD_SUCCEEDS, CardBehaviour::Succeeds),
-    ("pm_card_chargeDeclined", CARD_DECLINED, GENERIC_DECLINE),
-    (
-        "pm_card_chargeDeclinedInsufficientFunds",
-        CARD_INSUFFICIENT_FUNDS,
-        CardBehaviour::Declines {
-            decline_code: "insufficient_funds",
-            message: "Your card has insufficient funds.",
-        },
-    ),
-    (
-        "pm_card_processingThenSucceeds",
-        CARD_SLOW_SUCCESS,
-        CardBehaviour::ProcessingThenSucceeds,
-    ),
-    (
-        "pm_card_processingThenDeclines",
-        CARD_SLOW_DECLINE,
-        CardBehaviour::ProcessingThenDeclines,
-    ),
-    (
-        "pm_card_answerLost",
-        CARD_ANSWER_LOST,
-        CardBehaviour::AnswerLost,
-    ),
-];
-
-/// The payment-method id for a sandbox card number, if it has one.
-pub fn payment_method_for_card(digits: &str) -> Option<&'static str> {
-    TEST_PAYMENT_METHODS
-        .iter()
-        .find(|(_, card, _)| *card == digits)
-        .map(|(pm, _, _)| *pm)
-}
-
-fn behaviour_of_card(digits: &str) -> CardBehaviour {
-    TEST_PAYMENT_METHODS
-        .iter()
-        .find(|(_, card, _)| *card == digits)
-        .map_or(CardBehaviour::Succeeds, |(_, _, b)| *b)
-}
-
-fn behaviour_of_payment_method(pm: &str) -> Option<CardBehaviour> {
-    TEST_PAYMENT_METHODS
-        .iter()
-        .find(|(id, _, _)| *id == pm)
-        .map(|(_, _, b)| *b)
-        // Other `pm_card_…` names (Stripe has many brands) stand for a card that succeeds.
-        .or_else(|| {
-            pm.starts_with("pm_card_")
-                .then_some(CardBehaviour::Succeeds)
-        })
+fn incorrect_number(param: &str) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::PAYMENT_REQUIRED,
+        "card_error",
+        Some("incorrect_number"),
+        "Your card number is incorrect.".into(),
+    );
+    e.body["error"]["param"] = json!(param);
+    e
 }
 
 /// A Stripe-shaped API error: the status and `{"error": {type, code, message, …}}`.
@@ -173,6 +101,8 @@ pub enum Replay {
 enum Status {
     RequiresPaymentMethod,
     RequiresConfirmation,
+    /// Waiting for the buyer to pass 3-D Secure.
+    RequiresAction,
     Processing,
     Succeeded,
     Canceled,
@@ -183,6 +113,7 @@ impl Status {
         match self {
             Status::RequiresPaymentMethod => "requires_payment_method",
             Status::RequiresConfirmation => "requires_confirmation",
+            Status::RequiresAction => "requires_action",
             Status::Processing => "processing",
             Status::Succeeded => "succeeded",
             Status::Canceled => "canceled",
@@ -212,9 +143,16 @@ struct PaymentIntent {
     created: i64,
     /// For processing intents: when they settle, and whether they then succeed.
     settles: Option<(Instant, bool)>,
+    /// The random part of the client secret.
+    secret: String,
 }
 
 impl PaymentIntent {
+    /// What the buyer's browser confirms with; a publishable key alone cannot touch the intent.
+    pub fn client_secret(&self) -> String {
+        format!("{}_secret_{}", self.id, &self.secret)
+    }
+
     fn to_json(&self) -> Value {
         json!({
             "id": self.id,
@@ -239,7 +177,11 @@ impl PaymentIntent {
             "capture_method": "automatic",
             "confirmation_method": "automatic",
             "payment_method_types": ["card"],
-            "client_secret": format!("{}_secret_sandbox", self.id),
+            "client_secret": self.client_secret(),
+            "next_action": (self.status == Status::RequiresAction).then(|| json!({
+                "type": "use_stripe_sdk",
+                "use_stripe_sdk": {"type": "three_d_secure_redirect", "source": self.id},
+            })),
             "created": self.created,
             "livemode": false,
         })
@@ -272,6 +214,9 @@ pub enum PaymentMethod {
 }
 
 pub struct Limits {
+    /// Whether this account may send raw card numbers with its secret key (Stripe refuses them
+    /// unless the account was granted raw card data access).
+    pub allow_raw_card_data: bool,
     pub max_intents: usize,
     pub max_keys: usize,
     pub key_ttl: Duration,
@@ -286,6 +231,10 @@ pub struct Ledger {
     key_order: VecDeque<(Instant, String)>,
     /// Webhooks owed since the caller last drained them.
     outbox: Vec<Event>,
+    /// Refunds by id, as answered when made.
+    refunds: HashMap<String, Value>,
+    /// Payment methods made from card details in the browser (the Payment Element).
+    payment_methods: HashMap<String, CardBehaviour>,
 }
 
 /// What a successful operation answers, and whether the answer is then lost on purpose.
@@ -317,7 +266,13 @@ impl Ledger {
             keys: HashMap::new(),
             key_order: VecDeque::new(),
             outbox: Vec::new(),
+            refunds: HashMap::new(),
+            payment_methods: HashMap::new(),
         }
+    }
+
+    pub fn allows_raw_card_data(&self) -> bool {
+        self.limits.allow_raw_card_data
     }
 
     pub fn take_events(&mut self) -> Vec<Event> {
@@ -361,6 +316,94 @@ impl Ledger {
         }
     }
 
+    /// Refuses amounts outside Stripe's limits: at least the currency's minimum charge, at most
+    /// eight digits.
+    pub fn check_amount(amount: i64, currency: &str) -> Result<(), ApiError> {
+        let minimum = currency::provider_minimum(&currency.to_ascii_uppercase());
+        if amount < minimum {
+            return Err(ApiError::param(
+                "amount_too_small",
+                "amount",
+                format!("Amount must be at least {minimum} {currency} minor units."),
+            ));
+        }
+        if amount > currency::MAX_PROVIDER_AMOUNT {
+            return Err(ApiError::param(
+                "amount_too_large",
+                "amount",
+                "Amount must be no more than 99999999 minor units.".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Makes a payment method from card details sent by the browser (`POST /v1/payment_methods`).
+    pub fn create_payment_method(&mut self, number: &str) -> Result<Outcome, ApiError> {
+        let card = CardNumber::parse(number).map_err(|_| incorrect_number("card[number]"))?;
+        let id = format!("pm_{}", new_id());
+        self.payment_methods
+            .insert(id.clone(), behaviour_of_card(card.digits()));
+        Ok(json!({
+            "id": id,
+            "object": "payment_method",
+            "type": "card",
+            "card": {"last4": card.last4()},
+            "livemode": false,
+        })
+        .into())
+    }
+
+    /// The buyer's answer to the 3-D Secure challenge of an intent in `requires_action`.
+    pub fn authenticate(&mut self, id: &str, passed: bool) -> Result<Outcome, ApiError> {
+        let intent = self.intent(id)?;
+        if intent.status != Status::RequiresAction {
+            let message = format!(
+                "This PaymentIntent has a status of {} and needs no authentication.",
+                intent.status.as_str()
+            );
+            return Err(ApiError::invalid(
+                "payment_intent_unexpected_state",
+                message,
+            ));
+        }
+        let status = if passed {
+            intent.status = Status::Succeeded;
+            intent.latest_charge = Some(format!("ch_{}", new_id()));
+            IntentStatus::Succeeded
+        } else {
+            intent.status = Status::RequiresPaymentMethod;
+            intent.last_error = Some(Decline {
+                decline_code: "authentication_failed",
+                message: "We are unable to authenticate your payment method. Please choose a different payment method and try again.".into(),
+                payment_method: intent.payment_method.clone(),
+            });
+            IntentStatus::Declined {
+                reason: "Your bank could not confirm it is you (3-D Secure failed).".into(),
+            }
+        };
+        let body = intent.to_json();
+        let intent_id = intent.id.clone();
+        self.outbox.push(Event {
+            id: format!("evt_{}", new_id()),
+            intent_id,
+            status,
+        });
+        Ok(body.into())
+    }
+
+    /// The client secret of an intent, to check a browser's request against.
+    pub fn client_secret_of(&mut self, id: &str) -> Result<String, ApiError> {
+        Ok(self.intent(id)?.client_secret())
+    }
+
+    pub fn retrieve_refund(&self, id: &str) -> Result<Outcome, ApiError> {
+        self.refunds
+            .get(id)
+            .cloned()
+            .map(Outcome::from)
+            .ok_or_else(|| ApiError::missing("refund", id))
+    }
+
     pub fn create(&mut self, params: CreateParams) -> Outcome {
         if self.intents.len() >= self.limits.max_intents
             && let Some(oldest) = self.intent_order.pop_front()
@@ -384,6 +427,7 @@ impl Ledger {
             amount_refunded: 0,
             created: unix_now(),
             settles: None,
+            secret: new_id(),
         };
         let body = intent.to_json();
         self.intent_order.push_back(intent.id.clone());
@@ -442,23 +486,33 @@ impl Ledger {
         forced_decline: bool,
     ) -> Result<(Outcome, Option<Duration>), ApiError> {
         let settle_delay = self.limits.settle_delay;
-        let intent = self.intent(id)?;
-        if !matches!(
-            intent.status,
-            Status::RequiresPaymentMethod | Status::RequiresConfirmation
-        ) {
-            let message = format!(
-                "You cannot confirm this PaymentIntent because it has a status of {}.",
-                intent.status.as_str()
-            );
-            let body = intent.to_json();
-            return Err(
-                ApiError::invalid("payment_intent_unexpected_state", message).with_intent(body),
-            );
-        }
+        let current_pm = {
+            let intent = self.intent(id)?;
+            if !matches!(
+                intent.status,
+                Status::RequiresPaymentMethod | Status::RequiresConfirmation
+            ) {
+                let message = format!(
+                    "You cannot confirm this PaymentIntent because it has a status of {}.",
+                    intent.status.as_str()
+                );
+                let body = intent.to_json();
+                return Err(
+                    ApiError::invalid("payment_intent_unexpected_state", message).with_intent(body),
+                );
+            }
+            intent.payment_method.clone()
+        };
+        let known = |l: &Ledger, pm: &str| {
+            l.payment_methods
+                .get(pm)
+                .copied()
+                .or_else(|| behaviour_of_payment_method(pm))
+        };
         let (pm_id, behaviour) = match method {
             Some(PaymentMethod::Id(pm)) => {
-                let b = behaviour_of_payment_method(&pm).ok_or_else(|| {
+                // Unknown ids are refused, `pm_card_…` included: only Stripe's own test names.
+                let b = known(self, &pm).ok_or_else(|| {
                     ApiError::param(
                         "resource_missing",
                         "payment_method",
@@ -468,26 +522,17 @@ impl Ledger {
                 (pm, b)
             }
             Some(PaymentMethod::Card(number)) => {
-                let card = CardNumber::parse(&number).map_err(|_| {
-                    let mut e = ApiError::new(
-                        StatusCode::PAYMENT_REQUIRED,
-                        "card_error",
-                        Some("incorrect_number"),
-                        "Your card number is incorrect.".into(),
-                    );
-                    e.body["error"]["param"] = json!("payment_method_data[card][number]");
-                    e
-                })?;
-                let pm = format!("pm_{}", new_id());
-                (pm, behaviour_of_card(card.digits()))
+                let card = CardNumber::parse(&number)
+                    .map_err(|_| incorrect_number("payment_method_data[card][number]"))?;
+                (format!("pm_{}", new_id()), behaviour_of_card(card.digits()))
             }
-            None => match &intent.payment_method {
+            None => match current_pm {
                 Some(pm) => {
-                    let b = behaviour_of_payment_method(pm).unwrap_or(CardBehaviour::Succeeds);
-                    (pm.clone(), b)
+                    let b = known(self, &pm).unwrap_or(CardBehaviour::Succeeds);
+                    (pm, b)
                 }
                 None => {
-                    let body = intent.to_json();
+                    let body = self.intent(id)?.to_json();
                     return Err(ApiError::invalid(
                         "payment_intent_unexpected_state",
                         "You cannot confirm this PaymentIntent because it's missing a payment method."
@@ -497,6 +542,7 @@ impl Ledger {
                 }
             },
         };
+        let intent = self.intent(id)?;
         let behaviour = match behaviour {
             CardBehaviour::Succeeds if forced_decline => GENERIC_DECLINE,
             b => b,
@@ -506,6 +552,12 @@ impl Ledger {
         let mut lose_answer = false;
         let mut settle_in = None;
         let event = match behaviour {
+            CardBehaviour::RequiresAuthentication => {
+                // No webhook: nothing happened yet (Stripe sends `requires_action`, which
+                // changes nothing for the merchant).
+                intent.status = Status::RequiresAction;
+                return Ok((intent.to_json().into(), None));
+            }
             CardBehaviour::Succeeds | CardBehaviour::AnswerLost => {
                 lose_answer = behaviour == CardBehaviour::AnswerLost;
                 intent.status = Status::Succeeded;
@@ -565,7 +617,7 @@ impl Ledger {
         let intent = self.intent(id)?;
         if !matches!(
             intent.status,
-            Status::RequiresPaymentMethod | Status::RequiresConfirmation
+            Status::RequiresPaymentMethod | Status::RequiresConfirmation | Status::RequiresAction
         ) {
             let message = format!(
                 "You cannot cancel this PaymentIntent because it has a status of {}.",
@@ -625,7 +677,7 @@ impl Ledger {
             ));
         }
         intent.amount_refunded += amount;
-        Ok(json!({
+        let refund = json!({
             "id": format!("re_{}", new_id()),
             "object": "refund",
             "amount": amount,
@@ -635,17 +687,26 @@ impl Ledger {
             "status": "succeeded",
             "created": unix_now(),
             "metadata": {},
-        })
-        .into())
+        });
+        let id = refund["id"].as_str().unwrap_or_default().to_owned();
+        self.refunds.insert(id, refund.clone());
+        Ok(refund.into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::payments::{
+        sandbox::{
+            CARD_ANSWER_LOST, CARD_DECLINED, CARD_SLOW_DECLINE, CARD_SLOW_SUCCESS, CARD_SUCCEEDS,
+        },
+        test_cards::payment_method_for_card,
+    };
 
     fn ledger() -> Ledger {
         Ledger::new(Limits {
+            allow_raw_card_data: true,
             max_intents: 3,
             max_keys: 2,
             key_ttl: Duration::from_secs(60),
@@ -730,7 +791,7 @@ mod tests {
         let mut l = ledger();
         let id = create(&mut l);
         let (out, settle) = l
-            .confirm(&id, pm("pm_card_processingThenSucceeds"), false)
+            .confirm(&id, pm("pm_sandbox_processingThenSucceeds"), false)
             .unwrap();
         assert_eq!(out.body["status"], "processing");
         assert!(settle.is_some());

@@ -8,25 +8,29 @@
 //!
 //! Endpoints: `POST /v1/payment_intents`, `GET /v1/payment_intents/{id}`,
 //! `POST /v1/payment_intents/{id}/confirm`, `POST /v1/payment_intents/{id}/cancel`,
-//! `POST /v1/refunds`.
+//! `POST /v1/refunds`, `GET /v1/refunds/{id}`, and for the browser (publishable key plus the
+//! intent's client secret): `POST /v1/payment_methods`, confirm and retrieve.
 //!
-//! Test payment methods (pass `payment_method=…` to confirm, or the card number as
-//! `payment_method_data[card][number]`):
+//! As strict as Stripe: raw card numbers sent with the secret key are refused unless
+//! `allow_raw_card_data` is set; amounts outside Stripe's limits and unknown payment-method ids
+//! (`pm_card_…` included) are refused; each idempotency key's first answer is replayed for 24 h,
+//! 500s included.
 //!
-//! | payment method | card | what happens |
-//! |---|---|---|
-//! | `pm_card_visa` (and any other `pm_card_…`) | `4242424242424242` (and any other valid number) | succeeds |
-//! | `pm_card_chargeDeclined` | `4000000000000002` | 402 `card_declined`, `generic_decline` |
-//! | `pm_card_chargeDeclinedInsufficientFunds` | `4000000000009995` | 402 `card_declined`, `insufficient_funds` |
-//! | `pm_card_processingThenSucceeds` | `4000000000003063` | `processing`, then `succeeded` after the settle delay |
-//! | `pm_card_processingThenDeclines` | `4000000000000259` | `processing`, then declined after the settle delay |
-//! | `pm_card_answerLost` | `4000000000000119` | succeeds, but the answer never comes (the caller times out) |
+//! A 3-D Secure intent waits in `requires_action` until `POST /sandbox/3ds/{id}` with
+//! `client_secret` and `outcome=succeed|fail` answers the challenge (what the buyer does in the
+//! bank's frame at Stripe). The service also serves a stand-in for Stripe.js ([`stand_in`]).
+//!
+//! Test payment methods: Stripe's documented test cards and `pm_card_…` names
+//! ([`crate::payments::test_cards`]; `pm_card_authenticationRequired` / `4000 0027 6000 3184`
+//! needs 3-D Secure), plus the sandbox's own `pm_sandbox_…` behaviours (processing then
+//! succeeding or declining, an answer that never comes).
 //!
 //! A declined intent goes back to `requires_payment_method` with `last_payment_error` set, as at
 //! Stripe, and may be confirmed again with another card.
 
 mod api;
 pub mod ledger;
+mod stand_in;
 mod webhooks;
 
 use std::{
@@ -45,8 +49,6 @@ use tokio_util::sync::CancellationToken;
 
 use ledger::{Event, Ledger, Limits};
 
-pub use ledger::{TEST_PAYMENT_METHODS, payment_method_for_card};
-
 /// The fault knobs. Rates are probabilities in `0.0..=1.0`, drawn per request (per event for
 /// webhooks). They can be changed while the service runs ([`PspHandle::set_faults`]).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -60,6 +62,10 @@ pub struct Faults {
     pub error_rate: f64,
     /// A confirmation with a card that would succeed is declined (`generic_decline`).
     pub decline_rate: f64,
+    /// A confirmation is not answered, and is applied only after `late_confirm_delay`: the client
+    /// has given up by then, and the intent succeeds anyway.
+    pub late_confirm_rate: f64,
+    pub late_confirm_delay: Duration,
     /// A webhook event is never sent.
     pub webhook_drop_rate: f64,
     /// A webhook event is sent twice (same event id).
@@ -77,6 +83,8 @@ pub struct PspConfig {
     pub listen: SocketAddr,
     /// The one key accepted; `None` accepts any `sk_test_…` key.
     pub api_key: Option<String>,
+    /// Whether raw card numbers may be sent with the secret key.
+    pub allow_raw_card_data: bool,
     /// Where webhooks go; `None` sends none.
     pub webhook_url: Option<String>,
     pub webhook_secret: String,
@@ -103,6 +111,7 @@ impl Default for PspConfig {
         PspConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_key: None,
+            allow_raw_card_data: false,
             webhook_url: None,
             webhook_secret: "whsec_sandbox".into(),
             faults: Faults::default(),
@@ -232,6 +241,7 @@ impl SandboxPsp {
             config.faults.timeout_rate,
             config.faults.error_rate,
             config.faults.decline_rate,
+            config.faults.late_confirm_rate,
             config.faults.webhook_drop_rate,
             config.faults.webhook_duplicate_rate,
         ] {
@@ -250,6 +260,7 @@ impl SandboxPsp {
         };
         let shared = Arc::new(Shared {
             ledger: Mutex::new(Ledger::new(Limits {
+                allow_raw_card_data: config.allow_raw_card_data,
                 max_intents: config.max_intents.max(1),
                 max_keys: config.max_idempotency_keys.max(1),
                 key_ttl: config.idempotency_ttl,
@@ -365,6 +376,7 @@ impl PspHandle {
             faults.timeout_rate,
             faults.error_rate,
             faults.decline_rate,
+            faults.late_confirm_rate,
             faults.webhook_drop_rate,
             faults.webhook_duplicate_rate,
         ] {
@@ -416,6 +428,16 @@ pub struct PspArgs {
     /// The one API key accepted; by default any `sk_test_…` key is.
     #[arg(long)]
     pub api_key: Option<String>,
+    /// Accept raw card numbers with the secret key (Stripe refuses them without raw card data
+    /// access).
+    #[arg(long)]
+    pub allow_raw_card_data: bool,
+    /// Probability that a confirmation is never answered but succeeds later anyway.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub late_confirm_rate: f64,
+    /// How long such a confirmation waits before it succeeds, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub late_confirm_delay_ms: u64,
     /// Added to every API request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
@@ -462,6 +484,7 @@ impl PspArgs {
         PspConfig {
             listen,
             api_key: self.api_key,
+            allow_raw_card_data: self.allow_raw_card_data,
             webhook_url: self.webhook_url,
             webhook_secret: self.webhook_secret,
             faults: Faults {
@@ -469,6 +492,8 @@ impl PspArgs {
                 timeout_rate: self.timeout_rate,
                 error_rate: self.error_rate,
                 decline_rate: self.decline_rate,
+                late_confirm_rate: self.late_confirm_rate,
+                late_confirm_delay: Duration::from_millis(self.late_confirm_delay_ms),
                 webhook_drop_rate: self.webhook_drop_rate,
                 webhook_duplicate_rate: self.webhook_duplicate_rate,
                 webhook_delay: Duration::from_millis(self.webhook_delay_ms),

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Shared, ledger::Event};
 use crate::{
     domain::time::Timestamp,
-    payments::{sandbox::SIGNATURE_HEADER, webhook},
+    payments::{webhook, webhook::SIGNATURE_HEADER},
 };
 
 /// How long the reorder fault gathers events before shuffling them.
