@@ -29,8 +29,14 @@ const DB_NOW: &str = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)";
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/mysql/0001_init.sql")),
-    (2, include_str!("../../migrations/mysql/0002_purchase_indexes.sql")),
-    (3, include_str!("../../migrations/mysql/0003_free_orders.sql")),
+    (
+        2,
+        include_str!("../../migrations/mysql/0002_purchase_indexes.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/mysql/0003_free_orders.sql"),
+    ),
 ];
 
 pub struct MySqlDatabase {

@@ -30,8 +30,14 @@ const DB_NOW: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
-    (2, include_str!("../../migrations/postgres/0002_purchase_indexes.sql")),
-    (3, include_str!("../../migrations/postgres/0003_free_orders.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_purchase_indexes.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_free_orders.sql"),
+    ),
 ];
 
 /// The advisory lock that lets only one instance migrate at a time (any constant both agree on).

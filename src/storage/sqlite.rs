@@ -29,8 +29,14 @@ const DB_NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGE
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
-    (2, include_str!("../../migrations/sqlite/0002_purchase_indexes.sql")),
-    (3, include_str!("../../migrations/sqlite/0003_free_orders.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_purchase_indexes.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_free_orders.sql"),
+    ),
 ];
 
 pub struct SqliteDatabase {
