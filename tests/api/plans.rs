@@ -221,15 +221,7 @@ impl Probe<'_> {
         let free = event.free_seats(3);
 
         // Hold, as POST /holds does it (the cheap refusal first).
-        let hold = Hold {
-            id: new_id(),
-            event_id: event.id.clone(),
-            user_id: self.user.id.clone(),
-            seat_ids: free[0].clone(),
-            status: HoldStatus::Active,
-            created_at: now,
-            expires_at: now.plus(std::time::Duration::from_secs(600)),
-        };
+        let hold = new_hold(event, &self.user.id, free[0].clone(), now);
         let mut tx = self.begin().await;
         let taken_ids = event.sold_seats(2);
         measured!(self, r, tx, at("unavailable_seats (cheap refusal)"), {
@@ -469,15 +461,7 @@ impl Probe<'_> {
 
     /// A hold on these seats, created at `at` (unmeasured: its statements are measured above).
     async fn hold(&self, event: &EventFixture, seats: &[String], at: Timestamp) -> Hold {
-        let hold = Hold {
-            id: new_id(),
-            event_id: event.id.clone(),
-            user_id: self.user.id.clone(),
-            seat_ids: seats.to_vec(),
-            status: HoldStatus::Active,
-            created_at: at,
-            expires_at: at.plus(std::time::Duration::from_secs(600)),
-        };
+        let hold = new_hold(event, &self.user.id, seats.to_vec(), at);
         let mut tx = self.db.begin().await.expect("begin");
         tx.insert_hold(&hold).await.expect("insert a hold");
         let taken = tx
@@ -614,15 +598,7 @@ impl Fixture {
                 // A quarter of the orders are the probe's own buyer's (an agency, a box office):
                 // what one buyer's statements read must not grow with their history.
                 let user = &self.users[if n % 4 == 0 { 0 } else { n % BUYERS }];
-                let hold = Hold {
-                    id: new_id(),
-                    event_id: event.id.clone(),
-                    user_id: user.id.clone(),
-                    seat_ids: seats.to_vec(),
-                    status: HoldStatus::Active,
-                    created_at: now,
-                    expires_at: now.plus(std::time::Duration::from_secs(600)),
-                };
+                let hold = new_hold(event, &user.id, seats.to_vec(), now);
                 let payment = PaymentRecord {
                     id: new_id(),
                     hold_id: hold.id.clone(),
@@ -672,15 +648,7 @@ impl Fixture {
         let mut tx = self.db.begin().await.expect("begin");
         for (n, seats) in event.free_seats(20).into_iter().enumerate() {
             let user = &self.users[n % BUYERS];
-            let hold = Hold {
-                id: new_id(),
-                event_id: event.id.clone(),
-                user_id: user.id.clone(),
-                seat_ids: seats,
-                status: HoldStatus::Active,
-                created_at: past,
-                expires_at: past.plus(std::time::Duration::from_secs(600)),
-            };
+            let hold = new_hold(event, &user.id, seats, past);
             tx.insert_hold(&hold).await.expect("hold");
             tx.take_available_seats(&event.id, &hold.id, &hold.user_id, &hold.seat_ids)
                 .await
@@ -740,6 +708,19 @@ impl Fixture {
         let mut tx = self.db.begin().await.expect("begin");
         tx.audit_query(&sql).await.expect("analyze");
         tx.commit().await.expect("commit");
+    }
+}
+
+/// An active hold of these seats, made at `at`, with the server's default time to live.
+fn new_hold(event: &EventFixture, user_id: &str, seat_ids: Vec<String>, at: Timestamp) -> Hold {
+    Hold {
+        id: new_id(),
+        event_id: event.id.clone(),
+        user_id: user_id.to_owned(),
+        seat_ids,
+        status: HoldStatus::Active,
+        created_at: at,
+        expires_at: at.plus(std::time::Duration::from_secs(600)),
     }
 }
 
