@@ -269,6 +269,30 @@ impl PgTx {
         Ok(())
     }
 
+    /// Makes the hold's seats that are still in `from` available again (a release, an expiry or
+    /// a refund), locking them in key order first.
+    async fn return_to_sale(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        seat_ids: &[String],
+        from: SeatState,
+    ) -> StoreResult<u64> {
+        let keys = seat_keys(event_id, seat_ids);
+        self.lock_seats(&keys).await?;
+        let sql = format!(
+            "UPDATE seats SET state = 'available', hold_id = NULL, version = version + 1, updated_at = {DB_NOW} \
+             WHERE seat_key = ANY($1) AND hold_id = $2 AND state = $3"
+        );
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&keys)
+            .bind(hold_id)
+            .bind(from.as_str())
+            .execute(&mut *self.0)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     async fn tickets_of(&mut self, order_ids: &[String]) -> StoreResult<Vec<TicketRecord>> {
         let sql =
             format!("SELECT {TICKET_COLUMNS} WHERE order_id = ANY($1) ORDER BY order_id, seat_id");
@@ -737,18 +761,8 @@ impl Repository for PgTx {
         hold_id: &str,
         seat_ids: &[String],
     ) -> StoreResult<u64> {
-        let keys = seat_keys(event_id, seat_ids);
-        self.lock_seats(&keys).await?;
-        let sql = format!(
-            "UPDATE seats SET state = 'available', hold_id = NULL, version = version + 1, updated_at = {DB_NOW} \
-             WHERE seat_key = ANY($1) AND hold_id = $2 AND state = 'held'"
-        );
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&keys)
-            .bind(hold_id)
-            .execute(&mut *self.0)
-            .await?;
-        Ok(r.rows_affected())
+        self.return_to_sale(event_id, hold_id, seat_ids, SeatState::Held)
+            .await
     }
 
     async fn sell_held_seats(
@@ -1138,18 +1152,8 @@ impl Repository for PgTx {
         hold_id: &str,
         seat_ids: &[String],
     ) -> StoreResult<u64> {
-        let keys = seat_keys(event_id, seat_ids);
-        self.lock_seats(&keys).await?;
-        let sql = format!(
-            "UPDATE seats SET state = 'available', hold_id = NULL, version = version + 1, updated_at = {DB_NOW} \
-             WHERE seat_key = ANY($1) AND hold_id = $2 AND state = 'sold'"
-        );
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&keys)
-            .bind(hold_id)
-            .execute(&mut *self.0)
-            .await?;
-        Ok(r.rows_affected())
+        self.return_to_sale(event_id, hold_id, seat_ids, SeatState::Sold)
+            .await
     }
 
     async fn set_order_status(&mut self, order_id: &str, status: OrderStatus) -> StoreResult<()> {
