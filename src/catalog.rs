@@ -1,14 +1,20 @@
 //! The event catalogue: each event's venue layout, categories and prices, read once from the
 //! database and kept in memory (they do not change once an event is created). Nothing is cached
 //! for an event that is not found, so one created meanwhile, on any instance, is found next time.
+//! The layout and prices are also kept as one document named by the hash of its bytes, compressed
+//! once, which a browser or CDN may cache for ever.
 
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
 };
 
+use bytes::Bytes;
+
 use crate::{
+    compress::{Compressed, Effort, content_tag},
     domain::{
+        compact_seats::SeatOrder,
         money::Price,
         time::Timestamp,
         venue::{Layout, SeatPlace},
@@ -26,6 +32,10 @@ pub struct EventInfo {
     /// The same, serialised once: every buyer's map asks for it, and a big hall is hundreds of
     /// kilobytes of JSON that never changes.
     pub layout_json: LayoutJson,
+    /// The layout and the categories with their prices, at a content-addressed URL.
+    pub layout_document: LayoutDocument,
+    /// Seat ids in layout order: the order of the compact seat map.
+    pub seat_order: Arc<SeatOrder>,
     pub category_of_seat: HashMap<String, String>,
     pub price_of_category: HashMap<String, Price>,
     seat_labels: HashMap<String, String>,
@@ -47,6 +57,60 @@ impl serde::Serialize for LayoutJson {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(s)
     }
+}
+
+/// The immutable part of an event: its layout and its categories with their prices. Nothing can
+/// change them once the event exists (no route edits an event), and the URL names the hash of
+/// these very bytes, so were that ever to change the URL would change with it.
+#[derive(Debug)]
+pub struct LayoutDocument {
+    pub hash: String,
+    identity: Bytes,
+    compressed: tokio::sync::OnceCell<Arc<Compressed>>,
+}
+
+impl LayoutDocument {
+    fn of(info: &LayoutBody<'_>) -> serde_json::Result<LayoutDocument> {
+        let identity = Bytes::from(serde_json::to_vec(info)?);
+        Ok(LayoutDocument {
+            hash: content_tag(&identity),
+            identity,
+            compressed: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The document in every coding, compressed on first use (off the async threads: a big hall
+    /// takes brotli a moment) and then shared by every request.
+    pub async fn compressed(&self) -> Arc<Compressed> {
+        self.compressed
+            .get_or_init(|| async {
+                let identity = self.identity.clone();
+                let work =
+                    tokio::task::spawn_blocking(move || Compressed::new(identity, Effort::Once));
+                Arc::new(match work.await {
+                    Ok(c) => c,
+                    // The blocking pool is gone (shutting down): compress here rather than fail.
+                    Err(_) => Compressed::new(self.identity.clone(), Effort::Once),
+                })
+            })
+            .await
+            .clone()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct LayoutBody<'a> {
+    event_id: &'a str,
+    categories: Vec<LayoutCategory<'a>>,
+    layout: &'a LayoutJson,
+}
+
+#[derive(serde::Serialize)]
+struct LayoutCategory<'a> {
+    id: &'a str,
+    name: &'a str,
+    price_cents: i64,
+    currency: &'a str,
 }
 
 impl EventInfo {
@@ -80,18 +144,47 @@ impl EventInfo {
                 )
             })
             .collect();
-        let layout_json = LayoutJson::of(&layout).map_err(|e| {
+        let corrupt = |e: serde_json::Error| {
             StoreError::Corrupt(format!("layout of venue {}: {e}", record.venue_id))
-        })?;
+        };
+        let layout_json = LayoutJson::of(&layout).map_err(corrupt)?;
+        let layout_document = LayoutDocument::of(&LayoutBody {
+            event_id: &record.id,
+            categories: categories
+                .iter()
+                .map(|c| LayoutCategory {
+                    id: &c.id,
+                    name: &c.name,
+                    price_cents: c.price_cents,
+                    currency: &c.currency,
+                })
+                .collect(),
+            layout: &layout_json,
+        })
+        .map_err(corrupt)?;
+        let seat_order = Arc::new(SeatOrder {
+            layout_hash: layout_document.hash.clone(),
+            seat_ids: layout.seats().map(|(_, _, s)| s.id.clone()).collect(),
+        });
         Ok(EventInfo {
             record,
             categories,
             layout,
             layout_json,
+            layout_document,
+            seat_order,
             category_of_seat,
             price_of_category,
             seat_labels,
         })
+    }
+
+    /// Where the layout document is served; its last segment is the document's hash.
+    pub fn layout_url(&self) -> String {
+        format!(
+            "/api/v1/events/{}/layout/{}",
+            self.record.id, self.layout_document.hash
+        )
     }
 
     /// "Stalls, row C, seat 14": how a seat is named on a ticket.

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod cli;
+pub mod compress;
 pub mod config;
 pub mod domain;
 pub mod http;

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod card;
+pub mod compact_seats;
 pub mod currency;
 pub mod event_plan;
 pub mod hold;

@@ -77,6 +77,15 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     }
 }
 
+/// The value of one query parameter as sent. Only plain words are looked for (`format=compact`),
+/// so nothing needs percent-decoding.
+pub fn query_param<'a>(uri: &'a axum::http::Uri, name: &str) -> Option<&'a str> {
+    uri.query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find_map(|(k, v)| (k == name).then_some(v))
+}
+
 /// The signed-in caller; 401 when there is none.
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub UserRecord);

@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod payments;
+pub mod precompressed;
 pub mod settlement;
 pub mod stream;
 pub mod web;

@@ -12,7 +12,8 @@ use super::{
         {\"error\": {\"code\", \"message\", \"details\"}}; money is integer minor units; times are RFC 3339 UTC."),
     paths(
         auth::register, auth::login, auth::logout, auth::me,
-        events::list_events, events::get_event, events::get_seats,
+        events::list_events, events::get_event, events::get_seats, events::get_my_seats,
+        events::get_layout,
         stream::sse, stream::websocket,
         holds::create_hold, holds::get_hold, holds::release_hold, checkout::checkout,
         orders::list_orders, orders::get_order, orders::get_ticket, orders::ticket_qr,
@@ -21,6 +22,7 @@ use super::{
         payments::get_payment, payments::get_provider, payments::webhook,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
     ),
+    components(schemas(events::CompactSeatsResponse)),
     tags(
         (name = "accounts"), (name = "events"), (name = "holds"), (name = "orders"), (name = "admin"), (name = "operations"),
     )
@@ -39,6 +41,8 @@ mod tests {
         for path in [
             "/api/v1/auth/register",
             "/api/v1/events/{event_id}/holds",
+            "/api/v1/events/{event_id}/layout/{hash}",
+            "/api/v1/events/{event_id}/seats/mine",
             "/api/v1/holds/{hold_id}/checkout",
             "/api/v1/tickets/{ticket_id}/qr.svg",
             "/api/v1/admin/venues",
@@ -50,5 +54,8 @@ mod tests {
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }
+        assert!(doc["components"]["schemas"]["CompactSeatsResponse"].is_object());
+        let detail = doc["components"]["schemas"]["EventDetail"].to_string();
+        assert!(detail.contains("\"layout_url\""), "{detail}");
     }
 }

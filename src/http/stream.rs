@@ -1,4 +1,6 @@
 //! Live seat updates over Server-Sent Events and WebSocket: a snapshot, then coalesced changes.
+//! With `?format=compact` the snapshot is the compact map, one shared text for every subscriber,
+//! followed by a `mine` frame with the caller's own seats.
 
 use std::{
     sync::{Arc, atomic::Ordering},
@@ -10,9 +12,11 @@ use axum::{
     extract::{
         State,
         ws::{
-            CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+            CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade,
+            rejection::WebSocketUpgradeRejection,
         },
     },
+    http::Uri,
     response::{
         IntoResponse, Response,
         sse::{Event, KeepAlive, Sse},
@@ -25,6 +29,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::{
     ApiError, ApiResult, AppState,
+    events::SeatFormat,
     extract::{ApiPath, MaybeUser},
 };
 use crate::{
@@ -56,19 +61,32 @@ enum Frame<'a> {
     Seats {
         changes: &'a [SeatView],
     },
+    Mine {
+        seats: &'a [SeatView],
+    },
     Reconnect {
         retry_ms: u32,
     },
 }
 
-fn payload(event_id: &str, item: &FeedItem) -> (&'static str, String) {
+/// The SSE event name and the JSON text (the SSE data, and the WebSocket frame) of one item.
+fn payload(event_id: &str, item: &FeedItem) -> (&'static str, Utf8Bytes) {
     let (name, frame) = match item {
         FeedItem::Snapshot(seats) => ("snapshot", Frame::Snapshot { event_id, seats }),
+        // Made once for every subscriber: handed out, not serialised again.
+        FeedItem::CompactSnapshot(snapshot) => {
+            let text = Utf8Bytes::try_from(snapshot.ws_text.clone()).unwrap_or_default();
+            return ("snapshot", text);
+        }
+        FeedItem::Mine(seats) => ("mine", Frame::Mine { seats }),
         FeedItem::Changes(changes) => ("seats", Frame::Seats { changes }),
         FeedItem::Reconnect => ("reconnect", Frame::Reconnect { retry_ms: 1000 }),
     };
     // Only strings and numbers inside: serialising cannot fail.
-    (name, serde_json::to_string(&frame).unwrap_or_default())
+    (
+        name,
+        serde_json::to_string(&frame).unwrap_or_default().into(),
+    )
 }
 
 /// Counts an open stream for as long as it lives.
@@ -96,34 +114,49 @@ impl Drop for StreamSlot {
     }
 }
 
-async fn open(state: &AppState, event_id: &str) -> ApiResult<Arc<LiveEvent>> {
+/// The feed of one new subscriber, in the format its URL asks for.
+async fn open(state: &AppState, event_id: &str, uri: &Uri, user: MaybeUser) -> ApiResult<SeatFeed> {
     if state.shutdown.is_cancelled() {
         return Err(ApiError::unavailable("This server is shutting down.", 1));
     }
-    state
+    let format = SeatFormat::of(uri)?;
+    let live: Arc<LiveEvent> = state
         .hub
         .live(event_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Event"))
+        .ok_or_else(|| ApiError::not_found("Event"))?;
+    let feed = SeatFeed::new(live, user.0.map(|u| u.id), state.shutdown.clone());
+    Ok(match format {
+        SeatFormat::Full => feed,
+        SeatFormat::Compact => {
+            let info = state
+                .catalog
+                .event(event_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("Event"))?;
+            feed.compact(info.seat_order.clone())
+        }
+    })
 }
 
 /// Server-Sent Events: `snapshot`, then `seats` events; `reconnect` when the server drains.
-#[utoipa::path(get, path = "/api/v1/events/{event_id}/stream", tag = "events", params(("event_id" = String, Path)),
-    responses((status = 200, content_type = "text/event-stream", description = "event: snapshot (the /seats body), then event: seats with {changes: [{id, state, version}]}"), (status = 404)))]
+#[utoipa::path(get, path = "/api/v1/events/{event_id}/stream", tag = "events",
+    params(("event_id" = String, Path), ("format" = Option<String>, Query, description = "`full` (the default) or `compact`")),
+    responses((status = 200, content_type = "text/event-stream", description = "event: snapshot (the /seats body), then event: seats with {changes: [{id, state, version}]}. With format=compact the snapshot is the compact map (the …/seats?format=compact body with \"type\": \"snapshot\"), then event: mine {type: mine, seats: [{id, state, version, mine}]} when the caller has seats"), (status = 404), (status = 422)))]
 pub async fn sse(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     user: MaybeUser,
+    uri: Uri,
 ) -> ApiResult<Response> {
-    let live = open(&state, &event_id).await?;
+    let mut feed = open(&state, &event_id, &uri, user).await?;
     let slot = StreamSlot::take(&state)?;
-    let mut feed = SeatFeed::new(live, user.0.map(|u| u.id), state.shutdown.clone());
     let (tx, rx) = mpsc::channel::<Result<Event, std::convert::Infallible>>(4);
     tokio::spawn(async move {
         let _slot = slot;
         while let Some(item) = feed.next().await {
             let (name, data) = payload(&event_id, &item);
-            let event = Event::default().event(name).data(data);
+            let event = Event::default().event(name).data(data.as_str());
             match tokio::time::timeout(SEND_TIMEOUT, tx.send(Ok(event))).await {
                 Ok(Ok(())) => {}
                 _ => break, // the client went away or stopped reading
@@ -139,12 +172,14 @@ pub async fn sse(
 const WS_READ_BUFFER: usize = 4 * 1024;
 const WS_MAX_INCOMING: usize = 16 * 1024;
 
-#[utoipa::path(get, path = "/api/v1/events/{event_id}/ws", tag = "events", params(("event_id" = String, Path)),
-    responses((status = 101, description = "WebSocket: text frames {type: snapshot|seats|reconnect, …}"), (status = 404)))]
+#[utoipa::path(get, path = "/api/v1/events/{event_id}/ws", tag = "events",
+    params(("event_id" = String, Path), ("format" = Option<String>, Query, description = "`full` (the default) or `compact`")),
+    responses((status = 101, description = "WebSocket: text frames {type: snapshot|seats|reconnect, …}; with format=compact the snapshot is compact and a {type: mine} frame follows it when the caller has seats"), (status = 404), (status = 422)))]
 pub async fn websocket(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     user: MaybeUser,
+    uri: Uri,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let upgrade = upgrade.map_err(|r| {
@@ -153,9 +188,8 @@ pub async fn websocket(
             format!("Open this endpoint as a WebSocket: {}", r.body_text()),
         )
     })?;
-    let live = open(&state, &event_id).await?;
+    let feed = open(&state, &event_id, &uri, user).await?;
     let slot = StreamSlot::take(&state)?;
-    let feed = SeatFeed::new(live, user.0.map(|u| u.id), state.shutdown.clone());
     Ok(upgrade
         // A live map sends the server nothing but control frames, so the default 128 KiB read
         // buffer (allocated, and zeroed on every read, for each of thousands of open maps) is
@@ -178,7 +212,7 @@ async fn serve_socket(
                 let Some(item) = item else { break };
                 let reconnect = item == FeedItem::Reconnect;
                 let (_, data) = payload(&event_id, &item);
-                let sent = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(data.into()))).await;
+                let sent = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(data))).await;
                 if !matches!(sent, Ok(Ok(()))) {
                     return;
                 }

@@ -1,13 +1,17 @@
 //! One subscriber's view of an event: a snapshot, then coalesced batches of changes, a fresh
 //! snapshot whenever it fell behind, and a request to reconnect when the instance shuts down.
+//! A compact feed sends the shared compact snapshot instead, then the caller's own seats apart.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use tokio::{sync::broadcast::error::RecvError, time::Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::LiveEvent;
-use crate::domain::seat::{SeatStatus, SeatView};
+use super::{CompactSnapshot, LiveEvent};
+use crate::domain::{
+    compact_seats::SeatOrder,
+    seat::{SeatStatus, SeatView},
+};
 
 /// Under a storm each subscriber gets at most one batch per window; a change after a quiet
 /// period goes out at once.
@@ -16,6 +20,10 @@ pub const COALESCE_WINDOW: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedItem {
     Snapshot(Vec<SeatView>),
+    /// The map in compact form, the same for every subscriber of this version of the map.
+    CompactSnapshot(Arc<CompactSnapshot>),
+    /// The caller's own seats, right after a compact snapshot (which does not mark them).
+    Mine(Vec<SeatView>),
     Changes(Vec<SeatView>),
     /// The instance is draining: the client should reconnect (elsewhere) and resync.
     Reconnect,
@@ -26,6 +34,10 @@ pub struct SeatFeed {
     rx: tokio::sync::broadcast::Receiver<Arc<Vec<SeatStatus>>>,
     caller: Option<String>,
     shutdown: CancellationToken,
+    /// Set for a compact feed: the layout order of its snapshots.
+    compact: Option<Arc<SeatOrder>>,
+    /// The caller's seats, to send after the compact snapshot just sent.
+    mine_due: Option<Vec<SeatView>>,
     snapshot_sent: bool,
     done: bool,
     last_flush: Instant,
@@ -39,15 +51,34 @@ impl SeatFeed {
             rx,
             caller,
             shutdown,
+            compact: None,
+            mine_due: None,
             snapshot_sent: false,
             done: false,
             last_flush: Instant::now() - COALESCE_WINDOW,
         }
     }
 
+    /// Snapshots in compact form (in `order`), each followed by the caller's own seats.
+    pub fn compact(mut self, order: Arc<SeatOrder>) -> Self {
+        self.compact = Some(order);
+        self
+    }
+
     fn snapshot(&mut self) -> FeedItem {
         self.last_flush = Instant::now();
-        FeedItem::Snapshot(self.live.snapshot(self.caller.as_deref()))
+        match &self.compact {
+            None => FeedItem::Snapshot(self.live.snapshot(self.caller.as_deref())),
+            Some(order) => {
+                let snapshot = self.live.compact(order);
+                self.mine_due = self
+                    .caller
+                    .as_deref()
+                    .map(|c| self.live.mine(c))
+                    .filter(|m| !m.is_empty());
+                FeedItem::CompactSnapshot(snapshot)
+            }
+        }
     }
 
     /// The next thing to send, or `None` when the feed has ended.
@@ -58,6 +89,9 @@ impl SeatFeed {
         if !self.snapshot_sent {
             self.snapshot_sent = true;
             return Some(self.snapshot());
+        }
+        if let Some(mine) = self.mine_due.take() {
+            return Some(FeedItem::Mine(mine));
         }
         if self.shutdown.is_cancelled() {
             self.done = true;
@@ -185,6 +219,41 @@ mod tests {
             live.apply(vec![seat("A-1", SeatState::Held, v, None)]);
         }
         assert!(matches!(feed.next().await, Some(FeedItem::Snapshot(_))));
+    }
+
+    fn order() -> Arc<SeatOrder> {
+        Arc::new(SeatOrder {
+            layout_hash: "h".into(),
+            seat_ids: vec!["A-1".into(), "A-2".into()],
+        })
+    }
+
+    #[tokio::test]
+    async fn a_compact_feed_shares_one_snapshot_and_sends_the_callers_seats_apart() {
+        let live = live();
+        live.apply(vec![seat("A-2", SeatState::Held, 2, Some("u1"))]);
+        let mut mine = SeatFeed::new(live.clone(), Some("u1".into()), CancellationToken::new())
+            .compact(order());
+        let mut other = SeatFeed::new(live.clone(), Some("u2".into()), CancellationToken::new())
+            .compact(order());
+        let (Some(FeedItem::CompactSnapshot(a)), Some(FeedItem::CompactSnapshot(b))) =
+            (mine.next().await, other.next().await)
+        else {
+            panic!("expected compact snapshots")
+        };
+        assert!(Arc::ptr_eq(&a, &b), "one snapshot for every subscriber");
+        let Some(FeedItem::Mine(seats)) = mine.next().await else {
+            panic!("expected the caller's seats")
+        };
+        assert_eq!(
+            seats.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["A-2"]
+        );
+        live.apply(vec![seat("A-1", SeatState::Held, 2, Some("u2"))]);
+        assert!(
+            matches!(other.next().await, Some(FeedItem::Changes(c)) if c[0].mine),
+            "no mine frame for a caller without seats; changes mark its own as before"
+        );
     }
 
     #[tokio::test]

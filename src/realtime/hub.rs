@@ -1,14 +1,22 @@
-//! The in-memory seat maps of live events and their change broadcasts.
+//! The in-memory seat maps of live events and their change broadcasts, and each map's compact
+//! snapshot, made once per version of the map and shared by every caller and subscriber.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, Mutex as StdMutex, OnceLock, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
 };
+
+use bytes::Bytes;
 
 use tokio::sync::{Mutex, broadcast};
 
 use crate::{
+    compress::{Compressed, Effort},
     domain::{
+        compact_seats::{self, SeatOrder},
         seat::{SeatState, SeatStatus, SeatView, is_newer},
         time::Timestamp,
     },
@@ -24,7 +32,35 @@ pub struct LiveEvent {
     pub event_id: String,
     index: HashMap<String, usize>,
     seats: RwLock<Vec<SeatStatus>>,
+    /// Bumped under the seats' write lock by every apply that changed something, so a snapshot
+    /// taken under the read lock knows which version of the map it shows.
+    generation: AtomicU64,
+    /// The compact snapshot of the latest generation anyone asked for. Its lock also makes a
+    /// crowd asking at once build it once.
+    compact: StdMutex<Option<Arc<CompactSnapshot>>>,
+    /// For each seat of the layout order, its index here (the database lists seats its own way).
+    layout_positions: OnceLock<Vec<Option<usize>>>,
     changes: broadcast::Sender<Arc<Vec<SeatStatus>>>,
+}
+
+/// The compact seat map of one version of an event's map (the JSON `GET …/seats?format=compact`
+/// answers), compressed, and the same as a WebSocket frame.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CompactSnapshot {
+    pub generation: u64,
+    pub body: Compressed,
+    /// `{"type":"snapshot",…}`: the body with the frame's type first.
+    pub ws_text: Bytes,
+}
+
+#[derive(serde::Serialize)]
+struct CompactBody<'a> {
+    event_id: &'a str,
+    format: &'static str,
+    layout_hash: &'a str,
+    version_base: i64,
+    states: &'a str,
+    versions: &'a std::collections::BTreeMap<usize, i64>,
 }
 
 impl LiveEvent {
@@ -39,8 +75,72 @@ impl LiveEvent {
             event_id,
             index,
             seats: RwLock::new(seats),
+            generation: AtomicU64::new(0),
+            compact: StdMutex::new(None),
+            layout_positions: OnceLock::new(),
             changes,
         }
+    }
+
+    /// The compact snapshot of the map as it is now, in `order` (the event's layout order, which
+    /// never changes). Built at most once per version of the map, whoever asks.
+    pub fn compact(&self, order: &SeatOrder) -> Arc<CompactSnapshot> {
+        let mut cached = self.compact.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cached.as_ref()
+            && c.generation == self.generation.load(Ordering::Acquire)
+        {
+            return c.clone();
+        }
+        let positions = self.layout_positions.get_or_init(|| {
+            order
+                .seat_ids
+                .iter()
+                .map(|id| self.index.get(id).copied())
+                .collect()
+        });
+        let (generation, encoded) = {
+            let seats = self.seats.read().unwrap_or_else(|e| e.into_inner());
+            let in_order: Vec<Option<(SeatState, i64)>> = positions
+                .iter()
+                .map(|p| p.map(|i| (seats[i].state, seats[i].version)))
+                .collect();
+            (
+                self.generation.load(Ordering::Acquire),
+                compact_seats::encode(&in_order),
+            )
+        };
+        let json = serde_json::to_string(&CompactBody {
+            event_id: &self.event_id,
+            format: "compact",
+            layout_hash: &order.layout_hash,
+            version_base: encoded.version_base,
+            states: &encoded.states,
+            versions: &encoded.versions,
+        })
+        // Only strings and numbers inside: serialising cannot fail.
+        .unwrap_or_default();
+        let ws_text = Bytes::from(format!(
+            "{{\"type\":\"snapshot\",{}",
+            json.strip_prefix('{').unwrap_or_default()
+        ));
+        let built = Arc::new(CompactSnapshot {
+            generation,
+            body: Compressed::new(json, Effort::Often),
+            ws_text,
+        });
+        metrics::counter!("boxoffice_compact_snapshots_built_total").increment(1);
+        *cached = Some(built.clone());
+        built
+    }
+
+    /// The seats held by or sold to `caller`, sent apart from the shared compact map.
+    pub fn mine(&self, caller: &str) -> Vec<SeatView> {
+        let seats = self.seats.read().unwrap_or_else(|e| e.into_inner());
+        seats
+            .iter()
+            .filter(|s| s.state != SeatState::Available && s.holder.as_deref() == Some(caller))
+            .map(|s| s.view_for(Some(caller)))
+            .collect()
     }
 
     /// Subscribe *before* taking a snapshot: a change that commits in between then arrives both
@@ -97,7 +197,7 @@ impl LiveEvent {
     pub fn apply(&self, changes: Vec<SeatStatus>) -> usize {
         let applied: Vec<SeatStatus> = {
             let mut seats = self.seats.write().unwrap_or_else(|e| e.into_inner());
-            changes
+            let applied: Vec<SeatStatus> = changes
                 .into_iter()
                 .filter(|c| match self.index.get(&c.seat_id) {
                     Some(&i) if is_newer(c.version, Some(seats[i].version)) => {
@@ -106,7 +206,11 @@ impl LiveEvent {
                     }
                     _ => false,
                 })
-                .collect()
+                .collect();
+            if !applied.is_empty() {
+                self.generation.fetch_add(1, Ordering::AcqRel);
+            }
+            applied
         };
         let n = applied.len();
         if n > 0 {
@@ -261,6 +365,61 @@ mod tests {
         assert_eq!(live.apply(vec![seat("Z-9", SeatState::Sold, 9)]), 0);
         assert!(rx.try_recv().is_err());
         assert_eq!(live.snapshot(None)[0].version, 5);
+    }
+
+    fn order(ids: &[&str]) -> SeatOrder {
+        SeatOrder {
+            layout_hash: "h".into(),
+            seat_ids: ids.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_compact_snapshot_is_built_once_per_version_and_anew_after_a_change() {
+        let live = LiveEvent::new(
+            "e".into(),
+            vec![
+                seat("A-2", SeatState::Available, 1),
+                seat("A-1", SeatState::Available, 1),
+            ],
+        );
+        let order = order(&["A-1", "A-2"]);
+        let first = live.compact(&order);
+        assert!(
+            Arc::ptr_eq(&first, &live.compact(&order)),
+            "shared while nothing changes"
+        );
+        assert_eq!(live.apply(vec![seat("A-1", SeatState::Available, 1)]), 0);
+        assert!(
+            Arc::ptr_eq(&first, &live.compact(&order)),
+            "a stale change changes nothing"
+        );
+        live.apply(vec![seat("A-2", SeatState::Held, 2)]);
+        let second = live.compact(&order);
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert!(Arc::ptr_eq(&second, &live.compact(&order)));
+        let body: serde_json::Value = serde_json::from_slice(&second.body.identity).unwrap();
+        assert_eq!(body["states"], "Ab", "layout order, not the database's");
+        assert_eq!(body["version_base"], 1);
+        assert_eq!(body["layout_hash"], "h");
+        let frame: serde_json::Value = serde_json::from_slice(&second.ws_text).unwrap();
+        assert_eq!(frame["type"], "snapshot");
+        assert_eq!(frame["states"], "Ab");
+    }
+
+    #[test]
+    fn mine_lists_only_the_callers_held_and_sold_seats() {
+        let mut held = seat("A-1", SeatState::Held, 2);
+        held.holder = Some("u1".into());
+        let mut released = seat("A-2", SeatState::Available, 3);
+        released.holder = Some("u1".into());
+        let mut other = seat("A-3", SeatState::Sold, 3);
+        other.holder = Some("u2".into());
+        let live = LiveEvent::new("e".into(), vec![held, released, other]);
+        let mine = live.mine("u1");
+        assert_eq!(mine.len(), 1);
+        assert_eq!((mine[0].id.as_str(), mine[0].mine), ("A-1", true));
+        assert!(live.mine("u3").is_empty());
     }
 
     #[test]

@@ -7,4 +7,4 @@ pub mod hub;
 
 pub use fanout::FanOut;
 pub use feed::{FeedItem, SeatFeed};
-pub use hub::{LiveEvent, SeatHub};
+pub use hub::{CompactSnapshot, LiveEvent, SeatHub};
