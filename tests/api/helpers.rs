@@ -624,7 +624,12 @@ impl SseReader {
 
     /// The stream of any event (not only the demo event's).
     pub async fn connect_to(app: &TestApp, event_id: &str, token: Option<&str>) -> SseReader {
-        let r = Self::open(app, &format!("/api/v1/events/{event_id}/stream"), token).await;
+        Self::at(app, &format!("/api/v1/events/{event_id}/stream"), token).await
+    }
+
+    /// The stream at `path` (a query string included), which must open.
+    pub async fn at(app: &TestApp, path: &str, token: Option<&str>) -> SseReader {
+        let r = Self::open(app, path, token).await;
         assert_eq!(r.status(), StatusCode::OK);
         let ct = r
             .headers()
@@ -758,11 +763,26 @@ impl WsReader {
 
     /// The WebSocket feed of any event (not only the demo event's).
     pub async fn connect_to(app: &TestApp, event_id: &str) -> WsReader {
-        let url = format!("ws://127.0.0.1:{}/api/v1/events/{event_id}/ws", app.port);
-        let (socket, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
-            .await
-            .expect("the WebSocket opens in time")
-            .expect("the WebSocket opens");
+        Self::at(app, &format!("/api/v1/events/{event_id}/ws"), None).await
+    }
+
+    /// The WebSocket at `path` (a query string included), signed in with `token` if given.
+    pub async fn at(app: &TestApp, path: &str, token: Option<&str>) -> WsReader {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://127.0.0.1:{}{path}", app.port)
+            .into_client_request()
+            .expect("a WebSocket request");
+        if let Some(t) = token {
+            request.headers_mut().insert(
+                header::AUTHORIZATION,
+                format!("Bearer {t}").parse().expect("a header value"),
+            );
+        }
+        let (socket, response) =
+            tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+                .await
+                .expect("the WebSocket opens in time")
+                .expect("the WebSocket opens");
         assert_eq!(response.status().as_u16(), 101);
         WsReader { socket }
     }

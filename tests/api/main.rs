@@ -12,6 +12,7 @@ mod events;
 mod helpers;
 mod holds;
 mod interleavings;
+mod map;
 mod operations;
 mod payments;
 mod plans;
