@@ -1,4 +1,5 @@
-//! The subcommands: `serve` (default), `migrate`, `audit` and `rehearse`.
+//! The subcommands: `serve` (default), `migrate`, `audit`, `rehearse`, `sandbox-psp` and
+//! `export-static`.
 
 use std::process::ExitCode;
 
@@ -17,6 +18,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(settings).await,
         Command::Audit => return audit(settings).await,
         Command::SandboxPsp(args) => return sandbox_psp(settings.listen, *args).await,
+        Command::ExportStatic { dir } => export_static(&dir),
         Command::Rehearse(args) => {
             // The audit runs only against a database named on the command line: the default
             // (or an inherited DATABASE_URL) may well not be the target's.
@@ -51,6 +53,19 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
         "migrations applied to {}",
         storage::redact(&settings.database_url)
     );
+    Ok(())
+}
+
+/// `boxoffice export-static DIR`: the site's files, as [`crate::site::Site::export`] writes them.
+fn export_static(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let written = crate::site::site()
+        .export(dir)
+        .with_context(|| format!("writing the site into {}", dir.display()))?;
+    for path in &written {
+        println!("{path}");
+    }
+    eprintln!("{} files written to {}", written.len(), dir.display());
     Ok(())
 }
 

@@ -31,6 +31,12 @@ pub enum Command {
     /// Run the sandbox payment provider (Stripe's wire format) as an HTTP service, with faults
     /// to inject, so that the payment boundary can be crossed over the network.
     SandboxPsp(Box<crate::payments::psp::PspArgs>),
+    /// Write the buyer's site into DIR for a bucket behind a CDN: index.html and assets/ with
+    /// content-hashed names, each with precompressed .gz and .br beside it, and manifest.json.
+    ExportStatic {
+        /// The directory to write (created if missing; files of the same name are replaced).
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

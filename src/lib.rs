@@ -16,6 +16,7 @@ pub mod realtime;
 pub mod rehearse;
 pub mod security;
 pub mod seed;
+pub mod site;
 pub mod startup;
 pub mod storage;
 pub mod tasks;

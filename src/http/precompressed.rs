@@ -30,7 +30,7 @@ pub fn respond(
     body: &Compressed,
     request: &HeaderMap,
     cache_control: &'static str,
-    content_type: &'static str,
+    content_type: &str,
 ) -> Response {
     let etag = HeaderValue::from_str(&format!("\"{}\"", body.tag))
         .unwrap_or_else(|_| HeaderValue::from_static("\"\""));
@@ -44,7 +44,9 @@ pub fn respond(
         );
         let mut r = Response::new(Body::from(body.body(coding).clone()));
         let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Ok(v) = HeaderValue::from_str(content_type) {
+            h.insert(header::CONTENT_TYPE, v);
+        }
         if let Some(v) = coding.header_value() {
             h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(v));
         }

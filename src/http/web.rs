@@ -1,20 +1,19 @@
-//! The buyer's web pages: static files embedded in the binary, cacheable at a CDN.
+//! The buyer's web pages: static files embedded in the binary, served under content-hashed names
+//! (see [`crate::site`]) that a browser or CDN keeps for a year, and compressed once.
 
 use axum::{
     Router,
-    body::Body,
-    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::get,
 };
-use rust_embed::RustEmbed;
-use tower_http::compression::CompressionLayer;
 
-use super::AppState;
+use super::{AppState, precompressed};
+use crate::site::{ASSETS_DIR, Asset, site};
 
-#[derive(RustEmbed)]
-#[folder = "web/"]
-struct Assets;
+/// Links to the plain names (a page from before a release, a bookmark) still work; such a file
+/// may sit in a CDN for a few minutes and is revalidated by ETag after that.
+const PLAIN: &str = "public, max-age=300, stale-while-revalidate=60";
 
 /// `/` is the buyer's page; any other path not claimed by the API is looked up among the assets.
 /// `csp` is the pages' Content-Security-Policy ([`super::csp::policy`]).
@@ -25,53 +24,50 @@ pub fn router(csp: &str) -> Router<AppState> {
     Router::new()
         .route(
             "/",
-            get(|headers: HeaderMap| async move { asset("index.html", &headers, index_csp) }),
+            get(|headers: HeaderMap| async move { index(&headers, index_csp) }),
         )
         .fallback(|uri: Uri, headers: HeaderMap| async move {
-            asset(uri.path().trim_start_matches('/'), &headers, csp)
+            let path = uri.path().trim_start_matches('/');
+            if path == "index.html" {
+                return index(&headers, csp);
+            }
+            let site = site();
+            let found = match path.strip_prefix(ASSETS_DIR).filter(|p| p.starts_with('/')) {
+                Some(_) => site.hashed.get(path).map(|a| (a, precompressed::IMMUTABLE)),
+                None => site.plain.get(path).map(|a| (a, PLAIN)),
+            };
+            match found {
+                Some((asset, cache)) if asset.mime == "text/html" => {
+                    page(asset, &headers, cache, csp)
+                }
+                Some((asset, cache)) => file(asset, &headers, cache),
+                None => not_found(),
+            }
         })
-        .layer(CompressionLayer::new())
 }
 
-fn asset(path: &str, headers: &HeaderMap, csp: HeaderValue) -> Response {
-    let Some(file) = Assets::get(path) else {
-        return (StatusCode::NOT_FOUND, "Not found").into_response();
-    };
-    let etag = format!(
-        "\"{}\"",
-        crate::domain::idempotency::hex(&file.metadata.sha256_hash()[..12])
-    );
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        == Some(etag.as_str())
-    {
-        return StatusCode::NOT_MODIFIED.into_response();
-    }
-    let mime = mime_guess::from_path(path).first_or_octet_stream();
-    // HTML is revalidated on every load so a new release shows at once; other assets may sit in a
-    // CDN for a few minutes and are revalidated by ETag after that.
-    let cache = if path.ends_with(".html") {
-        "no-cache"
-    } else {
-        "public, max-age=300, stale-while-revalidate=60"
-    };
-    let mut response = Response::new(Body::from(file.data.into_owned()));
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not found").into_response()
+}
+
+/// The page itself is revalidated on every load, so a new release shows at once.
+fn index(headers: &HeaderMap, csp: HeaderValue) -> Response {
+    page(&site().index, headers, precompressed::REVALIDATE, csp)
+}
+
+fn page(asset: &Asset, headers: &HeaderMap, cache: &'static str, csp: HeaderValue) -> Response {
+    let mut response = file(asset, headers, cache);
     let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(mime.as_ref()) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, v);
-    }
-    h.insert(
+    h.insert("content-security-policy", csp);
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    response
+}
+
+fn file(asset: &Asset, headers: &HeaderMap, cache: &'static str) -> Response {
+    let mut response = precompressed::respond(&asset.body, headers, cache, &asset.mime);
+    response.headers_mut().insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    if path.ends_with(".html") {
-        h.insert("content-security-policy", csp);
-        h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
-    }
     response
 }

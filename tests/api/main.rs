@@ -19,3 +19,4 @@ mod plans;
 mod provider;
 mod races;
 mod realtime;
+mod site;
