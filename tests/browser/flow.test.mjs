@@ -183,7 +183,7 @@ test("A's tickets list the two seats with loaded QR codes", async () => {
 test("a seat taken while B's map is stale: the hold is refused and B is told which seat", async () => {
   const { pageA, pageB } = state;
   // Starve B's live stream so B keeps showing the seat as free.
-  await pageB.route('**/api/v1/events/*/stream', (route) => route.fulfill({ status: 200, contentType: 'text/event-stream', body: 'retry: 600000\n\n' }));
+  await pageB.route('**/api/v1/events/*/stream*', (route) => route.fulfill({ status: 200, contentType: 'text/event-stream', body: 'retry: 600000\n\n' }));
   await pageB.reload();
   await pageB.locator(`${tid('seat-map')} [data-seat-id]`).first().waitFor();
   await pageB.waitForFunction(() => document.querySelectorAll('[data-state="sold"]').length >= 2, null, { timeout: 5_000 });
@@ -204,7 +204,7 @@ test("a seat taken while B's map is stale: the hold is refused and B is told whi
   await shot(pageB, 'seatmap-B-seat-taken');
 
   // B's stream comes back; A leaves the page with the payment window open: the hold is released.
-  await pageB.unroute('**/api/v1/events/*/stream');
+  await pageB.unroute('**/api/v1/events/*/stream*');
   await pageB.reload();
   await pageB.locator('.live-status[data-status="live"]').waitFor();
   await waitForStates(pageB, [taken], 'held');

@@ -85,6 +85,22 @@ export async function api(path, { method = 'GET', body, headers = {}, signal, ke
   return data;
 }
 
+/**
+ * GET a body the server marks immutable (a content-addressed URL such as an event's layout_url):
+ * unlike `api`, the browser's cache may answer, so a second visit costs no bytes at all.
+ * @param {string} url an absolute path, e.g. `/api/v1/events/…/layout/…`
+ */
+export async function fetchImmutable(url) {
+  let res;
+  try {
+    res = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+  } catch {
+    throw new ApiError(0, 'network_error', FALLBACK_MESSAGES[0]);
+  }
+  if (!res.ok) throw new ApiError(res.status, `http_${res.status}`, FALLBACK_MESSAGES[res.status] || FALLBACK_MESSAGES[500]);
+  return res.json();
+}
+
 /** A v4 UUID; crypto.randomUUID only exists in secure contexts, a plain-http deployment still needs keys. */
 export function newIdempotencyKey() {
   if (globalThis.crypto?.randomUUID) return crypto.randomUUID();

@@ -1,5 +1,5 @@
 // Event page: live seat map, the buyer's selection and basket, and the hand-off to the payment window.
-import { api, serverNow } from './api.js';
+import { api, fetchImmutable, serverNow } from './api.js';
 import { SeatMap, legend, zoomControls } from './seatmap.js';
 import { SeatFeed } from './live.js';
 import { openPayment, STILL_CONFIRMING } from './checkout.js';
@@ -45,8 +45,15 @@ export function eventPage(main, params, app) {
 
   main.replaceChildren(h('p', { class: 'loading', text: 'Loading the seat map…' }));
 
-  api(`/events/${encodeURIComponent(eventId)}`)
-    .then(({ event }) => {
+  // The layout and prices come from their content-addressed URL, which the browser caches for
+  // good: only the small live part of the event is fetched on every visit.
+  api(`/events/${encodeURIComponent(eventId)}?layout=url`)
+    .then(async ({ event }) => {
+      if (event.layout || !event.layout_url) return event;
+      const fixed = await fetchImmutable(event.layout_url);
+      return { ...event, layout: fixed.layout, categories: fixed.categories };
+    })
+    .then((event) => {
       if (gone) return;
       build(event);
     })
@@ -113,7 +120,7 @@ export function eventPage(main, params, app) {
       ),
     );
 
-    feed = new SeatFeed(eventId, {
+    feed = new SeatFeed(eventId, layoutOrder(event.layout), !!app.session.user, {
       onReset: () => repaintAll(),
       onChanges: (ids) => changed(ids),
       onStatus: (s) => {
@@ -379,6 +386,13 @@ export function eventPage(main, params, app) {
     } catch {
       // Ignore a corrupt entry.
     }
+  }
+
+  /** Seat ids as the layout lists them: the order of the compact seat states. */
+  function layoutOrder(layout) {
+    const ids = [];
+    for (const section of layout.sections || []) for (const row of section.rows || []) for (const seat of row.seats || []) ids.push(seat.id);
+    return ids;
   }
 
   return () => {

@@ -1,4 +1,6 @@
 // Live seat states for one event: Server-Sent Events plus version checks so stale or repeated changes are harmless.
+// The compact form throughout: one character per seat (shared by every buyer, about 2 KB for a
+// 2,000-seat hall), the buyer's own seats sent apart.
 import { api } from './api.js';
 
 /**
@@ -6,13 +8,42 @@ import { api } from './api.js';
  * `mine` is null when the server did not say (stream changes are broadcast to everyone).
  */
 
+/**
+ * The seats of a compact snapshot, in `order` (the layout's seat ids as it lists them), or null
+ * when the body does not fit that order. `A`–`Z` available, `a`–`z` held, `0`–`9` sold; the
+ * character's place in its range is the version above `version_base`, unless `versions` names it.
+ */
+export function decodeCompact(body, order) {
+  const states = body?.states;
+  if (typeof states !== 'string' || states.length !== order.length) return null;
+  const base = Number(body.version_base) || 0;
+  const versions = body.versions || {};
+  const seats = [];
+  for (let i = 0; i < states.length; i += 1) {
+    const c = states.charCodeAt(i);
+    let state;
+    let offset;
+    if (c >= 65 && c <= 90) [state, offset] = ['available', c - 65];
+    else if (c >= 97 && c <= 122) [state, offset] = ['held', c - 97];
+    else if (c >= 48 && c <= 57) [state, offset] = ['sold', c - 48];
+    else return null;
+    const exact = versions[i];
+    seats.push({ id: order[i], state, version: exact === undefined ? base + offset : Number(exact), mine: false });
+  }
+  return seats;
+}
+
 export class SeatFeed {
   /**
    * @param {string} eventId
+   * @param {string[]} order the layout's seat ids, in the order the compact states follow
+   * @param {boolean} signedIn whether to ask for the buyer's own seats
    * @param {{onReset: () => void, onChanges: (ids: string[]) => void, onStatus: (s: 'connecting'|'live'|'reconnecting') => void}} handlers
    */
-  constructor(eventId, handlers) {
+  constructor(eventId, order, signedIn, handlers) {
     this.eventId = eventId;
+    this.order = order;
+    this.signedIn = signedIn;
     this.handlers = handlers;
     /** @type {Map<string, SeatState>} */
     this.seats = new Map();
@@ -26,9 +57,17 @@ export class SeatFeed {
     this.handlers.onStatus('connecting');
     this.#open();
     // The stream's snapshot normally arrives first; this read paints the map sooner if the stream is slow.
-    api(`/events/${encodeURIComponent(this.eventId)}/seats`)
-      .then((body) => {
-        if (!this.stopped && body) this.#merge(body.seats || [], true);
+    const path = `/events/${encodeURIComponent(this.eventId)}/seats`;
+    api(`${path}?format=compact`)
+      .then(async (body) => {
+        if (this.stopped || !body) return;
+        const seats = decodeCompact(body, this.order);
+        if (!seats) return;
+        this.#merge(seats, true);
+        if (this.signedIn) {
+          const mine = await api(`${path}/mine`);
+          if (!this.stopped && mine) this.#markMine(mine.seats || []);
+        }
       })
       .catch(() => {});
   }
@@ -42,7 +81,7 @@ export class SeatFeed {
 
   #open() {
     if (this.stopped) return;
-    const es = new EventSource(`/api/v1/events/${encodeURIComponent(this.eventId)}/stream`, { withCredentials: true });
+    const es = new EventSource(`/api/v1/events/${encodeURIComponent(this.eventId)}/stream?format=compact`, { withCredentials: true });
     this.source = es;
     es.addEventListener('open', () => {
       this.failures = 0;
@@ -50,8 +89,14 @@ export class SeatFeed {
     });
     es.addEventListener('snapshot', (e) => {
       const body = parse(e.data);
-      if (body) this.#replace(body.seats || []);
+      const seats = body && (body.format === 'compact' ? decodeCompact(body, this.order) : body.seats || []);
+      if (seats) this.#replace(seats);
       this.handlers.onStatus('live');
+    });
+    // Follows a compact snapshot, which marks nobody's seats: these are this buyer's.
+    es.addEventListener('mine', (e) => {
+      const body = parse(e.data);
+      if (body) this.#markMine(body.seats || []);
     });
     es.addEventListener('seats', (e) => {
       const body = parse(e.data);
@@ -88,6 +133,18 @@ export class SeatFeed {
     this.seats.clear();
     for (const seat of list) this.seats.set(seat.id, toState(seat));
     this.handlers.onReset();
+  }
+
+  /** The buyer's own seats, as of versions at least as new as what the map has. */
+  #markMine(list) {
+    const changed = [];
+    for (const seat of list) {
+      const known = this.seats.get(seat.id);
+      if (known && seat.version < known.version) continue;
+      this.seats.set(seat.id, { state: seat.state, version: Number(seat.version) || 0, mine: true });
+      changed.push(seat.id);
+    }
+    if (changed.length) this.handlers.onChanges(changed);
   }
 
   #merge(list, fromRead) {
