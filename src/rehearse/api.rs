@@ -31,7 +31,8 @@ const FAILOVER_ROUND_PAUSE: Duration = Duration::from_millis(300);
 pub struct Reply {
     pub status: u16,
     pub body: Value,
-    /// The body as it came, for a successful [`Api::fetch_raw`] (whose `body` is not parsed).
+    /// The body as it came (decoded), for a successful [`Api::fetch_compressed`] (whose `body`
+    /// is not parsed).
     pub raw: Vec<u8>,
     pub sent_at: Duration,
     pub received_at: Duration,
@@ -137,15 +138,30 @@ impl Api {
         body: Option<&Value>,
         idempotency_key: Option<&str>,
     ) -> Option<Reply> {
-        self.call_parsing(step, method, path, token, body, idempotency_key, true)
-            .await
+        self.call_parsing(
+            step,
+            method,
+            path,
+            token,
+            body,
+            idempotency_key,
+            true,
+            false,
+        )
+        .await
     }
 
-    /// A GET whose successful body is kept as it came instead of parsed into `body`: every buyer
-    /// loads the whole hall, and parsing thousands of copies into `Value` trees made this
-    /// generator, not the server, the bottleneck of a big crowd. Errors are parsed as usual.
-    pub async fn fetch_raw(&self, step: Step, path: &str, token: Option<&str>) -> Option<Reply> {
-        self.call_parsing(step, Method::GET, path, token, None, None, false)
+    /// A GET as a browser sends it, accepting brotli and gzip, whose successful body is kept
+    /// (decoded) instead of parsed into `body`: every buyer loads the map, and parsing
+    /// thousands of copies into `Value` trees made this generator, not the server, the
+    /// bottleneck of a big crowd. Errors are parsed as usual.
+    pub async fn fetch_compressed(
+        &self,
+        step: Step,
+        path: &str,
+        token: Option<&str>,
+    ) -> Option<Reply> {
+        self.call_parsing(step, Method::GET, path, token, None, None, false, true)
             .await
     }
 
@@ -159,6 +175,7 @@ impl Api {
         body: Option<&Value>,
         idempotency_key: Option<&str>,
         parse_success: bool,
+        compressed: bool,
     ) -> Option<Reply> {
         let (mut overloaded, mut in_progress, mut failovers) = (0, 0, 0);
         let mut instance = self.home;
@@ -175,6 +192,7 @@ impl Api {
                     body,
                     idempotency_key,
                     parse_success,
+                    compressed,
                 )
                 .await;
             let retry_after = match tried {
@@ -223,6 +241,7 @@ impl Api {
         body: Option<&Value>,
         idempotency_key: Option<&str>,
         parse_success: bool,
+        compressed: bool,
     ) -> Try {
         let url = format!("{}{path}", self.bases[instance]);
         let mut request = self.http.request(method.clone(), url);
@@ -235,6 +254,9 @@ impl Api {
         if let Some(k) = idempotency_key {
             request = request.header("Idempotency-Key", k);
         }
+        if compressed {
+            request = request.header(header::ACCEPT_ENCODING, "br, gzip");
+        }
         let sent_at = self.recorder.now();
         let answer = async {
             let response = request.send().await?;
@@ -245,7 +267,16 @@ impl Api {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok())
                 .map_or(Duration::from_secs(1), Duration::from_secs);
-            let bytes = response.bytes().await?;
+            let coding = response
+                .headers()
+                .get(header::CONTENT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let wire = response.bytes().await?;
+            let bytes = match decode(coding.as_deref(), &wire) {
+                Some(decoded) => bytes::Bytes::from(decoded),
+                None => wire,
+            };
             Ok::<_, reqwest::Error>((status, retry_after, bytes))
         }
         .await;
@@ -314,4 +345,17 @@ impl Api {
             }
         }
     }
+}
+
+/// A body in the `Content-Encoding` it came with, decoded; `None` when it came as it is (or in a
+/// coding this client did not ask for, kept as it came).
+fn decode(coding: Option<&str>, body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let read = match coding? {
+        "gzip" => flate2::read::GzDecoder::new(body).read_to_end(&mut out),
+        "br" => brotli::Decompressor::new(body, 4096).read_to_end(&mut out),
+        _ => return None,
+    };
+    read.ok().map(|_| out)
 }

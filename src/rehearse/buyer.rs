@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     api::{Api, Reply},
-    feed::parse_message,
+    feed::parse_map_message,
     record::{Confirming, Step, Visit},
     scenario::{Ending, Intent, Plan, Taste, Transport},
     seats::Chart,
@@ -122,10 +122,24 @@ async fn shop(
     let api = &crowd.api.on(n);
     let event_path = format!("/api/v1/events/{}", crowd.event_id);
     let tok = Some(token.as_str());
-    if !api
-        .fetch_raw(Step::Event, &event_path, tok)
+    // The map as the buyer's page fetches it: the event without its layout, the layout from its
+    // immutable URL (each buyer is a new browser, so once each), then the compact seat states,
+    // all accepting brotli and gzip.
+    let Some(event) = api
+        .fetch_compressed(Step::Event, &format!("{event_path}?layout=url"), tok)
         .await
-        .is_some_and(|r| r.is(200))
+        .filter(|r| r.is(200))
+    else {
+        return Visit::Failed;
+    };
+    let layout_url = serde_json::from_slice::<Value>(&event.raw)
+        .ok()
+        .and_then(|e| e["event"]["layout_url"].as_str().map(str::to_owned));
+    if let Some(url) = layout_url
+        && !api
+            .fetch_compressed(Step::Layout, &url, tok)
+            .await
+            .is_some_and(|r| r.is(200))
     {
         return Visit::Failed;
     }
@@ -135,13 +149,17 @@ async fn shop(
         view.clone(),
         stop.clone(),
     ));
-    let seats_path = format!("{event_path}/seats");
-    match api.fetch_raw(Step::Seats, &seats_path, tok).await {
+    let seats_path = format!("{event_path}/seats?format=compact");
+    match api.fetch_compressed(Step::Seats, &seats_path, tok).await {
         Some(r) if r.is(200) => {
             // The page draws the map from this; the stream's snapshot replaces it when it comes.
             let mut s = view.lock();
             if s.snapshots == 0 {
-                let snapshot = parse_message(Some("snapshot"), &String::from_utf8_lossy(&r.raw));
+                let snapshot = parse_map_message(
+                    &crowd.chart,
+                    Some("snapshot"),
+                    &String::from_utf8_lossy(&r.raw),
+                );
                 if let super::feed::FeedMessage::Snapshot(seats) = snapshot {
                     s.map.apply_snapshot(&crowd.chart, &seats);
                 }

@@ -1,8 +1,13 @@
 //! The live seat feed as a client reads it: Server-Sent Events framing, the JSON messages shared
 //! with the WebSocket, and a seat map that applies only newer versions. Pure.
 
+use std::collections::BTreeMap;
+
 use super::seats::Chart;
-use crate::domain::seat::SeatState;
+use crate::domain::{
+    compact_seats::{self, CompactSeats},
+    seat::SeatState,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeatChange {
@@ -17,6 +22,8 @@ pub struct SeatChange {
 pub enum FeedMessage {
     Snapshot(Vec<SeatChange>),
     Changes(Vec<SeatChange>),
+    /// The caller's own seats, sent apart from a compact snapshot.
+    Mine(Vec<SeatChange>),
     /// The instance drains: reconnect and resync.
     Reconnect,
     Other,
@@ -29,13 +36,57 @@ pub enum FeedMessage {
 /// receives the whole hall in its snapshot, and building a tree of maps for each one made this
 /// generator, not the server, the bottleneck of a big rehearsal.
 pub fn parse_message(event_name: Option<&str>, data: &str) -> FeedMessage {
+    parse(None, event_name, data)
+}
+
+/// [`parse_message`], also reading compact snapshots (`format: "compact"`, one character per
+/// seat in the layout's order, which is the chart's) and the `mine` frames that follow them.
+pub fn parse_map_message(chart: &Chart, event_name: Option<&str>, data: &str) -> FeedMessage {
+    parse(Some(chart), event_name, data)
+}
+
+fn parse(chart: Option<&Chart>, event_name: Option<&str>, data: &str) -> FeedMessage {
     let Ok(frame) = serde_json::from_str::<WireFrame<'_>>(data) else {
         return FeedMessage::Other;
     };
     match frame.kind.as_deref().or(event_name).unwrap_or("") {
+        "snapshot" if frame.format.as_deref() == Some("compact") => match chart {
+            Some(chart) => compact(chart, frame),
+            None => FeedMessage::Other,
+        },
         "snapshot" => FeedMessage::Snapshot(changes(frame.seats)),
         "seats" => FeedMessage::Changes(changes(frame.changes)),
+        "mine" => FeedMessage::Mine(changes(frame.seats)),
         "reconnect" => FeedMessage::Reconnect,
+        _ => FeedMessage::Other,
+    }
+}
+
+/// A compact snapshot as the seats of the chart; `Other` when it does not fit the chart.
+fn compact(chart: &Chart, frame: WireFrame<'_>) -> FeedMessage {
+    let encoded = CompactSeats {
+        version_base: frame.version_base.unwrap_or(0),
+        states: frame.states.map(|s| s.into_owned()).unwrap_or_default(),
+        versions: frame
+            .versions
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(i, v)| Some((i.parse().ok()?, v)))
+            .collect(),
+    };
+    match compact_seats::decode(&encoded) {
+        Some(seats) if seats.len() == chart.len() => FeedMessage::Snapshot(
+            seats
+                .into_iter()
+                .enumerate()
+                .map(|(i, (state, version))| SeatChange {
+                    id: chart.id(i).to_owned(),
+                    state,
+                    version,
+                    mine: false,
+                })
+                .collect(),
+        ),
         _ => FeedMessage::Other,
     }
 }
@@ -48,6 +99,14 @@ struct WireFrame<'a> {
     seats: Option<Vec<WireSeat<'a>>>,
     #[serde(borrow, default)]
     changes: Option<Vec<WireSeat<'a>>>,
+    #[serde(borrow, default)]
+    format: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    version_base: Option<i64>,
+    #[serde(borrow, default)]
+    states: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    versions: Option<BTreeMap<String, i64>>,
 }
 
 /// A seat as the server sends it; anything malformed is skipped, as before.
@@ -181,6 +240,22 @@ impl LiveMap {
             .count()
     }
 
+    /// The caller's own seats: those at least as new as what the map has are applied and
+    /// returned as the caller's (the snapshot before them could not say so).
+    pub fn apply_mine(&mut self, chart: &Chart, seats: &[SeatChange]) -> Vec<Applied> {
+        let mut applied = Vec::new();
+        for c in seats {
+            let Some(i) = chart.index_of(&c.id) else {
+                continue;
+            };
+            if self.seats[i].is_none_or(|(_, v)| c.version >= v) {
+                self.seats[i] = Some((c.state, c.version));
+                applied.push((i, c.state, c.version, true));
+            }
+        }
+        applied
+    }
+
     /// How many seats differ (in state or version) from `other`.
     pub fn differences(&self, other: &LiveMap) -> usize {
         self.seats
@@ -240,6 +315,40 @@ mod tests {
         assert_eq!(
             parse_message(None, r#"{"type":"reconnect"}"#),
             FeedMessage::Reconnect
+        );
+    }
+
+    #[test]
+    fn a_compact_snapshot_reads_in_chart_order_and_mine_frames_mark_the_callers_seats() {
+        let chart = chart();
+        let frame = r#"{"type":"snapshot","event_id":"e","format":"compact","layout_hash":"h","version_base":1,"states":"Ab","versions":{}}"#;
+        let FeedMessage::Snapshot(seats) = parse_map_message(&chart, None, frame) else {
+            panic!("not a snapshot")
+        };
+        assert_eq!(
+            seats,
+            vec![
+                change("A-1", SeatState::Available, 1),
+                change("A-2", SeatState::Held, 2)
+            ]
+        );
+        assert_eq!(
+            parse_message(None, frame),
+            FeedMessage::Other,
+            "needs the chart"
+        );
+        let short = frame.replace("\"Ab\"", "\"A\"");
+        assert_eq!(parse_map_message(&chart, None, &short), FeedMessage::Other);
+        let mut map = LiveMap::new(&chart);
+        map.apply_snapshot(&chart, &seats);
+        let mine =
+            r#"{"type":"mine","seats":[{"id":"A-2","state":"held","version":2,"mine":true}]}"#;
+        let FeedMessage::Mine(m) = parse_map_message(&chart, Some("mine"), mine) else {
+            panic!("not mine")
+        };
+        assert_eq!(
+            map.apply_mine(&chart, &m),
+            vec![(1, SeatState::Held, 2, true)]
         );
     }
 

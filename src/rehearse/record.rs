@@ -22,6 +22,8 @@ pub enum Step {
     Register,
     Login,
     Event,
+    /// The layout, from the event's `layout_url` (once per buyer, as a browser's cache would).
+    Layout,
     Seats,
     Subscribe,
     Hold,
@@ -34,10 +36,11 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 11] = [
+    pub const ALL: [Step; 12] = [
         Step::Register,
         Step::Login,
         Step::Event,
+        Step::Layout,
         Step::Seats,
         Step::Subscribe,
         Step::Hold,
@@ -53,6 +56,7 @@ impl Step {
             Step::Register => "register",
             Step::Login => "login",
             Step::Event => "event",
+            Step::Layout => "layout",
             Step::Seats => "seats",
             Step::Subscribe => "subscribe",
             Step::Hold => "hold",

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     api::Api,
-    feed::{Applied, FeedMessage, LiveMap, SseParser, parse_message},
+    feed::{Applied, FeedMessage, LiveMap, SseParser, parse_map_message},
     record::{Outcome, Sample, Sighting, Step},
     seats::Chart,
 };
@@ -91,6 +91,7 @@ impl LiveView {
                 s.map.apply_snapshot(chart, seats)
             }
             FeedMessage::Changes(changes) => s.map.apply_changes(chart, changes),
+            FeedMessage::Mine(seats) => s.map.apply_mine(chart, seats),
             FeedMessage::Reconnect | FeedMessage::Other => return false,
         };
         for (seat, state, version, mine) in applied {
@@ -201,7 +202,8 @@ fn deliver(
 }
 
 async fn sse(sub: &Subscription, view: &LiveView) {
-    let path = format!("/api/v1/events/{}/stream", sub.event_id);
+    // The compact form, as the buyer's page asks for it.
+    let path = format!("/api/v1/events/{}/stream?format=compact", sub.event_id);
     let mut request = sub
         .api
         .streams
@@ -231,7 +233,7 @@ async fn sse(sub: &Subscription, view: &LiveView) {
     let mut seen_snapshot = false;
     while let Some(Ok(chunk)) = body.next().await {
         for (name, data) in parser.push(&chunk) {
-            let message = parse_message(name.as_deref(), &data);
+            let message = parse_map_message(&sub.chart, name.as_deref(), &data);
             if !deliver(sub, view, message, opened_at, &mut seen_snapshot) {
                 return;
             }
@@ -241,7 +243,7 @@ async fn sse(sub: &Subscription, view: &LiveView) {
 
 async fn websocket(sub: &Subscription, view: &LiveView) {
     let base = sub.api.base().replacen("http", "ws", 1);
-    let url = format!("{base}/api/v1/events/{}/ws", sub.event_id);
+    let url = format!("{base}/api/v1/events/{}/ws?format=compact", sub.event_id);
     let opened_at = sub.api.recorder.now();
     let Ok(mut request) = url.into_client_request() else {
         return subscribed(sub, opened_at, Some((0, "bad_url")));
@@ -275,7 +277,7 @@ async fn websocket(sub: &Subscription, view: &LiveView) {
     while let Some(Ok(frame)) = socket.next().await {
         match frame {
             Message::Text(text) => {
-                let message = parse_message(None, text.as_str());
+                let message = parse_map_message(&sub.chart, None, text.as_str());
                 if !deliver(sub, view, message, opened_at, &mut seen_snapshot) {
                     return;
                 }
