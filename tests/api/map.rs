@@ -555,14 +555,18 @@ async fn for_the_2000_seat_hall_the_layout_is_under_40_kb_and_the_snapshot_under
     .await;
     let (_, frame) = sse.next().await.unwrap();
     let frame_bytes = frame.to_string().len();
+    let mut full_sse = SseReader::at(&app, &format!("/api/v1/events/{id}/stream"), None).await;
+    let (_, full_frame) = full_sse.next().await.unwrap();
+    let full_frame_bytes = full_frame.to_string().len();
 
-    let before = before_event.len() + before_seats.len();
-    let after_first = lean_event.len() + layout.len() + snapshot.len();
-    let after_again = lean_event.len() + snapshot.len();
+    // A buyer's page reads the event, the seats and the stream's snapshot.
+    let before = before_event.len() + before_seats.len() + full_frame_bytes;
+    let after_first = lean_event.len() + layout.len() + snapshot.len() + frame_bytes;
+    let after_again = lean_event.len() + snapshot.len() + frame_bytes;
     eprintln!(
-        "2,000-seat hall on the wire: event {} + seats {} = {before} bytes before; \
+        "2,000-seat hall on the wire: event {} + seats {} + stream snapshot {full_frame_bytes} = {before} bytes before; \
          event?layout=url {} + layout br {} (gzip {}, identity {}) + compact br {} (gzip {}, identity {}) \
-         = {after_first} bytes on a first visit, {after_again} on a second; compact SSE snapshot frame {frame_bytes} bytes",
+         + compact stream snapshot {frame_bytes} = {after_first} bytes on a first visit, {after_again} on a second",
         before_event.len(),
         before_seats.len(),
         lean_event.len(),

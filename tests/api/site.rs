@@ -193,4 +193,27 @@ async fn export_static_writes_the_hashed_site_with_precompressed_copies_for_a_bu
     let app = TestApp::spawn().await;
     let served = app.get("/").await.bytes().await.unwrap();
     assert_eq!(served.to_vec(), files["index.html"]);
+
+    // The whole buyer's site gzipped, with the demo event's map, stays under 100 KB.
+    let site: usize = files
+        .iter()
+        .filter(|(p, _)| p.ends_with(".gz"))
+        .map(|(_, b)| b.len())
+        .sum();
+    let layout_url = app.event().await["layout_url"].as_str().unwrap().to_owned();
+    let layout = app
+        .api
+        .get(app.url(&layout_url))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    assert!(
+        site + layout < 100 * 1024,
+        "site {site} + map {layout} bytes gzipped"
+    );
 }
