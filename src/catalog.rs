@@ -296,6 +296,36 @@ impl Catalog {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn the_layout_document_is_compressed_once_and_named_by_the_hash_of_its_bytes() {
+        let layout = LayoutJson::of(&crate::domain::venue::demo_hall()).unwrap();
+        let doc = LayoutDocument::of(&LayoutBody {
+            event_id: "e",
+            categories: vec![LayoutCategory {
+                id: "c",
+                name: "Premium",
+                price_cents: 8900,
+                currency: "EUR",
+            }],
+            layout: &layout,
+        })
+        .unwrap();
+        let first = doc.compressed().await;
+        assert!(
+            Arc::ptr_eq(&first, &doc.compressed().await),
+            "one compression, shared"
+        );
+        assert_eq!(doc.hash, content_tag(&first.identity));
+        assert_eq!(first.tag, doc.hash);
+        let body: serde_json::Value = serde_json::from_slice(&first.identity).unwrap();
+        assert_eq!(body["categories"][0]["price_cents"], 8900);
+        assert_eq!(
+            body["layout"]["sections"][0]["rows"][0]["seats"][0]["id"],
+            "A-1"
+        );
+        assert!(first.brotli.len() < first.identity.len() / 5);
+    }
+
     #[test]
     fn an_event_is_scheduled_then_on_sale_then_sold_out_or_ended() {
         let (opens, starts) = (Timestamp(100), Timestamp(200));
