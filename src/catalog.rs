@@ -269,6 +269,12 @@ impl Catalog {
         let seat_categories = tx.seat_categories(event_id).await?;
         tx.commit().await?;
         let info = Arc::new(EventInfo::build(record, categories, seat_categories)?);
+        // Compress the layout now, in the background: the page asks for it right after the
+        // event, and the crowd of an opening should find it ready.
+        let warm = info.clone();
+        tokio::spawn(async move {
+            warm.layout_document.compressed().await;
+        });
         self.events
             .write()
             .unwrap_or_else(|e| e.into_inner())
