@@ -176,12 +176,22 @@ pub struct QueueBook {
     /// Set at the opening: how many had joined before it (they hold numbers 1..=opened_with).
     opened_with: Option<u64>,
     numbers: HashMap<String, u64>,
+    /// When each numbered buyer started waiting (the opening, for early arrivals).
+    waiting_since: HashMap<String, i64>,
     joined: u64,
     frontier: u64,
     carry: f64,
     last_step_ms: i64,
     /// Admitted buyers' admission expiry (ms).
     active: HashMap<String, i64>,
+}
+
+/// An admission: until when, and (on the first claim only, so a wait is counted once) since when
+/// the buyer had waited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub expires_ms: i64,
+    pub waited_since_ms: Option<i64>,
 }
 
 /// The counts an admin and `/metrics` see.
@@ -206,6 +216,7 @@ impl QueueBook {
             self.open(opens_ms);
             self.joined += 1;
             self.numbers.insert(user.to_owned(), self.joined);
+            self.waiting_since.insert(user.to_owned(), now_ms);
         }
         self.standing(user).expect("just joined")
     }
@@ -225,6 +236,7 @@ impl QueueBook {
             return;
         }
         for (i, (_, user)) in std::mem::take(&mut self.early).into_iter().enumerate() {
+            self.waiting_since.insert(user.clone(), opens_ms);
             self.numbers.insert(user, i as u64 + 1);
         }
         self.early_key.clear();
@@ -239,7 +251,18 @@ impl QueueBook {
             return;
         }
         self.open(opens_ms);
-        self.active.retain(|_, &mut expires| expires > now_ms);
+        // A lapsed admission is spent: that buyer joins again at the back.
+        let lapsed: Vec<String> = self
+            .active
+            .iter()
+            .filter(|&(_, &expires)| expires <= now_ms)
+            .map(|(user, _)| user.clone())
+            .collect();
+        for user in lapsed {
+            self.active.remove(&user);
+            self.numbers.remove(&user);
+            self.waiting_since.remove(&user);
+        }
         let room = max_active.map(|cap| u64::from(cap).saturating_sub(self.active.len() as u64));
         let waiting = self.joined - self.frontier;
         let elapsed = now_ms - self.last_step_ms;
@@ -251,12 +274,15 @@ impl QueueBook {
 
     /// Records an admitted buyer's admission (first claim wins) and returns its expiry; `None`
     /// when the buyer is not admitted, or the cap on active buyers is full.
-    pub fn claim(&mut self, user: &str, now_ms: i64, ttl_ms: i64, max_active: Option<u32>) -> Option<i64> {
+    pub fn claim(&mut self, user: &str, now_ms: i64, ttl_ms: i64, max_active: Option<u32>) -> Option<Claim> {
         let Some(Standing::Admitted { .. }) = self.standing(user) else {
             return None;
         };
         if let Some(&expires) = self.active.get(user) {
-            return (expires > now_ms).then_some(expires);
+            return (expires > now_ms).then_some(Claim {
+                expires_ms: expires,
+                waited_since_ms: None,
+            });
         }
         let live = self.active.values().filter(|&&e| e > now_ms).count() as u64;
         if max_active.is_some_and(|cap| live >= u64::from(cap)) {
@@ -264,7 +290,10 @@ impl QueueBook {
         }
         let expires = now_ms + ttl_ms;
         self.active.insert(user.to_owned(), expires);
-        Some(expires)
+        Some(Claim {
+            expires_ms: expires,
+            waited_since_ms: self.waiting_since.get(user).copied(),
+        })
     }
 
     /// The buyer has bought: their place under the cap goes to the next in line.
@@ -501,8 +530,8 @@ mod tests {
         }
         q.step(60_000, 0, 600, Some(2));
         assert_eq!(q.figures(60_000).frontier, 2);
-        assert_eq!(q.claim("u0", 60_000, 10_000, Some(2)), Some(70_000));
-        assert_eq!(q.claim("u1", 60_000, 10_000, Some(2)), Some(70_000));
+        assert_eq!(q.claim("u0", 60_000, 10_000, Some(2)).map(|c| c.expires_ms), Some(70_000));
+        assert_eq!(q.claim("u1", 60_000, 10_000, Some(2)).map(|c| c.expires_ms), Some(70_000));
         q.step(61_000, 0, 600, Some(2));
         assert_eq!(q.figures(61_000).frontier, 2, "full: nobody more let in");
         q.finish("u0");
@@ -515,6 +544,7 @@ mod tests {
         q.step(70_001, 0, 600, Some(2));
         assert_eq!(q.figures(70_001).frontier, 4);
         assert_eq!(q.figures(70_001).active, 1);
+        assert_eq!(q.standing("u1"), None, "a lapsed admission is spent");
     }
 
     #[test]
@@ -523,8 +553,14 @@ mod tests {
         q.join("a", 0, 0, 0);
         assert_eq!(q.claim("a", 0, 1_000, None), None);
         q.step(1_000, 0, 60, None);
-        assert_eq!(q.claim("a", 1_000, 1_000, None), Some(2_000));
-        assert_eq!(q.claim("a", 1_500, 1_000, None), Some(2_000));
+        assert_eq!(
+            q.claim("a", 1_000, 1_000, None),
+            Some(Claim { expires_ms: 2_000, waited_since_ms: Some(0) })
+        );
+        assert_eq!(
+            q.claim("a", 1_500, 1_000, None),
+            Some(Claim { expires_ms: 2_000, waited_since_ms: None })
+        );
     }
 
     #[test]
