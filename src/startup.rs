@@ -15,7 +15,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    waiting_room::WaitingRoom,
     catalog::Catalog,
     config::Settings,
     http::{self, AppState},
@@ -23,6 +22,7 @@ use crate::{
     realtime::{FanOut, SeatHub},
     security::{PasswordHasher, new_secret},
     seed, storage, tasks,
+    waiting_room::WaitingRoom,
 };
 
 pub struct Application {

@@ -53,7 +53,7 @@ async fn waiting_rooms(state: AppState) {
             _ = tick.tick() => {}
         }
         n += 1;
-        if n % 4 == 0
+        if n.is_multiple_of(4)
             && let Err(e) = state.waiting_room.refresh().await
         {
             tracing::warn!(error = %e, "reloading waiting-room settings failed; will retry");

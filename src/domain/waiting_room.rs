@@ -141,7 +141,12 @@ pub fn admissions_due(
 /// The automatic rate's next value: down by a third when the hold p99 is over the target, up by
 /// a tenth (at least 30/min) while it is comfortably under and buyers are waiting, else unchanged.
 /// Cutting harder than raising keeps the p99 under the target rather than around it.
-pub fn next_auto_rate(current: u32, hold_p99_ms: Option<u32>, target_ms: u32, waiting: bool) -> u32 {
+pub fn next_auto_rate(
+    current: u32,
+    hold_p99_ms: Option<u32>,
+    target_ms: u32,
+    waiting: bool,
+) -> u32 {
     let next = match hold_p99_ms {
         Some(p99) if p99 > target_ms => u64::from(current) * 2 / 3,
         Some(p99) if waiting && u64::from(p99) * 10 < u64::from(target_ms) * 7 => {
@@ -213,7 +218,7 @@ impl QueueBook {
             self.early.insert((random_key, user.to_owned()));
             self.early_key.insert(user.to_owned(), random_key);
         } else {
-            self.open(opens_ms);
+            self.open(now_ms);
             self.joined += 1;
             self.numbers.insert(user.to_owned(), self.joined);
             self.waiting_since.insert(user.to_owned(), now_ms);
@@ -230,27 +235,35 @@ impl QueueBook {
         Some(Standing::BeforeOpening { position })
     }
 
-    /// Numbers the early arrivals in the order of their random keys, once.
-    fn open(&mut self, opens_ms: i64) {
+    /// Numbers the early arrivals in the order of their random keys, once. Admissions are counted
+    /// from now: a room turned on long after the opening must not owe the line every admission
+    /// since then.
+    fn open(&mut self, now_ms: i64) {
         if self.opened_with.is_some() {
             return;
         }
         for (i, (_, user)) in std::mem::take(&mut self.early).into_iter().enumerate() {
-            self.waiting_since.insert(user.clone(), opens_ms);
+            self.waiting_since.insert(user.clone(), now_ms);
             self.numbers.insert(user, i as u64 + 1);
         }
         self.early_key.clear();
         self.joined = self.numbers.len() as u64;
         self.opened_with = Some(self.joined);
-        self.last_step_ms = opens_ms;
+        self.last_step_ms = now_ms;
     }
 
     /// Moves the frontier for the time since the last step (from the opening on).
-    pub fn step(&mut self, now_ms: i64, opens_ms: i64, admit_per_minute: u32, max_active: Option<u32>) {
+    pub fn step(
+        &mut self,
+        now_ms: i64,
+        opens_ms: i64,
+        admit_per_minute: u32,
+        max_active: Option<u32>,
+    ) {
         if now_ms < opens_ms && self.opened_with.is_none() {
             return;
         }
-        self.open(opens_ms);
+        self.open(now_ms);
         // A lapsed admission is spent: that buyer joins again at the back.
         let lapsed: Vec<String> = self
             .active
@@ -274,7 +287,13 @@ impl QueueBook {
 
     /// Records an admitted buyer's admission (first claim wins) and returns its expiry; `None`
     /// when the buyer is not admitted, or the cap on active buyers is full.
-    pub fn claim(&mut self, user: &str, now_ms: i64, ttl_ms: i64, max_active: Option<u32>) -> Option<Claim> {
+    pub fn claim(
+        &mut self,
+        user: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+        max_active: Option<u32>,
+    ) -> Option<Claim> {
         let Some(Standing::Admitted { .. }) = self.standing(user) else {
             return None;
         };
@@ -383,7 +402,9 @@ impl AdmissionToken {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let (payload, signature) = token.split_once('.').ok_or(AdmissionRefused::Forged)?;
         let payload = b64.decode(payload).map_err(|_| AdmissionRefused::Forged)?;
-        let signature = b64.decode(signature).map_err(|_| AdmissionRefused::Forged)?;
+        let signature = b64
+            .decode(signature)
+            .map_err(|_| AdmissionRefused::Forged)?;
         let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
         mac.update(&payload);
         mac.verify_slice(&signature)
@@ -488,8 +509,14 @@ mod tests {
             Some(Standing::BeforeOpening { position: 1 })
         );
         q.step(1_000, 1_000, 60, None);
-        assert_eq!(q.standing("u9"), Some(Standing::Waiting { seq: 1, ahead: 0 }));
-        assert_eq!(q.standing("u0"), Some(Standing::Waiting { seq: 10, ahead: 9 }));
+        assert_eq!(
+            q.standing("u9"),
+            Some(Standing::Waiting { seq: 1, ahead: 0 })
+        );
+        assert_eq!(
+            q.standing("u0"),
+            Some(Standing::Waiting { seq: 10, ahead: 9 })
+        );
         // After the opening it is first come, first served, behind the early ones.
         assert_eq!(
             q.join("late", 1_001, 1_000, 0),
@@ -502,7 +529,10 @@ mod tests {
         let mut q = QueueBook::default();
         q.join("a", 5, 0, 1);
         q.join("b", 6, 0, 2);
-        assert_eq!(q.join("a", 7, 0, 99), Standing::Waiting { seq: 1, ahead: 0 });
+        assert_eq!(
+            q.join("a", 7, 0, 99),
+            Standing::Waiting { seq: 1, ahead: 0 }
+        );
     }
 
     #[test]
@@ -519,7 +549,10 @@ mod tests {
         q.step(70_000, 0, 60, None);
         assert_eq!(q.figures(70_000).frontier, 10);
         assert_eq!(q.standing("u9"), Some(Standing::Admitted { seq: 10 }));
-        assert_eq!(q.standing("u10"), Some(Standing::Waiting { seq: 11, ahead: 0 }));
+        assert_eq!(
+            q.standing("u10"),
+            Some(Standing::Waiting { seq: 11, ahead: 0 })
+        );
     }
 
     #[test]
@@ -530,8 +563,14 @@ mod tests {
         }
         q.step(60_000, 0, 600, Some(2));
         assert_eq!(q.figures(60_000).frontier, 2);
-        assert_eq!(q.claim("u0", 60_000, 10_000, Some(2)).map(|c| c.expires_ms), Some(70_000));
-        assert_eq!(q.claim("u1", 60_000, 10_000, Some(2)).map(|c| c.expires_ms), Some(70_000));
+        assert_eq!(
+            q.claim("u0", 60_000, 10_000, Some(2)).map(|c| c.expires_ms),
+            Some(70_000)
+        );
+        assert_eq!(
+            q.claim("u1", 60_000, 10_000, Some(2)).map(|c| c.expires_ms),
+            Some(70_000)
+        );
         q.step(61_000, 0, 600, Some(2));
         assert_eq!(q.figures(61_000).frontier, 2, "full: nobody more let in");
         q.finish("u0");
@@ -555,11 +594,17 @@ mod tests {
         q.step(1_000, 0, 60, None);
         assert_eq!(
             q.claim("a", 1_000, 1_000, None),
-            Some(Claim { expires_ms: 2_000, waited_since_ms: Some(0) })
+            Some(Claim {
+                expires_ms: 2_000,
+                waited_since_ms: Some(0)
+            })
         );
         assert_eq!(
             q.claim("a", 1_500, 1_000, None),
-            Some(Claim { expires_ms: 2_000, waited_since_ms: None })
+            Some(Claim {
+                expires_ms: 2_000,
+                waited_since_ms: None
+            })
         );
     }
 
@@ -575,9 +620,20 @@ mod tests {
     fn the_auto_rate_falls_fast_over_the_target_and_rises_slowly_under_it() {
         assert_eq!(next_auto_rate(600, Some(400), 250, true), 400);
         assert_eq!(next_auto_rate(600, Some(100), 250, true), 660);
-        assert_eq!(next_auto_rate(600, Some(200), 250, true), 600, "near the target: hold");
-        assert_eq!(next_auto_rate(600, Some(100), 250, false), 600, "nobody waiting");
-        assert_eq!(next_auto_rate(40, Some(900), 250, true), MIN_AUTO_ADMIT_PER_MINUTE);
+        assert_eq!(
+            next_auto_rate(600, Some(200), 250, true),
+            600,
+            "near the target: hold"
+        );
+        assert_eq!(
+            next_auto_rate(600, Some(100), 250, false),
+            600,
+            "nobody waiting"
+        );
+        assert_eq!(
+            next_auto_rate(40, Some(900), 250, true),
+            MIN_AUTO_ADMIT_PER_MINUTE
+        );
         assert_eq!(next_auto_rate(600, None, 250, true), 660);
     }
 
@@ -596,6 +652,11 @@ mod tests {
         assert!(RoomSettings::parse(true, 60, Some(0), None, 0).is_err());
         assert!(RoomSettings::parse(true, 60, None, Some(5), 0).is_err());
         let s = RoomSettings::parse(true, 60, Some(10), Some(250), 7).unwrap();
-        assert_eq!(s.auto, Some(AutoPacing { target_hold_p99_ms: 250 }));
+        assert_eq!(
+            s.auto,
+            Some(AutoPacing {
+                target_hold_p99_ms: 250
+            })
+        );
     }
 }

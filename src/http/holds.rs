@@ -13,17 +13,17 @@ use utoipa::ToSchema;
 use super::{
     ApiError, ApiResult, AppState, checkout,
     events::live_event,
-    queue,
     extract::{ApiJson, ApiPath, CurrentUser},
+    queue,
 };
 use crate::{
     catalog::{EventInfo, EventStatus},
-    realtime::LiveEvent,
     domain::{
         hold::{Hold, HoldRequest, HoldStatus},
         new_id,
         time::Timestamp,
     },
+    realtime::LiveEvent,
 };
 
 pub fn router() -> Router<AppState> {

@@ -33,10 +33,7 @@ const DEFAULT_ADMIT_PER_MINUTE: u32 = 600;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/events/{event_id}/queue",
-            post(join_queue).get(read_place),
-        )
+        .route("/events/{event_id}/queue", post(join_queue).get(read_place))
         .route(
             "/admin/events/{event_id}/waiting-room",
             get(get_room).put(put_room),
@@ -186,12 +183,9 @@ fn room_view(state: &AppState, event_id: &str) -> RoomView {
         enabled: settings.as_ref().is_some_and(|s| s.enabled),
         admit_per_minute: configured,
         max_active: settings.as_ref().and_then(|s| s.max_active),
-        auto: settings
-            .as_ref()
-            .and_then(|s| s.auto)
-            .map(|a| AutoView {
-                target_hold_p99_ms: a.target_hold_p99_ms,
-            }),
+        auto: settings.as_ref().and_then(|s| s.auto).map(|a| AutoView {
+            target_hold_p99_ms: a.target_hold_p99_ms,
+        }),
         queue_length: figures.waiting,
         admitted_total: figures.frontier,
         active: figures.active,
@@ -277,9 +271,7 @@ pub fn admit(
             Door::Refused(why) => ApiError::forbidden(
                 "invalid_admission",
                 match why {
-                    AdmissionRefused::Expired => {
-                        "Your admission has expired; join the line again."
-                    }
+                    AdmissionRefused::Expired => "Your admission has expired; join the line again.",
                     _ => "This admission token is not valid for you and this event.",
                 },
             )

@@ -324,10 +324,12 @@ impl Repository for SqliteTx {
     }
 
     async fn settings_with_prefix(&mut self, prefix: &str) -> StoreResult<Vec<(String, String)>> {
-        Ok(sqlx::query_as("SELECT key, value FROM settings WHERE key LIKE ? ORDER BY key")
-            .bind(format!("{prefix}%"))
-            .fetch_all(&mut *self.0)
-            .await?)
+        Ok(
+            sqlx::query_as("SELECT key, value FROM settings WHERE key LIKE ? ORDER BY key")
+                .bind(format!("{prefix}%"))
+                .fetch_all(&mut *self.0)
+                .await?,
+        )
     }
 
     async fn setting_or_insert(&mut self, key: &str, value: &str) -> StoreResult<String> {

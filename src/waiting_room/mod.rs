@@ -242,10 +242,20 @@ impl WaitingRoom {
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(payload)
             .ok()?;
-        let user = String::from_utf8(payload).ok()?.split('|').nth(1)?.to_owned();
-        AdmissionToken::verify(pass, &self.pass_key, event_id, &user, Timestamp::now().millis())
-            .ok()
-            .map(|t| t.user_id)
+        let user = String::from_utf8(payload)
+            .ok()?
+            .split('|')
+            .nth(1)?
+            .to_owned();
+        AdmissionToken::verify(
+            pass,
+            &self.pass_key,
+            event_id,
+            &user,
+            Timestamp::now().millis(),
+        )
+        .ok()
+        .map(|t| t.user_id)
     }
 
     /// Puts the buyer in line (or finds them there) and says where they stand.
@@ -257,7 +267,10 @@ impl WaitingRoom {
         let key: u64 = rand::random();
         let standing = match &self.shared {
             None => self.book(event_id, |b| b.join(user_id, now, room.opens_ms, key)),
-            Some(shared) => match shared.join(event_id, user_id, now, room.opens_ms, key).await {
+            Some(shared) => match shared
+                .join(event_id, user_id, now, room.opens_ms, key)
+                .await
+            {
                 Ok(found) => self.remember(&room, user_id, found, now),
                 Err(e) => {
                     tracing::debug!(error = %e, "waiting room: Redis did not answer a join");
@@ -265,7 +278,8 @@ impl WaitingRoom {
                 }
             },
         };
-        self.place_for(event_id, &room, user_id, standing, now).await
+        self.place_for(event_id, &room, user_id, standing, now)
+            .await
     }
 
     /// Where the buyer stands, or `None` if they are not in line.
@@ -332,7 +346,12 @@ impl WaitingRoom {
         standing(n, Self::view(room).frontier_at(now))
     }
 
-    fn offline_standing(&self, room: &Room, user_id: &str, now: i64) -> Result<Standing, RoomError> {
+    fn offline_standing(
+        &self,
+        room: &Room,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Standing, RoomError> {
         let seq = room
             .numbers
             .lock()
@@ -354,11 +373,12 @@ impl WaitingRoom {
         let view = Self::view(room);
         let rate = match view.rate {
             // Before the first step the rate is not known yet: use the configured one.
-            0 => room
-                .settings
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .admit_per_minute,
+            0 => {
+                room.settings
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .admit_per_minute
+            }
             r => r,
         };
         let waiting = |position: u64, before_opening: bool, extra: u64| Place {
@@ -399,15 +419,33 @@ impl WaitingRoom {
     }
 
     /// Records the admission; its expiry, or `None` while the cap is full.
-    async fn claim(&self, event_id: &str, room: &Room, user_id: &str, now: i64) -> Result<Option<i64>, RoomError> {
-        let settings = room.settings.read().unwrap_or_else(|e| e.into_inner()).clone();
+    async fn claim(
+        &self,
+        event_id: &str,
+        room: &Room,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Option<i64>, RoomError> {
+        let settings = room
+            .settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let ttl = self.admission_ttl.as_millis() as i64;
         let claim = match &self.shared {
             None => self
-                .book(event_id, |b| b.claim(user_id, now, ttl, settings.max_active))
+                .book(event_id, |b| {
+                    b.claim(user_id, now, ttl, settings.max_active)
+                })
                 .map(|c| (c.expires_ms, c.waited_since_ms)),
-            Some(shared) => match shared.claim(event_id, user_id, now, ttl, settings.max_active).await {
-                Ok(Claimed::Admitted { expires, waited_since }) => Some((expires, waited_since)),
+            Some(shared) => match shared
+                .claim(event_id, user_id, now, ttl, settings.max_active)
+                .await
+            {
+                Ok(Claimed::Admitted {
+                    expires,
+                    waited_since,
+                }) => Some((expires, waited_since)),
                 Ok(Claimed::NotYet) => None,
                 Ok(Claimed::NotInLine) => return Err(RoomError::Unavailable),
                 Err(_) => {
@@ -433,9 +471,15 @@ impl WaitingRoom {
             return Ok(());
         }
         let token = token.ok_or(Door::TokenRequired)?;
-        AdmissionToken::verify(token, &self.token_key, event_id, user_id, Timestamp::now().millis())
-            .map(|_| ())
-            .map_err(Door::Refused)
+        AdmissionToken::verify(
+            token,
+            &self.token_key,
+            event_id,
+            user_id,
+            Timestamp::now().millis(),
+        )
+        .map(|_| ())
+        .map_err(Door::Refused)
     }
 
     /// The buyer has paid: their place under the cap on active buyers goes to the next in line.
@@ -469,7 +513,10 @@ impl WaitingRoom {
     /// This instance's hold p99 over the window, and how many holds it saw.
     fn local_p99(room: &Room, now: i64) -> Option<(u32, usize)> {
         let mut samples = room.latencies.lock().unwrap_or_else(|e| e.into_inner());
-        while samples.front().is_some_and(|&(at, _)| at < now - LATENCY_WINDOW_MS) {
+        while samples
+            .front()
+            .is_some_and(|&(at, _)| at < now - LATENCY_WINDOW_MS)
+        {
             samples.pop_front();
         }
         let mut values: Vec<u32> = samples.iter().map(|&(_, ms)| ms).collect();
@@ -495,7 +542,11 @@ impl WaitingRoom {
 
     async fn step(&self, event_id: &str, room: &Room) {
         let now = Timestamp::now().millis();
-        let settings = room.settings.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let settings = room
+            .settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let local_p99 = Self::local_p99(room, now);
         let mut view = Self::view(room);
         if view.revision != settings.revision || settings.auto.is_none() || view.rate == 0 {
@@ -556,8 +607,9 @@ impl WaitingRoom {
                                 auto.target_hold_p99_ms,
                                 step.figures.waiting > 0,
                             );
-                            if let Ok(true) =
-                                shared.set_rate(event_id, step.last_control, next, now).await
+                            if let Ok(true) = shared
+                                .set_rate(event_id, step.last_control, next, now)
+                                .await
                             {
                                 view.rate = next;
                             }
@@ -571,18 +623,22 @@ impl WaitingRoom {
                         if view.shared_ok {
                             tracing::warn!(event_id, error = %e, "waiting room: Redis does not answer; the line moves on at its rate from here");
                         }
-                        // Keep moving the last frontier seen, at the rate.
-                        view.figures.frontier = view.frontier_at(now);
-                        view.figures.waiting =
-                            view.figures.joined.saturating_sub(view.figures.frontier);
+                        // The last step seen stays the base that `frontier_at` moves on from.
                         view.shared_ok = false;
                     }
                 }
             }
         }
-        view.at_ms = now;
-        view.history.push_back((now, view.figures.frontier));
-        while view.history.front().is_some_and(|&(at, _)| at < now - 60_000) {
+        if view.shared_ok {
+            view.at_ms = now;
+        }
+        let frontier = view.frontier_at(now);
+        view.history.push_back((now, frontier));
+        while view
+            .history
+            .front()
+            .is_some_and(|&(at, _)| at < now - 60_000)
+        {
             view.history.pop_front();
         }
         let per_minute = match (view.history.front(), view.history.back()) {
@@ -593,9 +649,9 @@ impl WaitingRoom {
         };
         let label = event_id.to_owned();
         metrics::gauge!("boxoffice_waiting_room_queue_length", "event_id" => label.clone())
-            .set(view.figures.waiting as f64);
+            .set(view.figures.joined.saturating_sub(frontier) as f64);
         metrics::gauge!("boxoffice_waiting_room_admitted_total", "event_id" => label.clone())
-            .set(view.figures.frontier as f64);
+            .set(frontier as f64);
         metrics::gauge!("boxoffice_waiting_room_active_buyers", "event_id" => label.clone())
             .set(view.figures.active as f64);
         metrics::gauge!("boxoffice_waiting_room_admissions_per_minute", "event_id" => label.clone())

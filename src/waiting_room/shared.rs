@@ -13,15 +13,17 @@ use super::Figures;
 const TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Numbers the early arrivals in the order of their random keys (the shuffle at the opening).
+/// Admissions are counted from the moment this runs: a room turned on long after the opening must
+/// not owe the line every admission since then.
 const OPEN: &str = r#"
-local function open(early, num, meta, at, opens)
+local function open(early, num, meta, at, now)
   local members = redis.call('ZRANGE', early, 0, -1)
   for i, m in ipairs(members) do
     redis.call('HSET', num, m, i)
-    redis.call('HSET', at, m, opens)
+    redis.call('HSET', at, m, now)
   end
   redis.call('DEL', early)
-  redis.call('HSET', meta, 'opened', 1, 'joined', #members, 'frontier', 0, 'carry', 0, 'last', opens)
+  redis.call('HSET', meta, 'opened', 1, 'joined', #members, 'frontier', 0, 'carry', 0, 'last', now)
 end
 "#;
 
@@ -36,7 +38,7 @@ if not redis.call('HGET', KEYS[3], 'opened') then
     redis.call('ZADD', KEYS[1], 'NX', ARGV[4], ARGV[1])
     return {0, redis.call('ZRANK', KEYS[1], ARGV[1]) + 1}
   end
-  open(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[3])
+  open(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2])
   n = redis.call('HGET', KEYS[2], ARGV[1])
   if n then return {1, tonumber(n)} end
 end
@@ -69,7 +71,7 @@ if ARGV[9] == '0' or redis.call('HGET', meta, 'rev') ~= ARGV[8] or rate == 0 the
 end
 local opened = redis.call('HGET', meta, 'opened')
 if not opened and now >= tonumber(ARGV[2]) then
-  open(KEYS[1], KEYS[2], meta, KEYS[6], ARGV[2])
+  open(KEYS[1], KEYS[2], meta, KEYS[6], ARGV[1])
   opened = '1'
 end
 local joined, frontier, active = redis.call('ZCARD', KEYS[1]), 0, 0
@@ -302,7 +304,13 @@ impl SharedQueue {
         })
     }
 
-    pub async fn set_rate(&self, event_id: &str, seen_control: i64, rate: u32, now: i64) -> RedisResult<bool> {
+    pub async fn set_rate(
+        &self,
+        event_id: &str,
+        seen_control: i64,
+        rate: u32,
+        now: i64,
+    ) -> RedisResult<bool> {
         let k = Keys::of(event_id);
         let mut c = self.connection().await?;
         let changed: i64 = self
