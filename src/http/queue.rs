@@ -75,11 +75,38 @@ pub async fn join_queue(
     let cookie = format!(
         "{PASS_COOKIE}={pass}; HttpOnly; SameSite=Lax; Path=/api/v1/events/{event_id}/queue; Max-Age=86400{secure}"
     );
+    let mut response = admission_cookie(&event_id, &place, &headers);
+    let mut response_headers = std::mem::take(response.headers_mut());
     let mut response = Json(PlaceResponse { place }).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response_headers.append(header::SET_COOKIE, value);
+    }
+    response.headers_mut().extend(response_headers);
+    Ok(response)
+}
+
+/// Once admitted, the page keeps the token in a cookie that holds and checkouts carry by
+/// themselves (an API client sends the `Admission-Token` header instead).
+fn admission_cookie(event_id: &str, place: &Place, headers: &HeaderMap) -> Response {
+    let mut response = ().into_response();
+    let (Some(token), Some(expires)) = (&place.admission_token, &place.admission_expires_at)
+    else {
+        return response;
+    };
+    let max_age = Timestamp::parse_rfc3339(expires)
+        .map_or(0, |e| (e.millis() - Timestamp::now().millis()).max(0) / 1_000);
+    let secure = if super::auth::is_https(headers) {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{ADMISSION_COOKIE_PREFIX}{event_id}={token}; HttpOnly; SameSite=Lax; Path=/api/v1; Max-Age={max_age}{secure}"
+    );
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
-    Ok(response)
+    response
 }
 
 /// One's place in the line, answered from memory: the pass cookie set on joining names the buyer
@@ -93,7 +120,7 @@ pub async fn read_place(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     headers: HeaderMap,
-) -> ApiResult<Json<PlaceResponse>> {
+) -> ApiResult<Response> {
     let from_pass = cookie(&headers, PASS_COOKIE)
         .and_then(|pass| state.waiting_room.user_of_pass(&event_id, pass));
     let user_id = match from_pass {
@@ -115,7 +142,13 @@ pub async fn read_place(
         .await
         .map_err(room_error)?
     {
-        Some(place) => Ok(Json(PlaceResponse { place })),
+        Some(place) => {
+            let mut response = admission_cookie(&event_id, &place, &headers);
+            let cookies = std::mem::take(response.headers_mut());
+            let mut response = Json(PlaceResponse { place }).into_response();
+            response.headers_mut().extend(cookies);
+            Ok(response)
+        }
         None => Err(ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
             "not_in_queue",
