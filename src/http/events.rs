@@ -93,6 +93,13 @@ pub struct EventDetail {
     /// The immutable layout and categories at a content-addressed URL
     /// (`/api/v1/events/{event_id}/layout/{hash}`), cacheable for ever.
     pub layout_url: String,
+    pub waiting_room: WaitingRoomFlag,
+}
+
+/// Whether buyers must pass the event's waiting room before holding seats.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitingRoomFlag {
+    pub enabled: bool,
 }
 
 /// What `GET /api/v1/events/{event_id}/layout/{hash}` answers: everything about the event that
@@ -208,7 +215,7 @@ pub async fn get_event(
         }
     };
     let (info, live) = live_event(&state, &event_id).await?;
-    let mut event = detail(&info, &live);
+    let mut event = detail(&info, &live, state.waiting_room.is_enabled(&event_id));
     if !inline {
         event.layout = None;
     }
@@ -249,7 +256,7 @@ pub async fn get_layout(
 }
 
 /// The event as `GET /events/{event_id}` shows it (and as creating it answers).
-pub fn detail(info: &EventInfo, live: &LiveEvent) -> EventDetail {
+pub fn detail(info: &EventInfo, live: &LiveEvent, room_enabled: bool) -> EventDetail {
     let categories = info
         .categories
         .iter()
@@ -265,6 +272,9 @@ pub fn detail(info: &EventInfo, live: &LiveEvent) -> EventDetail {
         categories,
         layout: Some(info.layout_json.clone()),
         layout_url: info.layout_url(),
+        waiting_room: WaitingRoomFlag {
+            enabled: room_enabled,
+        },
     }
 }
 

@@ -17,6 +17,7 @@ pub mod ops;
 pub mod orders;
 pub mod payments;
 pub mod precompressed;
+pub mod queue;
 pub mod settlement;
 pub mod stream;
 pub mod web;
@@ -57,6 +58,7 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     pub metrics: PrometheusHandle,
     pub streams: Arc<std::sync::atomic::AtomicUsize>,
+    pub waiting_room: Arc<crate::waiting_room::WaitingRoom>,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin_catalog::router())
         .merge(payments::router())
         .merge(checkin::router())
+        .merge(queue::router())
         .layer(axum::middleware::from_fn(
             middleware::refuse_cross_origin_writes,
         ))

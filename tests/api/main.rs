@@ -19,4 +19,7 @@ mod plans;
 mod provider;
 mod races;
 mod realtime;
+#[path = "../support/redis_server.rs"]
+mod redis_server;
 mod site;
+mod waiting_room;

@@ -4,6 +4,7 @@ import { SeatMap, legend, zoomControls } from './seatmap.js';
 import { SeatFeed } from './live.js';
 import { openPayment, STILL_CONFIRMING } from './checkout.js';
 import { h, money, longDate, plural, announce, flash } from './util.js';
+import { waitForAdmission } from './queue.js';
 
 export const MAX_SEATS = 8;
 
@@ -49,11 +50,13 @@ export function eventPage(main, params, app) {
   // good: only the small live part of the event is fetched on every visit.
   api(`/events/${encodeURIComponent(eventId)}?layout=url`)
     .then(async ({ event }) => {
-      if (event.layout || !event.layout_url) return event;
-      const fixed = await fetchImmutable(event.layout_url);
-      return { ...event, layout: fixed.layout, categories: fixed.categories };
-    })
-    .then((event) => {
+      if (gone) return;
+      await waitForAdmission(main, event, app, () => gone);
+      if (gone) return;
+      if (!event.layout && event.layout_url) {
+        const fixed = await fetchImmutable(event.layout_url);
+        event = { ...event, layout: fixed.layout, categories: fixed.categories };
+      }
       if (gone) return;
       build(event);
     })
@@ -350,6 +353,13 @@ export function eventPage(main, params, app) {
       app.refreshHeader();
       flash('Your session ended. Please sign in again to hold your seats.');
       app.navigate(`#/login?next=${encodeURIComponent(`#/events/${eventId}`)}`);
+      return;
+    }
+    if (err.code === 'admission_required' || err.code === 'invalid_admission') {
+      // The turn lapsed (or the room was just turned on): back into the line.
+      saveSelection();
+      flash(err.message);
+      app.navigate(`#/events/${eventId}`);
       return;
     }
     if (err.status === 409 && err.code === 'seat_unavailable') {
