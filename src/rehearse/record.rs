@@ -33,10 +33,12 @@ pub enum Step {
     /// `GET /payments/{id}` while a payment is confirming.
     Payment,
     Order,
+    /// Joining the waiting room and asking one's place in it.
+    Queue,
 }
 
 impl Step {
-    pub const ALL: [Step; 12] = [
+    pub const ALL: [Step; 13] = [
         Step::Register,
         Step::Login,
         Step::Event,
@@ -49,6 +51,7 @@ impl Step {
         Step::Replay,
         Step::Payment,
         Step::Order,
+        Step::Queue,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +68,7 @@ impl Step {
             Step::Replay => "replay",
             Step::Payment => "payment",
             Step::Order => "order",
+            Step::Queue => "queue",
         }
     }
 }
@@ -145,6 +149,8 @@ pub struct Records {
     pub confirming: BTreeMap<String, Confirming>,
     /// How many checkouts were answered 202 `confirming`.
     pub confirming_seen: u64,
+    /// Each buyer's time in the waiting room, for events that have one.
+    pub queue: Vec<super::queue::QueueRecord>,
 }
 
 /// A payment the server is still confirming, and what the buyer needs to follow it up.
