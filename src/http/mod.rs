@@ -17,6 +17,7 @@ pub mod ops;
 pub mod orders;
 pub mod payments;
 pub mod queue;
+pub mod sessions;
 pub mod settlement;
 pub mod stream;
 pub mod web;
@@ -58,6 +59,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub streams: Arc<std::sync::atomic::AtomicUsize>,
     pub waiting_room: Arc<crate::waiting_room::WaitingRoom>,
+    pub sessions: Arc<sessions::SessionCache>,
 }
 
 impl AppState {
