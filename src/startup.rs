@@ -135,6 +135,7 @@ impl Application {
         let state = AppState {
             catalog,
             waiting_room,
+            sessions: Arc::default(),
             hub,
             fanout,
             instance_id,

@@ -18,6 +18,7 @@ pub mod orders;
 pub mod payments;
 pub mod precompressed;
 pub mod queue;
+pub mod sessions;
 pub mod settlement;
 pub mod stream;
 pub mod web;
@@ -59,6 +60,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub streams: Arc<std::sync::atomic::AtomicUsize>,
     pub waiting_room: Arc<crate::waiting_room::WaitingRoom>,
+    pub sessions: Arc<sessions::SessionCache>,
 }
 
 impl AppState {
