@@ -118,7 +118,12 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
+        let limits = Arc::new(
+            http::limits::RateLimits::new(&settings.limits, settings.redis_url.as_deref())
+                .context("setting up the rate limits")?,
+        );
         let state = AppState {
+            limits,
             catalog: Arc::new(Catalog::new(db.clone())),
             hub,
             fanout,

@@ -14,6 +14,7 @@ use super::{
     ApiError, ApiResult, AppState, checkout,
     events::live_event,
     extract::{ApiJson, ApiPath, CurrentUser},
+    hold_limits,
 };
 use crate::{
     catalog::EventStatus,
@@ -76,6 +77,7 @@ pub async fn create_hold(
     user: CurrentUser,
     ApiJson(body): ApiJson<CreateHoldRequest>,
 ) -> ApiResult<(StatusCode, Json<HoldResponse>)> {
+    hold_limits::check_rate(&state, user.id()).await?;
     let (info, live) = live_event(&state, &event_id).await?;
     let max = state.settings.max_seats_per_hold;
     let request = HoldRequest::parse(&body.seat_ids, max)?;
@@ -135,6 +137,16 @@ pub async fn create_hold(
     tx.lock_user(user.id()).await?;
     let already = tx.seats_held_by(&event_id, user.id(), now).await?;
     request.check_limit(already, max)?;
+    let limits = &state.settings.limits;
+    hold_limits::check_in_transaction(
+        tx.as_mut(),
+        limits,
+        user.id(),
+        &event_id,
+        &hold.seat_ids,
+        now,
+    )
+    .await?;
     tx.insert_hold(&hold).await?;
     let changes = tx
         .take_available_seats(&event_id, &hold.id, &hold.user_id, &hold.seat_ids)
