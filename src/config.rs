@@ -274,6 +274,20 @@ fn networks(raw: &str) -> Result<Networks, String> {
     crate::http::client::parse_networks(raw).map(Networks)
 }
 
+/// The environment for a server that load tests and rehearsals drive: their whole crowd comes
+/// from one address and retries at machine speed, which every abuse limit would rightly stop.
+pub const CROWD_FROM_ONE_ADDRESS: &[(&str, &str)] = &[
+    ("BOXOFFICE_LIMIT_SIGN_IN_PER_ADDRESS", "off"),
+    ("BOXOFFICE_LIMIT_REGISTER_PER_ADDRESS", "off"),
+    ("BOXOFFICE_LIMIT_HOLDS_PER_ADDRESS", "off"),
+    ("BOXOFFICE_LIMIT_CHECKOUT_PER_ADDRESS", "off"),
+    ("BOXOFFICE_LIMIT_SIGN_IN_PER_ACCOUNT", "off"),
+    ("BOXOFFICE_LIMIT_HOLDS_PER_ACCOUNT", "off"),
+    ("BOXOFFICE_MAX_SEATS_HELD_TOTAL", "1000000"),
+    ("BOXOFFICE_HOLD_COOLDOWN_SECS", "0"),
+    ("BOXOFFICE_MAX_HOLDS_PER_EVENT_PER_HOUR", "1000000"),
+];
+
 /// The limits against scripts: rate limits, hoarding caps, retention and who reads `/metrics`.
 #[derive(Debug, Clone)]
 pub struct LimitSettings {

@@ -106,9 +106,12 @@ impl Limiter {
         key: &str,
     ) -> anyhow::Result<Result<(), Duration>> {
         let interval_ms = self.quota.interval().as_millis().max(1) as u64;
-        let mut invocation = shared
-            .script
-            .key(format!("boxoffice:rate:{}:{key}", self.name));
+        // The quota is part of the key: instances configured alike share a counter, and a
+        // deployment that changes a limit starts afresh instead of reading another rate's state.
+        let mut invocation = shared.script.key(format!(
+            "boxoffice:rate:{}:{}:{interval_ms}:{key}",
+            self.name, self.quota.count
+        ));
         invocation.arg(interval_ms).arg(self.quota.count);
         let wait_ms: u64 =
             tokio::time::timeout(REDIS_TIMEOUT, invocation.invoke_async(&mut connection))
