@@ -426,7 +426,7 @@ async fn invalid_events_are_refused_with_the_offending_seats_or_categories_named
         (
             "venue id with a NUL",
             with(&good, "/venue_id", Some(json!("a\u{0}b"))),
-            "unknown_venue",
+            "invalid_characters",
             None,
         ),
         (
