@@ -10,6 +10,7 @@ mod checkout;
 #[path = "../support/database.rs"]
 mod database;
 mod events;
+mod fuzz;
 mod helpers;
 mod holds;
 mod interleavings;
