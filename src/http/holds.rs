@@ -69,8 +69,8 @@ pub struct HoldResponse {
 #[utoipa::path(post, path = "/api/v1/events/{event_id}/holds", tag = "holds", request_body = CreateHoldRequest,
     params(("event_id" = String, Path)),
     responses((status = 201, body = HoldResponse), (status = 401), (status = 404),
-        (status = 409, description = "seat_unavailable (details.seat_ids), sale_not_open or event_ended"),
-        (status = 422, description = "no_seats, duplicate_seats, unknown_seats or too_many_seats")))]
+        (status = 409, description = "seat_unavailable (details.seat_ids), seat_cooling_down (details.seat_ids, Retry-After), sale_not_open or event_ended"),
+        (status = 422, description = "no_seats, duplicate_seats, unknown_seats, too_many_seats (per event) or too_many_seats_held (across events)")))]
 pub async fn create_hold(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
