@@ -73,6 +73,14 @@ pub struct SettingsArgs {
         global = true
     )]
     pub max_seats_per_hold: u32,
+    /// How long a buyer let in by an event's waiting room may hold and pay, in seconds.
+    #[arg(
+        long,
+        env = "BOXOFFICE_ADMISSION_TTL_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub admission_ttl_secs: u64,
     /// Create the demo venue and event on an empty database.
     #[arg(long, env = "BOXOFFICE_DEMO", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub demo: bool,
@@ -373,6 +381,7 @@ pub struct Settings {
     pub redis_url: Option<String>,
     pub hold_ttl: Duration,
     pub max_seats_per_hold: u32,
+    pub admission_ttl: Duration,
     pub demo: bool,
     pub admin: Option<(String, String)>,
     pub secret: Option<String>,
@@ -396,6 +405,7 @@ impl From<SettingsArgs> for Settings {
             redis_url: a.redis_url.filter(|u| !u.is_empty()),
             hold_ttl: Duration::from_secs(a.hold_ttl_secs),
             max_seats_per_hold: a.max_seats_per_hold,
+            admission_ttl: Duration::from_secs(a.admission_ttl_secs),
             demo: a.demo,
             admin: a.admin_email.zip(a.admin_password),
             secret: a.secret.filter(|s| !s.is_empty()),
@@ -453,6 +463,7 @@ impl Settings {
             redis_url: None,
             hold_ttl: Duration::from_secs(600),
             max_seats_per_hold: 8,
+            admission_ttl: Duration::from_secs(900),
             demo: true,
             admin: None,
             secret: None,

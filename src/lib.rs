@@ -19,3 +19,4 @@ pub mod startup;
 pub mod storage;
 pub mod tasks;
 pub mod telemetry;
+pub mod waiting_room;

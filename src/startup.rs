@@ -22,6 +22,7 @@ use crate::{
     realtime::{FanOut, SeatHub},
     security::{PasswordHasher, new_secret},
     seed, storage, tasks,
+    waiting_room::WaitingRoom,
 };
 
 pub struct Application {
@@ -118,13 +119,27 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
+        let catalog = Arc::new(Catalog::new(db.clone()));
+        let waiting_room = Arc::new(WaitingRoom::new(
+            db.clone(),
+            catalog.clone(),
+            secret.as_bytes(),
+            settings.admission_ttl,
+            instance_id.clone(),
+            settings.redis_url.as_deref(),
+        )?);
+        waiting_room
+            .refresh()
+            .await
+            .context("loading the waiting rooms")?;
         let limits = Arc::new(
             http::limits::RateLimits::new(&settings.limits, settings.redis_url.as_deref())
                 .context("setting up the rate limits")?,
         );
         let state = AppState {
             limits,
-            catalog: Arc::new(Catalog::new(db.clone())),
+            catalog,
+            waiting_room,
             hub,
             fanout,
             instance_id,

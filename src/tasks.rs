@@ -36,8 +36,30 @@ pub fn spawn_all(state: AppState) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(sweeper(state.clone())),
         tokio::spawn(reconciler(state.clone())),
-        tokio::spawn(payment_reconciler(state)),
+        tokio::spawn(payment_reconciler(state.clone())),
+        tokio::spawn(waiting_rooms(state)),
     ]
+}
+
+/// Steps every waiting room four times a second, and reloads their settings (which an admin on
+/// another instance may have changed) every second.
+async fn waiting_rooms(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        n += 1;
+        if n.is_multiple_of(4)
+            && let Err(e) = state.waiting_room.refresh().await
+        {
+            tracing::warn!(error = %e, "reloading waiting-room settings failed; will retry");
+        }
+        state.waiting_room.step_all().await;
+    }
 }
 
 async fn sweeper(state: AppState) {

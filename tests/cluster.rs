@@ -6,10 +6,13 @@
 mod database;
 #[path = "support/process.rs"]
 mod process;
+#[path = "support/redis_server.rs"]
+mod redis_server;
 
 use std::{collections::HashMap, time::Duration};
 
-use process::{Buyer, Instance, SeatWatcher, free_port, spawn_cluster};
+use process::{Buyer, Instance, SeatWatcher, spawn_cluster};
+use redis_server::{PrivateRedis, free_port};
 use serde_json::Value;
 
 const REDIS: &str = "redis://127.0.0.1:6379";
@@ -184,7 +187,7 @@ async fn a_paid_order_is_never_lost_when_an_instance_is_killed_mid_checkout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_converge_when_redis_restarts_in_the_middle_of_a_sale() {
     let port = free_port();
-    let mut redis = process::PrivateRedis::start(port).await;
+    let mut redis = PrivateRedis::start(port).await;
     let url = format!("redis://127.0.0.1:{port}");
     let db = database::fresh_database_url().await;
     let cluster = spawn_cluster(&db, Some(&url), 2).await;
@@ -204,7 +207,7 @@ async fn clients_converge_when_redis_restarts_in_the_middle_of_a_sale() {
         .wait_for("H-2", "held", Duration::from_secs(2))
         .await;
 
-    redis = process::PrivateRedis::start(port).await;
+    redis = PrivateRedis::start(port).await;
     assert_eq!(buyer.hold(&event, &["H-3"]).await.0, 201);
     watcher
         .wait_for("H-3", "held", Duration::from_secs(3))
@@ -279,7 +282,7 @@ async fn an_instance_started_while_redis_is_down_sells_at_once_and_joins_the_fan
     let buyer = Buyer::register(&early).await;
     assert_eq!(buyer.hold(&event, &["K-1"]).await.0, 201);
 
-    let redis = process::PrivateRedis::start(port).await;
+    let redis = PrivateRedis::start(port).await;
     let mut ready = false;
     for _ in 0..100 {
         if process::status(&early, "/readyz").await == Some(200) {

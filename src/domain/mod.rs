@@ -16,6 +16,7 @@ pub mod ticket;
 pub mod time;
 pub mod venue;
 pub mod venue_rules;
+pub mod waiting_room;
 
 /// A fresh opaque identifier. UUIDv7 keeps inserts roughly ordered in B-tree indexes.
 pub fn new_id() -> String {

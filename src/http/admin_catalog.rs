@@ -211,7 +211,7 @@ pub async fn create_event(
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v1/events/{event_id}"))],
         Json(EventResponse {
-            event: detail(&info, &live),
+            event: detail(&info, &live, false),
         }),
     ))
 }

@@ -205,7 +205,7 @@ pub async fn me(user: CurrentUser) -> Json<UserResponse> {
 
 /// Behind a TLS-terminating load balancer the cookie must be `Secure`; on plain local HTTP it
 /// cannot be.
-fn is_https(headers: &HeaderMap) -> bool {
+pub(crate) fn is_https(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())

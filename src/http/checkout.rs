@@ -100,6 +100,7 @@ fn payment_choice(state: &AppState, details: &PaymentDetails) -> ApiResult<Payme
         (status = 503, description = "payment_provider_unavailable: nothing was charged; retry with the same key"),
         (status = 400, description = "idempotency_key_required"),
         (status = 402, description = "payment_declined: the hold stays active"),
+        (status = 403, description = "admission_required or invalid_admission: the event's waiting room comes first"),
         (status = 404), (status = 409, description = "hold_not_active or payment_in_progress"),
         (status = 422, description = "idempotency_key_reused, invalid_card_number or unsupported_payment_method")))]
 pub async fn checkout(
@@ -142,6 +143,8 @@ pub async fn checkout(
         .await?
         .filter(|h| h.user_id == user.id())
         .ok_or_else(|| ApiError::not_found("Hold"))?;
+    // Turned away at the door: the transaction rolls back, so the key is not spent.
+    super::queue::admit(&state, &hold.event_id, user.id(), &headers)?;
     if !hold.can_be_paid(now) {
         let e = hold_not_active(
             "This hold is no longer active; its seats were released or already paid for.",

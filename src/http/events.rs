@@ -58,6 +58,13 @@ pub struct EventDetail {
     pub categories: Vec<CategoryView>,
     #[schema(value_type = Layout)]
     pub layout: LayoutJson,
+    pub waiting_room: WaitingRoomFlag,
+}
+
+/// Whether buyers must pass the event's waiting room before holding seats.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitingRoomFlag {
+    pub enabled: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -134,12 +141,12 @@ pub async fn get_event(
 ) -> ApiResult<Json<EventResponse>> {
     let (info, live) = live_event(&state, &event_id).await?;
     Ok(Json(EventResponse {
-        event: detail(&info, &live),
+        event: detail(&info, &live, state.waiting_room.is_enabled(&event_id)),
     }))
 }
 
 /// The event as `GET /events/{event_id}` shows it (and as creating it answers).
-pub fn detail(info: &EventInfo, live: &LiveEvent) -> EventDetail {
+pub fn detail(info: &EventInfo, live: &LiveEvent, room_enabled: bool) -> EventDetail {
     let categories = info
         .categories
         .iter()
@@ -154,6 +161,9 @@ pub fn detail(info: &EventInfo, live: &LiveEvent) -> EventDetail {
         summary: summary(info, live),
         categories,
         layout: info.layout_json.clone(),
+        waiting_room: WaitingRoomFlag {
+            enabled: room_enabled,
+        },
     }
 }
 

@@ -3,7 +3,7 @@
 use axum::{
     Json, Router,
     extract::State,
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
@@ -15,14 +15,16 @@ use super::{
     events::live_event,
     extract::{ApiJson, ApiPath, CurrentUser},
     hold_limits,
+    queue,
 };
 use crate::{
-    catalog::EventStatus,
+    catalog::{EventInfo, EventStatus},
     domain::{
         hold::{Hold, HoldRequest, HoldStatus},
         new_id,
         time::Timestamp,
     },
+    realtime::LiveEvent,
 };
 
 pub fn router() -> Router<AppState> {
@@ -68,17 +70,38 @@ pub struct HoldResponse {
 /// Hold seats, all or nothing, for the payment window.
 #[utoipa::path(post, path = "/api/v1/events/{event_id}/holds", tag = "holds", request_body = CreateHoldRequest,
     params(("event_id" = String, Path)),
-    responses((status = 201, body = HoldResponse), (status = 401), (status = 404),
+    responses((status = 201, body = HoldResponse), (status = 401),
+        (status = 403, description = "admission_required or invalid_admission: the event's waiting room comes first"),
+        (status = 404),
         (status = 409, description = "seat_unavailable (details.seat_ids), seat_cooling_down (details.seat_ids, Retry-After), sale_not_open or event_ended"),
         (status = 422, description = "no_seats, duplicate_seats, unknown_seats, too_many_seats (per event) or too_many_seats_held (across events)")))]
 pub async fn create_hold(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     user: CurrentUser,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<CreateHoldRequest>,
 ) -> ApiResult<(StatusCode, Json<HoldResponse>)> {
     hold_limits::check_rate(&state, user.id()).await?;
+    let started = std::time::Instant::now();
     let (info, live) = live_event(&state, &event_id).await?;
+    queue::admit(&state, &event_id, user.id(), &headers)?;
+    let result = hold_seats(&state, &info, &live, &event_id, &user, body).await;
+    state
+        .waiting_room
+        .record_hold_latency(&event_id, started.elapsed());
+    result
+}
+
+async fn hold_seats(
+    state: &AppState,
+    info: &EventInfo,
+    live: &LiveEvent,
+    event_id: &str,
+    user: &CurrentUser,
+    body: CreateHoldRequest,
+) -> ApiResult<(StatusCode, Json<HoldResponse>)> {
+    let event_id = event_id.to_owned();
     let max = state.settings.max_seats_per_hold;
     let request = HoldRequest::parse(&body.seat_ids, max)?;
     let unknown: Vec<&String> = request

@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod payments;
+pub mod queue;
 pub mod settlement;
 pub mod stream;
 pub mod web;
@@ -65,6 +66,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub streams: Arc<std::sync::atomic::AtomicUsize>,
     pub limits: Arc<limits::RateLimits>,
+    pub waiting_room: Arc<crate::waiting_room::WaitingRoom>,
 }
 
 impl AppState {
@@ -84,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin_catalog::router())
         .merge(payments::router())
         .merge(checkin::router())
+        .merge(queue::router())
         .layer(axum::middleware::from_fn(
             middleware::refuse_cross_origin_writes,
         ))

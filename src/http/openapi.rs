@@ -7,7 +7,8 @@ use utoipa::{
 };
 
 use super::{
-    admin, admin_catalog, auth, checkin, checkout, events, holds, ops, orders, payments, stream,
+    admin, admin_catalog, auth, checkin, checkout, events, holds, ops, orders, payments, queue,
+    stream,
 };
 
 #[derive(OpenApi)]
@@ -23,12 +24,13 @@ use super::{
         admin_catalog::create_venue, admin_catalog::create_event,
         admin::refund_order, admin::sales_report, admin::set_role, checkin::check_in,
         payments::get_payment, payments::get_provider, payments::webhook,
+        queue::join_queue, queue::read_place, queue::get_room, queue::put_room,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
     ),
     components(schemas(ErrorBody, ErrorObject)),
     modifiers(&EveryStatus),
     tags(
-        (name = "accounts"), (name = "events"), (name = "holds"), (name = "orders"), (name = "admin"), (name = "operations"),
+        (name = "accounts"), (name = "events"), (name = "holds"), (name = "orders"), (name = "admin"), (name = "waiting room"), (name = "operations"),
     )
 )]
 struct ApiDoc;

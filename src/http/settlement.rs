@@ -201,6 +201,8 @@ pub async fn settle(
                     .await?;
                     tx.commit().await?;
                     state.publish(&event_id, changes);
+                    // The buyer is done: their place under the room's cap goes to the next.
+                    state.waiting_room.finish(&event_id, &payment.user_id).await;
                     metrics::counter!("boxoffice_orders_paid_total").increment(1);
                     return Ok(Some(answer));
                 }

@@ -130,6 +130,10 @@ pub trait Repository: Send {
     async fn setting(&mut self, key: &str) -> StoreResult<Option<String>>;
     /// Stores `value` unless the key exists; returns the value that is stored now.
     async fn setting_or_insert(&mut self, key: &str, value: &str) -> StoreResult<String>;
+    /// Sets `key` to `value`, replacing what was there.
+    async fn put_setting(&mut self, key: &str, value: &str) -> StoreResult<()>;
+    /// Every setting whose key starts with `prefix` (which holds no LIKE wildcards).
+    async fn settings_with_prefix(&mut self, prefix: &str) -> StoreResult<Vec<(String, String)>>;
 
     // Accounts and sessions.
     async fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;

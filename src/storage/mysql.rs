@@ -419,6 +419,24 @@ impl Repository for MySqlTx {
         )
     }
 
+    async fn put_setting(&mut self, key: &str, value: &str) -> StoreResult<()> {
+        sqlx::query("INSERT INTO settings (`key`, `value`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn settings_with_prefix(&mut self, prefix: &str) -> StoreResult<Vec<(String, String)>> {
+        Ok(
+            sqlx::query_as("SELECT `key`, `value` FROM settings WHERE `key` LIKE ? ORDER BY `key`")
+                .bind(format!("{prefix}%"))
+                .fetch_all(&mut *self.0)
+                .await?,
+        )
+    }
+
     async fn setting_or_insert(&mut self, key: &str, value: &str) -> StoreResult<String> {
         // Not INSERT IGNORE, which would also turn errors other than the duplicate into warnings.
         sqlx::query("INSERT INTO settings (`key`, `value`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `key` = `key`")

@@ -346,6 +346,24 @@ impl Repository for PgTx {
         )
     }
 
+    async fn put_setting(&mut self, key: &str, value: &str) -> StoreResult<()> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn settings_with_prefix(&mut self, prefix: &str) -> StoreResult<Vec<(String, String)>> {
+        Ok(
+            sqlx::query_as("SELECT key, value FROM settings WHERE key LIKE $1 ORDER BY key")
+                .bind(format!("{prefix}%"))
+                .fetch_all(&mut *self.0)
+                .await?,
+        )
+    }
+
     async fn setting_or_insert(&mut self, key: &str, value: &str) -> StoreResult<String> {
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",

@@ -20,3 +20,6 @@ mod plans;
 mod provider;
 mod races;
 mod realtime;
+#[path = "../support/redis_server.rs"]
+mod redis_server;
+mod waiting_room;

@@ -4,6 +4,7 @@ import { SeatMap, legend, zoomControls } from './seatmap.js';
 import { SeatFeed } from './live.js';
 import { openPayment, STILL_CONFIRMING } from './checkout.js';
 import { h, money, longDate, plural, announce, flash } from './util.js';
+import { waitForAdmission } from './queue.js';
 
 export const MAX_SEATS = 8;
 
@@ -46,7 +47,9 @@ export function eventPage(main, params, app) {
   main.replaceChildren(h('p', { class: 'loading', text: 'Loading the seat map…' }));
 
   api(`/events/${encodeURIComponent(eventId)}`)
-    .then(({ event }) => {
+    .then(async ({ event }) => {
+      if (gone) return;
+      await waitForAdmission(main, event, app, () => gone);
       if (gone) return;
       build(event);
     })
@@ -343,6 +346,13 @@ export function eventPage(main, params, app) {
       app.refreshHeader();
       flash('Your session ended. Please sign in again to hold your seats.');
       app.navigate(`#/login?next=${encodeURIComponent(`#/events/${eventId}`)}`);
+      return;
+    }
+    if (err.code === 'admission_required' || err.code === 'invalid_admission') {
+      // The turn lapsed (or the room was just turned on): back into the line.
+      saveSelection();
+      flash(err.message);
+      app.navigate(`#/events/${eventId}`);
       return;
     }
     if (err.status === 409 && err.code === 'seat_unavailable') {
