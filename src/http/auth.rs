@@ -147,7 +147,9 @@ pub async fn login(
             // (an owner signs in once per session). Spent, the account is locked until the
             // allowance earns one back: a guesser is slowed to that pace, and the owner, whose
             // attempt comes after the lock has run out, gets in as always.
-            limits::check(state.limits.sign_in_per_account.as_ref(), email.as_str()).await?;
+            // Keyed by a digest: the limiter's keys (in Redis too) hold no e-mail address.
+            let account = token_digest(email.as_str());
+            limits::check(state.limits.sign_in_per_account.as_ref(), &account).await?;
             let mut tx = state.db.read().await?;
             let user = tx.user_by_email(email.as_str()).await?;
             tx.commit().await?;

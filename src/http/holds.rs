@@ -14,8 +14,7 @@ use super::{
     ApiError, ApiResult, AppState, checkout,
     events::live_event,
     extract::{ApiJson, ApiPath, CurrentUser},
-    hold_limits,
-    queue,
+    hold_limits, queue,
 };
 use crate::{
     catalog::{EventInfo, EventStatus},

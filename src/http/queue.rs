@@ -89,12 +89,12 @@ pub async fn join_queue(
 /// themselves (an API client sends the `Admission-Token` header instead).
 fn admission_cookie(event_id: &str, place: &Place, headers: &HeaderMap) -> Response {
     let mut response = ().into_response();
-    let (Some(token), Some(expires)) = (&place.admission_token, &place.admission_expires_at)
-    else {
+    let (Some(token), Some(expires)) = (&place.admission_token, &place.admission_expires_at) else {
         return response;
     };
-    let max_age = Timestamp::parse_rfc3339(expires)
-        .map_or(0, |e| (e.millis() - Timestamp::now().millis()).max(0) / 1_000);
+    let max_age = Timestamp::parse_rfc3339(expires).map_or(0, |e| {
+        (e.millis() - Timestamp::now().millis()).max(0) / 1_000
+    });
     let secure = if super::auth::is_https(headers) {
         "; Secure"
     } else {
