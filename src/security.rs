@@ -1,6 +1,9 @@
 //! Password hashing (argon2, off the async threads and bounded) and session tokens.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use argon2::{
     Argon2,
@@ -12,12 +15,20 @@ use tokio::sync::Semaphore;
 
 use crate::domain::{account::Password, idempotency::hex};
 
-/// Hashes on the blocking pool, at most one per core at a time: a burst of sign-ins queues
-/// instead of starving every other request of CPU.
+/// Hashes on the blocking pool, on at most half the cores at a time (at least one), with a
+/// bounded line of its own: a crowd signing in waits for the hashers or is told to come back
+/// (503), and never takes the CPU that holds and checkouts need.
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
 }
+
+/// Too many sign-ins are already waiting for a hasher.
+#[derive(Debug, thiserror::Error)]
+#[error("every password hasher is busy and the line for them is full")]
+pub struct HashersBusy;
 
 impl Default for PasswordHasher {
     fn default() -> Self {
@@ -25,18 +36,42 @@ impl Default for PasswordHasher {
     }
 }
 
+/// Waiting sign-ins per hasher: about a second's worth of argon2 work each.
+const WAITING_PER_HASHER: usize = 32;
+
 impl PasswordHasher {
     pub fn new() -> Self {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        Self::with_hashers((cores / 2).max(1))
+    }
+
+    pub fn with_hashers(hashers: usize) -> Self {
         PasswordHasher {
-            permits: Arc::new(Semaphore::new(cores)),
+            permits: Arc::new(Semaphore::new(hashers)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: hashers * WAITING_PER_HASHER,
         }
     }
 
+    /// A hasher, once one is free; `HashersBusy` at once when the line is full.
+    async fn hasher(&self) -> anyhow::Result<tokio::sync::SemaphorePermit<'_>> {
+        if let Ok(permit) = self.permits.try_acquire() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            metrics::counter!("boxoffice_password_hashes_refused_total").increment(1);
+            return Err(HashersBusy.into());
+        }
+        let permit = self.permits.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        Ok(permit?)
+    }
+
     pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
-        let _permit = self.permits.acquire().await?;
+        let _permit = self.hasher().await?;
         let password = password.clone();
         tokio::task::spawn_blocking(move || {
             let salt =
@@ -52,7 +87,7 @@ impl PasswordHasher {
     /// Checks a password against a stored hash. With no hash (unknown e-mail) it still does the
     /// work against a dummy hash, so response times do not reveal which e-mails exist.
     pub async fn verify(&self, password: &Password, stored: Option<&str>) -> anyhow::Result<bool> {
-        let _permit = self.permits.acquire().await?;
+        let _permit = self.hasher().await?;
         let password = password.clone();
         let known = stored.is_some();
         let stored = stored.unwrap_or(DUMMY_HASH).to_owned();
@@ -99,6 +134,29 @@ pub fn derive_key(secret: &[u8], purpose: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sign_ins_beyond_the_hashers_line_are_refused_at_once_and_the_line_still_drains() {
+        let h = PasswordHasher::with_hashers(1);
+        let password = Password::parse("correct horse battery staple").unwrap();
+        let busy = h.permits.clone().acquire_owned().await.unwrap();
+        let waiting: Vec<_> = (0..WAITING_PER_HASHER)
+            .map(|_| {
+                let (h, p) = (h.clone(), password.clone());
+                tokio::spawn(async move { h.verify(&p, None).await })
+            })
+            .collect();
+        while h.waiting.load(Ordering::Acquire) < WAITING_PER_HASHER {
+            tokio::task::yield_now().await;
+        }
+        let refused = h.verify(&password, None).await.unwrap_err();
+        assert!(refused.is::<HashersBusy>(), "{refused}");
+        drop(busy);
+        for w in waiting {
+            assert!(!w.await.unwrap().unwrap(), "unknown account: never a match");
+        }
+        assert_eq!(h.waiting.load(Ordering::Acquire), 0);
+    }
 
     #[tokio::test]
     async fn a_hashed_password_verifies_and_another_does_not() {

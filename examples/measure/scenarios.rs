@@ -14,7 +14,16 @@ use super::{
     read_load, round2, run_wrk, wrk_available,
 };
 
-pub const SCENARIOS: [&str; 4] = ["flash-sale", "hot-seat", "fan-out", "soak"];
+pub const SCENARIOS: [&str; 5] = [
+    "flash-sale",
+    "flash-sale-room",
+    "hot-seat",
+    "fan-out",
+    "soak",
+];
+/// The flash sale through the event's waiting room: paced by the hold latency it measures, from
+/// 50 buyers a second, at most 600 shopping at once, and a minute for the crowd to get through.
+const ROOM: &str = r#"{"enabled": true, "admit_per_minute": 3000, "max_active": 600, "auto": {"target_hold_p99_ms": 200}}"#;
 const ADMIN_EMAIL: &str = "bench-admin@boxoffice.test";
 /// 40 rows of 50: the issue's 2,000 seats.
 const ROWS: usize = 40;
@@ -54,6 +63,14 @@ pub fn rehearse_flags(scenario: &str, s: &ScenarioSizes) -> Vec<String> {
             "--duration".into(),
             "5s".into(),
         ],
+        "flash-sale-room" => vec![
+            "--buyers".into(),
+            s.flash_buyers.to_string(),
+            "--duration".into(),
+            "5s".into(),
+            "--grace".into(),
+            "55s".into(),
+        ],
         // A steady 1,000 attempts a second, every one of them on the best seat first.
         "hot-seat" => vec![
             "--arrival".into(),
@@ -75,7 +92,8 @@ pub fn rehearse_flags(scenario: &str, s: &ScenarioSizes) -> Vec<String> {
         ],
         _ => vec!["--duration".into(), format!("{}s", s.soak_secs)],
     };
-    let mut all = vec!["--scenario".to_owned(), scenario.to_owned()];
+    let preset = scenario.strip_suffix("-room").unwrap_or(scenario);
+    let mut all = vec!["--scenario".to_owned(), preset.to_owned()];
     all.extend(flags);
     all
 }
@@ -127,6 +145,23 @@ async fn scenarios_against(opts: &Options, instance: &Instance, db_url: &str) ->
     for scenario in &opts.scenarios {
         eprintln!("scenarios: {scenario}");
         let event = create_event(&c, &instance.base, &token, &venue, scenario).await?;
+        if scenario.ends_with("-room") {
+            let r = c
+                .put(format!(
+                    "{}/api/v1/admin/events/{event}/waiting-room",
+                    instance.base
+                ))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(ROOM)
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                return Err(fail(format!("turning the waiting room on: {}", r.status())));
+            }
+            // Every instance picks the settings up within a second.
+            tokio::time::sleep(Duration::from_millis(1_200)).await;
+        }
         runs[scenario.as_str()] = run_scenario(opts, scenario, &instance.base, &event, db_url, pid)
             .await
             .unwrap_or_else(|e| json!({ "error": e.to_string() }));
@@ -401,6 +436,8 @@ fn summarise(r: &Value) -> Value {
         "seats": step("seats"),
         "subscribe": step("subscribe"),
         "login": step("login"),
+        "queue": step("queue"),
+        "waiting_room": r["waiting_room"],
         "answers": r["answers"],
         "delivery": {
             "held": r["delivery"]["held"],
@@ -504,6 +541,25 @@ pub fn print_scenarios(s: &Value) {
                 )),
                 f(&run["memory"]["per_watcher_kib"]),
             );
+            let room = &r["waiting_room"];
+            if room.is_object() {
+                println!(
+                    "  {:<11} waiting room: {} joined, {} let in; in line p50 {} s, p99 {} s; status p99 {} ms; {} FIFO inversions; goodput {} orders/s; unfinished {}",
+                    "",
+                    room["joined"],
+                    room["admitted"],
+                    f(&json!(
+                        room["queue_time"]["p50_ms"].as_f64().map(|m| m / 1000.0)
+                    )),
+                    f(&json!(
+                        room["queue_time"]["p99_ms"].as_f64().map(|m| m / 1000.0)
+                    )),
+                    f(&r["queue"]["latency"]["p99_ms"]),
+                    room["fifo_inversions"],
+                    f(&room["goodput_orders_per_second"]),
+                    r["buyers"]["visits"]["unfinished"],
+                );
+            }
         }
     }
 }
@@ -511,6 +567,17 @@ pub fn print_scenarios(s: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_flash_sale_through_the_room_is_the_flash_sale_preset_with_a_minute_to_finish() {
+        let flags = rehearse_flags("flash-sale-room", &ScenarioSizes::default());
+        let at = |name: &str| flags[flags.iter().position(|f| f == name).unwrap() + 1].clone();
+        assert_eq!(at("--scenario"), "flash-sale");
+        assert_eq!(at("--buyers"), "10000");
+        assert_eq!(at("--grace"), "55s");
+        let room: Value = serde_json::from_str(ROOM).unwrap();
+        assert_eq!(room["enabled"], true);
+    }
 
     #[test]
     fn the_hot_seat_run_asks_for_the_rate_times_the_duration_in_buyers() {

@@ -92,11 +92,7 @@ pub async fn register(
     let email = Email::parse(&req.email)?;
     let password = Password::parse(&req.password)?;
     let name = DisplayName::parse(&req.name)?;
-    let password_hash = state
-        .hasher
-        .hash(&password)
-        .await
-        .map_err(ApiError::internal)?;
+    let password_hash = state.hasher.hash(&password).await.map_err(hashing_failed)?;
     let user = UserRecord {
         id: new_id(),
         email: email.as_str().to_owned(),
@@ -161,7 +157,7 @@ pub async fn login(
         .hasher
         .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(hashing_failed)?;
     let Some(user) = user.filter(|_| ok) else {
         return Err(invalid());
     };
@@ -179,6 +175,18 @@ pub async fn login(
     .into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(response)
+}
+
+/// A full line for the password hashers is a busy moment, not a fault.
+fn hashing_failed(e: anyhow::Error) -> ApiError {
+    if e.is::<crate::security::HashersBusy>() {
+        ApiError::unavailable(
+            "Lots of people are signing in right now; please try again in a moment.",
+            1,
+        )
+    } else {
+        ApiError::internal(e)
+    }
 }
 
 /// Sign out: ends the session (if any) and clears the cookie.

@@ -136,7 +136,7 @@ async fn hold_seats(
     // clicking the same few seats is mostly refusals, and they must not queue behind the sales.
     // The database still decides every hold it is asked for: a stale map only costs a read.
     if !live.seen_taken(request.seat_ids()).is_empty() {
-        let mut tx = state.db.read().await?;
+        let mut tx = state.db.refusal_read().await?;
         let unavailable = tx
             .unavailable_seats(&event_id, request.seat_ids(), "")
             .await?;

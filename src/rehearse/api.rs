@@ -18,6 +18,9 @@ use super::record::{Outcome, Recorder, Sample, Step};
 /// A browser gives up on a request after about this long.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const OVERLOAD_RETRIES: u32 = 2;
+/// Signing in is retried longer, as the page does when the password hashers' line is full: the
+/// buyer has not started shopping yet, and the server said when to come back.
+const SIGN_IN_OVERLOAD_RETRIES: u32 = 30;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// A payment answered `request_in_progress` is asked again this many times (about a second
 /// apart): it settles when its checkout or the server's payment reconciler finishes it.
@@ -57,6 +60,8 @@ pub struct Api {
     /// The instance this client talks to first.
     home: usize,
     pub recorder: Arc<Recorder>,
+    /// The buyer's admission token, once the event's waiting room let it in.
+    admission: Option<Arc<str>>,
 }
 
 /// What one try of a request gave.
@@ -93,6 +98,7 @@ impl Api {
             ),
             home: 0,
             recorder,
+            admission: None,
         })
     }
 
@@ -100,6 +106,14 @@ impl Api {
     pub fn on(&self, n: usize) -> Api {
         Api {
             home: n % self.bases.len(),
+            ..self.clone()
+        }
+    }
+
+    /// The same client, showing `token` at the waiting room's door on every request.
+    pub fn admitted(&self, token: &str) -> Api {
+        Api {
+            admission: Some(token.into()),
             ..self.clone()
         }
     }
@@ -161,6 +175,10 @@ impl Api {
         parse_success: bool,
     ) -> Option<Reply> {
         let (mut overloaded, mut in_progress, mut failovers) = (0, 0, 0);
+        let overload_retries = match step {
+            Step::Register | Step::Login => SIGN_IN_OVERLOAD_RETRIES,
+            _ => OVERLOAD_RETRIES,
+        };
         let mut instance = self.home;
         loop {
             let will_fail_over = self.bases.len() > 1 && failovers < FAILOVERS;
@@ -179,7 +197,7 @@ impl Api {
                 .await;
             let retry_after = match tried {
                 Try::Answer(r, after)
-                    if (r.is(503) || r.is(429)) && overloaded < OVERLOAD_RETRIES =>
+                    if (r.is(503) || r.is(429)) && overloaded < overload_retries =>
                 {
                     overloaded += 1;
                     after
@@ -234,6 +252,9 @@ impl Api {
         }
         if let Some(k) = idempotency_key {
             request = request.header("Idempotency-Key", k);
+        }
+        if let Some(a) = &self.admission {
+            request = request.header("Admission-Token", a.as_ref());
         }
         let sent_at = self.recorder.now();
         let answer = async {

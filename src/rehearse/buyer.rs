@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     api::{Api, Reply},
     feed::parse_message,
+    queue::{self, Waited},
     record::{Confirming, Step, Visit},
     scenario::{Ending, Intent, Plan, Taste, Transport},
     seats::Chart,
@@ -103,6 +104,26 @@ pub async fn visit(crowd: Arc<Crowd>, n: usize, intent: Intent, token: Option<St
     crowd.api.recorder.visit(outcome);
 }
 
+/// Whether the event answer says buyers go through a waiting room.
+fn has_waiting_room(event: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        event: Flagged,
+    }
+    #[derive(serde::Deserialize)]
+    struct Flagged {
+        waiting_room: Option<Flag>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Flag {
+        enabled: bool,
+    }
+    serde_json::from_slice::<Answer>(event)
+        .ok()
+        .and_then(|a| a.event.waiting_room)
+        .is_some_and(|w| w.enabled)
+}
+
 async fn shop(
     crowd: &Crowd,
     n: usize,
@@ -119,16 +140,25 @@ async fn shop(
         },
     };
     // Each buyer has an instance of its own (the load balancer's choice), and fails over.
-    let api = &crowd.api.on(n);
+    let mut api = crowd.api.on(n);
     let event_path = format!("/api/v1/events/{}", crowd.event_id);
     let tok = Some(token.as_str());
-    if !api
+    let Some(event) = api
         .fetch_raw(Step::Event, &event_path, tok)
         .await
-        .is_some_and(|r| r.is(200))
-    {
+        .filter(|r| r.is(200))
+    else {
         return Visit::Failed;
+    };
+    // As the page does: through the waiting room, if the event has one, before the map.
+    if has_waiting_room(&event.raw) {
+        match queue::wait_in_line(&api, &crowd.event_id, &token, rng, stop).await {
+            Waited::Admitted(admission) => api = api.admitted(&admission),
+            Waited::StillWaiting => return Visit::Unfinished,
+            Waited::Failed => return Visit::Failed,
+        }
     }
+    let api = &api;
     let view = Arc::new(LiveView::new(&crowd.chart, false));
     tokio::spawn(follow(
         crowd.subscription(Some(token.clone()), n),

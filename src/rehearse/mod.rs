@@ -17,6 +17,7 @@ mod driver;
 mod feed;
 mod html;
 mod options;
+mod queue;
 mod record;
 mod report;
 mod scenario;

@@ -31,10 +31,12 @@ pub enum Step {
     /// `GET /payments/{id}` while a payment is confirming.
     Payment,
     Order,
+    /// Joining the waiting room and asking one's place in it.
+    Queue,
 }
 
 impl Step {
-    pub const ALL: [Step; 11] = [
+    pub const ALL: [Step; 12] = [
         Step::Register,
         Step::Login,
         Step::Event,
@@ -46,6 +48,7 @@ impl Step {
         Step::Replay,
         Step::Payment,
         Step::Order,
+        Step::Queue,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +64,7 @@ impl Step {
             Step::Replay => "replay",
             Step::Payment => "payment",
             Step::Order => "order",
+            Step::Queue => "queue",
         }
     }
 }
@@ -141,6 +145,8 @@ pub struct Records {
     pub confirming: BTreeMap<String, Confirming>,
     /// How many checkouts were answered 202 `confirming`.
     pub confirming_seen: u64,
+    /// Each buyer's time in the waiting room, for events that have one.
+    pub queue: Vec<super::queue::QueueRecord>,
 }
 
 /// A payment the server is still confirming, and what the buyer needs to follow it up.

@@ -41,6 +41,9 @@ pub struct Report {
     /// When the sale opened, in seconds since the rehearsal started (the clock of `chaos`);
     /// `timeline` counts from here.
     pub opened_at_secs: f64,
+    /// Time in line, the order of numbering and goodput, when the event has a waiting room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_room: Option<super::queue::WaitingRoomFigures>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -252,6 +255,7 @@ pub fn assemble(i: Inputs<'_>) -> Report {
         cluster: None,
         chaos: Vec::new(),
         opened_at_secs: i.opened_at,
+        waiting_room: super::queue::figures(r, sale),
     }
 }
 
@@ -343,6 +347,20 @@ pub fn render_text(r: &Report) -> String {
         q.unexpected,
         q.server_errors
     );
+    if let Some(room) = &r.waiting_room {
+        let _ = writeln!(
+            w,
+            "  waiting room: {} joined, {} let in; time in line p50 {:.1}s, p99 {:.1}s, max {:.1}s; {} FIFO inversions after the opening ({:.2}%); goodput {:.1} orders/s",
+            room.joined,
+            room.admitted,
+            room.queue_time.p50_ms / 1000.0,
+            room.queue_time.p99_ms / 1000.0,
+            room.queue_time.max_ms / 1000.0,
+            room.fifo_inversions,
+            room.fifo_inversion_share * 100.0,
+            room.goodput_orders_per_second
+        );
+    }
     let _ = writeln!(
         w,
         "\n  {:<10} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9}",

@@ -60,6 +60,9 @@ pub trait Database: Send + Sync + 'static {
     async fn begin(&self) -> StoreResult<Box<dyn Repository>>;
     /// A transaction that only reads (SQLite serves these from a separate pool of readers).
     async fn read(&self) -> StoreResult<Box<dyn Repository>>;
+    /// A read on connections of its own, for confirming that seats the live map shows taken
+    /// are taken: a crowd of refusals never waits for a connection behind the sales.
+    async fn refusal_read(&self) -> StoreResult<Box<dyn Repository>>;
     /// The user a live session token (its digest) belongs to, outside any transaction.
     async fn session_user(
         &self,
@@ -73,6 +76,10 @@ pub trait Database: Send + Sync + 'static {
 
 /// Opens the database a URL names (`sqlite:`, `postgres://`/`postgresql://`,
 /// `mysql://`/`mariadb://`), creating the SQLite file if needed.
+/// Connections kept apart for refusal reads (see `Database::refusal_read`): each such read is
+/// one indexed lookup, so two serve a crowd.
+const REFUSAL_CONNECTIONS: u32 = 2;
+
 pub async fn connect(url: &str, pool_size: u32) -> StoreResult<std::sync::Arc<dyn Database>> {
     if url.starts_with("sqlite:") {
         return Ok(std::sync::Arc::new(

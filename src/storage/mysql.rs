@@ -13,8 +13,8 @@ use sqlx::{
 
 use super::{
     CategoryRecord, Database, EventRecord, IdempotencyRecord, LedgerEntry, NewEvent, OrderRecord,
-    OrderStatus, PaymentRecord, PaymentStatus, Repository, StoreError, StoreResult, StoredPayment,
-    TicketRecord, UserRecord, VenueRecord,
+    OrderStatus, PaymentRecord, PaymentStatus, REFUSAL_CONNECTIONS, Repository, StoreError,
+    StoreResult, StoredPayment, TicketRecord, UserRecord, VenueRecord,
 };
 use crate::domain::{
     account::Role,
@@ -45,6 +45,26 @@ const MIGRATIONS: &[(i64, &str)] = &[
 
 pub struct MySqlDatabase {
     pool: MySqlPool,
+    refusals: MySqlPool,
+}
+
+fn pool_options(connections: u32) -> MySqlPoolOptions {
+    MySqlPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // The server default is REPEATABLE READ. Strict mode, whatever the server's
+                // configuration, so that a value too long for its column is refused rather
+                // than silently cut (a truncated key could collide with another).
+                conn.execute(
+                    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; \
+                     SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')",
+                )
+                .await?;
+                Ok(())
+            })
+        })
 }
 
 impl MySqlDatabase {
@@ -52,25 +72,11 @@ impl MySqlDatabase {
         let options = MySqlConnectOptions::from_str(url)?
             .charset("utf8mb4")
             .timezone(Some("+00:00".to_owned()));
-        let pool = MySqlPoolOptions::new()
-            .max_connections(pool_size.max(1))
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    // The server default is REPEATABLE READ. Strict mode, whatever the server's
-                    // configuration, so that a value too long for its column is refused rather
-                    // than silently cut (a truncated key could collide with another).
-                    conn.execute(
-                        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; \
-                         SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            })
-            .connect_with(options)
+        let pool = pool_options(pool_size.max(1))
+            .connect_with(options.clone())
             .await?;
-        Ok(MySqlDatabase { pool })
+        let refusals = pool_options(REFUSAL_CONNECTIONS).connect_lazy_with(options);
+        Ok(MySqlDatabase { pool, refusals })
     }
 }
 
@@ -104,6 +110,10 @@ impl Database for MySqlDatabase {
                 )
                 .await?,
         )))
+    }
+
+    async fn refusal_read(&self) -> StoreResult<Box<dyn Repository>> {
+        Ok(Box::new(MySqlTx(self.refusals.begin().await?)))
     }
 
     async fn migrate(&self) -> StoreResult<()> {

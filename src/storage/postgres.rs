@@ -14,8 +14,8 @@ use sqlx::{
 
 use super::{
     CategoryRecord, Database, EventRecord, IdempotencyRecord, LedgerEntry, NewEvent, OrderRecord,
-    OrderStatus, PaymentRecord, PaymentStatus, Repository, StoreError, StoreResult, StoredPayment,
-    TicketRecord, UserRecord, VenueRecord,
+    OrderStatus, PaymentRecord, PaymentStatus, REFUSAL_CONNECTIONS, Repository, StoreError,
+    StoreResult, StoredPayment, TicketRecord, UserRecord, VenueRecord,
 };
 use crate::domain::{
     account::Role,
@@ -49,6 +49,7 @@ const MIGRATION_LOCK: i64 = 0x626f_786f_6666_6963; // "boxoffic"
 
 pub struct PostgresDatabase {
     pool: PgPool,
+    refusals: PgPool,
 }
 
 impl PostgresDatabase {
@@ -57,9 +58,13 @@ impl PostgresDatabase {
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(PostgresDatabase { pool })
+        let refusals = PgPoolOptions::new()
+            .max_connections(REFUSAL_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(options);
+        Ok(PostgresDatabase { pool, refusals })
     }
 }
 
@@ -87,6 +92,14 @@ impl Database for PostgresDatabase {
         Ok(Box::new(PgTx(
             self.pool
                 .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .await?,
+        )))
+    }
+
+    async fn refusal_read(&self) -> StoreResult<Box<dyn Repository>> {
+        Ok(Box::new(PgTx(
+            self.refusals
+                .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED, READ ONLY")
                 .await?,
         )))
     }

@@ -14,8 +14,8 @@ use sqlx::{
 
 use super::{
     CategoryRecord, Database, EventRecord, IdempotencyRecord, LedgerEntry, NewEvent, OrderRecord,
-    OrderStatus, PaymentRecord, PaymentStatus, Repository, StoreError, StoreResult, StoredPayment,
-    TicketRecord, UserRecord, VenueRecord,
+    OrderStatus, PaymentRecord, PaymentStatus, REFUSAL_CONNECTIONS, Repository, StoreError,
+    StoreResult, StoredPayment, TicketRecord, UserRecord, VenueRecord,
 };
 use crate::domain::{
     account::Role,
@@ -46,6 +46,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 pub struct SqliteDatabase {
     writer: SqlitePool,
     readers: SqlitePool,
+    refusals: SqlitePool,
 }
 
 impl SqliteDatabase {
@@ -66,12 +67,21 @@ impl SqliteDatabase {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
+        let options = options.create_if_missing(false);
         let readers = SqlitePoolOptions::new()
             .max_connections(pool_size.max(1))
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.create_if_missing(false))
+            .connect_with(options.clone())
             .await?;
-        Ok(SqliteDatabase { writer, readers })
+        let refusals = SqlitePoolOptions::new()
+            .max_connections(REFUSAL_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(options);
+        Ok(SqliteDatabase {
+            writer,
+            readers,
+            refusals,
+        })
     }
 }
 
@@ -97,6 +107,10 @@ impl Database for SqliteDatabase {
 
     async fn read(&self) -> StoreResult<Box<dyn Repository>> {
         Ok(Box::new(SqliteTx(self.readers.begin().await?)))
+    }
+
+    async fn refusal_read(&self) -> StoreResult<Box<dyn Repository>> {
+        Ok(Box::new(SqliteTx(self.refusals.begin().await?)))
     }
 
     async fn migrate(&self) -> StoreResult<()> {

@@ -59,6 +59,10 @@ pub struct Place {
     pub status: &'static str,
     /// 1 for the next to be let in; 0 once admitted.
     pub position: u64,
+    /// The buyer's number in line once the order is set (after the opening): lower numbers
+    /// are let in first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<u64>,
     pub ahead: u64,
     pub eta_seconds: u64,
     /// True until the sale opens: the order of early arrivals is drawn at the opening.
@@ -381,11 +385,12 @@ impl WaitingRoom {
             }
             r => r,
         };
-        let waiting = |position: u64, before_opening: bool, extra: u64| Place {
+        let waiting = |position: u64, number: Option<u64>, before_opening: bool| Place {
             status: "waiting",
             position,
+            number,
             ahead: position - 1,
-            eta_seconds: extra + eta_seconds(position, rate),
+            eta_seconds: eta_seconds(position, rate),
             before_opening,
             admission_token: None,
             admission_expires_at: None,
@@ -395,16 +400,17 @@ impl WaitingRoom {
                 let until_open = (room.opens_ms - now).max(0) as u64 / 1_000;
                 Ok(Place {
                     eta_seconds: until_open + eta_seconds(position - 1, rate),
-                    ..waiting(position, true, 0)
+                    ..waiting(position, None, true)
                 })
             }
-            Standing::Waiting { ahead, .. } => Ok(waiting(ahead + 1, false, 0)),
-            Standing::Admitted { .. } => match self.claim(event_id, room, user_id, now).await? {
+            Standing::Waiting { ahead, seq } => Ok(waiting(ahead + 1, Some(seq), false)),
+            Standing::Admitted { seq } => match self.claim(event_id, room, user_id, now).await? {
                 Some(expires) => {
                     let token = AdmissionToken::new(event_id, user_id, expires, &self.token_key);
                     Ok(Place {
                         status: "admitted",
                         position: 0,
+                        number: Some(seq),
                         ahead: 0,
                         eta_seconds: 0,
                         before_opening: false,
@@ -413,7 +419,7 @@ impl WaitingRoom {
                     })
                 }
                 // Let in, but the cap on active buyers is full: next as soon as someone finishes.
-                None => Ok(waiting(1, false, 0)),
+                None => Ok(waiting(1, Some(seq), false)),
             },
         }
     }
@@ -672,6 +678,7 @@ fn open_door() -> Place {
     Place {
         status: "admitted",
         position: 0,
+        number: None,
         ahead: 0,
         eta_seconds: 0,
         before_opening: false,

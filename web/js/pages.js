@@ -124,7 +124,7 @@ export function loginPage(main, params, app) {
     if (problems.length) return;
     busy(registerForm, true, 'Creating your account…');
     try {
-      await api('/auth/register', { method: 'POST', body: { email, password, name } });
+      await patiently(() => api('/auth/register', { method: 'POST', body: { email, password, name } }), (text) => busy(registerForm, true, text));
       await signIn(email, password, `Welcome, ${name}! Your account is ready.`);
     } catch (err) {
       busy(registerForm, false, 'Create account');
@@ -136,11 +136,29 @@ export function loginPage(main, params, app) {
   }
 
   async function signIn(email, password, welcome) {
-    const { user } = await api('/auth/login', { method: 'POST', body: { email, password } });
+    const { user } = await patiently(() => api('/auth/login', { method: 'POST', body: { email, password } }), (text) => busy(loginForm, true, text));
     app.session.user = user;
     app.refreshHeader();
     if (welcome) flash(welcome, 'success');
     app.navigate(next);
+  }
+}
+
+/**
+ * Runs `call`, and while the box office answers "busy" (503) tries again when it says to, for up
+ * to a minute, telling the buyer through `say`: on sale day everyone signs in at once.
+ */
+async function patiently(call, say) {
+  const giveUp = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      if (err.status !== 503 || Date.now() > giveUp) throw err;
+      const seconds = Math.min(Math.max(err.retryAfter || 1, 1), 10);
+      say(`Lots of people are signing in: trying again in ${seconds} s…`);
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000 * (0.8 + Math.random() * 0.4)));
+    }
   }
 }
 
