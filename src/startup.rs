@@ -140,6 +140,7 @@ impl Application {
             limits,
             catalog,
             waiting_room,
+            sessions: Arc::default(),
             hub,
             fanout,
             instance_id,

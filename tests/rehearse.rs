@@ -140,6 +140,77 @@ async fn a_small_flash_sale_ends_with_a_clean_verdict_and_no_server_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flash_sale_through_the_waiting_room_lets_the_crowd_in_in_order_and_stays_clean() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (email, password) = ("admin@rehearse.test", "admin password 1");
+    let server = Server::start(|s| s.admin = Some((email.to_owned(), password.to_owned()))).await;
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{}/api/v1/auth/login", server.url))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap();
+    let events: serde_json::Value = http
+        .get(format!("{}/api/v1/events", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let event = events["events"][0]["id"].as_str().unwrap().to_owned();
+    // Twenty a second: the forty are let in over about two seconds, in order.
+    let r = http
+        .put(format!(
+            "{}/api/v1/admin/events/{event}/waiting-room",
+            server.url
+        ))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"enabled": true, "admit_per_minute": 1200}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut options = small(
+        Scenario::FlashSale,
+        &server,
+        Overrides {
+            buyers: Some(40),
+            watchers: Some(4),
+            ..Overrides::default()
+        },
+    );
+    options.event_id = Some(event);
+    let report = tokio::time::timeout(Duration::from_secs(90), rehearse(options))
+        .await
+        .expect("the rehearsal stops by itself")
+        .expect("the rehearsal runs");
+    server.shut_down().await;
+    let text = boxoffice::rehearse::render_text(&report);
+    assert!(report.clean, "{text}");
+    assert_eq!(report.requests.server_errors, 0, "{text}");
+    let room = report
+        .waiting_room
+        .as_ref()
+        .expect("the report has the room");
+    assert_eq!(room.joined, 40, "{text}");
+    assert_eq!(room.admitted, 40, "{text}");
+    assert_eq!(room.fifo_inversions, 0, "{text}");
+    // Let in at twenty a second: the last waited about two seconds.
+    assert!(room.queue_time.max_ms >= 1_000.0, "{text}");
+    assert!(paid(&report) > 0, "{text}");
+    assert!(
+        text.contains("waiting room: 40 joined, 40 let in"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hot_seat_rush_sells_the_hot_seat_to_exactly_one_buyer() {
     let report = rehearse_small(
         Scenario::HotSeat,

@@ -237,6 +237,7 @@ pub async fn set_role(
         .await?
         .ok_or_else(|| ApiError::not_found("Account"))?;
     tx.commit().await?;
+    state.sessions.forget_user(&updated.id);
     tracing::info!(user_id = %updated.id, role = role.as_str(), by = user.id(), "role changed");
     Ok(Json(UserResponse {
         user: UserView::from(&updated),

@@ -193,9 +193,11 @@ fn hashing_failed(e: anyhow::Error) -> ApiError {
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", responses((status = 204)))]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = session_token(&headers) {
+        let digest = token_digest(&token);
         let mut tx = state.db.begin().await?;
-        tx.delete_session(&token_digest(&token)).await?;
+        tx.delete_session(&digest).await?;
         tx.commit().await?;
+        state.sessions.forget(&digest);
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(

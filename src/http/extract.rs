@@ -137,10 +137,15 @@ async fn lookup(parts: &Parts, state: &AppState) -> Result<Option<UserRecord>, A
     if token.len() > 128 {
         return Ok(None);
     }
-    Ok(state
-        .db
-        .session_user(&token_digest(&token), Timestamp::now())
-        .await?)
+    let digest = token_digest(&token);
+    if let Some(user) = state.sessions.get(&digest) {
+        return Ok(Some(user));
+    }
+    let user = state.db.session_user(&digest, Timestamp::now()).await?;
+    if let Some(user) = &user {
+        state.sessions.put(&digest, user);
+    }
+    Ok(user)
 }
 
 impl FromRequestParts<AppState> for CurrentUser {

@@ -20,6 +20,7 @@ pub mod ops;
 pub mod orders;
 pub mod payments;
 pub mod queue;
+pub mod sessions;
 pub mod settlement;
 pub mod stream;
 pub mod web;
@@ -67,6 +68,7 @@ pub struct AppState {
     pub streams: Arc<std::sync::atomic::AtomicUsize>,
     pub limits: Arc<limits::RateLimits>,
     pub waiting_room: Arc<crate::waiting_room::WaitingRoom>,
+    pub sessions: Arc<sessions::SessionCache>,
 }
 
 impl AppState {
