@@ -94,10 +94,11 @@ schemathesis_against() {
     esac
     _st_log "schemathesis on $backend, $who"
     # Streams never end, and signing out would end the session the run signs in with.
-    timeout -k 5 180 "$st" run "$base/api/openapi.json" --url "$base" "${header[@]}" \
+    # From the scratch directory: schemathesis leaves its cache (.schemathesis/) where it runs.
+    (cd "$dir" && timeout -k 5 180 "$st" run "$base/api/openapi.json" --url "$base" "${header[@]}" \
       --checks not_a_server_error,status_code_conformance,response_schema_conformance \
       --max-examples "$SCHEMATHESIS_MAX_EXAMPLES" --workers 1 --no-color \
-      --exclude-path-regex '.*/(stream|ws|auth/logout)$' --request-timeout 10 || rc=1
+      --exclude-path-regex '.*/(stream|ws|auth/logout)$' --request-timeout 10) || rc=1
   done
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
