@@ -3,6 +3,9 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+
+use crate::domain::rate::RateQuota;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -205,6 +208,140 @@ pub struct SettingsArgs {
         global = true
     )]
     pub db_pool_size: u32,
+    // Abuse resistance (issue 11): rate limits, hoarding caps, ended-hold retention, /metrics.
+    /// Proxies whose `X-Forwarded-For` names the client: addresses or networks, comma-separated.
+    /// Empty: the peer is the client, whatever it forwards.
+    #[arg(long, env = "BOXOFFICE_TRUSTED_PROXIES", default_value = "", value_parser = networks, global = true)]
+    pub trusted_proxies: Networks,
+    /// Sign-in requests per client address (`N/s`, `N/min`, `N/h`, `N/15min`, or `off`).
+    #[arg(long, env = "BOXOFFICE_LIMIT_SIGN_IN_PER_ADDRESS", default_value = "30/min", value_parser = rate, global = true)]
+    pub limit_sign_in_per_address: Rate,
+    /// Registrations per client address.
+    #[arg(long, env = "BOXOFFICE_LIMIT_REGISTER_PER_ADDRESS", default_value = "20/h", value_parser = rate, global = true)]
+    pub limit_register_per_address: Rate,
+    /// Hold requests per client address.
+    #[arg(long, env = "BOXOFFICE_LIMIT_HOLDS_PER_ADDRESS", default_value = "120/min", value_parser = rate, global = true)]
+    pub limit_holds_per_address: Rate,
+    /// Checkout requests per client address.
+    #[arg(long, env = "BOXOFFICE_LIMIT_CHECKOUT_PER_ADDRESS", default_value = "60/min", value_parser = rate, global = true)]
+    pub limit_checkout_per_address: Rate,
+    /// Sign-in attempts per account: past it the account is locked until one more is earned back.
+    #[arg(long, env = "BOXOFFICE_LIMIT_SIGN_IN_PER_ACCOUNT", default_value = "10/15min", value_parser = rate, global = true)]
+    pub limit_sign_in_per_account: Rate,
+    /// Holds created per account.
+    #[arg(long, env = "BOXOFFICE_LIMIT_HOLDS_PER_ACCOUNT", default_value = "20/min", value_parser = rate, global = true)]
+    pub limit_holds_per_account: Rate,
+    /// Seats one account may hold at once across all events.
+    #[arg(
+        long,
+        env = "BOXOFFICE_MAX_SEATS_HELD_TOTAL",
+        default_value_t = 16,
+        global = true
+    )]
+    pub max_seats_held_total: u32,
+    /// Seconds before an account may hold a seat again after releasing it or letting it expire.
+    #[arg(
+        long,
+        env = "BOXOFFICE_HOLD_COOLDOWN_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub hold_cooldown_secs: u64,
+    /// Holds one account may create per event per hour.
+    #[arg(
+        long,
+        env = "BOXOFFICE_MAX_HOLDS_PER_EVENT_PER_HOUR",
+        default_value_t = 30,
+        global = true
+    )]
+    pub max_holds_per_event_per_hour: u32,
+    /// How long released and expired holds are kept before they are deleted, in seconds (at least
+    /// an hour keeps the per-hour cap whole).
+    #[arg(long, env = "BOXOFFICE_ENDED_HOLD_RETENTION_SECS", default_value_t = 7 * 24 * 3600, global = true)]
+    pub ended_hold_retention_secs: u64,
+    /// Addresses or networks that may read `/metrics` without a token.
+    #[arg(long, env = "BOXOFFICE_METRICS_ALLOW", default_value = "127.0.0.0/8,::1", value_parser = networks, global = true)]
+    pub metrics_allow: Networks,
+    /// A bearer token that lets any address read `/metrics` (Prometheus `authorization`).
+    #[arg(
+        long,
+        env = "BOXOFFICE_METRICS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub metrics_token: Option<String>,
+}
+
+/// A rate limit as given: `None` is `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate(pub Option<RateQuota>);
+
+fn rate(raw: &str) -> Result<Rate, String> {
+    RateQuota::parse(raw).map(Rate)
+}
+
+/// A list of networks as given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Networks(pub Vec<IpNet>);
+
+fn networks(raw: &str) -> Result<Networks, String> {
+    crate::http::client::parse_networks(raw).map(Networks)
+}
+
+/// The environment for a server that load tests and rehearsals drive: their whole crowd comes
+/// from one address and retries at machine speed, which every abuse limit would rightly stop.
+pub const CROWD_FROM_ONE_ADDRESS: &[(&str, &str)] = &[
+    ("BOXOFFICE_LIMIT_SIGN_IN_PER_ADDRESS", "off"),
+    ("BOXOFFICE_LIMIT_REGISTER_PER_ADDRESS", "off"),
+    ("BOXOFFICE_LIMIT_HOLDS_PER_ADDRESS", "off"),
+    ("BOXOFFICE_LIMIT_CHECKOUT_PER_ADDRESS", "off"),
+    ("BOXOFFICE_LIMIT_SIGN_IN_PER_ACCOUNT", "off"),
+    ("BOXOFFICE_LIMIT_HOLDS_PER_ACCOUNT", "off"),
+    ("BOXOFFICE_MAX_SEATS_HELD_TOTAL", "1000000"),
+    ("BOXOFFICE_HOLD_COOLDOWN_SECS", "0"),
+    ("BOXOFFICE_MAX_HOLDS_PER_EVENT_PER_HOUR", "1000000"),
+];
+
+/// The limits against scripts: rate limits, hoarding caps, retention and who reads `/metrics`.
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    pub trusted_proxies: Vec<IpNet>,
+    pub sign_in_per_address: Option<RateQuota>,
+    pub register_per_address: Option<RateQuota>,
+    pub holds_per_address: Option<RateQuota>,
+    pub checkout_per_address: Option<RateQuota>,
+    pub sign_in_per_account: Option<RateQuota>,
+    pub holds_per_account: Option<RateQuota>,
+    pub max_seats_held_total: u32,
+    pub hold_cooldown: Duration,
+    pub max_holds_per_event_per_hour: u32,
+    pub ended_hold_retention: Duration,
+    pub metrics_allow: Vec<IpNet>,
+    pub metrics_token: Option<String>,
+}
+
+impl LimitSettings {
+    /// For tests: every limit so high that a suite signing in a thousand times from 127.0.0.1
+    /// never meets one. The tests of the limits set the one they test low.
+    pub fn generous() -> Self {
+        let high = Some(RateQuota::new(1_000_000, Duration::from_secs(1)));
+        LimitSettings {
+            trusted_proxies: Vec::new(),
+            sign_in_per_address: high,
+            register_per_address: high,
+            holds_per_address: high,
+            checkout_per_address: high,
+            sign_in_per_account: high,
+            holds_per_account: high,
+            max_seats_held_total: 1_000_000,
+            hold_cooldown: Duration::ZERO,
+            max_holds_per_event_per_hour: 1_000_000,
+            ended_hold_retention: Duration::from_secs(7 * 24 * 3600),
+            metrics_allow: crate::http::client::parse_networks("127.0.0.0/8,::1")
+                .expect("static networks"),
+            metrics_token: None,
+        }
+    }
 }
 
 /// Which payment provider takes the money.
@@ -263,6 +400,7 @@ pub struct Settings {
     pub max_concurrent_requests: usize,
     pub db_pool_size: u32,
     pub drain_delay: Duration,
+    pub limits: LimitSettings,
 }
 
 impl From<SettingsArgs> for Settings {
@@ -303,6 +441,21 @@ impl From<SettingsArgs> for Settings {
             max_concurrent_requests: a.max_concurrent_requests,
             db_pool_size: a.db_pool_size,
             drain_delay: Duration::from_millis(a.drain_delay_ms),
+            limits: LimitSettings {
+                trusted_proxies: a.trusted_proxies.0,
+                sign_in_per_address: a.limit_sign_in_per_address.0,
+                register_per_address: a.limit_register_per_address.0,
+                holds_per_address: a.limit_holds_per_address.0,
+                checkout_per_address: a.limit_checkout_per_address.0,
+                sign_in_per_account: a.limit_sign_in_per_account.0,
+                holds_per_account: a.limit_holds_per_account.0,
+                max_seats_held_total: a.max_seats_held_total,
+                hold_cooldown: Duration::from_secs(a.hold_cooldown_secs),
+                max_holds_per_event_per_hour: a.max_holds_per_event_per_hour,
+                ended_hold_retention: Duration::from_secs(a.ended_hold_retention_secs),
+                metrics_allow: a.metrics_allow.0,
+                metrics_token: a.metrics_token.filter(|t| !t.is_empty()),
+            },
         }
     }
 }
@@ -329,6 +482,7 @@ impl Settings {
             max_concurrent_requests: 4096,
             db_pool_size: 8,
             drain_delay: Duration::ZERO,
+            limits: LimitSettings::generous(),
         }
     }
 }
@@ -364,6 +518,28 @@ mod tests {
             payment(&["--payment-provider", "paypal"]),
             PaymentSettings::Unknown(_)
         ));
+    }
+
+    #[test]
+    fn the_limits_have_production_defaults_and_can_be_turned_off() {
+        let settings = |args: &[&str]| {
+            let cli = Cli::try_parse_from(std::iter::once("boxoffice").chain(args.iter().copied()))
+                .expect("the arguments parse");
+            Settings::from(cli.settings).limits
+        };
+        let defaults = settings(&[]);
+        assert_eq!(defaults.sign_in_per_address.map(|q| q.count), Some(30));
+        assert!(defaults.trusted_proxies.is_empty());
+        assert_eq!(defaults.metrics_allow.len(), 2);
+        let off = settings(&[
+            "--limit-sign-in-per-address",
+            "off",
+            "--trusted-proxies",
+            "10.0.0.0/8",
+        ]);
+        assert_eq!(off.sign_in_per_address, None);
+        assert_eq!(off.trusted_proxies.len(), 1);
+        assert!(Cli::try_parse_from(["boxoffice", "--limit-holds-per-account", "lots"]).is_err());
     }
 
     #[test]

@@ -36,8 +36,8 @@ impl Default for PasswordHasher {
     }
 }
 
-/// Waiting sign-ins per hasher: about a second's worth of argon2 work each.
-const WAITING_PER_HASHER: usize = 32;
+/// Waiting sign-ins per hasher: a few seconds of argon2 work each.
+const WAITING_PER_HASHER: usize = 256;
 
 impl PasswordHasher {
     pub fn new() -> Self {

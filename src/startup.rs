@@ -132,7 +132,12 @@ impl Application {
             .refresh()
             .await
             .context("loading the waiting rooms")?;
+        let limits = Arc::new(
+            http::limits::RateLimits::new(&settings.limits, settings.redis_url.as_deref())
+                .context("setting up the rate limits")?,
+        );
         let state = AppState {
+            limits,
             catalog,
             waiting_room,
             sessions: Arc::default(),

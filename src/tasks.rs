@@ -66,6 +66,7 @@ async fn sweeper(state: AppState) {
     let mut tick = tokio::time::interval(state.settings.sweep_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_purge = tokio::time::Instant::now();
+    let mut last_prune = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
@@ -78,6 +79,18 @@ async fn sweeper(state: AppState) {
             last_purge = tokio::time::Instant::now();
             if let Err(e) = purge(&state).await {
                 tracing::warn!(error = %e, "purging old records failed; will retry");
+            }
+            for limiter in state.limits.all() {
+                limiter.forget_idle();
+            }
+        }
+        // Often enough that nothing outlives its retention by much more than a quarter of it.
+        let prune_every = (state.settings.limits.ended_hold_retention / 4)
+            .clamp(state.settings.sweep_interval, PURGE_EVERY);
+        if last_prune.elapsed() >= prune_every {
+            last_prune = tokio::time::Instant::now();
+            if let Err(e) = prune_ended_holds(&state).await {
+                tracing::warn!(error = %e, "pruning ended holds failed; will retry");
             }
         }
     }
@@ -321,4 +334,28 @@ async fn purge(state: &AppState) -> StoreResult<()> {
         "purged expired sessions and idempotency records"
     );
     Ok(())
+}
+
+/// How many ended holds one pruning transaction deletes: short transactions, whatever the backlog.
+const PRUNE_BATCH: u32 = 500;
+
+/// Deletes released and expired holds older than the retention setting, and their seat rows, so
+/// that a script cycling holds cannot grow the tables without bound. Holds a payment refers to
+/// stay: the payment's history needs them. Returns how many holds went.
+pub async fn prune_ended_holds(state: &AppState) -> StoreResult<u64> {
+    let before = Timestamp::now().minus(state.settings.limits.ended_hold_retention);
+    let mut pruned = 0;
+    loop {
+        let mut tx = state.db.begin().await?;
+        let ids = tx.prunable_holds(before, PRUNE_BATCH).await?;
+        let deleted = tx.delete_ended_holds(&ids).await?;
+        tx.commit().await?;
+        pruned += deleted;
+        if ids.len() < PRUNE_BATCH as usize {
+            if pruned > 0 {
+                tracing::info!(pruned, "pruned ended holds past their retention");
+            }
+            return Ok(pruned);
+        }
+    }
 }

@@ -654,6 +654,7 @@ impl Instance {
             .env("BOXOFFICE_LISTEN", "127.0.0.1:0")
             .env("DATABASE_URL", database_url)
             .env("BOXOFFICE_DEMO", "true")
+            .envs(boxoffice::config::CROWD_FROM_ONE_ADDRESS.iter().copied())
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -8,6 +8,7 @@ pub struct Email(String);
 impl Email {
     /// Lower-cases and trims, so that one mailbox is one account.
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        super::text::check("email", raw)?;
         let s = raw.trim().to_lowercase();
         let bad = || InvalidInput::new("invalid_email", "Enter a valid e-mail address.");
         if s.len() > 254 || s.chars().any(char::is_whitespace) {
@@ -44,6 +45,7 @@ impl Password {
     pub const MAX_CHARS: usize = 256;
 
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        super::text::check("password", raw)?;
         let n = raw.chars().count();
         if n < Self::MIN_CHARS {
             return Err(InvalidInput::new(
@@ -79,6 +81,7 @@ pub struct DisplayName(String);
 
 impl DisplayName {
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        super::text::check("name", raw)?;
         let s = raw.trim();
         if s.is_empty() {
             return Err(InvalidInput::new("invalid_name", "Tell us your name."));
@@ -166,5 +169,22 @@ mod tests {
         assert_eq!(DisplayName::parse("  Ann ").unwrap().as_str(), "Ann");
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse(&"x".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn emails_and_names_with_nul_bidi_or_zero_width_characters_are_refused() {
+        for bad in [
+            "ann\0@example.com",
+            "\u{202E}moc@example.com",
+            "ad\u{200B}min@example.com",
+        ] {
+            assert_eq!(Email::parse(bad).unwrap_err().code, "invalid_characters");
+        }
+        for bad in ["Ann\0", "Ann\u{202E}", "A\u{200D}nn"] {
+            assert_eq!(
+                DisplayName::parse(bad).unwrap_err().code,
+                "invalid_characters"
+            );
+        }
     }
 }

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use super::{
     ApiError, ApiResult, AppState,
     extract::{ApiJson, CurrentUser, SESSION_COOKIE, session_token},
+    limits,
 };
 use crate::{
     domain::{
@@ -138,6 +139,13 @@ pub async fn login(
     let password = Password::for_login(&req.password).ok_or_else(invalid)?;
     let user = match Email::parse(&req.email) {
         Ok(email) => {
+            // Every attempt on an account spends one of its allowance, the right password too
+            // (an owner signs in once per session). Spent, the account is locked until the
+            // allowance earns one back: a guesser is slowed to that pace, and the owner, whose
+            // attempt comes after the lock has run out, gets in as always.
+            // Keyed by a digest: the limiter's keys (in Redis too) hold no e-mail address.
+            let account = token_digest(email.as_str());
+            limits::check(state.limits.sign_in_per_account.as_ref(), &account).await?;
             let mut tx = state.db.read().await?;
             let user = tx.user_by_email(email.as_str()).await?;
             tx.commit().await?;

@@ -8,11 +8,10 @@ use utoipa::ToSchema;
 
 use super::{
     ApiError, ApiResult, AppState,
-    extract::{ApiJson, CurrentUser},
+    extract::{ApiJson, StaffUser},
     orders::TicketView,
 };
 use crate::domain::{
-    account::Role,
     ticket::{claimed_ticket_id, verify_code},
     time::Timestamp,
 };
@@ -48,10 +47,9 @@ fn invalid_ticket() -> ApiError {
         (status = 409, description = "already_checked_in")))]
 pub async fn check_in(
     State(state): State<AppState>,
-    user: CurrentUser,
+    StaffUser(user): StaffUser,
     ApiJson(body): ApiJson<CheckInRequest>,
 ) -> ApiResult<Json<CheckInResponse>> {
-    user.require_role(&[Role::Staff, Role::Admin])?;
     let code = body.code.trim();
     let ticket_id = claimed_ticket_id(code).ok_or_else(invalid_ticket)?;
     let mut tx = state.db.begin().await?;

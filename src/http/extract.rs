@@ -8,21 +8,29 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiError, AppState};
 use crate::{
-    domain::{account::Role, time::Timestamp},
+    domain::{account::Role, text, time::Timestamp},
     security::token_digest,
     storage::UserRecord,
 };
 
 pub const SESSION_COOKIE: &str = "boxoffice_session";
 
-/// `axum::Json`, but its rejections speak the API's error format.
+/// `axum::Json`, but its rejections speak the API's error format, and no string anywhere in the
+/// body (keys included) may hold a control, bidirectional or invisible character: one check for
+/// every field of every route, present and future, before any of it reaches a database.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        let axum::Json(document) =
+            axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        if let Some((field, c)) = text::first_refused_in_json(&document) {
+            return Err(text::refused(&field, c).into());
+        }
+        let value = serde_json::from_value(document)
+            .map_err(|e| ApiError::unprocessable("invalid_request", e.to_string()))?;
         Ok(ApiJson(value))
     }
 }
@@ -183,6 +191,23 @@ impl FromRequestParts<AppState> for AdminUser {
         let user = CurrentUser::from_request_parts(parts, state).await?;
         user.require_role(&[Role::Admin])?;
         Ok(AdminUser(user))
+    }
+}
+
+/// A signed-in admin or door staff, checked before the body as [`AdminUser`] is.
+#[derive(Debug, Clone)]
+pub struct StaffUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for StaffUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        user.require_role(&[Role::Staff, Role::Admin])?;
+        Ok(StaffUser(user))
     }
 }
 

@@ -14,7 +14,7 @@ use super::{
     ApiError, ApiResult, AppState, checkout,
     events::live_event,
     extract::{ApiJson, ApiPath, CurrentUser},
-    queue,
+    hold_limits, queue,
 };
 use crate::{
     catalog::{EventInfo, EventStatus},
@@ -72,8 +72,8 @@ pub struct HoldResponse {
     responses((status = 201, body = HoldResponse), (status = 401),
         (status = 403, description = "admission_required or invalid_admission: the event's waiting room comes first"),
         (status = 404),
-        (status = 409, description = "seat_unavailable (details.seat_ids), sale_not_open or event_ended"),
-        (status = 422, description = "no_seats, duplicate_seats, unknown_seats or too_many_seats")))]
+        (status = 409, description = "seat_unavailable (details.seat_ids), seat_cooling_down (details.seat_ids, Retry-After), sale_not_open or event_ended"),
+        (status = 422, description = "no_seats, duplicate_seats, unknown_seats, too_many_seats (per event) or too_many_seats_held (across events)")))]
 pub async fn create_hold(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
@@ -81,6 +81,7 @@ pub async fn create_hold(
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateHoldRequest>,
 ) -> ApiResult<(StatusCode, Json<HoldResponse>)> {
+    hold_limits::check_rate(&state, user.id()).await?;
     let started = std::time::Instant::now();
     let (info, live) = live_event(&state, &event_id).await?;
     queue::admit(&state, &event_id, user.id(), &headers)?;
@@ -158,6 +159,16 @@ async fn hold_seats(
     tx.lock_user(user.id()).await?;
     let already = tx.seats_held_by(&event_id, user.id(), now).await?;
     request.check_limit(already, max)?;
+    let limits = &state.settings.limits;
+    hold_limits::check_in_transaction(
+        tx.as_mut(),
+        limits,
+        user.id(),
+        &event_id,
+        &hold.seat_ids,
+        now,
+    )
+    .await?;
     tx.insert_hold(&hold).await?;
     let changes = tx
         .take_available_seats(&event_id, &hold.id, &hold.user_id, &hold.seat_ids)

@@ -53,16 +53,31 @@ pub async fn refuse_cross_origin_writes(request: Request, next: Next) -> Respons
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-        let origin_host = origin
-            .to_str()
-            .ok()
-            .and_then(|o| o.split_once("://"))
-            .map(|(_, rest)| rest);
-        if origin_host.is_none() || origin_host != host {
+        // We never terminate TLS ourselves: https only ever reaches us through a proxy that says so.
+        let scheme = match headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some("https") => "https",
+            _ => "http",
+        };
+        let same = match (origin.to_str(), host) {
+            (Ok(origin), Some(host)) => is_same_origin(origin, scheme, host),
+            _ => false,
+        };
+        if !same {
             return cross_origin();
         }
     }
     next.run(request).await
+}
+
+/// Whether `origin` (the browser's `Origin` header) is this site, scheme included: a page served
+/// over plain http (which anyone on the network can write) is another origin than the https site.
+fn is_same_origin(origin: &str, scheme: &str, host: &str) -> bool {
+    origin
+        .split_once("://")
+        .is_some_and(|(s, rest)| s.eq_ignore_ascii_case(scheme) && rest.eq_ignore_ascii_case(host))
 }
 
 fn cross_origin() -> Response {
@@ -111,4 +126,43 @@ fn record(method: &str, route: &str, status: StatusCode, elapsed: Duration) {
     let labels = [("method", method.to_owned()), ("route", route.to_owned())];
     metrics::histogram!("boxoffice_http_request_duration_seconds", &labels)
         .record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_same_origin;
+
+    #[test]
+    fn the_same_host_over_another_scheme_is_another_origin() {
+        assert!(is_same_origin(
+            "https://tickets.example",
+            "https",
+            "tickets.example"
+        ));
+        assert!(!is_same_origin(
+            "http://tickets.example",
+            "https",
+            "tickets.example"
+        ));
+        assert!(!is_same_origin(
+            "https://tickets.example",
+            "http",
+            "tickets.example"
+        ));
+    }
+
+    #[test]
+    fn another_host_or_port_or_a_null_origin_is_another_origin() {
+        assert!(!is_same_origin(
+            "http://evil.example",
+            "http",
+            "tickets.example"
+        ));
+        assert!(!is_same_origin(
+            "http://tickets.example:81",
+            "http",
+            "tickets.example"
+        ));
+        assert!(!is_same_origin("null", "http", "tickets.example"));
+    }
 }

@@ -6,11 +6,14 @@ pub mod admin_catalog;
 pub mod auth;
 pub mod checkin;
 pub mod checkout;
+pub mod client;
 pub mod csp;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod hold_limits;
 pub mod holds;
+pub mod limits;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
@@ -25,9 +28,14 @@ pub mod web;
 
 use std::sync::{Arc, atomic::AtomicBool};
 
-use axum::{Router, extract::DefaultBodyLimit};
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderValue, header},
+};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::{
     catalog::Catalog,
@@ -59,6 +67,7 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     pub metrics: PrometheusHandle,
     pub streams: Arc<std::sync::atomic::AtomicUsize>,
+    pub limits: Arc<limits::RateLimits>,
     pub waiting_room: Arc<crate::waiting_room::WaitingRoom>,
     pub sessions: Arc<sessions::SessionCache>,
 }
@@ -84,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(
             middleware::refuse_cross_origin_writes,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_by_address,
+        ))
         // The general limit; the catalogue routes set a larger one of their own, closer to the
         // handler, which wins.
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
@@ -104,5 +117,10 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .route_layer(axum::middleware::from_fn(middleware::record_metrics))
         .merge(web::router(&csp::policy(state.payments.browser_checkout())))
+        // A JSON error or a QR image must never be sniffed into something a browser runs.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .with_state(state)
 }

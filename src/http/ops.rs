@@ -4,14 +4,58 @@ use std::sync::atomic::Ordering;
 
 use axum::{
     Json, Router,
-    extract::{Query, State},
+    extract::{Query, Request, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 use serde_json::json;
 
-use super::{ApiError, AppState, openapi};
+use super::{ApiError, AppState, client::client_addr, openapi};
+use crate::security::token_digest;
+
+/// Sales figures are not for everyone: an allowed address, or the scraper's token.
+fn may_read_metrics(state: &AppState, request: &Request) -> Result<(), ApiError> {
+    let limits = &state.settings.limits;
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    if let (Some(expected), Some(given)) = (&limits.metrics_token, bearer) {
+        // Digests of equal length: the comparison tells nothing of how much of the token matched.
+        if token_digest(expected) == token_digest(given) {
+            return Ok(());
+        }
+    }
+    // A request forwarded by a proxy we do not trust could come from anywhere: the loopback
+    // address of a proxy on this machine says nothing about the client behind it.
+    let peer_trusted = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|c| limits.trusted_proxies.iter().any(|n| n.contains(&c.0.ip())));
+    let forwarded = request.headers().contains_key("x-forwarded-for")
+        || request.headers().contains_key(header::FORWARDED);
+    let allowed = (peer_trusted || !forwarded)
+        && client_addr(request, &limits.trusted_proxies)
+            .is_some_and(|ip| limits.metrics_allow.iter().any(|n| n.contains(&ip)));
+    match (allowed, &limits.metrics_token) {
+        (true, _) => Ok(()),
+        (false, Some(_)) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Metrics need the scraper's bearer token.",
+        )),
+        (false, None) => Err(ApiError::forbidden(
+            "forbidden",
+            "Metrics are served to configured addresses only.",
+        )),
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -68,9 +112,16 @@ pub async fn readyz(State(state): State<AppState>, Query(query): Query<ReadyQuer
     }
 }
 
-/// Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
-pub async fn metrics_text(State(state): State<AppState>) -> Response {
+/// Prometheus text format, for the addresses in `BOXOFFICE_METRICS_ALLOW` (loopback by default)
+/// or with `Authorization: Bearer <BOXOFFICE_METRICS_TOKEN>`.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, content_type = "text/plain"),
+        (status = 401, description = "unauthorized: a token is configured and this one is missing or wrong"),
+        (status = 403, description = "forbidden: not an allowed address, and no token is configured")))]
+pub async fn metrics_text(State(state): State<AppState>, request: Request) -> Response {
+    if let Err(e) = may_read_metrics(&state, &request) {
+        return e.into_response();
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

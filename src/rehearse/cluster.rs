@@ -259,6 +259,7 @@ impl Cluster {
         let port = instance.port;
         let mut child = Command::new(&self.exe)
             .arg("serve")
+            .envs(crate::config::CROWD_FROM_ONE_ADDRESS.iter().copied())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("BOXOFFICE_LISTEN", format!("127.0.0.1:{port}"))
             .stdin(Stdio::null())

@@ -206,6 +206,29 @@ pub trait Repository: Send {
         user_id: &str,
         now: Timestamp,
     ) -> StoreResult<u32>;
+    /// Seats of the buyer's active holds across every event (the cross-event cap).
+    async fn seats_held_by_user(&mut self, user_id: &str, now: Timestamp) -> StoreResult<u32>;
+    /// Which of `seat_ids` the buyer released or let expire in the event at `since` or later, each
+    /// with when it last did: the cool-down.
+    async fn seats_recently_let_go(
+        &mut self,
+        event_id: &str,
+        user_id: &str,
+        seat_ids: &[String],
+        since: Timestamp,
+    ) -> StoreResult<Vec<(String, Timestamp)>>;
+    /// How many holds the buyer created in the event at `since` or later, and the oldest of them.
+    async fn holds_created_since(
+        &mut self,
+        event_id: &str,
+        user_id: &str,
+        since: Timestamp,
+    ) -> StoreResult<(u32, Option<Timestamp>)>;
+    /// Up to `limit` released or expired holds that ended before `before` and that no payment
+    /// refers to: those retention may delete.
+    async fn prunable_holds(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<String>>;
+    /// Deletes these ended holds and their seat rows; returns how many holds went.
+    async fn delete_ended_holds(&mut self, hold_ids: &[String]) -> StoreResult<u64>;
     async fn insert_hold(&mut self, hold: &Hold) -> StoreResult<()>;
     /// The one conditional update that takes seats: only those still available change. The caller
     /// rolls back unless it took all of them. Dialects with row locks lock the

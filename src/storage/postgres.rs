@@ -38,6 +38,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/postgres/0003_free_orders.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_ended_holds.sql"),
+    ),
 ];
 
 /// The advisory lock that lets only one instance migrate at a time (any constant both agree on).
@@ -666,6 +670,86 @@ impl Repository for PgTx {
         .fetch_one(&mut *self.0)
         .await?;
         Ok(n as u32)
+    }
+
+    async fn seats_held_by_user(&mut self, user_id: &str, now: Timestamp) -> StoreResult<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM hold_seats hs JOIN holds h ON h.id = hs.hold_id WHERE h.user_id = $1 AND h.ended_at IS NULL AND h.expires_at > $2",
+        )
+        .bind(user_id)
+        .bind(now.millis())
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok(n as u32)
+    }
+
+    async fn seats_recently_let_go(
+        &mut self,
+        event_id: &str,
+        user_id: &str,
+        seat_ids: &[String],
+        since: Timestamp,
+    ) -> StoreResult<Vec<(String, Timestamp)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT hs.seat_id, MAX(h.ended_at) FROM holds h JOIN hold_seats hs ON hs.hold_id = h.id \
+             WHERE h.user_id = $1 AND h.event_id = $2 AND h.status IN ('released', 'expired') \
+             AND h.ended_at >= $3 AND hs.seat_id = ANY($4) GROUP BY hs.seat_id ORDER BY hs.seat_id",
+        )
+        .bind(user_id)
+        .bind(event_id)
+        .bind(since.millis())
+        .bind(seat_ids)
+        .fetch_all(&mut *self.0)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seat, ended)| (seat, Timestamp(ended)))
+            .collect())
+    }
+
+    async fn holds_created_since(
+        &mut self,
+        event_id: &str,
+        user_id: &str,
+        since: Timestamp,
+    ) -> StoreResult<(u32, Option<Timestamp>)> {
+        let (n, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(created_at) FROM holds WHERE user_id = $1 AND event_id = $2 AND created_at >= $3",
+        )
+        .bind(user_id)
+        .bind(event_id)
+        .bind(since.millis())
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok((n as u32, oldest.map(Timestamp)))
+    }
+
+    async fn prunable_holds(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT h.id FROM holds h WHERE h.status IN ('released', 'expired') AND h.ended_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.hold_id = h.id) ORDER BY h.ended_at LIMIT $2",
+        )
+        .bind(before.millis())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.0)
+        .await?)
+    }
+
+    async fn delete_ended_holds(&mut self, hold_ids: &[String]) -> StoreResult<u64> {
+        if hold_ids.is_empty() {
+            return Ok(0);
+        }
+        sqlx::query("DELETE FROM hold_seats WHERE hold_id = ANY($1)")
+            .bind(hold_ids)
+            .execute(&mut *self.0)
+            .await?;
+        let done = sqlx::query(
+            "DELETE FROM holds WHERE id = ANY($1) AND status IN ('released', 'expired')",
+        )
+        .bind(hold_ids)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn insert_hold(&mut self, h: &Hold) -> StoreResult<()> {

@@ -108,7 +108,7 @@ async fn create_event(admin: &Buyer, body: &Value) -> Value {
 }
 
 /// A venue of `rows` × `per_row` seats with the standard event in it; returns the event id.
-async fn venue_and_event(admin: &Buyer, rows: usize, per_row: usize) -> String {
+pub async fn venue_and_event(admin: &Buyer, rows: usize, per_row: usize) -> String {
     let layout = hall(rows, per_row);
     let venue = create_venue(admin, "Small Hall", &layout).await;
     let event = create_event(admin, &event_body(venue["id"].as_str().unwrap(), &layout)).await;
@@ -116,7 +116,7 @@ async fn venue_and_event(admin: &Buyer, rows: usize, per_row: usize) -> String {
 }
 
 /// A new buyer whose hold helpers act on `event_id`.
-async fn buyer_for(app: &TestApp, event_id: &str) -> Buyer {
+pub async fn buyer_for(app: &TestApp, event_id: &str) -> Buyer {
     let mut buyer = app.register_and_login().await;
     buyer.event_id = event_id.to_owned();
     buyer
@@ -426,7 +426,7 @@ async fn invalid_events_are_refused_with_the_offending_seats_or_categories_named
         (
             "venue id with a NUL",
             with(&good, "/venue_id", Some(json!("a\u{0}b"))),
-            "unknown_venue",
+            "invalid_characters",
             None,
         ),
         (

@@ -2,6 +2,7 @@
 //! fresh database (SQLite, PostgreSQL or MariaDB/MySQL, chosen by `BOXOFFICE_TEST_DATABASE`) and
 //! talks to it over HTTP, SSE and WebSocket.
 
+mod abuse;
 mod accounts;
 mod admin;
 mod catalog;
@@ -9,6 +10,7 @@ mod checkout;
 #[path = "../support/database.rs"]
 mod database;
 mod events;
+mod fuzz;
 mod helpers;
 mod holds;
 mod interleavings;
