@@ -405,3 +405,31 @@ async fn a_hold_past_its_expiry_is_never_honoured_even_before_the_sweep() {
     assert_eq!(orders["orders"], json!([]));
     app.assert_audit_ok().await;
 }
+
+#[tokio::test]
+async fn a_refusal_for_a_seat_the_map_shows_taken_does_not_wait_for_a_connection_behind_a_sale() {
+    // One connection in the pool, taken by a hold that waits on a lock this test holds.
+    let app = TestApp::spawn_with(|s| s.db_pool_size = 1).await;
+    let (ann, bob, carl) = (
+        app.register_and_login().await,
+        app.register_and_login().await,
+        app.register_and_login().await,
+    );
+    ann.hold_ok(&["D-1"]).await;
+    // Both sessions are now remembered: neither needs the database to be recognised.
+    assert_eq!(bob.get("/api/v1/me").await.status(), StatusCode::OK);
+    assert_eq!(carl.get("/api/v1/me").await.status(), StatusCode::OK);
+    let db = boxoffice::storage::connect(&app.db_url, 1).await.unwrap();
+    let mut lock = db.begin().await.unwrap();
+    lock.lock_user(&carl.user_id).await.unwrap();
+    let blocked = tokio::spawn(async move { carl.hold(&["E-5"]).await.status() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!blocked.is_finished(), "the sale waits on the lock");
+    let refused = tokio::time::timeout(WAIT, bob.hold(&["D-1"]))
+        .await
+        .expect("the refusal is answered while the pool's connection waits behind the sale");
+    assert_error(refused, StatusCode::CONFLICT, "seat_unavailable").await;
+    drop(lock);
+    assert_eq!(blocked.await.unwrap(), StatusCode::CREATED);
+    db.close().await;
+}

@@ -510,3 +510,54 @@ async fn a_redis_outage_neither_lets_everyone_in_nor_stops_the_line() {
         assert_eq!(last["status"], "waiting", "after {moved:?}: {last}");
     }
 }
+
+#[tokio::test]
+async fn in_auto_mode_the_rate_falls_when_any_instance_sees_slow_holds_and_rises_when_none_do() {
+    use boxoffice::{
+        catalog::Catalog, domain::waiting_room::RoomSettings, waiting_room::WaitingRoom,
+    };
+    use std::sync::Arc;
+
+    let db_url = crate::database::fresh_database_url().await;
+    let db = boxoffice::storage::connect(&db_url, 2).await.unwrap();
+    db.migrate().await.unwrap();
+    boxoffice::seed::demo_event_if_empty(db.as_ref())
+        .await
+        .unwrap();
+    let catalog = Arc::new(Catalog::new(db.clone()));
+    let event = catalog.all().await.unwrap()[0].record.id.clone();
+    let instance = |name: &str| {
+        WaitingRoom::new(
+            db.clone(),
+            catalog.clone(),
+            b"one secret for both",
+            Duration::from_secs(900),
+            name.into(),
+            Some(REDIS),
+        )
+        .unwrap()
+    };
+    let (a, b) = (instance("a"), instance("b"));
+    let now = OffsetDateTime::now_utc().unix_timestamp() * 1_000;
+    let settings = RoomSettings::parse(true, 600, None, Some(200), now).unwrap();
+    a.configure(&event, settings).await.unwrap();
+    b.refresh().await.unwrap();
+    for i in 0..50 {
+        a.join(&event, &format!("buyer-{i}")).await.unwrap();
+    }
+    // Only A sees slow holds; its step reports them and cuts the rate by a third.
+    for _ in 0..20 {
+        a.record_hold_latency(&event, Duration::from_millis(800));
+    }
+    a.step_all().await;
+    assert_eq!(a.current_rate(&event), Some(400));
+    // A second on, B, which saw no hold at all, acts on A's report: down again.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    b.step_all().await;
+    assert_eq!(b.current_rate(&event), Some(266));
+    // Once A's report is stale (3 s) and nobody measures slow holds, the rate climbs back.
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    b.step_all().await;
+    assert_eq!(b.current_rate(&event), Some(296));
+    db.close().await;
+}
