@@ -225,9 +225,14 @@ pub struct SettingsArgs {
     /// Checkout requests per client address.
     #[arg(long, env = "BOXOFFICE_LIMIT_CHECKOUT_PER_ADDRESS", default_value = "60/min", value_parser = rate, global = true)]
     pub limit_checkout_per_address: Rate,
-    /// Sign-in attempts per account: past it the account is locked until one more is earned back.
+    /// Sign-in attempts on one account from one client address: past it the account is locked
+    /// for that address until one more is earned back; other addresses are not affected.
     #[arg(long, env = "BOXOFFICE_LIMIT_SIGN_IN_PER_ACCOUNT", default_value = "10/15min", value_parser = rate, global = true)]
     pub limit_sign_in_per_account: Rate,
+    /// Sign-in attempts on one account from all addresses together: the bound on a guesser who
+    /// spreads over many addresses.
+    #[arg(long, env = "BOXOFFICE_LIMIT_SIGN_IN_PER_ACCOUNT_ANY_ADDRESS", default_value = "100/15min", value_parser = rate, global = true)]
+    pub limit_sign_in_per_account_any_address: Rate,
     /// Holds created per account.
     #[arg(long, env = "BOXOFFICE_LIMIT_HOLDS_PER_ACCOUNT", default_value = "20/min", value_parser = rate, global = true)]
     pub limit_holds_per_account: Rate,
@@ -239,6 +244,15 @@ pub struct SettingsArgs {
         global = true
     )]
     pub max_seats_held_total: u32,
+    /// Seats held from one client address, whatever the accounts, within one hold's lifetime
+    /// (`BOXOFFICE_HOLD_TTL_SECS`); 0 turns it off. Against account farms.
+    #[arg(
+        long,
+        env = "BOXOFFICE_MAX_SEATS_PER_ADDRESS",
+        default_value_t = 32,
+        global = true
+    )]
+    pub max_seats_per_address: u32,
     /// Seconds before an account may hold a seat again after releasing it or letting it expire.
     #[arg(
         long,
@@ -296,8 +310,10 @@ pub const CROWD_FROM_ONE_ADDRESS: &[(&str, &str)] = &[
     ("BOXOFFICE_LIMIT_HOLDS_PER_ADDRESS", "off"),
     ("BOXOFFICE_LIMIT_CHECKOUT_PER_ADDRESS", "off"),
     ("BOXOFFICE_LIMIT_SIGN_IN_PER_ACCOUNT", "off"),
+    ("BOXOFFICE_LIMIT_SIGN_IN_PER_ACCOUNT_ANY_ADDRESS", "off"),
     ("BOXOFFICE_LIMIT_HOLDS_PER_ACCOUNT", "off"),
     ("BOXOFFICE_MAX_SEATS_HELD_TOTAL", "1000000"),
+    ("BOXOFFICE_MAX_SEATS_PER_ADDRESS", "0"),
     ("BOXOFFICE_HOLD_COOLDOWN_SECS", "0"),
     ("BOXOFFICE_MAX_HOLDS_PER_EVENT_PER_HOUR", "1000000"),
 ];
@@ -311,8 +327,11 @@ pub struct LimitSettings {
     pub holds_per_address: Option<RateQuota>,
     pub checkout_per_address: Option<RateQuota>,
     pub sign_in_per_account: Option<RateQuota>,
+    pub sign_in_per_account_any_address: Option<RateQuota>,
     pub holds_per_account: Option<RateQuota>,
     pub max_seats_held_total: u32,
+    /// 0: no cap.
+    pub max_seats_per_address: u32,
     pub hold_cooldown: Duration,
     pub max_holds_per_event_per_hour: u32,
     pub ended_hold_retention: Duration,
@@ -321,6 +340,12 @@ pub struct LimitSettings {
 }
 
 impl LimitSettings {
+    /// The limits of a server started with none of them configured: the production defaults,
+    /// for rehearsals and tests that need the real thing.
+    pub fn defaults() -> Self {
+        Settings::from(<Cli as clap::Parser>::parse_from(["boxoffice"]).settings).limits
+    }
+
     /// For tests: every limit so high that a suite signing in a thousand times from 127.0.0.1
     /// never meets one. The tests of the limits set the one they test low.
     pub fn generous() -> Self {
@@ -332,8 +357,10 @@ impl LimitSettings {
             holds_per_address: high,
             checkout_per_address: high,
             sign_in_per_account: high,
+            sign_in_per_account_any_address: high,
             holds_per_account: high,
             max_seats_held_total: 1_000_000,
+            max_seats_per_address: 0,
             hold_cooldown: Duration::ZERO,
             max_holds_per_event_per_hour: 1_000_000,
             ended_hold_retention: Duration::from_secs(7 * 24 * 3600),
@@ -448,8 +475,10 @@ impl From<SettingsArgs> for Settings {
                 holds_per_address: a.limit_holds_per_address.0,
                 checkout_per_address: a.limit_checkout_per_address.0,
                 sign_in_per_account: a.limit_sign_in_per_account.0,
+                sign_in_per_account_any_address: a.limit_sign_in_per_account_any_address.0,
                 holds_per_account: a.limit_holds_per_account.0,
                 max_seats_held_total: a.max_seats_held_total,
+                max_seats_per_address: a.max_seats_per_address,
                 hold_cooldown: Duration::from_secs(a.hold_cooldown_secs),
                 max_holds_per_event_per_hour: a.max_holds_per_event_per_hour,
                 ended_hold_retention: Duration::from_secs(a.ended_hold_retention_secs),
@@ -531,6 +560,11 @@ mod tests {
         assert_eq!(defaults.sign_in_per_address.map(|q| q.count), Some(30));
         assert!(defaults.trusted_proxies.is_empty());
         assert_eq!(defaults.metrics_allow.len(), 2);
+        assert_eq!(defaults.max_seats_per_address, 32);
+        assert_eq!(
+            defaults.sign_in_per_account_any_address.map(|q| q.count),
+            Some(100)
+        );
         let off = settings(&[
             "--limit-sign-in-per-address",
             "off",

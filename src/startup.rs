@@ -133,8 +133,12 @@ impl Application {
             .await
             .context("loading the waiting rooms")?;
         let limits = Arc::new(
-            http::limits::RateLimits::new(&settings.limits, settings.redis_url.as_deref())
-                .context("setting up the rate limits")?,
+            http::limits::RateLimits::new(
+                &settings.limits,
+                settings.hold_ttl,
+                settings.redis_url.as_deref(),
+            )
+            .context("setting up the rate limits")?,
         );
         let state = AppState {
             limits,

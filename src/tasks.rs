@@ -83,6 +83,7 @@ async fn sweeper(state: AppState) {
             for limiter in state.limits.all() {
                 limiter.forget_idle();
             }
+            state.limits.seats_per_address.forget_idle();
         }
         // Often enough that nothing outlives its retention by much more than a quarter of it.
         let prune_every = (state.settings.limits.ended_hold_retention / 4)

@@ -51,9 +51,83 @@ pub fn cooling_down(
     Some((cooling.into_iter().map(|(s, _)| s.clone()).collect(), wait))
 }
 
+/// The seats granted from one client address that still count against its cap: each counts for
+/// one hold's lifetime from when it was granted, whether the hold is still active or not (a farm
+/// that releases and re-holds gains nothing). Times are milliseconds on any one clock.
+#[derive(Debug, Default)]
+pub struct SeatWindow {
+    /// (counts until, seats, ticket), oldest first.
+    entries: Vec<(u64, u32, u64)>,
+}
+
+impl SeatWindow {
+    /// Counts `seats` more under `ticket` when they fit under `cap`; else the wait, in ms, until
+    /// enough of the counted seats leave the window.
+    pub fn reserve(
+        &mut self,
+        ticket: u64,
+        seats: u32,
+        cap: u32,
+        now_ms: u64,
+        window_ms: u64,
+    ) -> Result<(), u64> {
+        self.forget_before(now_ms);
+        let counted: u32 = self.entries.iter().map(|e| e.1).sum();
+        if counted.saturating_add(seats) <= cap {
+            self.entries.push((now_ms + window_ms, seats, ticket));
+            return Ok(());
+        }
+        let mut over = (counted + seats).saturating_sub(cap);
+        for (until, n, _) in &self.entries {
+            over = over.saturating_sub(*n);
+            if over == 0 {
+                return Err(until.saturating_sub(now_ms).max(1));
+            }
+        }
+        // More seats than the cap in one go: never fits, so the whole window.
+        Err(window_ms.max(1))
+    }
+
+    /// Takes back a reservation whose hold was not granted.
+    pub fn cancel(&mut self, ticket: u64) {
+        self.entries.retain(|e| e.2 != ticket);
+    }
+
+    /// Forgets what left the window; true when nothing counts any more.
+    pub fn forget_before(&mut self, now_ms: u64) -> bool {
+        self.entries.retain(|e| e.0 > now_ms);
+        self.entries.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_holds_up_to_its_cap_and_waits_for_the_oldest_seats_to_leave_the_window() {
+        let mut w = SeatWindow::default();
+        assert_eq!(w.reserve(1, 8, 20, 0, 1000), Ok(()));
+        assert_eq!(w.reserve(2, 8, 20, 100, 1000), Ok(()));
+        assert_eq!(w.reserve(3, 4, 20, 200, 1000), Ok(()));
+        // 20 counted: one more seat waits until the first 8 leave at 1000.
+        assert_eq!(w.reserve(4, 1, 20, 300, 1000), Err(700));
+        // Nine more need the second 8 gone too.
+        assert_eq!(w.reserve(4, 9, 20, 300, 1000), Err(800));
+        assert_eq!(w.reserve(4, 8, 20, 1000, 1000), Ok(()));
+        assert_eq!(w.reserve(5, 30, 20, 1000, 1000), Err(1000));
+    }
+
+    #[test]
+    fn a_cancelled_reservation_no_longer_counts_and_an_empty_window_says_so() {
+        let mut w = SeatWindow::default();
+        assert_eq!(w.reserve(1, 8, 8, 0, 1000), Ok(()));
+        assert!(w.reserve(2, 1, 8, 10, 1000).is_err());
+        w.cancel(1);
+        assert_eq!(w.reserve(2, 8, 8, 20, 1000), Ok(()));
+        assert!(!w.forget_before(500));
+        assert!(w.forget_before(1020));
+    }
 
     #[test]
     fn the_cross_event_cap_counts_what_is_held_and_what_is_asked() {

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::{
     ApiError, ApiResult, AppState,
-    extract::{ApiJson, CurrentUser, SESSION_COOKIE, session_token},
+    extract::{ApiJson, ClientAddress, CurrentUser, SESSION_COOKIE, session_token},
     limits,
 };
 use crate::{
@@ -127,6 +127,7 @@ pub async fn register(
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
+    client: ClientAddress,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     let invalid = || {
@@ -142,10 +143,23 @@ pub async fn login(
             // Every attempt on an account spends one of its allowance, the right password too
             // (an owner signs in once per session). Spent, the account is locked until the
             // allowance earns one back: a guesser is slowed to that pace, and the owner, whose
-            // attempt comes after the lock has run out, gets in as always.
+            // attempt comes after the lock has run out, gets in as always. The lock is per
+            // account *and address*, so that a guesser elsewhere cannot lock the owner out by
+            // spending the allowance first; a looser allowance over all addresses bounds a
+            // guesser who spreads over many.
             // Keyed by a digest: the limiter's keys (in Redis too) hold no e-mail address.
             let account = token_digest(email.as_str());
-            limits::check(state.limits.sign_in_per_account.as_ref(), &account).await?;
+            let from = client.0.map(limits::address_key).unwrap_or_default();
+            limits::check(
+                state.limits.sign_in_per_account.as_ref(),
+                &format!("{account}@{from}"),
+            )
+            .await?;
+            limits::check(
+                state.limits.sign_in_per_account_any_address.as_ref(),
+                &account,
+            )
+            .await?;
             let mut tx = state.db.read().await?;
             let user = tx.user_by_email(email.as_str()).await?;
             tx.commit().await?;

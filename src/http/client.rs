@@ -3,17 +3,27 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::{extract::ConnectInfo, http::Request};
+use axum::{
+    extract::ConnectInfo,
+    http::{Extensions, HeaderMap, Request},
+};
 use ipnet::IpNet;
 
 /// The address a request comes from, as far as we can trust it.
 pub fn client_addr<B>(request: &Request<B>, trusted: &[IpNet]) -> Option<IpAddr> {
-    let peer = request
-        .extensions()
+    client_of_parts(request.extensions(), request.headers(), trusted)
+}
+
+/// [`client_addr`] from a request's parts, for extractors.
+pub fn client_of_parts(
+    extensions: &Extensions,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())?;
-    let forwarded = request
-        .headers()
+    let forwarded = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())

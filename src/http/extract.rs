@@ -211,6 +211,26 @@ impl FromRequestParts<AppState> for StaffUser {
     }
 }
 
+/// The client's address as the limits see it (a trusted proxy's `X-Forwarded-For` resolved);
+/// `None` only where no connection info is recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(super::client::client_of_parts(
+            &parts.extensions,
+            &parts.headers,
+            &state.limits.trusted_proxies,
+        )))
+    }
+}
+
 impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = ApiError;
 

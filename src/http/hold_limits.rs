@@ -4,7 +4,9 @@
 
 use serde_json::json;
 
-use super::{ApiError, ApiResult, AppState, limits};
+use super::{
+    ApiError, ApiResult, AppState, address_seats::Reservation, extract::ClientAddress, limits,
+};
 use crate::{
     config::LimitSettings,
     domain::{hoarding, rate::retry_after_secs, time::Timestamp},
@@ -14,6 +16,30 @@ use crate::{
 /// Before any database work: the account's hold rate.
 pub async fn check_rate(state: &AppState, user_id: &str) -> ApiResult<()> {
     limits::check(state.limits.holds_per_account.as_ref(), user_id).await
+}
+
+/// Before the hold's transaction: counts its seats against the cap of its client address (the
+/// account farm's limit). The reservation is to be cancelled if the hold is not granted.
+pub async fn reserve_for_address(
+    state: &AppState,
+    client: ClientAddress,
+    seats: usize,
+) -> ApiResult<Option<Reservation>> {
+    let Some(addr) = client.0 else {
+        return Ok(None);
+    };
+    let seats = u32::try_from(seats).unwrap_or(u32::MAX);
+    let key = limits::address_key(addr);
+    state
+        .limits
+        .seats_per_address
+        .reserve(&key, seats)
+        .await
+        .map_err(|wait| {
+            metrics::counter!("boxoffice_rate_limited_total", "limit" => "seats_per_address")
+                .increment(1);
+            limits::rate_limited(wait)
+        })
 }
 
 /// Inside the hold's transaction, after the account is locked, so that two holds at once cannot

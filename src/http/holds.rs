@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::{
     ApiError, ApiResult, AppState, checkout,
     events::live_event,
-    extract::{ApiJson, ApiPath, CurrentUser},
+    extract::{ApiJson, ApiPath, ClientAddress, CurrentUser},
     hold_limits, queue,
 };
 use crate::{
@@ -21,6 +21,7 @@ use crate::{
     domain::{
         hold::{Hold, HoldRequest, HoldStatus},
         new_id,
+        seat::SeatStatus,
         time::Timestamp,
     },
     realtime::LiveEvent,
@@ -78,6 +79,7 @@ pub async fn create_hold(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     user: CurrentUser,
+    client: ClientAddress,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateHoldRequest>,
 ) -> ApiResult<(StatusCode, Json<HoldResponse>)> {
@@ -85,7 +87,7 @@ pub async fn create_hold(
     let started = std::time::Instant::now();
     let (info, live) = live_event(&state, &event_id).await?;
     queue::admit(&state, &event_id, user.id(), &headers)?;
-    let result = hold_seats(&state, &info, &live, &event_id, &user, body).await;
+    let result = hold_seats(&state, &info, &live, &event_id, &user, client, body).await;
     state
         .waiting_room
         .record_hold_latency(&event_id, started.elapsed());
@@ -98,6 +100,7 @@ async fn hold_seats(
     live: &LiveEvent,
     event_id: &str,
     user: &CurrentUser,
+    client: ClientAddress,
     body: CreateHoldRequest,
 ) -> ApiResult<(StatusCode, Json<HoldResponse>)> {
     let event_id = event_id.to_owned();
@@ -155,34 +158,14 @@ async fn hold_seats(
         created_at: now,
         expires_at: now.plus(state.settings.hold_ttl),
     };
-    let mut tx = state.db.begin().await?;
-    tx.lock_user(user.id()).await?;
-    let already = tx.seats_held_by(&event_id, user.id(), now).await?;
-    request.check_limit(already, max)?;
-    let limits = &state.settings.limits;
-    hold_limits::check_in_transaction(
-        tx.as_mut(),
-        limits,
-        user.id(),
-        &event_id,
-        &hold.seat_ids,
-        now,
-    )
-    .await?;
-    tx.insert_hold(&hold).await?;
-    let changes = tx
-        .take_available_seats(&event_id, &hold.id, &hold.user_id, &hold.seat_ids)
-        .await?;
-    if changes.len() != hold.seat_ids.len() {
-        let unavailable = tx
-            .unavailable_seats(&event_id, &hold.seat_ids, &hold.id)
-            .await?;
-        drop(tx); // rolls back: all or nothing
-        metrics::counter!("boxoffice_holds_refused_total").increment(1);
-        return Err(seat_unavailable(unavailable));
+    let reservation = hold_limits::reserve_for_address(state, client, hold.seat_ids.len()).await?;
+    let written = write_hold(state, &request, &hold, now).await;
+    if written.is_err()
+        && let Some(r) = reservation
+    {
+        state.limits.seats_per_address.cancel(r).await;
     }
-    tx.commit().await?;
-    state.publish(&event_id, changes);
+    state.publish(&event_id, written?);
     metrics::counter!("boxoffice_holds_created_total").increment(1);
     Ok((
         StatusCode::CREATED,
@@ -190,6 +173,44 @@ async fn hold_seats(
             hold: HoldView::of(&hold, now),
         }),
     ))
+}
+
+/// The hold's one transaction: the account's caps, then all the seats or none. Returns the seat
+/// changes to publish.
+async fn write_hold(
+    state: &AppState,
+    request: &HoldRequest,
+    hold: &Hold,
+    now: Timestamp,
+) -> ApiResult<Vec<SeatStatus>> {
+    let (event_id, user_id) = (&hold.event_id, &hold.user_id);
+    let mut tx = state.db.begin().await?;
+    tx.lock_user(user_id).await?;
+    let already = tx.seats_held_by(event_id, user_id, now).await?;
+    request.check_limit(already, state.settings.max_seats_per_hold)?;
+    hold_limits::check_in_transaction(
+        tx.as_mut(),
+        &state.settings.limits,
+        user_id,
+        event_id,
+        &hold.seat_ids,
+        now,
+    )
+    .await?;
+    tx.insert_hold(hold).await?;
+    let changes = tx
+        .take_available_seats(event_id, &hold.id, user_id, &hold.seat_ids)
+        .await?;
+    if changes.len() != hold.seat_ids.len() {
+        let unavailable = tx
+            .unavailable_seats(event_id, &hold.seat_ids, &hold.id)
+            .await?;
+        drop(tx); // rolls back: all or nothing
+        metrics::counter!("boxoffice_holds_refused_total").increment(1);
+        return Err(seat_unavailable(unavailable));
+    }
+    tx.commit().await?;
+    Ok(changes)
 }
 
 fn seat_unavailable(seat_ids: Vec<String>) -> ApiError {

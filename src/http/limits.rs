@@ -35,7 +35,7 @@ use crate::{
 };
 
 /// Past this, Redis is taken as down for this request and the local counter decides.
-const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+pub(super) const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// GCRA over one key: KEYS[1] holds the theoretical arrival time (ms) of the next request.
 /// ARGV: the emission interval (ms) and the burst. Returns 0 when allowed, else the wait in ms.
@@ -62,8 +62,8 @@ pub struct Limiter {
 }
 
 #[derive(Clone)]
-struct Shared {
-    connection: Arc<OnceLock<ConnectionManager>>,
+pub(super) struct Shared {
+    pub(super) connection: Arc<OnceLock<ConnectionManager>>,
     script: Arc<redis::Script>,
 }
 
@@ -139,12 +139,19 @@ pub struct RateLimits {
     pub holds_per_address: Option<Limiter>,
     pub checkout_per_address: Option<Limiter>,
     pub sign_in_per_account: Option<Limiter>,
+    pub sign_in_per_account_any_address: Option<Limiter>,
     pub holds_per_account: Option<Limiter>,
+    /// Seats held from one address within a hold's lifetime.
+    pub seats_per_address: super::address_seats::AddressSeats,
 }
 
 impl RateLimits {
     /// The limits of `settings`; with a Redis URL, shared through Redis once it answers.
-    pub fn new(settings: &LimitSettings, redis_url: Option<&str>) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &LimitSettings,
+        hold_ttl: Duration,
+        redis_url: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let shared = match redis_url {
             Some(url) => Some(connect(url)?),
             None => None,
@@ -158,7 +165,16 @@ impl RateLimits {
             holds_per_address: limiter("holds_ip", settings.holds_per_address),
             checkout_per_address: limiter("checkout_ip", settings.checkout_per_address),
             sign_in_per_account: limiter("sign_in_account", settings.sign_in_per_account),
+            sign_in_per_account_any_address: limiter(
+                "sign_in_account_any",
+                settings.sign_in_per_account_any_address,
+            ),
             holds_per_account: limiter("holds_account", settings.holds_per_account),
+            seats_per_address: super::address_seats::AddressSeats::new(
+                settings.max_seats_per_address,
+                hold_ttl,
+                shared.clone(),
+            ),
         })
     }
 
@@ -169,6 +185,7 @@ impl RateLimits {
             &self.holds_per_address,
             &self.checkout_per_address,
             &self.sign_in_per_account,
+            &self.sign_in_per_account_any_address,
             &self.holds_per_account,
         ]
         .into_iter()
@@ -191,7 +208,7 @@ impl RateLimits {
 }
 
 /// Starts connecting in the background: until Redis answers, the local counters decide.
-fn connect(url: &str) -> anyhow::Result<Shared> {
+pub(super) fn connect(url: &str) -> anyhow::Result<Shared> {
     let client = redis::Client::open(url)?;
     let connection = Arc::new(OnceLock::new());
     let cell = connection.clone();
@@ -250,7 +267,7 @@ pub fn client_of(request: &Request, limits: &RateLimits) -> Option<IpAddr> {
 
 /// One key per IPv4 address, and per /64 for IPv6: one subscriber usually has a whole /64 and
 /// could otherwise take a fresh address for every request.
-fn address_key(addr: IpAddr) -> String {
+pub(super) fn address_key(addr: IpAddr) -> String {
     match addr {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -1,6 +1,7 @@
 //! The HTTP layer: shared state, the router assembled from one module per resource, and the
 //! cross-cutting layers (body limit, overload shedding, cross-origin refusal, metrics).
 
+pub mod address_seats;
 pub mod admin;
 pub mod admin_catalog;
 pub mod auth;

@@ -538,3 +538,137 @@ async fn a_write_from_the_same_host_over_another_scheme_is_refused() {
         "the same scheme and host is this site"
     );
 }
+
+/// A hold of the demo event sent as if through the trusted proxy for `client`.
+async fn hold_from(
+    buyer: &crate::helpers::Buyer,
+    seats: &[&str],
+    client: &str,
+) -> reqwest::Response {
+    buyer
+        .client
+        .post(buyer.url(&format!("/api/v1/events/{}/holds", buyer.event_id)))
+        .bearer_auth(&buyer.token)
+        .header("x-forwarded-for", client)
+        .json(&json!({ "seat_ids": seats }))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn behind_the_proxy(s: &mut boxoffice::config::Settings) {
+    s.limits.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+}
+
+#[tokio::test]
+async fn accounts_from_one_address_together_hold_no_more_seats_than_the_address_cap() {
+    let app = TestApp::spawn_with(|s| {
+        behind_the_proxy(s);
+        s.limits.max_seats_per_address = 5;
+    })
+    .await;
+    let farm = "198.51.100.7";
+    let (a, b, c) = (
+        app.register_and_login().await,
+        app.register_and_login().await,
+        app.register_and_login().await,
+    );
+    for (buyer, seats) in [(&a, ["D-1", "D-2"]), (&b, ["D-3", "D-4"])] {
+        let r = hold_from(buyer, &seats, farm).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    // A third account from the same address: two more seats would make six.
+    let retry = assert_rate_limited(hold_from(&c, &["D-5", "D-6"], farm).await).await;
+    assert!(
+        retry <= 600,
+        "the window is one hold's lifetime, said {retry}"
+    );
+    assert_eq!(app.seat_state("D-5").await, "available");
+    let r = hold_from(&c, &["D-5"], farm).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "one more seat fits");
+    // The same account from another address is counted there.
+    let r = hold_from(&c, &["D-6", "D-7"], "198.51.100.8").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_hold_refused_for_a_taken_seat_does_not_spend_the_address_allowance() {
+    let app = TestApp::spawn_with(|s| {
+        behind_the_proxy(s);
+        s.limits.max_seats_per_address = 2;
+    })
+    .await;
+    let (first, second) = (
+        app.register_and_login().await,
+        app.register_and_login().await,
+    );
+    let r = hold_from(&first, &["E-1"], "198.51.100.20").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    for _ in 0..3 {
+        let r = hold_from(&second, &["E-1", "E-2"], "198.51.100.21").await;
+        assert_error(r, StatusCode::CONFLICT, "seat_unavailable").await;
+    }
+    let r = hold_from(&second, &["E-2", "E-3"], "198.51.100.21").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn with_redis_two_instances_share_one_address_seat_cap() {
+    let redis = std::env::var("BOXOFFICE_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let client = format!("10.{}.{}.{}", rand_octet(), rand_octet(), rand_octet());
+    let configure = |s: &mut boxoffice::config::Settings| {
+        s.redis_url = Some(redis.clone());
+        s.limits.max_seats_per_address = 3;
+        behind_the_proxy(s);
+    };
+    let a = TestApp::spawn_with(configure).await;
+    let b = TestApp::spawn_with(configure).await;
+    wait_for_shared_limits(&a).await;
+    wait_for_shared_limits(&b).await;
+    let on_a = a.register_and_login().await;
+    let on_b = b.register_and_login().await;
+    let r = hold_from(&on_a, &["F-1", "F-2"], &client).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // Each instance alone has counted two: only the shared window refuses two more.
+    assert_rate_limited(hold_from(&on_b, &["F-1", "F-2"], &client).await).await;
+    let r = hold_from(&on_b, &["F-1"], &client).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_guesser_at_another_address_cannot_lock_the_owner_out_but_many_addresses_meet_the_account_limit()
+ {
+    let app = TestApp::spawn_with(|s| {
+        behind_the_proxy(s);
+        s.limits.sign_in_per_account = Some(RateQuota::new(3, Duration::from_secs(3600)));
+        s.limits.sign_in_per_account_any_address =
+            Some(RateQuota::new(6, Duration::from_secs(3600)));
+    })
+    .await;
+    let owner = unique_email();
+    let r = app.register(&owner, PASSWORD, "Owner").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let guesser = "203.0.113.50";
+    for _ in 0..3 {
+        let r = login_from(&app, &owner, "guess", Some(guesser)).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_rate_limited(login_from(&app, &owner, "guess", Some(guesser)).await).await;
+    // The owner, at home, is not locked out by the guesser.
+    let r = login_from(&app, &owner, PASSWORD, Some("192.0.2.10")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // A guesser spreading over addresses meets the account-wide allowance of 6: the guesser's
+    // 3 and the owner's 1 are spent (the refused attempt was stopped before it), 2 more are left.
+    for n in 0..2 {
+        let r = login_from(
+            &app,
+            &owner,
+            "guess",
+            Some(&format!("203.0.113.{}", 60 + n)),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_rate_limited(login_from(&app, &owner, "guess", Some("203.0.113.70")).await).await;
+}
