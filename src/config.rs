@@ -249,7 +249,7 @@ pub struct SettingsArgs {
     #[arg(
         long,
         env = "BOXOFFICE_MAX_SEATS_PER_ADDRESS",
-        default_value_t = 32,
+        default_value_t = 16,
         global = true
     )]
     pub max_seats_per_address: u32,
@@ -560,7 +560,7 @@ mod tests {
         assert_eq!(defaults.sign_in_per_address.map(|q| q.count), Some(30));
         assert!(defaults.trusted_proxies.is_empty());
         assert_eq!(defaults.metrics_allow.len(), 2);
-        assert_eq!(defaults.max_seats_per_address, 32);
+        assert_eq!(defaults.max_seats_per_address, 16);
         assert_eq!(
             defaults.sign_in_per_account_any_address.map(|q| q.count),
             Some(100)

@@ -5,9 +5,10 @@
 use std::{path::PathBuf, time::Duration};
 
 use boxoffice::{
-    config::Settings,
+    config::{LimitSettings, Settings},
     rehearse::{
         Options, Overrides, Plan, Report, Scenario, Transport, Visit, check_target, rehearse,
+        render_text,
     },
     startup::Application,
 };
@@ -355,4 +356,59 @@ async fn a_chaos_rehearsal_on_a_spawned_cluster_stays_clean() {
         "buyers paid through the cluster: {}",
         report["buyers"]
     );
+}
+
+/// The server's production limits, trusting this machine's `X-Forwarded-For` as a load
+/// balancer's: the crowd and the bots then each come from addresses of their own.
+fn real_limits(s: &mut Settings) {
+    s.limits = LimitSettings::defaults();
+    s.limits.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+}
+
+fn hold_p99_ms(report: &Report) -> f64 {
+    report
+        .steps
+        .iter()
+        .find(|s| s.step.name() == "hold")
+        .map_or(0.0, |s| s.latency.p99_ms)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_in_a_flash_sale_hold_under_5_percent_of_the_hall_and_cost_honest_buyers_nothing() {
+    let crowd = Overrides {
+        buyers: Some(60),
+        watchers: Some(4),
+        spread_addresses: Some(true),
+        ..Overrides::default()
+    };
+    let without = rehearse_small(Scenario::FlashSale, crowd.clone(), real_limits).await;
+    let with = rehearse_small(Scenario::Bots, crowd, real_limits).await;
+    let text = render_text(&with);
+    let bots = with.bots.as_ref().expect("the bots' figures");
+    assert!(
+        bots.seats_held_peak > 0,
+        "the bots got seats, or this proves nothing:\n{text}"
+    );
+    assert!(bots.within_target, "{text}");
+    assert!(bots.seats_held_peak_share < 0.05, "{text}");
+    assert_eq!(bots.guesses_right, 0, "{text}");
+    assert!(
+        bots.guesses_rate_limited > 0,
+        "the guessers were locked out:\n{text}"
+    );
+    assert_eq!(
+        bots.victims_signed_in_after, bots.victims,
+        "every victim still signs in:\n{text}"
+    );
+    assert!(bots.farm_accounts <= 20, "the registration limit:\n{text}");
+    assert_eq!(bots.honest_rate_limited, 0, "{text}");
+    assert!(without.bots.is_none());
+    // Not a benchmark (scripts/bench measures), a bound on harm: a bot that slowed every hold
+    // down, by hammering the hashers or the database, would show here.
+    let (before, after) = (hold_p99_ms(&without), hold_p99_ms(&with));
+    assert!(
+        after <= 2.0 * before + 100.0,
+        "honest hold p99 {after:.1} ms with bots, {before:.1} ms without:\n{text}"
+    );
+    assert_eq!(paid(&with) > 0, paid(&without) > 0, "{text}");
 }

@@ -63,6 +63,13 @@ pub struct Api {
     pub recorder: Arc<Recorder>,
     /// The buyer's admission token, once the event's waiting room let it in.
     admission: Option<Arc<str>>,
+    /// The client address this client claims through `X-Forwarded-For`, as a trusted proxy
+    /// would forward it: the crowd then comes from many addresses, as a real one does.
+    forwarded_for: Option<Arc<str>>,
+    /// Whether [`Api::on`] gives each buyer an address of its own.
+    spread: bool,
+    /// Whether 503 and 429 are retried after `Retry-After` (a browser's way; not a script's).
+    retries: bool,
 }
 
 /// What one try of a request gave.
@@ -100,13 +107,50 @@ impl Api {
             home: 0,
             recorder,
             admission: None,
+            forwarded_for: None,
+            spread: false,
+            retries: true,
         })
     }
 
-    /// The same client, talking to the n-th instance first (counting round the cluster).
+    /// The same client, whose buyers (see [`Api::on`]) each come from an address of their own.
+    pub fn spreading(&self) -> Api {
+        Api {
+            spread: true,
+            ..self.clone()
+        }
+    }
+
+    /// The same client, claiming to come from `address` (the server must trust this machine as
+    /// a proxy to believe it).
+    pub fn at_address(&self, address: &str) -> Api {
+        Api {
+            forwarded_for: Some(address.into()),
+            ..self.clone()
+        }
+    }
+
+    /// The same client recording into `recorder` and taking every answer as it comes, without
+    /// retries: a script's client.
+    pub fn scripted(&self, recorder: Arc<Recorder>) -> Api {
+        Api {
+            recorder,
+            retries: false,
+            spread: false,
+            ..self.clone()
+        }
+    }
+
+    /// The same client, talking to the n-th instance first (counting round the cluster); when
+    /// spreading, from buyer n's own address.
     pub fn on(&self, n: usize) -> Api {
         Api {
             home: n % self.bases.len(),
+            forwarded_for: if self.spread {
+                Some(buyer_address(n).into())
+            } else {
+                self.forwarded_for.clone()
+            },
             ..self.clone()
         }
     }
@@ -214,6 +258,7 @@ impl Api {
                 )
                 .await;
             let retry_after = match tried {
+                Try::Answer(r, _) if !self.retries => return Some(r),
                 Try::Answer(r, after)
                     if (r.is(503) || r.is(429)) && overloaded < overload_retries =>
                 {
@@ -277,6 +322,9 @@ impl Api {
         }
         if let Some(a) = &self.admission {
             request = request.header("Admission-Token", a.as_ref());
+        }
+        if let Some(a) = &self.forwarded_for {
+            request = request.header("X-Forwarded-For", a.as_ref());
         }
         let sent_at = self.recorder.now();
         let answer = async {
@@ -366,6 +414,12 @@ impl Api {
             }
         }
     }
+}
+
+/// Buyer n's address when the crowd is spread: one of its own in 10.0.0.0/8.
+pub fn buyer_address(n: usize) -> String {
+    let n = n as u32 & 0x00ff_ffff;
+    format!("10.{}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff)
 }
 
 /// A body in the `Content-Encoding` it came with, decoded; `None` when it came as it is (or in a

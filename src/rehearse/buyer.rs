@@ -21,7 +21,7 @@ use super::{
 
 pub const GOOD_CARD: &str = "4242424242424242";
 pub const DECLINED_CARD: &str = "4000000000000002";
-const PASSWORD: &str = "rehearsal-password-1";
+pub(super) const PASSWORD: &str = "rehearsal-password-1";
 /// How long a buyer waits to see its own seats turn "mine" on its map before going on.
 const OWN_SEATS_WAIT: Duration = Duration::from_secs(1);
 
@@ -61,10 +61,15 @@ impl Crowd {
     }
 }
 
+/// Buyer `n`'s e-mail address in the run `run_id`.
+pub fn buyer_email(run_id: &str, n: usize) -> String {
+    format!("rehearse-{run_id}-{n}@example.com")
+}
+
 /// Registers buyer `n` and signs it in; the bearer token, or `None` if either step failed.
 pub async fn sign_in(crowd: &Crowd, n: usize) -> Option<String> {
     let api = crowd.api.on(n);
-    let email = format!("rehearse-{}-{n}@example.com", crowd.run_id);
+    let email = buyer_email(&crowd.run_id, n);
     let account = json!({"email": email, "password": PASSWORD, "name": format!("Buyer {n}")});
     let registered = api
         .call(

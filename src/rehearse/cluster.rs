@@ -38,6 +38,10 @@ pub struct ClusterSpec {
     /// SQLite file in a temporary directory.
     pub database_url: Option<String>,
     pub chaos: bool,
+    /// The instances keep every abuse limit at its default and trust this machine's
+    /// `X-Forwarded-For` (the crowd spreads over addresses); otherwise the limits are lifted,
+    /// since the whole crowd comes from one address.
+    pub real_limits: bool,
 }
 
 const START_LIMIT: Duration = Duration::from_secs(30);
@@ -92,6 +96,7 @@ pub struct Cluster {
     pub bases: Vec<String>,
     /// Keep the temporary directory (the instances' logs) when the cluster goes.
     keep_dir: AtomicBool,
+    real_limits: bool,
 }
 
 impl Cluster {
@@ -179,6 +184,7 @@ impl Cluster {
             env,
             bases,
             keep_dir: AtomicBool::new(false),
+            real_limits: spec.real_limits,
         };
         // From here on, a failure drops `cluster`, which stops whatever has started.
         *cluster.redis.lock().await = Some(cluster.start_redis().await?);
@@ -257,9 +263,14 @@ impl Cluster {
     async fn start_instance(&self, n: usize) -> anyhow::Result<()> {
         let mut instance = self.instances[n].lock().await;
         let port = instance.port;
+        let lifted: &[(&str, &str)] = if self.real_limits {
+            &[("BOXOFFICE_TRUSTED_PROXIES", "127.0.0.0/8")]
+        } else {
+            crate::config::CROWD_FROM_ONE_ADDRESS
+        };
         let mut child = Command::new(&self.exe)
             .arg("serve")
-            .envs(crate::config::CROWD_FROM_ONE_ADDRESS.iter().copied())
+            .envs(lifted.iter().copied())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("BOXOFFICE_LISTEN", format!("127.0.0.1:{port}"))
             .stdin(Stdio::null())

@@ -25,6 +25,7 @@ pub async fn run(args: RehearseArgs, audit_database_url: Option<String>) -> Exit
         instances,
         database_url: audit_database_url.clone(),
         chaos: args.chaos,
+        real_limits: plan.spread_addresses,
     });
     let options = Options {
         target: args.target.clone(),

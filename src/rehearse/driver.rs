@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 use super::{
     api::Api,
     arrivals::schedule,
-    buyer::{Crowd, Settled, follow_payment, record_paid, sign_in, visit},
+    bots::Army,
+    buyer::{Crowd, Settled, buyer_email, follow_payment, record_paid, sign_in, visit},
     cluster::{ChaosLog, Cluster, ClusterSpec, ClusterSummary, run_chaos},
     feed::{FeedMessage, LiveMap, parse_message},
     options::check_target,
@@ -114,8 +115,14 @@ async fn rehearse_on(
         plan.duration,
         &mut rng,
     );
+    // With spread addresses, each buyer comes from its own; the driver's own reads do not.
+    let crowd_api = if plan.spread_addresses {
+        api.spreading()
+    } else {
+        api.clone()
+    };
     let crowd = Arc::new(Crowd {
-        api: api.clone(),
+        api: crowd_api,
         chart: chart.clone(),
         event_id: event_id.clone(),
         plan: plan.clone(),
@@ -140,6 +147,22 @@ async fn rehearse_on(
         view.wait_for(WATCHERS_READY, |s| s.snapshots > 0).await;
     }
 
+    // The bots start before the opening: a farm registers its accounts ahead of the sale.
+    let army = plan.bots.any().then(|| {
+        let victims = (0..arrivals.len())
+            .take(plan.bots.guessers * 3)
+            .map(|n| (n, buyer_email(&crowd.run_id, n)))
+            .collect();
+        Army::start(
+            &api,
+            chart.clone(),
+            &event_id,
+            &crowd.run_id,
+            plan.bots,
+            victims,
+            plan.seed,
+        )
+    });
     let tokens = if plan.early_sign_in {
         sign_in_early(&crowd, arrivals.len(), options.progress).await
     } else {
@@ -148,6 +171,9 @@ async fn rehearse_on(
     let signed_in_early = tokens.iter().flatten().count();
 
     let opened_at = recorder.now();
+    if let Some(army) = &army {
+        army.open();
+    }
     let chaos_stop = CancellationToken::new();
     let chaos = match &cluster {
         Some((c, true)) => Some(tokio::spawn(run_chaos(
@@ -163,6 +189,19 @@ async fn rehearse_on(
     let arrived = run_sale(&crowd, &arrivals, tokens, &mut rng, &views[0], &options).await;
     let load_end = recorder.now();
     crowd.stop.cancel();
+    let bots = match army {
+        Some(army) => {
+            let honest_rate_limited = recorder
+                .lock()
+                .outcomes
+                .iter()
+                .filter(|(o, _)| o.status == 429)
+                .map(|(_, n)| *n)
+                .sum();
+            Some(army.finish(opened_at, load_end, honest_rate_limited).await)
+        }
+        None => None,
+    };
     // No new fault from here; the one under way heals before the checks.
     chaos_stop.cancel();
     let chaos = match chaos {
@@ -258,6 +297,7 @@ async fn rehearse_on(
         audit,
     });
     report.chaos = chaos.events;
+    report.bots = bots;
     report.cluster = cluster_summary;
     Ok(report)
 }
@@ -470,7 +510,7 @@ impl Progress {
 }
 
 /// A fresh anonymous `/seats`: the map and seat id → state.
-async fn fresh_map(api: &Api, chart: &Chart, event_id: &str) -> Option<FreshMap> {
+pub(super) async fn fresh_map(api: &Api, chart: &Chart, event_id: &str) -> Option<FreshMap> {
     let path = format!("/api/v1/events/{event_id}/seats");
     let reply = api
         .call(Step::Seats, Method::GET, &path, None, None, None)

@@ -10,6 +10,7 @@
 
 mod api;
 mod arrivals;
+mod bots;
 mod buyer;
 mod cluster;
 mod command;
@@ -26,6 +27,7 @@ mod stats;
 mod stream;
 mod verdict;
 
+pub use bots::BotFigures;
 pub use cluster::{ChaosEvent, ClusterSpec, ClusterSummary};
 pub use command::run;
 pub use driver::{Options, rehearse};
@@ -33,5 +35,5 @@ pub use html::render as render_html;
 pub use options::{RehearseArgs, check_target};
 pub use record::Visit;
 pub use report::{Report, render_text};
-pub use scenario::{Arrival, Overrides, Plan, Scenario, Transport};
+pub use scenario::{Arrival, Bots, Overrides, Plan, Scenario, Transport};
 pub use verdict::Verdict;

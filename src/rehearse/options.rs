@@ -60,6 +60,19 @@ pub struct RehearseArgs {
     pub early_sign_in: Option<bool>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Each buyer from an address of its own, sent as `X-Forwarded-For` (the target must list
+    /// this machine in BOXOFFICE_TRUSTED_PROXIES); on by default with bots.
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub spread_addresses: Option<bool>,
+    /// Password guessers in the sale (the `bots` scenario has 2).
+    #[arg(long)]
+    pub guessers: Option<usize>,
+    /// Account farms, each one address registering as many accounts as it can (`bots`: 1).
+    #[arg(long)]
+    pub farms: Option<usize>,
+    /// Hoarders, each an account that holds all it may and never pays (`bots`: 1).
+    #[arg(long)]
+    pub hoarders: Option<usize>,
     /// The event to sell (default: the first one listed with seats available).
     #[arg(long)]
     pub event: Option<String>,
@@ -101,6 +114,10 @@ impl RehearseArgs {
             transport: self.transport,
             early_sign_in: self.early_sign_in,
             seed: self.seed,
+            spread_addresses: self.spread_addresses,
+            guessers: self.guessers,
+            farms: self.farms,
+            hoarders: self.hoarders,
         })
     }
 }

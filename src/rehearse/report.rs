@@ -44,6 +44,9 @@ pub struct Report {
     /// Time in line, the order of numbering and goodput, when the event has a waiting room.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_room: Option<super::queue::WaitingRoomFigures>,
+    /// What the hostile clients got, when the sale had some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bots: Option<super::bots::BotFigures>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -256,6 +259,7 @@ pub fn assemble(i: Inputs<'_>) -> Report {
         chaos: Vec::new(),
         opened_at_secs: i.opened_at,
         waiting_room: super::queue::figures(r, sale),
+        bots: None,
     }
 }
 
@@ -360,6 +364,9 @@ pub fn render_text(r: &Report) -> String {
             room.fifo_inversion_share * 100.0,
             room.goodput_orders_per_second
         );
+    }
+    if let Some(b) = &r.bots {
+        render_bots(w, b);
     }
     let _ = writeln!(
         w,
@@ -488,4 +495,59 @@ fn serde_name<T: Serialize>(v: &T) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// The bots' section: what they tried, what they got, and the target.
+fn render_bots(w: &mut String, b: &super::bots::BotFigures) {
+    let answers: Vec<String> = b
+        .hold_answers
+        .iter()
+        .map(|(a, n)| format!("{a} ×{n}"))
+        .collect();
+    let _ = writeln!(
+        w,
+        "  bots: {} guessers, {} farms, {} hoarders, from {} addresses",
+        b.bots.guessers, b.bots.farms, b.bots.hoarders, b.addresses
+    );
+    let _ = writeln!(
+        w,
+        "    guesses: {} sent, {} wrong (401), {} refused (429), {} right; {} of {} victims signed in afterwards",
+        b.guesses,
+        b.guesses_wrong,
+        b.guesses_rate_limited,
+        b.guesses_right,
+        b.victims_signed_in_after,
+        b.victims
+    );
+    let _ = writeln!(
+        w,
+        "    farms: {} registrations tried, {} accounts made, {} refused (429)",
+        b.farm_registrations, b.farm_accounts, b.farm_registrations_rate_limited
+    );
+    let _ = writeln!(
+        w,
+        "    holds: {} granted; answers {}",
+        b.holds_granted,
+        if answers.is_empty() {
+            "none".to_owned()
+        } else {
+            answers.join(", ")
+        }
+    );
+    let _ = writeln!(
+        w,
+        "    seats held by bots: at most {} of {} ({:.1}%, target under {:.0}%: {}), {:.1} on average, longest hold {:.1}s",
+        b.seats_held_peak,
+        b.seats_total,
+        b.seats_held_peak_share * 100.0,
+        super::bots::TARGET_SHARE * 100.0,
+        if b.within_target { "met" } else { "MISSED" },
+        b.seats_held_mean,
+        b.longest_hold_secs
+    );
+    let _ = writeln!(
+        w,
+        "    honest buyers refused by a limit (429): {}",
+        b.honest_rate_limited
+    );
 }

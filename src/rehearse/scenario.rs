@@ -8,6 +8,7 @@ use serde::Serialize;
 
 /// Hard bounds, whatever the flags say: a rehearsal must always stop by itself.
 pub const MAX_BUYERS: usize = 100_000;
+pub const MAX_BOTS_OF_A_KIND: usize = 100;
 pub const MAX_WATCHERS: usize = 10_000;
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 /// The server's default per-user limit; asking for more only earns 422s.
@@ -24,6 +25,9 @@ pub enum Scenario {
     FanOut,
     /// Steady mixed load.
     Soak,
+    /// A flash sale with hostile clients in it: password guessers, an account farm and a
+    /// hoarder, each from addresses of its own, against the server's real limits.
+    Bots,
 }
 
 impl Scenario {
@@ -33,6 +37,7 @@ impl Scenario {
             Scenario::HotSeat => "hot-seat",
             Scenario::FanOut => "fan-out",
             Scenario::Soak => "soak",
+            Scenario::Bots => "bots",
         }
     }
 }
@@ -110,6 +115,27 @@ pub struct Plan {
     /// Sign every buyer in before the sale opens (they wait on the page for the opening).
     pub early_sign_in: bool,
     pub seed: u64,
+    /// Every buyer from an address of its own (through `X-Forwarded-For`, which the server
+    /// must trust from this machine), so that the server's per-address limits can stay on.
+    pub spread_addresses: bool,
+    pub bots: Bots,
+}
+
+/// The hostile clients in the sale, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Bots {
+    /// Each guesses the passwords of a few buyers' accounts, from one address.
+    pub guessers: usize,
+    /// Each registers as many accounts as it can from one address, and holds with all of them.
+    pub farms: usize,
+    /// Each holds all an account may, never pays, and holds again when it can.
+    pub hoarders: usize,
+}
+
+impl Bots {
+    pub fn any(&self) -> bool {
+        self.guessers + self.farms + self.hoarders > 0
+    }
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -138,6 +164,10 @@ pub struct Overrides {
     pub transport: Option<Transport>,
     pub early_sign_in: Option<bool>,
     pub seed: Option<u64>,
+    pub spread_addresses: Option<bool>,
+    pub guessers: Option<usize>,
+    pub farms: Option<usize>,
+    pub hoarders: Option<usize>,
 }
 
 /// One buyer's intentions, decided when it arrives.
@@ -171,17 +201,29 @@ impl Plan {
             transport: Transport::Mixed,
             early_sign_in: false,
             seed: 1,
+            spread_addresses: false,
+            bots: Bots::default(),
+        };
+        let flash_sale = Plan {
+            arrival: Arrival::Spike,
+            buyers: Some(300),
+            pay_ratio: 0.85,
+            cancel_ratio: 0.05,
+            picky_ratio: 0.8,
+            early_sign_in: true,
+            ..base.clone()
         };
         match scenario {
-            Scenario::FlashSale => Plan {
-                arrival: Arrival::Spike,
-                buyers: Some(300),
-                pay_ratio: 0.85,
-                cancel_ratio: 0.05,
-                picky_ratio: 0.8,
-                early_sign_in: true,
-                ..base
+            Scenario::Bots => Plan {
+                spread_addresses: true,
+                bots: Bots {
+                    guessers: 2,
+                    farms: 1,
+                    hoarders: 1,
+                },
+                ..flash_sale
             },
+            Scenario::FlashSale => flash_sale,
             Scenario::HotSeat => Plan {
                 arrival: Arrival::Spike,
                 buyers: Some(100),
@@ -235,6 +277,20 @@ impl Plan {
             early_sign_in,
             seed
         );
+        set!(spread_addresses);
+        for (kind, n) in [
+            (&mut self.bots.guessers, o.guessers),
+            (&mut self.bots.farms, o.farms),
+            (&mut self.bots.hoarders, o.hoarders),
+        ] {
+            if let Some(n) = n {
+                *kind = n;
+            }
+        }
+        if self.bots.any() && o.spread_addresses.is_none() {
+            // Bots are told apart from buyers by address only, as the server tells them.
+            self.spread_addresses = true;
+        }
         if let Some(n) = o.buyers {
             self.buyers = Some(n);
         }
@@ -285,6 +341,13 @@ impl Plan {
         }
         if self.pay_ratio + self.cancel_ratio > 1.0 + 1e-9 {
             return Err("the pay and cancel ratios add up to more than 1".into());
+        }
+        let b = self.bots;
+        if [b.guessers, b.farms, b.hoarders]
+            .iter()
+            .any(|n| *n > MAX_BOTS_OF_A_KIND)
+        {
+            return Err(format!("at most {MAX_BOTS_OF_A_KIND} bots of each kind"));
         }
         if self.max_attempts == 0 {
             return Err("a buyer needs at least one attempt".into());
