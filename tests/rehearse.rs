@@ -412,3 +412,90 @@ async fn bots_in_a_flash_sale_hold_under_5_percent_of_the_hall_and_cost_honest_b
     );
     assert_eq!(paid(&with) > 0, paid(&without) > 0, "{text}");
 }
+
+/// Issue 13: our side of autoscaling. Behind HAProxy on MariaDB and Redis, a second and a third
+/// instance join mid-sale through HAProxy's runtime API, then the first is drained and removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_added_and_drained_mid_sale_behind_haproxy_lose_no_request_and_no_live_map() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let mysql = std::env::var("BOXOFFICE_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .args([
+            "rehearse",
+            "--spawn-cluster",
+            "1",
+            "--database-url",
+            &mysql,
+            "--scale",
+            "2s:+1,4s:+1,7s:-1",
+            "--scenario",
+            "soak",
+            "--duration",
+            "10s",
+            "--rate",
+            "5",
+            "--watchers",
+            "6",
+            "--think-ms",
+            "300",
+            "--grace",
+            "4s",
+            "--seed",
+            "5",
+            "--json",
+            "--quiet",
+        ])
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .expect("the scaling rehearsal ends within 90 s")
+        .expect("the rehearsal runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("a JSON report ({e}); stderr:\n{stderr}"));
+    let scaling = &report["scaling"];
+    let context = format!(
+        "scaling: {scaling:#}\nanswers: {}\nverdict: {}\nstderr:\n{stderr}",
+        report["answers"], report["verdict"]
+    );
+    assert!(out.status.success() && report["clean"] == true, "{context}");
+    assert_eq!(report["audit"]["ok"], true, "{context}");
+    let kinds: Vec<&str> = scaling["events"]
+        .as_array()
+        .expect("the scaling events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "instance_added",
+            "instance_added",
+            "instance_draining",
+            "instance_removed"
+        ],
+        "{context}"
+    );
+    // Nothing failed but what the client retried: no unexpected answer, not one 5xx.
+    assert_eq!(report["requests"]["unexpected"], 0, "{context}");
+    assert_eq!(report["requests"]["server_errors"], 0, "{context}");
+    // New instances served current maps the moment they took traffic.
+    assert_eq!(scaling["new_instances_checked"], 2, "{context}");
+    assert_eq!(scaling["stale_seats_on_new_instances"], 0, "{context}");
+    // The drained instance's live maps came back elsewhere, each within 5 s.
+    assert!(scaling["reconnects"].as_u64().unwrap_or(0) > 0, "{context}");
+    assert!(
+        scaling["reconnect_gap_max_ms"].as_f64().unwrap_or(f64::MAX) <= 5000.0,
+        "{context}"
+    );
+    assert_eq!(scaling["ok"], true, "{context}");
+    assert_eq!(
+        report["delivery"]["live_maps"], report["delivery"]["live_maps_converged"],
+        "{context}"
+    );
+}

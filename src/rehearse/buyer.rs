@@ -57,6 +57,7 @@ impl Crowd {
             event_id: self.event_id.clone(),
             token,
             wire: self.wire(n),
+            resumed_from: None,
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct ClusterSpec {
     /// `X-Forwarded-For` (the crowd spreads over addresses); otherwise the limits are lifted,
     /// since the whole crowd comes from one address.
     pub real_limits: bool,
+    /// Instances added and drained during the sale, behind HAProxy (empty: no HAProxy, the
+    /// clients talk to the instances themselves).
+    pub scale: Vec<super::scaling::ScaleStep>,
 }
 
 const START_LIMIT: Duration = Duration::from_secs(30);
@@ -93,7 +96,14 @@ pub struct Cluster {
     psp: Mutex<Option<PspHandle>>,
     psp_url: String,
     env: Vec<(String, String)>,
+    /// Where the clients go: HAProxy when the cluster scales, else every instance.
     pub bases: Vec<String>,
+    /// Every instance slot's own address (the ones added later included).
+    pub direct: Vec<String>,
+    /// How many instances run from the start.
+    pub initial: usize,
+    pub balancer: Option<super::scaling::Balancer>,
+    pub scale: Vec<super::scaling::ScaleStep>,
     /// Keep the temporary directory (the instances' logs) when the cluster goes.
     keep_dir: AtomicBool,
     real_limits: bool,
@@ -126,13 +136,22 @@ impl Cluster {
             }
         };
         let redis_port = free_port()?;
-        let ports: Vec<u16> = (0..spec.instances)
-            .map(|_| free_port())
-            .collect::<Result<_, _>>()?;
-        let bases: Vec<String> = ports
+        let slots = spec.instances + super::scaling::added(&spec.scale);
+        let ports: Vec<u16> = (0..slots).map(|_| free_port()).collect::<Result<_, _>>()?;
+        let direct: Vec<String> = ports
             .iter()
             .map(|p| format!("http://127.0.0.1:{p}"))
             .collect();
+        let balancer = if spec.scale.is_empty() {
+            None
+        } else {
+            let log = std::fs::File::create(dir.join("haproxy.log"))?;
+            Some(super::scaling::Balancer::start(&dir, &ports, spec.instances, log).await?)
+        };
+        let bases = match &balancer {
+            Some(b) => vec![b.url.clone()],
+            None => direct.clone(),
+        };
         let (_, psp) = SandboxPsp::start(PspConfig {
             // Webhooks go to the first instance; while it is down the provider retries them.
             webhook_url: Some(format!("{}/api/v1/payments/webhook", bases[0])),
@@ -158,6 +177,11 @@ impl Cluster {
             ("BOXOFFICE_RECONCILE_INTERVAL_MS", "500"),
             ("BOXOFFICE_DB_POOL_SIZE", "8"),
             ("BOXOFFICE_DEMO", "true"),
+            // Behind HAProxy, a draining instance's failing /readyz is seen before it stops.
+            (
+                "BOXOFFICE_DRAIN_DELAY_MS",
+                if balancer.is_some() { "750" } else { "0" },
+            ),
             ("RUST_LOG", "warn"),
         ]
         .iter()
@@ -183,6 +207,10 @@ impl Cluster {
             psp_url,
             env,
             bases,
+            direct,
+            initial: spec.instances,
+            balancer,
+            scale: spec.scale.clone(),
             keep_dir: AtomicBool::new(false),
             real_limits: spec.real_limits,
         };
@@ -193,6 +221,11 @@ impl Cluster {
         let rest = (1..spec.instances).map(|n| cluster.start_instance(n));
         for started in futures_util::future::join_all(rest).await {
             started?;
+        }
+        if let Some(balancer) = &cluster.balancer {
+            for n in 0..spec.instances {
+                balancer.wait_until_up(n, START_LIMIT).await?;
+            }
         }
         if progress {
             eprintln!(
@@ -260,7 +293,7 @@ impl Cluster {
     }
 
     /// Starts instance `n` on its port (again, after a kill), waiting until it listens.
-    async fn start_instance(&self, n: usize) -> anyhow::Result<()> {
+    pub(super) async fn start_instance(&self, n: usize) -> anyhow::Result<()> {
         let mut instance = self.instances[n].lock().await;
         let port = instance.port;
         let lifted: &[(&str, &str)] = if self.real_limits {
@@ -304,6 +337,28 @@ impl Cluster {
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         instance.child = Some(child);
         Ok(())
+    }
+
+    /// SIGTERM, then waits up to `limit` for the instance to drain and exit.
+    pub(super) async fn terminate_instance(&self, n: usize, limit: Duration) -> anyhow::Result<()> {
+        let mut instance = self.instances[n].lock().await;
+        let Some(mut child) = instance.child.take() else {
+            bail!("instance {} is not running", n + 1);
+        };
+        if let Some(pid) = child.id() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status()
+                .await;
+        }
+        match tokio::time::timeout(limit, child.wait()).await {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                let _ = child.start_kill();
+                bail!("instance {} did not drain within {limit:?}", n + 1)
+            }
+        }
     }
 
     /// SIGKILL: the instance dies wherever it is, its connections cut.
@@ -366,6 +421,9 @@ impl Cluster {
                 let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
             }
         }
+        if let Some(balancer) = &self.balancer {
+            balancer.stop().await;
+        }
         self.kill_redis().await;
         let psp = lock(&self.psp).take();
         if let Some(psp) = psp {
@@ -422,7 +480,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(super) fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
 }

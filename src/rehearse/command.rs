@@ -26,6 +26,7 @@ pub async fn run(args: RehearseArgs, audit_database_url: Option<String>) -> Exit
         database_url: audit_database_url.clone(),
         chaos: args.chaos,
         real_limits: plan.spread_addresses,
+        scale: args.scale.clone().map(|s| s.0).unwrap_or_default(),
     });
     let options = Options {
         target: args.target.clone(),

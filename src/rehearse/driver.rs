@@ -26,6 +26,7 @@ use super::{
     options::check_target,
     record::{Confirming, Recorder, Step, Visit},
     report::{Inputs, Report, Seats, assemble},
+    scaling::run_scaling,
     scenario::Plan,
     seats::Chart,
     stream::{LiveView, follow},
@@ -58,6 +59,9 @@ const CONVERGENCE_LIMIT: Duration = Duration::from_secs(3);
 const READ_BACK_CONCURRENCY: usize = 8;
 /// Orders not read back by then count as missing their tickets: unconfirmed is not confirmed.
 const READ_BACK_LIMIT: Duration = Duration::from_secs(120);
+
+/// Every live map whose stream ended must be live again within this (issue 13's 5 s).
+const RESYNC_LIMIT_MS: f64 = 5000.0;
 
 /// After the sale, how long payments still confirming are waited for at most.
 const CONFIRMING_LIMIT: Duration = Duration::from_secs(20);
@@ -186,6 +190,17 @@ async fn rehearse_on(
         ))),
         _ => None,
     };
+    let scaling = match &cluster {
+        Some((c, _)) if !c.scale.is_empty() => Some(tokio::spawn(run_scaling(
+            c.clone(),
+            recorder.clone(),
+            event_id.clone(),
+            c.scale.clone(),
+            options.progress,
+            chaos_stop.clone(),
+        ))),
+        _ => None,
+    };
     let arrived = run_sale(&crowd, &arrivals, tokens, &mut rng, &views[0], &options).await;
     let load_end = recorder.now();
     crowd.stop.cancel();
@@ -207,6 +222,10 @@ async fn rehearse_on(
     let chaos = match chaos {
         Some(task) => task.await.context("the chaos task")?,
         None => ChaosLog::default(),
+    };
+    let scaling = match scaling {
+        Some(task) => Some(task.await.context("the scaling task")?),
+        None => None,
     };
     settle_confirming(&crowd, options.grace.min(CONFIRMING_LIMIT)).await;
 
@@ -298,6 +317,21 @@ async fn rehearse_on(
     });
     report.chaos = chaos.events;
     report.bots = bots;
+    report.scaling = scaling.map(|mut s| {
+        let gaps: Vec<f64> = records
+            .reconnect_gaps
+            .iter()
+            .map(|g| g.as_secs_f64() * 1000.0)
+            .collect();
+        let summary = super::stats::Summary::of(&gaps);
+        s.reconnects = gaps.len() as u64;
+        s.reconnect_gap_p99_ms = summary.p99_ms;
+        s.reconnect_gap_max_ms = summary.max_ms;
+        s.ok = summary.max_ms <= RESYNC_LIMIT_MS
+            && s.stale_seats_on_new_instances == 0
+            && !s.events.iter().any(|e| e.kind.ends_with("_failed"));
+        s
+    });
     report.cluster = cluster_summary;
     Ok(report)
 }

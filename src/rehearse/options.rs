@@ -94,6 +94,10 @@ pub struct RehearseArgs {
     /// provider slow and failing for a few seconds, at moments drawn from --seed.
     #[arg(long, requires = "spawn_cluster")]
     pub chaos: bool,
+    /// With --spawn-cluster: put HAProxy in front and change the number of instances during the
+    /// sale, e.g. `5s:+1,8s:+1,15s:-1` (from the opening: add one, add one, drain one).
+    #[arg(long, requires = "spawn_cluster", conflicts_with = "chaos", value_parser = schedule)]
+    pub scale: Option<Schedule>,
 }
 
 impl RehearseArgs {
@@ -120,6 +124,14 @@ impl RehearseArgs {
             hoarders: self.hoarders,
         })
     }
+}
+
+/// A `--scale` schedule as given (a newtype: clap would take a bare `Vec` for repeated flags).
+#[derive(Debug, Clone)]
+pub struct Schedule(pub Vec<super::scaling::ScaleStep>);
+
+fn schedule(raw: &str) -> Result<Schedule, String> {
+    super::scaling::parse_scale(raw).map(Schedule)
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

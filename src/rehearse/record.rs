@@ -151,6 +151,8 @@ pub struct Records {
     pub confirming_seen: u64,
     /// Each buyer's time in the waiting room, for events that have one.
     pub queue: Vec<super::queue::QueueRecord>,
+    /// From a live stream's end to the first snapshot on the next connection, every time.
+    pub reconnect_gaps: Vec<Duration>,
 }
 
 /// A payment the server is still confirming, and what the buyer needs to follow it up.

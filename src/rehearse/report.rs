@@ -47,6 +47,9 @@ pub struct Report {
     /// What the hostile clients got, when the sale had some.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bots: Option<super::bots::BotFigures>,
+    /// What scaling the cluster mid-sale did (`--scale`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<super::scaling::ScalingFigures>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -260,6 +263,7 @@ pub fn assemble(i: Inputs<'_>) -> Report {
         opened_at_secs: i.opened_at,
         waiting_room: super::queue::figures(r, sale),
         bots: None,
+        scaling: None,
     }
 }
 
@@ -367,6 +371,24 @@ pub fn render_text(r: &Report) -> String {
     }
     if let Some(b) = &r.bots {
         render_bots(w, b);
+    }
+    if let Some(s) = &r.scaling {
+        let steps: Vec<String> = s
+            .events
+            .iter()
+            .map(|e| format!("{} {} at {:.1}s", e.kind, e.target, e.at_ms as f64 / 1000.0))
+            .collect();
+        let _ = writeln!(w, "  scaling: {}", steps.join("; "));
+        let _ = writeln!(
+            w,
+            "    {} new instances checked, {} stale seats; {} reconnects, gap p99 {:.0} ms, max {:.0} ms: {}",
+            s.new_instances_checked,
+            s.stale_seats_on_new_instances,
+            s.reconnects,
+            s.reconnect_gap_p99_ms,
+            s.reconnect_gap_max_ms,
+            if s.ok { "ok" } else { "NOT OK" }
+        );
     }
     let _ = writeln!(
         w,

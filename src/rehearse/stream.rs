@@ -125,6 +125,8 @@ pub struct Subscription {
     pub event_id: String,
     pub token: Option<String>,
     pub wire: Wire,
+    /// When the previous connection of this map ended, for the reconnect's gap.
+    pub resumed_from: Option<Duration>,
 }
 
 /// Keeps `view` live until `stop`: reconnects whenever the stream ends, to the next instance
@@ -134,12 +136,14 @@ pub async fn follow(sub: Subscription, view: Arc<LiveView>, stop: CancellationTo
     let counters = &sub.api.recorder.counters;
     let home = sub.api.home();
     let mut session_number = 0;
+    let mut ended_at = None;
     while !stop.is_cancelled() {
         if session_number > 0 {
             counters.reconnects.fetch_add(1, Ordering::Relaxed);
         }
         let here = Subscription {
             api: sub.api.on(home + session_number),
+            resumed_from: ended_at,
             ..sub.clone()
         };
         session_number += 1;
@@ -153,6 +157,7 @@ pub async fn follow(sub: Subscription, view: Arc<LiveView>, stop: CancellationTo
             _ = stop.cancelled() => return,
             _ = session => {}
         }
+        ended_at = Some(sub.api.recorder.now());
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(RECONNECT_PAUSE) => {}
@@ -195,6 +200,10 @@ fn deliver(
         } else {
             *seen_snapshot = true;
             subscribed(sub, opened_at, None);
+            if let Some(ended) = sub.resumed_from {
+                let gap = recorder.now().saturating_sub(ended);
+                recorder.lock().reconnect_gaps.push(gap);
+            }
         }
     }
     view.apply(recorder.now(), &message, &sub.chart);
