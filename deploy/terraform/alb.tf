@@ -26,9 +26,9 @@ resource "aws_lb_target_group" "app" {
   vpc_id               = aws_vpc.main.id
   target_type          = "instance"
   deregistration_delay = local.drain_seconds
-  # Least outstanding requests: a new instance gets work at once, a slow one less of it.
+  # Least outstanding requests: a new instance gets work at once, a slow one less of it. (AWS
+  # allows no slow start with this algorithm.)
   load_balancing_algorithm_type = "least_outstanding_requests"
-  slow_start                    = 30
   health_check {
     # Redis is optional for readiness: a Redis outage must not take every instance out.
     path                = "/readyz?optional=redis"

@@ -30,13 +30,14 @@ data "aws_iam_policy_document" "instance" {
     )
   }
   statement {
+    # Only through Secrets Manager and SSM (the agent's configuration is a SecureString).
     sid       = "DecryptOwnSecrets"
     actions   = ["kms:Decrypt"]
     resources = [aws_kms_key.main.arn]
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["secretsmanager.${local.region}.amazonaws.com"]
+      values   = ["secretsmanager.${local.region}.amazonaws.com", "ssm.${local.region}.amazonaws.com"]
     }
   }
   statement {
