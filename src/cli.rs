@@ -1,5 +1,5 @@
-//! The subcommands: `serve` (default), `migrate`, `audit`, `rehearse`, `sandbox-psp` and
-//! `export-static`.
+//! The subcommands: `serve` (default), `migrate`, `audit`, `rehearse`, `sandbox-psp`,
+//! `export-static` and `probe`.
 
 use std::process::ExitCode;
 
@@ -19,6 +19,15 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Audit => return audit(settings).await,
         Command::SandboxPsp(args) => return sandbox_psp(settings.listen, *args).await,
         Command::ExportStatic { dir } => export_static(&dir),
+        Command::Probe { path } => {
+            return match probe(settings.listen, &path).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("unhealthy: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Rehearse(args) => {
             // The audit runs only against a database named on the command line: the default
             // (or an inherited DATABASE_URL) may well not be the target's.
@@ -53,6 +62,33 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
         "migrations applied to {}",
         storage::redact(&settings.database_url)
     );
+    Ok(())
+}
+
+/// `boxoffice probe [PATH]`: GET PATH from the server bound to `listen`, reached over loopback
+/// when it binds every address. Ok on a 2xx answer within two seconds.
+pub async fn probe(listen: std::net::SocketAddr, path: &str) -> anyhow::Result<()> {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    let status = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .no_proxy()
+        .build()?
+        .get(format!("http://{addr}{path}"))
+        .send()
+        .await?
+        .status();
+    anyhow::ensure!(status.is_success(), "{path} answered {status}");
     Ok(())
 }
 

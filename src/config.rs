@@ -40,6 +40,13 @@ pub enum Command {
         /// The directory to write (created if missing; files of the same name are replaced).
         dir: std::path::PathBuf,
     },
+    /// Ask the server listening on BOXOFFICE_LISTEN (on this machine) for PATH and exit 0 when it
+    /// answers 2xx within two seconds, 1 otherwise: a container HEALTHCHECK without curl.
+    Probe {
+        /// The path to ask for.
+        #[arg(default_value = "/healthz")]
+        path: String,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -101,7 +101,8 @@ pub async fn api_method_not_allowed() -> ApiError {
 }
 
 /// Request counts and latencies by route template (never by raw path: ids would explode the
-/// number of series).
+/// number of series), and the requests in flight: an autoscaler's signal that, unlike CPU, also
+/// rises when requests wait on the database.
 pub async fn record_metrics(request: Request<Body>, next: Next) -> Response {
     let route = request
         .extensions()
@@ -110,10 +111,31 @@ pub async fn record_metrics(request: Request<Body>, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
+    let in_flight = InFlight::enter();
     let response = next.run(request).await;
+    drop(in_flight);
     let status = response.status();
     record(&method, &route, status, started.elapsed());
     response
+}
+
+/// One request in `boxoffice_http_requests_in_flight` until its response is ready (streams count
+/// until their headers are sent; `boxoffice_open_streams` counts them after). Dropped, not just
+/// ended, so that a request whose client went away leaves the count too.
+struct InFlight(metrics::Gauge);
+
+impl InFlight {
+    fn enter() -> Self {
+        let gauge = metrics::gauge!("boxoffice_http_requests_in_flight");
+        gauge.increment(1.0);
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 fn record(method: &str, route: &str, status: StatusCode, elapsed: Duration) {

@@ -122,6 +122,15 @@ pub async fn metrics_text(State(state): State<AppState>, request: Request) -> Re
     if let Err(e) = may_read_metrics(&state, &request) {
         return e.into_response();
     }
+    // The pools keep their own counts: read them as the scrape happens.
+    for p in state.db.pool_stats() {
+        let pool = p.pool;
+        metrics::gauge!("boxoffice_db_pool_connections", "pool" => pool, "state" => "in_use")
+            .set(f64::from(p.in_use()));
+        metrics::gauge!("boxoffice_db_pool_connections", "pool" => pool, "state" => "idle")
+            .set(f64::from(p.idle));
+        metrics::gauge!("boxoffice_db_pool_max_connections", "pool" => pool).set(f64::from(p.max));
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

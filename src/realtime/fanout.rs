@@ -20,7 +20,10 @@ use tokio::sync::{OnceCell, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::SeatHub;
-use crate::domain::seat::{SeatState, SeatStatus};
+use crate::domain::{
+    seat::{SeatState, SeatStatus},
+    time::Timestamp,
+};
 
 pub const CHANNEL: &str = "boxoffice:seats";
 /// Changes waiting to be published; past this the oldest work is dropped (and healed by
@@ -36,6 +39,10 @@ pub struct WireBatch {
     pub origin: String,
     pub event_id: String,
     pub changes: Vec<WireChange>,
+    /// The publisher's wall clock (ms) when it handed the batch over, right after the commit:
+    /// receivers report their fan-out lag from it. Absent from older instances' batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +68,7 @@ impl WireBatch {
                     holder: s.holder.clone(),
                 })
                 .collect(),
+            sent_ms: Some(Timestamp::now().millis()),
         }
     }
 
@@ -123,6 +131,7 @@ impl FanOut {
             .set_max_delay(Duration::from_secs(1))
             .set_number_of_retries(usize::MAX);
         let connection = Arc::new(OnceCell::new());
+        metrics::gauge!("boxoffice_redis_connected").set(0.0);
         // Not subscribed yet: the first subscription confirmation resynchronises the seat maps
         // (see `receive`), which covers whatever other instances changed before Redis answered.
         let subscribed = Arc::new(AtomicBool::new(false));
@@ -240,6 +249,9 @@ async fn publish(
             _ = shutdown.cancelled() => return,
             b = queue.recv() => match b { Some(b) => b, None => return },
         };
+        // What is still waiting behind this batch: a queue that grows means Redis is slower
+        // than the sales, and other instances' maps lag (see `boxoffice_fanout_lag_seconds`).
+        metrics::gauge!("boxoffice_fanout_publish_queue").set(queue.len() as f64);
         let Some(mut connection) = cell.get().cloned() else {
             // Not connected yet: the other instances' reconciliation picks the change up.
             metrics::counter!("boxoffice_fanout_publish_failures_total").increment(1);
@@ -288,6 +300,13 @@ async fn receive(
                     continue; // applied locally when it was published
                 }
                 metrics::counter!("boxoffice_fanout_received_total").increment(1);
+                if let Some(sent) = batch.sent_ms {
+                    // Across machines this includes their clock difference (NTP keeps it to
+                    // milliseconds); a clock behind the publisher's reads as no lag.
+                    let lag_ms = (Timestamp::now().millis() - sent).max(0);
+                    metrics::histogram!("boxoffice_fanout_lag_seconds")
+                        .record(lag_ms as f64 / 1000.0);
+                }
                 let event_id = batch.event_id.clone();
                 hub.apply(&event_id, batch.into_statuses());
             }
@@ -296,10 +315,12 @@ async fn receive(
                     "lost the Redis subscription; live updates from other instances pause until it returns"
                 );
                 subscribed.store(false, Ordering::SeqCst);
+                metrics::gauge!("boxoffice_redis_connected").set(0.0);
             }
             // The first subscription confirmation after a disconnection: the manager has
             // reconnected and resubscribed, so resynchronise what was missed meanwhile.
             PushKind::Subscribe if !subscribed.swap(true, Ordering::SeqCst) => {
+                metrics::gauge!("boxoffice_redis_connected").set(1.0);
                 tracing::info!(
                     "Redis subscription restored; resynchronising seat maps from the database"
                 );

@@ -72,6 +72,51 @@ pub trait Database: Send + Sync + 'static {
     async fn migrate(&self) -> StoreResult<()>;
     async fn ping(&self) -> StoreResult<()>;
     async fn close(&self);
+    /// How full each connection pool is now, for `/metrics`.
+    fn pool_stats(&self) -> Vec<PoolStats>;
+}
+
+/// One connection pool's occupancy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `main` (PostgreSQL, MySQL), `writer` and `readers` (SQLite), `refusals` (all).
+    pub pool: &'static str,
+    /// Connections open now, busy or idle.
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl PoolStats {
+    pub fn of<DB: sqlx::Database>(pool: &'static str, p: &sqlx::Pool<DB>) -> Self {
+        let open = p.size();
+        PoolStats {
+            pool,
+            open,
+            idle: (p.num_idle() as u32).min(open),
+            max: p.options().get_max_connections(),
+        }
+    }
+
+    pub fn in_use(&self) -> u32 {
+        self.open - self.idle
+    }
+}
+
+/// Runs `acquire` (taking a connection from `pool`, then its BEGIN) counted in the gauge
+/// `boxoffice_db_pool_waiting{pool}`: work queued in front of the database shows there before
+/// it shows in latency. Counted until `acquire` finishes or is dropped.
+pub(crate) async fn waiting<T>(pool: &'static str, acquire: impl Future<Output = T>) -> T {
+    struct Waiting(metrics::Gauge);
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            self.0.decrement(1.0);
+        }
+    }
+    let gauge = metrics::gauge!("boxoffice_db_pool_waiting", "pool" => pool);
+    gauge.increment(1.0);
+    let _waiting = Waiting(gauge);
+    acquire.await
 }
 
 /// Opens the database a URL names (`sqlite:`, `postgres://`/`postgresql://`,

@@ -13,8 +13,8 @@ use sqlx::{
 
 use super::{
     CategoryRecord, Database, EventRecord, IdempotencyRecord, LedgerEntry, NewEvent, OrderRecord,
-    OrderStatus, PaymentRecord, PaymentStatus, REFUSAL_CONNECTIONS, Repository, StoreError,
-    StoreResult, StoredPayment, TicketRecord, UserRecord, VenueRecord,
+    OrderStatus, PaymentRecord, PaymentStatus, PoolStats, REFUSAL_CONNECTIONS, Repository,
+    StoreError, StoreResult, StoredPayment, TicketRecord, UserRecord, VenueRecord, waiting,
 };
 use crate::domain::{
     account::Role,
@@ -91,11 +91,11 @@ impl Database for MySqlDatabase {
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<UserRecord>> {
-        session_user(&self.pool, token_hash, now).await
+        waiting("main", session_user(&self.pool, token_hash, now)).await
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Repository>> {
-        Ok(Box::new(MySqlTx(self.pool.begin().await?)))
+        Ok(Box::new(MySqlTx(waiting("main", self.pool.begin()).await?)))
     }
 
     async fn read(&self) -> StoreResult<Box<dyn Repository>> {
@@ -103,17 +103,21 @@ impl Database for MySqlDatabase {
         // describes a single moment. REPEATABLE READ is safe here because the transaction never
         // writes; `SET TRANSACTION` without SESSION applies to this transaction only.
         Ok(Box::new(MySqlTx(
-            self.pool
-                .begin_with(
+            waiting(
+                "main",
+                self.pool.begin_with(
                     "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; \
                      START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
-                )
-                .await?,
+                ),
+            )
+            .await?,
         )))
     }
 
     async fn refusal_read(&self) -> StoreResult<Box<dyn Repository>> {
-        Ok(Box::new(MySqlTx(self.refusals.begin().await?)))
+        Ok(Box::new(MySqlTx(
+            waiting("refusals", self.refusals.begin()).await?,
+        )))
     }
 
     async fn migrate(&self) -> StoreResult<()> {
@@ -153,6 +157,13 @@ impl Database for MySqlDatabase {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        vec![
+            PoolStats::of("main", &self.pool),
+            PoolStats::of("refusals", &self.refusals),
+        ]
     }
 }
 

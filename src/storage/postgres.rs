@@ -14,8 +14,8 @@ use sqlx::{
 
 use super::{
     CategoryRecord, Database, EventRecord, IdempotencyRecord, LedgerEntry, NewEvent, OrderRecord,
-    OrderStatus, PaymentRecord, PaymentStatus, REFUSAL_CONNECTIONS, Repository, StoreError,
-    StoreResult, StoredPayment, TicketRecord, UserRecord, VenueRecord,
+    OrderStatus, PaymentRecord, PaymentStatus, PoolStats, REFUSAL_CONNECTIONS, Repository,
+    StoreError, StoreResult, StoredPayment, TicketRecord, UserRecord, VenueRecord, waiting,
 };
 use crate::domain::{
     account::Role,
@@ -79,28 +79,34 @@ impl Database for PostgresDatabase {
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<UserRecord>> {
-        session_user(&self.pool, token_hash, now).await
+        waiting("main", session_user(&self.pool, token_hash, now)).await
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Repository>> {
-        Ok(Box::new(PgTx(self.pool.begin().await?)))
+        Ok(Box::new(PgTx(waiting("main", self.pool.begin()).await?)))
     }
 
     async fn read(&self) -> StoreResult<Box<dyn Repository>> {
         // One snapshot for the whole transaction, as SQLite's readers have: the audit, for one,
         // describes a single moment. Safe at REPEATABLE READ because it never writes.
         Ok(Box::new(PgTx(
-            self.pool
-                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .await?,
+            waiting(
+                "main",
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+            )
+            .await?,
         )))
     }
 
     async fn refusal_read(&self) -> StoreResult<Box<dyn Repository>> {
         Ok(Box::new(PgTx(
-            self.refusals
-                .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED, READ ONLY")
-                .await?,
+            waiting(
+                "refusals",
+                self.refusals
+                    .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED, READ ONLY"),
+            )
+            .await?,
         )))
     }
 
@@ -143,6 +149,13 @@ impl Database for PostgresDatabase {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        vec![
+            PoolStats::of("main", &self.pool),
+            PoolStats::of("refusals", &self.refusals),
+        ]
     }
 }
 

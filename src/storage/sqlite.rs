@@ -14,8 +14,8 @@ use sqlx::{
 
 use super::{
     CategoryRecord, Database, EventRecord, IdempotencyRecord, LedgerEntry, NewEvent, OrderRecord,
-    OrderStatus, PaymentRecord, PaymentStatus, REFUSAL_CONNECTIONS, Repository, StoreError,
-    StoreResult, StoredPayment, TicketRecord, UserRecord, VenueRecord,
+    OrderStatus, PaymentRecord, PaymentStatus, PoolStats, REFUSAL_CONNECTIONS, Repository,
+    StoreError, StoreResult, StoredPayment, TicketRecord, UserRecord, VenueRecord, waiting,
 };
 use crate::domain::{
     account::Role,
@@ -96,21 +96,25 @@ impl Database for SqliteDatabase {
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<UserRecord>> {
-        session_user(&self.readers, token_hash, now).await
+        waiting("readers", session_user(&self.readers, token_hash, now)).await
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Repository>> {
         Ok(Box::new(SqliteTx(
-            self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            waiting("writer", self.writer.begin_with("BEGIN IMMEDIATE")).await?,
         )))
     }
 
     async fn read(&self) -> StoreResult<Box<dyn Repository>> {
-        Ok(Box::new(SqliteTx(self.readers.begin().await?)))
+        Ok(Box::new(SqliteTx(
+            waiting("readers", self.readers.begin()).await?,
+        )))
     }
 
     async fn refusal_read(&self) -> StoreResult<Box<dyn Repository>> {
-        Ok(Box::new(SqliteTx(self.refusals.begin().await?)))
+        Ok(Box::new(SqliteTx(
+            waiting("refusals", self.refusals.begin()).await?,
+        )))
     }
 
     async fn migrate(&self) -> StoreResult<()> {
@@ -147,6 +151,14 @@ impl Database for SqliteDatabase {
     async fn close(&self) {
         self.readers.close().await;
         self.writer.close().await;
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        vec![
+            PoolStats::of("writer", &self.writer),
+            PoolStats::of("readers", &self.readers),
+            PoolStats::of("refusals", &self.refusals),
+        ]
     }
 }
 

@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
-use crate::helpers::{GOOD_CARD, PASSWORD, TestApp, WAIT, WsItem, assert_error, error_body};
+use crate::helpers::{
+    GOOD_CARD, PASSWORD, SseReader, TestApp, WAIT, WsItem, assert_error, error_body,
+};
+use crate::redis_server::{PrivateRedis, free_port};
 
 #[tokio::test]
 async fn healthz_and_readyz_are_200() {
@@ -37,6 +40,129 @@ async fn metrics_are_in_prometheus_text_format_and_count_requests() {
     app.get(&format!("/api/v1/events/{id}/seats")).await;
     let text = app.get("/metrics").await.text().await.unwrap();
     assert!(!text.contains(&id), "metrics must not carry ids");
+}
+
+/// The value of every series of `name` in Prometheus text, with its labels (`{…}` or "").
+fn series(text: &str, name: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let (labels, value) = match rest.strip_prefix('{') {
+                Some(r) => {
+                    let (labels, value) = r.split_once("} ")?;
+                    (format!("{{{labels}}}"), value)
+                }
+                None => ("".to_owned(), rest.strip_prefix(' ')?),
+            };
+            Some((labels, value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn one(text: &str, name: &str) -> f64 {
+    let found = series(text, name);
+    assert_eq!(found.len(), 1, "one series of {name}: {found:?}\n{text}");
+    found[0].1
+}
+
+#[tokio::test]
+async fn metrics_carry_the_signals_autoscalers_and_operators_scale_on() {
+    // Two instances on one database and a Redis of this test's own, so that a seat change
+    // crosses the fan-out and the receiving side measures its lag.
+    let port = free_port();
+    let _redis = PrivateRedis::start(port).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let a = TestApp::spawn_with(|s| s.redis_url = Some(url.clone())).await;
+    let b = TestApp::spawn_on(a.db_url.clone(), |s| s.redis_url = Some(url.clone())).await;
+    for app in [&a, &b] {
+        let deadline = Instant::now() + WAIT;
+        while app.get("/readyz").await.status() != StatusCode::OK {
+            assert!(Instant::now() < deadline, "ready with Redis in time");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let mut map = SseReader::connect(&b, None).await;
+    map.next().await.expect("the snapshot");
+    let buyer = a.register_and_login().await;
+    buyer.hold_ok(&["A-1"]).await;
+    map.until(WAIT, |name, data| {
+        name == "seats" && data.to_string().contains("A-1")
+    })
+    .await;
+
+    let text = b.get("/metrics").await.text().await.unwrap();
+    // This scrape is itself in flight.
+    let in_flight = one(&text, "boxoffice_http_requests_in_flight");
+    assert!((1.0..100.0).contains(&in_flight), "in flight {in_flight}");
+    // b's live map (the test process shares one recorder between a and b).
+    assert!(one(&text, "boxoffice_open_streams") >= 1.0);
+    // Every pool of the backend, in use + idle within its maximum, nobody waiting now.
+    let max = series(&text, "boxoffice_db_pool_max_connections");
+    assert!(
+        max.len() >= 2,
+        "a main (or readers) and a refusals pool: {max:?}"
+    );
+    for (labels, max) in &max {
+        let pool = labels.trim_start_matches('{').trim_end_matches('}');
+        let count = |state: &str| {
+            series(&text, "boxoffice_db_pool_connections")
+                .into_iter()
+                .find(|(l, _)| l.contains(pool) && l.contains(&format!("state=\"{state}\"")))
+                .map(|(_, v)| v)
+                .unwrap_or_else(|| panic!("{state} connections of {pool}: {text}"))
+        };
+        assert!(*max >= 1.0, "{pool}: max {max}");
+        assert!(
+            count("in_use") + count("idle") <= *max,
+            "{pool}: over its maximum"
+        );
+    }
+    assert!(
+        series(&text, "boxoffice_db_pool_max_connections")
+            .iter()
+            .any(|(_, v)| *v == f64::from(a.settings.db_pool_size)),
+        "the configured pool size: {max:?}"
+    );
+    for (labels, waiting) in series(&text, "boxoffice_db_pool_waiting") {
+        assert!(
+            (0.0..=2.0).contains(&waiting),
+            "{labels}: {waiting} waiting"
+        );
+    }
+    // The hold crossed from a to b through Redis: one lag measured, well under a second here.
+    let lags = one(&text, "boxoffice_fanout_lag_seconds_count");
+    let lag_sum = one(&text, "boxoffice_fanout_lag_seconds_sum");
+    assert!(lags >= 1.0, "fan-out lag measured");
+    assert!(lag_sum / lags < 1.0, "mean fan-out lag {}", lag_sum / lags);
+    assert!((0.0..10.0).contains(&one(&text, "boxoffice_fanout_publish_queue")));
+    assert_eq!(one(&text, "boxoffice_redis_connected"), 1.0);
+    assert!(
+        text.contains("# HELP boxoffice_http_requests_in_flight"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_probe_subcommand_passes_on_a_ready_server_and_fails_on_a_draining_or_absent_one() {
+    let mut app = TestApp::spawn_with(|s| s.drain_delay = Duration::from_secs(3)).await;
+    let listen: std::net::SocketAddr = format!("0.0.0.0:{}", app.port).parse().unwrap();
+    boxoffice::cli::probe(listen, "/healthz").await.unwrap();
+    boxoffice::cli::probe(listen, "readyz").await.unwrap();
+    let missing = boxoffice::cli::probe(listen, "/no-such-page").await;
+    assert!(missing.is_err(), "a 404 is not healthy");
+    app.begin_shutdown();
+    let deadline = Instant::now() + WAIT;
+    while boxoffice::cli::probe(listen, "/readyz").await.is_ok() {
+        assert!(Instant::now() < deadline, "/readyz fails while draining");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.stopped(Duration::from_secs(10)).await.unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    assert!(boxoffice::cli::probe(free, "/healthz").await.is_err());
 }
 
 #[tokio::test]
