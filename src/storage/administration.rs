@@ -3,9 +3,9 @@
 
 use super::{
     OrderRecord, OrderStatus, StoreResult,
-    sql::{Dialect, SeatMove, Sql, Tx},
+    sql::{Dialect, Sql, Tx},
 };
-use crate::domain::{seat::SeatState, time::Timestamp};
+use crate::domain::time::Timestamp;
 
 impl<D: Dialect> Tx<D> {
     pub async fn db_now(&mut self) -> StoreResult<Timestamp> {
@@ -86,17 +86,6 @@ impl<D: Dialect> Tx<D> {
         let q = Sql::new("UPDATE tickets SET valid_seat = NULL WHERE order_id = ? AND ");
         let q = q.bind(order_id).list("id", ticket_ids);
         self.execute(q.then(" AND valid_seat IS NOT NULL")).await
-    }
-
-    pub async fn free_sold_seats(
-        &mut self,
-        event_id: &str,
-        hold_id: &str,
-        seat_ids: &[String],
-    ) -> StoreResult<u64> {
-        let seats = (event_id, hold_id, seat_ids);
-        self.return_to_sale(SeatMove::Refund, seats, SeatState::Sold)
-            .await
     }
 
     pub async fn set_order_status(

@@ -64,7 +64,7 @@ impl<D: Dialect> Tx<D> {
     }
 
     /// Seats of the buyer's active holds, in one event or (`None`) across all.
-    async fn seats_held(
+    pub async fn seats_held(
         &mut self,
         user_id: &str,
         event_id: Option<&str>,
@@ -79,19 +79,6 @@ impl<D: Dialect> Tx<D> {
         let q = q.then(" AND h.ended_at IS NULL AND h.expires_at > ?");
         let n: i64 = self.scalar(q.bind(now.millis())).await?;
         Ok(n as u32)
-    }
-
-    pub async fn seats_held_by(
-        &mut self,
-        event_id: &str,
-        user_id: &str,
-        now: Timestamp,
-    ) -> StoreResult<u32> {
-        self.seats_held(user_id, Some(event_id), now).await
-    }
-
-    pub async fn seats_held_by_user(&mut self, user_id: &str, now: Timestamp) -> StoreResult<u32> {
-        self.seats_held(user_id, None, now).await
     }
 
     pub async fn seats_recently_let_go(
@@ -360,18 +347,5 @@ impl<D: Dialect> Tx<D> {
             .seats("", event_id, seat_ids)
             .then(" AND hold_id = ? AND state = ?");
         self.execute(q.bind(hold_id).bind(from.as_str())).await
-    }
-}
-
-impl<D: Dialect> Tx<D> {
-    pub async fn free_held_seats(
-        &mut self,
-        event_id: &str,
-        hold_id: &str,
-        seat_ids: &[String],
-    ) -> StoreResult<u64> {
-        let seats = (event_id, hold_id, seat_ids);
-        self.return_to_sale(SeatMove::Release, seats, SeatState::Held)
-            .await
     }
 }

@@ -2,6 +2,8 @@
 //! [`sql`]). A repository value *is* an open transaction: handlers begin it, call it through
 //! `&mut`, and commit it (dropping rolls back).
 
+#[macro_use]
+mod sql;
 mod accounts;
 mod administration;
 mod catalogue;
@@ -12,7 +14,6 @@ mod payments;
 mod postgres;
 pub mod records;
 mod repository;
-mod sql;
 mod sqlite;
 
 use async_trait::async_trait;

@@ -16,21 +16,7 @@ use super::{
     sql::{self, Dialect, Pools, SeatMove, apply_migrations},
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../../migrations/mysql/0001_init.sql")),
-    (
-        2,
-        include_str!("../../migrations/mysql/0002_purchase_indexes.sql"),
-    ),
-    (
-        3,
-        include_str!("../../migrations/mysql/0003_free_orders.sql"),
-    ),
-    (
-        4,
-        include_str!("../../migrations/mysql/0004_ended_holds.sql"),
-    ),
-];
+const MIGRATIONS: &[(i64, &str)] = &migrations!("mysql");
 
 fn pool_options(connections: u32) -> PoolOptions<MySql> {
     sql::pool_options::<MySql>(connections).after_connect(|conn, _| {

@@ -17,21 +17,7 @@ use super::{
 };
 use crate::domain::time::Timestamp;
 
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../../migrations/postgres/0001_init.sql")),
-    (
-        2,
-        include_str!("../../migrations/postgres/0002_purchase_indexes.sql"),
-    ),
-    (
-        3,
-        include_str!("../../migrations/postgres/0003_free_orders.sql"),
-    ),
-    (
-        4,
-        include_str!("../../migrations/postgres/0004_ended_holds.sql"),
-    ),
-];
+const MIGRATIONS: &[(i64, &str)] = &migrations!("postgres");
 
 /// The advisory lock that lets only one instance migrate at a time (any constant both agree on).
 const MIGRATION_LOCK: i64 = 0x626f_786f_6666_6963; // "boxoffic"

@@ -1,5 +1,4 @@
-//! The [`Repository`] of every dialect: each method is the one of the same name that the
-//! aggregate modules write once for all dialects.
+//! The [`Repository`] of every dialect, its methods written once for all in the aggregate modules.
 
 use async_trait::async_trait;
 
@@ -7,16 +6,17 @@ use super::{
     CategoryRecord, EventRecord, IdempotencyRecord, LedgerEntry, NewEvent, OrderRecord,
     OrderStatus, PaymentRecord, PaymentStatus, Repository, StoreResult, StoredPayment,
     TicketRecord, UserRecord, VenueRecord,
-    sql::{Dialect, Tx},
+    sql::{Dialect, SeatMove, Tx},
 };
 use crate::domain::{
     account::Role,
     hold::{Hold, HoldStatus},
-    seat::SeatStatus,
+    seat::{SeatState, SeatStatus},
     time::Timestamp,
 };
 
-// One line a method: each only hands the call to the method of the same name.
+// One line a method: each hands the call to the aggregate module's method of the same name, or
+// to the one that serves several.
 #[rustfmt::skip]
 #[async_trait]
 impl<D: Dialect> Repository for Tx<D> {
@@ -47,8 +47,8 @@ impl<D: Dialect> Repository for Tx<D> {
     async fn seat_statuses_of(&mut self, event_id: &str, seat_ids: &[String]) -> StoreResult<Vec<SeatStatus>> { Tx::seat_statuses_of(self, event_id, seat_ids).await }
     async fn seat_statuses_changed_since(&mut self, event_id: &str, since: Timestamp) -> StoreResult<Vec<SeatStatus>> { Tx::seat_statuses_changed_since(self, event_id, since).await }
     async fn lock_user(&mut self, user_id: &str) -> StoreResult<()> { Tx::lock_user(self, user_id).await }
-    async fn seats_held_by(&mut self, event_id: &str, user_id: &str, now: Timestamp) -> StoreResult<u32> { Tx::seats_held_by(self, event_id, user_id, now).await }
-    async fn seats_held_by_user(&mut self, user_id: &str, now: Timestamp) -> StoreResult<u32> { Tx::seats_held_by_user(self, user_id, now).await }
+    async fn seats_held_by(&mut self, event_id: &str, user_id: &str, now: Timestamp) -> StoreResult<u32> { Tx::seats_held(self, user_id, Some(event_id), now).await }
+    async fn seats_held_by_user(&mut self, user_id: &str, now: Timestamp) -> StoreResult<u32> { Tx::seats_held(self, user_id, None, now).await }
     async fn seats_recently_let_go(&mut self, event_id: &str, user_id: &str, seat_ids: &[String], since: Timestamp) -> StoreResult<Vec<(String, Timestamp)>> { Tx::seats_recently_let_go(self, event_id, user_id, seat_ids, since).await }
     async fn holds_created_since(&mut self, event_id: &str, user_id: &str, since: Timestamp) -> StoreResult<(u32, Option<Timestamp>)> { Tx::holds_created_since(self, event_id, user_id, since).await }
     async fn prunable_holds(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<String>> { Tx::prunable_holds(self, before, limit).await }
@@ -59,7 +59,7 @@ impl<D: Dialect> Repository for Tx<D> {
     async fn count_existing_seats(&mut self, event_id: &str, seat_ids: &[String]) -> StoreResult<u64> { Tx::count_existing_seats(self, event_id, seat_ids).await }
     async fn hold_by_id(&mut self, hold_id: &str) -> StoreResult<Option<Hold>> { Tx::hold_by_id(self, hold_id).await }
     async fn end_hold(&mut self, hold_id: &str, to: HoldStatus, now: Timestamp) -> StoreResult<bool> { Tx::end_hold(self, hold_id, to, now).await }
-    async fn free_held_seats(&mut self, event_id: &str, hold_id: &str, seat_ids: &[String]) -> StoreResult<u64> { Tx::free_held_seats(self, event_id, hold_id, seat_ids).await }
+    async fn free_held_seats(&mut self, event_id: &str, hold_id: &str, seat_ids: &[String]) -> StoreResult<u64> { Tx::return_to_sale(self, SeatMove::Release, (event_id, hold_id, seat_ids), SeatState::Held).await }
     async fn sell_held_seats(&mut self, event_id: &str, hold_id: &str, holder: &str, seat_ids: &[String]) -> StoreResult<Vec<SeatStatus>> { Tx::sell_held_seats(self, event_id, hold_id, holder, seat_ids).await }
     async fn expired_holds(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<(String, String)>> { Tx::expired_holds(self, now, limit).await }
     async fn idempotency_record(&mut self, user_id: &str, key: &str) -> StoreResult<Option<IdempotencyRecord>> { Tx::idempotency_record(self, user_id, key).await }
@@ -87,7 +87,7 @@ impl<D: Dialect> Repository for Tx<D> {
     async fn lock_order(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>> { Tx::lock_order(self, order_id).await }
     async fn charge_of_order(&mut self, order_id: &str) -> StoreResult<Option<(String, String)>> { Tx::charge_of_order(self, order_id).await }
     async fn void_tickets(&mut self, order_id: &str, ticket_ids: &[String]) -> StoreResult<u64> { Tx::void_tickets(self, order_id, ticket_ids).await }
-    async fn free_sold_seats(&mut self, event_id: &str, hold_id: &str, seat_ids: &[String]) -> StoreResult<u64> { Tx::free_sold_seats(self, event_id, hold_id, seat_ids).await }
+    async fn free_sold_seats(&mut self, event_id: &str, hold_id: &str, seat_ids: &[String]) -> StoreResult<u64> { Tx::return_to_sale(self, SeatMove::Refund, (event_id, hold_id, seat_ids), SeatState::Sold).await }
     async fn set_order_status(&mut self, order_id: &str, status: OrderStatus) -> StoreResult<()> { Tx::set_order_status(self, order_id, status).await }
     async fn check_in_ticket(&mut self, ticket_id: &str, now: Timestamp) -> StoreResult<bool> { Tx::check_in_ticket(self, ticket_id, now).await }
     async fn revenue_of_event(&mut self, event_id: &str) -> StoreResult<i64> { Tx::revenue_of_event(self, event_id).await }

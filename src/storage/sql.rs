@@ -24,6 +24,24 @@ use super::{
 };
 use crate::domain::time::Timestamp;
 
+/// The numbered migrations of `migrations/<dialect>/`, each dialect's own SQL.
+macro_rules! migrations {
+    ($dialect:literal) => {
+        [
+            (1, migration!($dialect, "0001_init.sql")),
+            (2, migration!($dialect, "0002_purchase_indexes.sql")),
+            (3, migration!($dialect, "0003_free_orders.sql")),
+            (4, migration!($dialect, "0004_ended_holds.sql")),
+        ]
+    };
+}
+
+macro_rules! migration {
+    ($dialect:literal, $file:literal) => {
+        include_str!(concat!("../../migrations/", $dialect, "/", $file))
+    };
+}
+
 /// A value that can be bound as a parameter.
 pub(super) trait Bind<T>: SqlxDatabase {
     fn bind(q: &mut QueryBuilder<Self>, value: T);
@@ -289,10 +307,7 @@ impl<D: Dialect> Sql<D> {
     where
         D: Bind<T::Owned>,
     {
-        let at = self
-            .rest
-            .find('?')
-            .expect("a placeholder for every bound value");
+        let at = self.rest.find('?').expect("a `?` for every value");
         self.built.push(&self.rest[..at]);
         <D as Bind<T::Owned>>::bind(&mut self.built, value.owned());
         self.rest.drain(..=at);
@@ -300,11 +315,7 @@ impl<D: Dialect> Sql<D> {
     }
 
     fn flush(&mut self) {
-        debug_assert!(
-            !self.rest.contains('?'),
-            "unbound placeholder in {:?}",
-            self.rest
-        );
+        debug_assert!(!self.rest.contains('?'), "unbound: {}", self.rest);
         self.built.push(std::mem::take(&mut self.rest));
     }
 
@@ -383,9 +394,7 @@ impl<D: Dialect> Tx<D> {
     where
         D: Maps<T>,
     {
-        self.optional(q)
-            .await?
-            .ok_or_else(|| sqlx::Error::RowNotFound.into())
+        Ok(self.optional(q).await?.ok_or(sqlx::Error::RowNotFound)?)
     }
 
     /// The first column of the one row.
@@ -458,13 +467,6 @@ async fn transaction<D: Dialect>(
     })
 }
 
-async fn begin<D: Dialect>(
-    pool: &Pool<D>,
-    statement: Option<&'static str>,
-) -> StoreResult<Box<dyn Repository>> {
-    Ok(Box::new(Tx(transaction(pool, statement).await?)))
-}
-
 #[async_trait::async_trait]
 impl<D: Dialect> Database for Pools<D> {
     fn dialect(&self) -> &'static str {
@@ -472,15 +474,21 @@ impl<D: Dialect> Database for Pools<D> {
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Repository>> {
-        begin(&self.writer, self.begins[0]).await
+        Ok(Box::new(Tx(
+            transaction(&self.writer, self.begins[0]).await?
+        )))
     }
 
     async fn read(&self) -> StoreResult<Box<dyn Repository>> {
-        begin(&self.readers, self.begins[1]).await
+        Ok(Box::new(Tx(
+            transaction(&self.readers, self.begins[1]).await?
+        )))
     }
 
     async fn refusal_read(&self) -> StoreResult<Box<dyn Repository>> {
-        begin(&self.refusals, self.begins[2]).await
+        Ok(Box::new(Tx(
+            transaction(&self.refusals, self.begins[2]).await?
+        )))
     }
 
     async fn session_user(

@@ -16,21 +16,7 @@ use super::{
     sql::{Dialect, Pools, migrate_atomically, pool_options},
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
-    (
-        2,
-        include_str!("../../migrations/sqlite/0002_purchase_indexes.sql"),
-    ),
-    (
-        3,
-        include_str!("../../migrations/sqlite/0003_free_orders.sql"),
-    ),
-    (
-        4,
-        include_str!("../../migrations/sqlite/0004_ended_holds.sql"),
-    ),
-];
+const MIGRATIONS: &[(i64, &str)] = &migrations!("sqlite");
 
 pub(super) async fn connect(url: &str, pool_size: u32) -> StoreResult<Pools<Sqlite>> {
     let options = SqliteConnectOptions::from_str(url)?
