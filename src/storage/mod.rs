@@ -1,10 +1,20 @@
-//! Storage: one [`Repository`] trait, implemented once per SQL dialect. A repository value *is* an
-//! open transaction: handlers begin it, call it through `&mut`, and commit it (dropping rolls back).
+//! Storage: one [`Repository`] trait, its queries written once for every SQL dialect (see
+//! [`sql`]). A repository value *is* an open transaction: handlers begin it, call it through
+//! `&mut`, and commit it (dropping rolls back).
 
-pub mod mysql;
-pub mod postgres;
+#[macro_use]
+mod sql;
+mod accounts;
+mod administration;
+mod catalogue;
+mod holds;
+mod mysql;
+mod orders;
+mod payments;
+mod postgres;
 pub mod records;
-pub mod sqlite;
+mod repository;
+mod sqlite;
 
 use async_trait::async_trait;
 
@@ -51,6 +61,10 @@ impl From<sqlx::Error> for StoreError {
 const RETRYABLE_CODES: &[&str] = &["40001", "40P01", "1213", "1205"];
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {value:?}"))
+}
 
 /// The connection pools of one database, whatever its dialect.
 #[async_trait]
@@ -127,19 +141,15 @@ const REFUSAL_CONNECTIONS: u32 = 2;
 
 pub async fn connect(url: &str, pool_size: u32) -> StoreResult<std::sync::Arc<dyn Database>> {
     if url.starts_with("sqlite:") {
-        return Ok(std::sync::Arc::new(
-            sqlite::SqliteDatabase::connect(url, pool_size).await?,
-        ));
+        return Ok(std::sync::Arc::new(sqlite::connect(url, pool_size).await?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(std::sync::Arc::new(
-            postgres::PostgresDatabase::connect(url, pool_size).await?,
+            postgres::connect(url, pool_size).await?,
         ));
     }
     if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-        return Ok(std::sync::Arc::new(
-            mysql::MySqlDatabase::connect(url, pool_size).await?,
-        ));
+        return Ok(std::sync::Arc::new(mysql::connect(url, pool_size).await?));
     }
     Err(StoreError::UnsupportedUrl(redact(url)))
 }

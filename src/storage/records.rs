@@ -12,13 +12,21 @@ pub struct UserRecord {
     pub created_at: Timestamp,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VenueRecord {
     pub id: String,
     pub name: String,
     /// The layout as JSON (see `domain::venue::Layout`).
     pub layout: String,
+    #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
+}
+
+/// Milliseconds as stored, for the rows read straight into records.
+impl From<i64> for Timestamp {
+    fn from(millis: i64) -> Self {
+        Timestamp(millis)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -33,19 +41,22 @@ pub struct NewEvent {
 }
 
 /// An event with its venue, as listed and shown.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRecord {
     pub id: String,
     pub name: String,
     pub venue_id: String,
     pub venue_name: String,
+    #[sqlx(rename = "layout")]
     pub venue_layout: String,
+    #[sqlx(try_from = "i64")]
     pub starts_at: Timestamp,
+    #[sqlx(try_from = "i64")]
     pub sale_opens_at: Timestamp,
     pub currency: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CategoryRecord {
     pub id: String,
     pub event_id: String,
