@@ -236,17 +236,7 @@ impl Army {
         let mut signed_in = 0;
         for (n, email) in self.victims.iter().take(guessed) {
             let api = self.base.api.at_address(&buyer_address(*n));
-            let body = json!({ "email": email, "password": PASSWORD });
-            let reply = api
-                .call(
-                    Step::Login,
-                    Method::POST,
-                    "/api/v1/auth/login",
-                    None,
-                    Some(&body),
-                    None,
-                )
-                .await;
+            let reply = sign_in(&api, email, PASSWORD).await;
             if reply.is_some_and(|r| r.is(200)) {
                 signed_in += 1;
             }
@@ -317,17 +307,7 @@ impl Base {
             Some(r) if r.is(201) => {}
             _ => return Err(registered),
         }
-        let body = json!({ "email": email, "password": PASSWORD });
-        let login = api
-            .call(
-                Step::Login,
-                Method::POST,
-                "/api/v1/auth/login",
-                None,
-                Some(&body),
-                None,
-            )
-            .await;
+        let login = sign_in(api, email, PASSWORD).await;
         match login {
             Some(r) if r.is(200) => r.body["token"].as_str().map(str::to_owned).ok_or(Some(r)),
             other => Err(other),
@@ -425,6 +405,20 @@ impl Base {
     }
 }
 
+/// One sign-in attempt, answered as it comes.
+async fn sign_in(api: &Api, email: &str, password: &str) -> Option<Reply> {
+    let body = json!({ "email": email, "password": password });
+    api.call(
+        Step::Login,
+        Method::POST,
+        "/api/v1/auth/login",
+        None,
+        Some(&body),
+        None,
+    )
+    .await
+}
+
 /// The hold's lifetime, by the server's own two timestamps.
 fn lifetime(hold: &Value) -> Option<Duration> {
     let created = Timestamp::parse_rfc3339(hold["created_at"].as_str()?)?;
@@ -442,17 +436,7 @@ async fn guess(base: Arc<Base>, api: Api, victims: Vec<String>, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     for email in victims.iter().cycle() {
         let password = format!("guess-{:016x}", rng.random::<u64>());
-        let body = json!({ "email": email, "password": password });
-        let reply = api
-            .call(
-                Step::Login,
-                Method::POST,
-                "/api/v1/auth/login",
-                None,
-                Some(&body),
-                None,
-            )
-            .await;
+        let reply = sign_in(&api, email, &password).await;
         {
             let mut l = lock(&base.ledger);
             l.guesses += 1;
