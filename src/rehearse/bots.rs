@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     api::{Api, Reply, buyer_address},
-    buyer::PASSWORD,
+    buyer::{PASSWORD, seat_ids_of},
     driver::fresh_map,
     record::{Recorder, Step},
     scenario::{Bots, MAX_SEATS_PER_BUYER, Taste},
@@ -364,14 +364,7 @@ impl Base {
         }
         let hold = &reply.body["hold"];
         let lifetime = lifetime(hold).unwrap_or(Duration::from_secs(600));
-        let seats: Vec<String> = hold["seat_ids"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let seats = seat_ids_of(hold);
         let from = self.recorder.now();
         lock(&self.ledger).holds.push(BotHold {
             seats: seats.len() as u64,

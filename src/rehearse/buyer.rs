@@ -330,16 +330,21 @@ async fn take_seats(
     Some(Taken::Nothing(Visit::GaveUp))
 }
 
-fn granted(crowd: &Crowd, reply: &Reply) -> Taken {
-    let hold = &reply.body["hold"];
-    let seats: Vec<String> = hold["seat_ids"]
+/// The seat ids of a hold object as the API answers it.
+pub(super) fn seat_ids_of(hold: &Value) -> Vec<String> {
+    hold["seat_ids"]
         .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|s| s.as_str().map(str::to_owned))
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn granted(crowd: &Crowd, reply: &Reply) -> Taken {
+    let hold = &reply.body["hold"];
+    let seats = seat_ids_of(hold);
     let time = |k: &str| {
         hold[k].as_str().and_then(|s| {
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
