@@ -3,13 +3,55 @@
 
 use std::process::ExitCode;
 
-use crate::{
-    audit,
-    config::{Cli, Command, Settings},
-    rehearse,
+use clap::{Parser, Subcommand};
+
+use boxoffice_server::{
+    config::{Settings, SettingsArgs},
     startup::{Application, shutdown_signal},
-    storage,
 };
+use boxoffice_store::{self as storage, audit};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "boxoffice",
+    version,
+    about = "Ticket sales for reserved-seat events"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default). Migrates an empty database and creates the demo event.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check every invariant of the database; prints a JSON report, exits 0 only if none is violated.
+    Audit,
+    /// Simulate a crowd of buyers and watchers against a deployment; report latencies and a
+    /// correctness verdict (exit 0 only when clean).
+    Rehearse(Box<boxoffice_rehearse::RehearseArgs>),
+    /// Run the sandbox payment provider (Stripe's wire format) as an HTTP service, with faults
+    /// to inject, so that the payment boundary can be crossed over the network.
+    SandboxPsp(Box<boxoffice_psp::PspArgs>),
+    /// Write the buyer's site into DIR for a bucket behind a CDN: index.html and assets/ with
+    /// content-hashed names, each with precompressed .gz and .br beside it, and manifest.json.
+    ExportStatic {
+        /// The directory to write (created if missing; files of the same name are replaced).
+        dir: std::path::PathBuf,
+    },
+    /// Ask the server listening on BOXOFFICE_LISTEN (on this machine) for PATH and exit 0 when it
+    /// answers 2xx within two seconds, 1 otherwise: a container HEALTHCHECK without curl.
+    Probe {
+        /// The path to ask for.
+        #[arg(default_value = "/healthz")]
+        path: String,
+    },
+}
 
 pub async fn run(cli: Cli) -> ExitCode {
     let settings = Settings::from(cli.settings);
@@ -20,7 +62,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::SandboxPsp(args) => return sandbox_psp(settings.listen, *args).await,
         Command::ExportStatic { dir } => export_static(&dir),
         Command::Probe { path } => {
-            return match probe(settings.listen, &path).await {
+            return match boxoffice_server::probe::probe(settings.listen, &path).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("unhealthy: {e}");
@@ -32,7 +74,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             // The audit runs only against a database named on the command line: the default
             // (or an inherited DATABASE_URL) may well not be the target's.
             let audit_url = database_url_given().then(|| settings.database_url.clone());
-            return rehearse::run(*args, audit_url).await;
+            return boxoffice_rehearse::run(*args, audit_url).await;
         }
     };
     match result {
@@ -65,37 +107,10 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `boxoffice probe [PATH]`: GET PATH from the server bound to `listen`, reached over loopback
-/// when it binds every address. Ok on a 2xx answer within two seconds.
-pub async fn probe(listen: std::net::SocketAddr, path: &str) -> anyhow::Result<()> {
-    let mut addr = listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr {
-            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    let path = if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("/{path}")
-    };
-    let status = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(2))
-        .no_proxy()
-        .build()?
-        .get(format!("http://{addr}{path}"))
-        .send()
-        .await?
-        .status();
-    anyhow::ensure!(status.is_success(), "{path} answered {status}");
-    Ok(())
-}
-
-/// `boxoffice export-static DIR`: the site's files, as [`crate::site::Site::export`] writes them.
+/// `boxoffice export-static DIR`: the site's files, as [`boxoffice_server::site::Site::export`] writes them.
 fn export_static(dir: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
-    let written = crate::site::site()
+    let written = boxoffice_server::site::site()
         .export(dir)
         .with_context(|| format!("writing the site into {}", dir.display()))?;
     for path in &written {
@@ -147,12 +162,9 @@ fn database_url_given() -> bool {
 
 /// `boxoffice sandbox-psp`: the sandbox payment provider as its own HTTP service (Stripe's wire
 /// format) on `listen` (the global `--listen`), until SIGTERM or SIGINT.
-pub async fn sandbox_psp(
-    listen: std::net::SocketAddr,
-    args: crate::payments::psp::PspArgs,
-) -> ExitCode {
+pub async fn sandbox_psp(listen: std::net::SocketAddr, args: boxoffice_psp::PspArgs) -> ExitCode {
     let config = args.into_config(listen);
-    match crate::payments::psp::SandboxPsp::run(config, shutdown_signal()).await {
+    match boxoffice_psp::SandboxPsp::run(config, shutdown_signal()).await {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: sandbox-psp: {e}");

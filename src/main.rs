@@ -1,10 +1,13 @@
-//! The `boxoffice` binary: parses the command line and hands over to the library.
+//! The `boxoffice` binary: parses the command line and hands over to the crates. Besides the
+//! server it carries the operators' other commands (`rehearse`, `sandbox-psp`, `audit`, ...).
+
+mod cli;
 
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = boxoffice::config::Cli::parse();
-    boxoffice::telemetry::init();
-    boxoffice::cli::run(cli).await
+    let cli = cli::Cli::parse();
+    boxoffice_server::telemetry::init();
+    cli::run(cli).await
 }

@@ -11,18 +11,16 @@ use std::{
 };
 
 use axum::{Router, body::Bytes, http::HeaderMap, http::StatusCode, routing::post};
-use boxoffice::{
-    domain::{card::CardNumber, money::Money, time::Timestamp},
-    payments::{
-        IntentRequest, IntentStatus, PaymentProvider, ProviderError, RefundStatus, WebhookError,
-        WebhookEvent,
-        psp::{Faults, PspConfig, PspHandle, SandboxPsp},
-        sandbox::{
-            CARD_ANSWER_LOST, CARD_DECLINED, CARD_SLOW_DECLINE, CARD_SLOW_SUCCESS, CARD_SUCCEEDS,
-        },
-        stripe::{StripeConfig, StripeProvider},
+use boxoffice_domain::{card::CardNumber, money::Money, time::Timestamp};
+use boxoffice_payments::{
+    IntentRequest, IntentStatus, PaymentProvider, ProviderError, RefundStatus, WebhookError,
+    WebhookEvent,
+    sandbox::{
+        CARD_ANSWER_LOST, CARD_DECLINED, CARD_SLOW_DECLINE, CARD_SLOW_SUCCESS, CARD_SUCCEEDS,
     },
+    stripe::{StripeConfig, StripeProvider},
 };
+use boxoffice_psp::{Faults, PspConfig, PspHandle, SandboxPsp};
 use serde_json::Value;
 
 const KEY: &str = "sk_test_boxoffice";
@@ -549,11 +547,11 @@ async fn webhooks_arrive_signed_and_are_retried_until_accepted() {
 
     // A receiver holding another secret refuses every one of them.
     let wrong = provider_for(&psp, "whsec_other");
-    let body = boxoffice::payments::webhook::event_body("evt_x", &ok, &IntentStatus::Succeeded);
+    let body = boxoffice_payments::webhook::event_body("evt_x", &ok, &IntentStatus::Succeeded);
     let mut headers = HeaderMap::new();
     let now = Timestamp::now();
     let signature =
-        boxoffice::payments::webhook::sign(SECRET.as_bytes(), now.millis() / 1000, body.as_bytes());
+        boxoffice_payments::webhook::sign(SECRET.as_bytes(), now.millis() / 1000, body.as_bytes());
     headers.insert("stripe-signature", signature.parse().unwrap());
     assert_eq!(
         wrong.verify_webhook(&headers, body.as_bytes(), now),
@@ -563,7 +561,7 @@ async fn webhooks_arrive_signed_and_are_retried_until_accepted() {
 }
 
 /// Runs 100 successful payments with the given webhook faults; returns the stats and the inbox.
-async fn hundred_payments(seed: u64) -> (boxoffice::payments::psp::PspStats, Arc<Inbox>) {
+async fn hundred_payments(seed: u64) -> (boxoffice_psp::PspStats, Arc<Inbox>) {
     let (psp, p, inbox) = start_with_webhooks(PspConfig {
         faults: Faults {
             webhook_drop_rate: 0.2,
@@ -577,7 +575,7 @@ async fn hundred_payments(seed: u64) -> (boxoffice::payments::psp::PspStats, Arc
     for i in 0..100 {
         paid(&p, &format!("k{i}"), CARD_SUCCEEDS).await;
     }
-    let expected = |s: boxoffice::payments::psp::PspStats| {
+    let expected = |s: boxoffice_psp::PspStats| {
         (s.events - s.webhooks_dropped + s.webhooks_duplicated) as usize
     };
     wait_until("every delivery", Duration::from_secs(10), || {

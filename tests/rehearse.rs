@@ -4,12 +4,12 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use boxoffice::{
+use boxoffice_rehearse::{
+    Options, Overrides, Plan, Report, Scenario, Transport, Visit, check_target, rehearse,
+    render_text,
+};
+use boxoffice_server::{
     config::{LimitSettings, Settings},
-    rehearse::{
-        Options, Overrides, Plan, Report, Scenario, Transport, Visit, check_target, rehearse,
-        render_text,
-    },
     startup::Application,
 };
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -93,7 +93,7 @@ async fn rehearse_small(
         .expect("the rehearsal stops by itself")
         .expect("the rehearsal runs");
     server.shut_down().await;
-    let text = boxoffice::rehearse::render_text(&report);
+    let text = boxoffice_rehearse::render_text(&report);
     assert!(report.clean, "the verdict is not clean:\n{text}");
     assert!(
         report.verdict.counters().iter().all(|(_, n)| *n == 0),
@@ -134,7 +134,7 @@ async fn a_small_flash_sale_ends_with_a_clean_verdict_and_no_server_errors() {
     assert!(
         paid(&report) > 0,
         "{}",
-        boxoffice::rehearse::render_text(&report)
+        boxoffice_rehearse::render_text(&report)
     );
     assert!(report.seats.sold_to_the_crowd > 0);
     assert!(report.delivery.held.count > 0, "watchers saw holds");
@@ -192,7 +192,7 @@ async fn a_flash_sale_through_the_waiting_room_lets_the_crowd_in_in_order_and_st
         .expect("the rehearsal stops by itself")
         .expect("the rehearsal runs");
     server.shut_down().await;
-    let text = boxoffice::rehearse::render_text(&report);
+    let text = boxoffice_rehearse::render_text(&report);
     assert!(report.clean, "{text}");
     assert_eq!(report.requests.server_errors, 0, "{text}");
     let room = report

@@ -219,7 +219,7 @@ resource "aws_cloudfront_response_headers_policy" "site" {
   name = "${local.name}-site"
   security_headers_config {
     content_security_policy {
-      # What `boxoffice serve` sends with Stripe on (src/http/csp.rs).
+      # What `boxoffice serve` sends with Stripe on (crates/server/src/http/csp.rs).
       content_security_policy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self' https://js.stripe.com https://*.js.stripe.com; connect-src 'self' https://api.stripe.com; frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com; frame-ancestors 'none'"
       override                = false
     }

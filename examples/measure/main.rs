@@ -515,7 +515,7 @@ impl ScratchDb {
                     .await?;
                 conn.close().await.ok();
                 (
-                    boxoffice::storage::replace_database(admin, &name),
+                    boxoffice_store::replace_database(admin, &name),
                     admin.to_owned(),
                     None,
                 )
@@ -531,7 +531,7 @@ impl ScratchDb {
                 .await?;
                 conn.close().await.ok();
                 (
-                    boxoffice::storage::replace_database(admin, &name),
+                    boxoffice_store::replace_database(admin, &name),
                     admin.to_owned(),
                     None,
                 )
@@ -654,7 +654,7 @@ impl Instance {
             .env("BOXOFFICE_LISTEN", "127.0.0.1:0")
             .env("DATABASE_URL", database_url)
             .env("BOXOFFICE_DEMO", "true")
-            .envs(boxoffice::config::CROWD_FROM_ONE_ADDRESS.iter().copied())
+            .envs(boxoffice_rehearse::CROWD_FROM_ONE_ADDRESS.iter().copied())
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -1415,7 +1415,7 @@ const BASELINE_EVENT: &str = "bench";
 const BASELINE_INSERT_BATCH: usize = 1000;
 
 /// The scratch table and the two statements, in one dialect: the hold's conditional UPDATE and
-/// checkout's sale, as `src/storage/{sqlite,postgres,mysql}.rs` write them.
+/// checkout's sale, as `crates/store/src/{sqlite,postgres,mysql}.rs` write them.
 struct BaselineSql {
     create: String,
     /// Indexed by seats per hold − 1 (MySQL needs one placeholder per seat).

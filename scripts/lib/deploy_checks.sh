@@ -10,7 +10,7 @@
 #   deploy_observability_checks
 #                             promtool on the alert rules (check and unit tests), on every query
 #                             of the Grafana dashboard and on the CloudWatch agent's scrape
-#                             configuration; every metric named there must exist in src/
+#                             configuration; every metric named there must exist in the Rust sources
 # Python tools come from PyPI into virtualenvs cached under $BOXOFFICE_CACHE (default
 # /var/cache/boxoffice as root, else ~/.cache/boxoffice), installed once; promtool, podman and runc
 # are Debian packages, installed when missing.
@@ -333,7 +333,7 @@ PY
 # must be one the server records (a renamed metric would silently blank a panel or an alarm).
 import json, pathlib, re, sys
 root = pathlib.Path(sys.argv[1])
-src = "\n".join(p.read_text() for p in (root / "src").rglob("*.rs"))
+src = "\n".join(p.read_text() for d in ("src", "crates") for p in (root / d).rglob("*.rs"))
 known = set(re.findall(r'"(boxoffice_[a-z0-9_]+)"', src))
 files = [root / "deploy/prometheus/alerts.yaml", root / "deploy/grafana/boxoffice.json",
          root / "deploy/cloudwatch/amazon-cloudwatch-agent.json",

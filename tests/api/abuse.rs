@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use boxoffice::domain::rate::RateQuota;
+use boxoffice_domain::rate::RateQuota;
 use reqwest::{StatusCode, header};
 use serde_json::json;
 use uuid::Uuid;
@@ -173,7 +173,7 @@ async fn with_redis_two_instances_share_one_allowance() {
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     // A client address of its own, so that no other run shares the counter in Redis.
     let client = format!("10.{}.{}.{}", rand_octet(), rand_octet(), rand_octet());
-    let configure = |s: &mut boxoffice::config::Settings| {
+    let configure = |s: &mut boxoffice_server::config::Settings| {
         s.redis_url = Some(redis.clone());
         s.limits.sign_in_per_address = per_minute(2);
         s.limits.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
@@ -243,7 +243,7 @@ async fn one_account_cannot_hold_more_seats_across_events_than_the_total_cap() {
 }
 
 async fn app_with_admin_and(
-    configure: impl FnOnce(&mut boxoffice::config::Settings),
+    configure: impl FnOnce(&mut boxoffice_server::config::Settings),
 ) -> (TestApp, crate::helpers::Buyer) {
     let app = TestApp::spawn_with(|s| {
         s.admin = Some((ADMIN.to_owned(), PASSWORD.to_owned()));
@@ -556,7 +556,7 @@ async fn hold_from(
         .unwrap()
 }
 
-fn behind_the_proxy(s: &mut boxoffice::config::Settings) {
+fn behind_the_proxy(s: &mut boxoffice_server::config::Settings) {
     s.limits.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
 }
 
@@ -617,7 +617,7 @@ async fn with_redis_two_instances_share_one_address_seat_cap() {
     let redis = std::env::var("BOXOFFICE_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let client = format!("10.{}.{}.{}", rand_octet(), rand_octet(), rand_octet());
-    let configure = |s: &mut boxoffice::config::Settings| {
+    let configure = |s: &mut boxoffice_server::config::Settings| {
         s.redis_url = Some(redis.clone());
         s.limits.max_seats_per_address = 3;
         behind_the_proxy(s);

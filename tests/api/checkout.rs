@@ -467,14 +467,14 @@ async fn ticket_codes_verify_with_the_server_key_and_cannot_be_forged() {
             t["seat_id"].as_str().unwrap(),
             t["code"].as_str().unwrap(),
         );
-        use boxoffice::domain::ticket::verify_code;
+        use boxoffice_domain::ticket::verify_code;
         assert!(verify_code(secret.as_bytes(), code, id, event_id, seat));
         assert!(!verify_code(b"another secret", code, id, event_id, seat));
         assert!(!verify_code(secret.as_bytes(), code, id, event_id, "G-3"));
     }
     // One ticket's code does not verify for the other ticket.
     let (a, b) = (&tickets[0], &tickets[1]);
-    assert!(!boxoffice::domain::ticket::verify_code(
+    assert!(!boxoffice_domain::ticket::verify_code(
         secret.as_bytes(),
         a["code"].as_str().unwrap(),
         b["id"].as_str().unwrap(),

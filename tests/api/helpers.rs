@@ -4,7 +4,8 @@
 
 use std::{collections::HashMap, path::PathBuf, pin::Pin, sync::Once, time::Duration};
 
-use boxoffice::{audit::AuditReport, config::Settings, startup::Application};
+use boxoffice_server::{config::Settings, startup::Application};
+use boxoffice_store::audit::AuditReport;
 use futures_util::{SinkExt, Stream, StreamExt};
 use reqwest::{Client, Response, StatusCode, header};
 use serde_json::{Value, json};
@@ -25,7 +26,7 @@ static TRACING: Once = Once::new();
 fn init_tracing() {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            boxoffice::telemetry::init();
+            boxoffice_server::telemetry::init();
         }
     });
 }
@@ -272,10 +273,10 @@ impl TestApp {
 
     /// Runs `boxoffice audit` against this app's database.
     pub async fn audit(&self) -> AuditReport {
-        let db = boxoffice::storage::connect(&self.db_url, 1)
+        let db = boxoffice_store::connect(&self.db_url, 1)
             .await
             .expect("the audit connects");
-        let report = boxoffice::audit::run(db.as_ref())
+        let report = boxoffice_store::audit::run(db.as_ref())
             .await
             .expect("the audit runs");
         db.close().await;

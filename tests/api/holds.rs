@@ -419,7 +419,7 @@ async fn a_refusal_for_a_seat_the_map_shows_taken_does_not_wait_for_a_connection
     // Both sessions are now remembered: neither needs the database to be recognised.
     assert_eq!(bob.get("/api/v1/me").await.status(), StatusCode::OK);
     assert_eq!(carl.get("/api/v1/me").await.status(), StatusCode::OK);
-    let db = boxoffice::storage::connect(&app.db_url, 1).await.unwrap();
+    let db = boxoffice_store::connect(&app.db_url, 1).await.unwrap();
     let mut lock = db.begin().await.unwrap();
     lock.lock_user(&carl.user_id).await.unwrap();
     let blocked = tokio::spawn(async move { carl.hold(&["E-5"]).await.status() });

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use boxoffice::payments::{
+use boxoffice_payments::{
     IntentStatus,
     sandbox::{
         CARD_ANSWER_LOST, CARD_DECLINED, CARD_SLOW_DECLINE, CARD_SLOW_SUCCESS, CARD_SUCCEEDS,

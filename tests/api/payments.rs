@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use boxoffice::payments::{
+use boxoffice_payments::{
     IntentStatus,
     sandbox::{CARD_ANSWER_LOST, CARD_SLOW_DECLINE, CARD_SLOW_SUCCESS, SIGNATURE_HEADER},
     webhook,

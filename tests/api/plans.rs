@@ -16,14 +16,14 @@
 
 use std::sync::Arc;
 
-use boxoffice::domain::{
+use boxoffice_domain::{
     account::Role,
     hold::{Hold, HoldStatus},
     new_id,
     time::Timestamp,
 };
-use boxoffice::storage::{
-    self, CategoryRecord, Database, LedgerEntry, LedgerKind, NewEvent, OrderRecord, OrderStatus,
+use boxoffice_store::{
+    CategoryRecord, Database, LedgerEntry, LedgerKind, NewEvent, OrderRecord, OrderStatus,
     PaymentRecord, PaymentStatus, Repository, TicketRecord, UserRecord, VenueRecord,
 };
 
@@ -49,7 +49,7 @@ async fn no_purchase_path_statement_reads_more_than_a_few_rows_of_a_30000_seat_e
         return;
     }
     let url = database::fresh_database_url().await;
-    let db = storage::connect(&url, 4).await.expect("connect");
+    let db = boxoffice_store::connect(&url, 4).await.expect("connect");
     db.migrate().await.expect("migrate");
     let counter = ReadCounter::for_backend(&backend);
 

@@ -4,13 +4,9 @@
 
 use std::time::Duration;
 
-use boxoffice::{
-    config::{PaymentSettings, StripeBrowser},
-    payments::{
-        psp::{Faults, PspConfig, PspHandle, SandboxPsp},
-        sandbox::{CARD_DECLINED, CARD_SLOW_SUCCESS},
-    },
-};
+use boxoffice_payments::sandbox::{CARD_DECLINED, CARD_SLOW_SUCCESS};
+use boxoffice_psp::{Faults, PspConfig, PspHandle, SandboxPsp};
+use boxoffice_server::config::{PaymentSettings, StripeBrowser};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -273,7 +269,7 @@ async fn a_charge_whose_answer_never_comes_back_is_found_by_asking_the_provider(
         &buyer,
         hold["id"].as_str().unwrap(),
         "silent",
-        boxoffice::payments::sandbox::CARD_ANSWER_LOST,
+        boxoffice_payments::sandbox::CARD_ANSWER_LOST,
     )
     .await;
     // The confirmation times out; asking the provider shows the charge went through.

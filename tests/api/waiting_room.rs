@@ -513,15 +513,14 @@ async fn a_redis_outage_neither_lets_everyone_in_nor_stops_the_line() {
 
 #[tokio::test]
 async fn in_auto_mode_the_rate_falls_when_any_instance_sees_slow_holds_and_rises_when_none_do() {
-    use boxoffice::{
-        catalog::Catalog, domain::waiting_room::RoomSettings, waiting_room::WaitingRoom,
-    };
+    use boxoffice_app::{catalog::Catalog, waiting_room::WaitingRoom};
+    use boxoffice_domain::waiting_room::RoomSettings;
     use std::sync::Arc;
 
     let db_url = crate::database::fresh_database_url().await;
-    let db = boxoffice::storage::connect(&db_url, 2).await.unwrap();
+    let db = boxoffice_store::connect(&db_url, 2).await.unwrap();
     db.migrate().await.unwrap();
-    boxoffice::seed::demo_event_if_empty(db.as_ref())
+    boxoffice_app::seed::demo_event_if_empty(db.as_ref())
         .await
         .unwrap();
     let catalog = Arc::new(Catalog::new(db.clone()));

@@ -38,7 +38,7 @@ pub async fn fresh_database_url() -> String {
                 .await
                 .expect("create a test database");
             conn.close().await.ok();
-            boxoffice::storage::replace_database(&admin, &name)
+            boxoffice_store::replace_database(&admin, &name)
         }
         "mysql" => {
             let admin = mysql_admin_url();
@@ -52,7 +52,7 @@ pub async fn fresh_database_url() -> String {
             .await
             .expect("create a test database");
             conn.close().await.ok();
-            boxoffice::storage::replace_database(&admin, &name)
+            boxoffice_store::replace_database(&admin, &name)
         }
         other => panic!("BOXOFFICE_TEST_DATABASE={other}: expected sqlite, postgres or mysql"),
     }

@@ -30,7 +30,7 @@ impl Instance {
             .env("BOXOFFICE_DB_POOL_SIZE", "8")
             .env("BOXOFFICE_DRAIN_DELAY_MS", "1000")
             .env("RUST_LOG", "warn")
-            .envs(boxoffice::config::CROWD_FROM_ONE_ADDRESS.iter().copied())
+            .envs(boxoffice_rehearse::CROWD_FROM_ONE_ADDRESS.iter().copied())
             .env_remove("REDIS_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

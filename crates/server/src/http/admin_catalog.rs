@@ -1,0 +1,215 @@
+//! Administration of the catalogue (role `admin`): creating venues and the events sold in them.
+//! Input is checked once by the domain rules (`venue_rules`, `event_plan`); an event and all its
+//! categories and seats are stored in one transaction, so buyers never see half of one.
+
+use std::{collections::HashMap, time::Instant};
+
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, State},
+    http::{StatusCode, header},
+    routing::post,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::{
+    ApiError, ApiResult, AppState,
+    events::{EventResponse, detail, live_event},
+    extract::{AdminUser, ApiJson},
+};
+use boxoffice_domain::{
+    event_plan::{CategoryInput, EventPlan},
+    new_id,
+    time::Timestamp,
+    venue::Layout,
+    venue_rules::{NewVenue, is_well_formed_id},
+};
+use boxoffice_store::{CategoryRecord, NewEvent, VenueRecord};
+
+/// Request bodies of these routes may carry a 50,000-seat layout (about 4 MB of JSON, twice that
+/// with long labels and pretty-printing): they get their own limit, the rest of the API keeps the
+/// general one. The admin is checked before the body is read.
+pub const CATALOG_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/venues", post(create_venue))
+        .route("/admin/events", post(create_event))
+        .layer(DefaultBodyLimit::max(CATALOG_BODY_LIMIT))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateVenueRequest {
+    pub name: String,
+    /// Seats need ids unique in the venue (letters, digits, `-`, `_`, `.`; at most 64), labels,
+    /// and coordinates inside `0 0 width height`; at most 50,000 seats. Prices come per event.
+    pub layout: Layout,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VenueView {
+    pub id: String,
+    pub name: String,
+    pub layout: Layout,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VenueResponse {
+    pub venue: VenueView,
+}
+
+/// Create a venue: a name and its seat layout, to sell events in.
+#[utoipa::path(post, path = "/api/v1/admin/venues", tag = "admin", request_body = CreateVenueRequest,
+    responses((status = 201, body = VenueResponse), (status = 401), (status = 403),
+        (status = 413, description = "larger than the catalogue's body limit"),
+        (status = 422, description = "invalid_venue_name, invalid_layout, empty_layout, too_many_seats, \
+            invalid_seat_ids, duplicate_seat_ids, invalid_seat_labels or seats_outside_layout; \
+            details name the offending seats")))]
+pub async fn create_venue(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiJson(body): ApiJson<CreateVenueRequest>,
+) -> ApiResult<(StatusCode, Json<VenueResponse>)> {
+    let venue = NewVenue::parse(&body.name, body.layout)?;
+    let record = VenueRecord {
+        id: new_id(),
+        name: venue.name,
+        layout: serde_json::to_string(&venue.layout).map_err(ApiError::internal)?,
+        created_at: Timestamp::now(),
+    };
+    let mut tx = state.db.begin().await?;
+    tx.insert_venue(&record).await?;
+    tx.commit().await?;
+    tracing::info!(venue_id = %record.id, seats = venue.layout.seat_count(), by = admin.id(), "venue created");
+    Ok((
+        StatusCode::CREATED,
+        Json(VenueResponse {
+            venue: VenueView {
+                id: record.id,
+                name: record.name,
+                layout: venue.layout,
+                created_at: record.created_at.to_rfc3339(),
+            },
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateEventRequest {
+    pub venue_id: String,
+    pub name: String,
+    /// RFC 3339; in the future.
+    pub starts_at: String,
+    /// RFC 3339; before `starts_at`. Holds are refused until then.
+    pub sale_opens_at: String,
+    /// Unique names (ignoring case), `price_cents` ≥ 0, one currency for all.
+    pub categories: Vec<CategoryInput>,
+    /// Seat id → category name, for every seat of the venue and nothing else.
+    pub seat_categories: HashMap<String, String>,
+}
+
+/// Create an event in a venue, with its price categories and a category for every seat. It is
+/// listed, shown and sold at once, on every instance.
+#[utoipa::path(post, path = "/api/v1/admin/events", tag = "admin", request_body = CreateEventRequest,
+    responses((status = 201, body = EventResponse, description = "the event as GET /api/v1/events/{event_id} shows it",
+            headers(("Location" = String, description = "/api/v1/events/{event_id}"))),
+        (status = 401), (status = 403), (status = 413, description = "larger than the catalogue's body limit"),
+        (status = 422, description = "unknown_venue, invalid_event_name, invalid_time (details.field), event_in_past, \
+            sale_opens_after_start, no_categories, too_many_categories, invalid_category_names, \
+            duplicate_categories, invalid_prices, invalid_currency, mixed_currencies, unknown_seats, \
+            unknown_categories or unpriced_seats; details name the offending seats or categories")))]
+pub async fn create_event(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiJson(body): ApiJson<CreateEventRequest>,
+) -> ApiResult<(
+    StatusCode,
+    [(header::HeaderName, String); 1],
+    Json<EventResponse>,
+)> {
+    let now = Timestamp::now();
+    let plan = EventPlan::parse(
+        &body.name,
+        &body.starts_at,
+        &body.sale_opens_at,
+        &body.categories,
+        now,
+    )?;
+    // A venue never changes once stored, so it is read before the write transaction begins (which
+    // then stays short); the foreign key still ties the event to it.
+    let venue = if is_well_formed_id(&body.venue_id) {
+        let mut tx = state.db.read().await?;
+        let venue = tx.venue_by_id(&body.venue_id).await?;
+        tx.commit().await?;
+        venue
+    } else {
+        None
+    };
+    let venue = venue.ok_or_else(|| {
+        ApiError::unprocessable("unknown_venue", "There is no venue with this venue_id.")
+            .with_details(json!({ "field": "venue_id" }))
+    })?;
+    let layout: Layout = serde_json::from_str(&venue.layout)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("layout of venue {}: {e}", venue.id)))?;
+    let seats = plan.assign_seats(&layout, &body.seat_categories)?;
+
+    let event_id = new_id();
+    let categories: Vec<CategoryRecord> = plan
+        .categories
+        .iter()
+        .enumerate()
+        .map(|(position, c)| CategoryRecord {
+            id: new_id(),
+            event_id: event_id.clone(),
+            name: c.name.clone(),
+            price_cents: c.price_cents,
+            currency: plan.currency.clone(),
+            position: position as i64,
+        })
+        .collect();
+    let seats: Vec<(String, String)> = seats
+        .into_iter()
+        .map(|(seat_id, category)| (seat_id, categories[category].id.clone()))
+        .collect();
+
+    let started = Instant::now();
+    let mut tx = state.db.begin().await?;
+    tx.insert_event(&NewEvent {
+        id: event_id.clone(),
+        venue_id: venue.id.clone(),
+        name: plan.name.clone(),
+        starts_at: plan.starts_at,
+        sale_opens_at: plan.sale_opens_at,
+        currency: plan.currency.clone(),
+        created_at: now,
+    })
+    .await?;
+    for category in &categories {
+        tx.insert_category(category).await?;
+    }
+    tx.insert_seats(&event_id, &seats, now).await?;
+    tx.commit().await?;
+    tracing::info!(
+        event_id,
+        venue_id = %venue.id,
+        seats = seats.len(),
+        stored_ms = started.elapsed().as_millis() as u64,
+        by = admin.id(),
+        "event created"
+    );
+
+    // Read back through the catalogue and the seat hub, as every later request will: the answer
+    // is exactly what GET /events/{event_id} shows, and this instance has the event warm.
+    let (info, live) = live_event(&state, &event_id).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/v1/events/{event_id}"))],
+        Json(EventResponse {
+            event: detail(&info, &live, false),
+        }),
+    ))
+}

@@ -1,0 +1,246 @@
+//! Accounts: registration, sign-in with a session cookie or bearer token, sign-out, and `me`.
+
+use std::time::Duration;
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{
+    ApiError, ApiResult, AppState,
+    extract::{ApiJson, ClientAddress, CurrentUser, SESSION_COOKIE, session_token},
+    limits,
+};
+use boxoffice_app::security::{new_session_token, token_digest};
+use boxoffice_domain::{
+    account::{DisplayName, Email, Password, Role},
+    new_id,
+    time::Timestamp,
+};
+use boxoffice_store::{StoreError, UserRecord};
+
+pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/register", post(register))
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/me", get(me))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    /// `buyer`, `staff` or `admin`.
+    pub role: String,
+}
+
+impl From<&UserRecord> for UserView {
+    fn from(u: &UserRecord) -> Self {
+        UserView {
+            id: u.id.clone(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            role: u.role.as_str().to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    pub user: UserView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub user: UserView,
+    /// For `Authorization: Bearer <token>`; browsers use the session cookie instead.
+    pub token: String,
+}
+
+/// Create an account.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "accounts", request_body = RegisterRequest,
+    responses((status = 201, body = UserResponse), (status = 409, description = "email_taken"), (status = 422, description = "invalid input")))]
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> ApiResult<Response> {
+    let email = Email::parse(&req.email)?;
+    let password = Password::parse(&req.password)?;
+    let name = DisplayName::parse(&req.name)?;
+    let password_hash = state.hasher.hash(&password).await.map_err(hashing_failed)?;
+    let user = UserRecord {
+        id: new_id(),
+        email: email.as_str().to_owned(),
+        name: name.as_str().to_owned(),
+        role: Role::Buyer,
+        password_hash,
+        created_at: Timestamp::now(),
+    };
+    let mut tx = state.db.begin().await?;
+    match tx.insert_user(&user).await {
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::conflict(
+                "email_taken",
+                "An account with this e-mail already exists.",
+            ));
+        }
+        other => other?,
+    }
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UserResponse {
+            user: UserView::from(&user),
+        }),
+    )
+        .into_response())
+}
+
+/// Sign in: returns a bearer token and sets the session cookie.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, description = "invalid_credentials")))]
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: ClientAddress,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    let invalid = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "The e-mail or password is not right.",
+        )
+    };
+    let password = Password::for_login(&req.password).ok_or_else(invalid)?;
+    let user = match Email::parse(&req.email) {
+        Ok(email) => {
+            // Every attempt on an account spends one of its allowance, the right password too
+            // (an owner signs in once per session). Spent, the account is locked until the
+            // allowance earns one back: a guesser is slowed to that pace, and the owner, whose
+            // attempt comes after the lock has run out, gets in as always. The lock is per
+            // account *and address*, so that a guesser elsewhere cannot lock the owner out by
+            // spending the allowance first; a looser allowance over all addresses bounds a
+            // guesser who spreads over many.
+            // Keyed by a digest: the limiter's keys (in Redis too) hold no e-mail address.
+            let account = token_digest(email.as_str());
+            let from = client.0.map(limits::address_key).unwrap_or_default();
+            limits::check(
+                state.limits.sign_in_per_account.as_ref(),
+                &format!("{account}@{from}"),
+            )
+            .await?;
+            limits::check(
+                state.limits.sign_in_per_account_any_address.as_ref(),
+                &account,
+            )
+            .await?;
+            let mut tx = state.db.read().await?;
+            let user = tx.user_by_email(email.as_str()).await?;
+            tx.commit().await?;
+            user
+        }
+        Err(_) => None,
+    };
+    let ok = state
+        .hasher
+        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await
+        .map_err(hashing_failed)?;
+    let Some(user) = user.filter(|_| ok) else {
+        return Err(invalid());
+    };
+    let (token, digest) = new_session_token();
+    let now = Timestamp::now();
+    let mut tx = state.db.begin().await?;
+    tx.insert_session(&digest, &user.id, now, now.plus(SESSION_TTL))
+        .await?;
+    tx.commit().await?;
+    let cookie = session_cookie(&token, SESSION_TTL.as_secs(), is_https(&headers));
+    let mut response = Json(LoginResponse {
+        user: UserView::from(&user),
+        token,
+    })
+    .into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// A full line for the password hashers is a busy moment, not a fault.
+fn hashing_failed(e: anyhow::Error) -> ApiError {
+    if e.is::<boxoffice_app::security::HashersBusy>() {
+        ApiError::unavailable(
+            "Lots of people are signing in right now; please try again in a moment.",
+            1,
+        )
+    } else {
+        ApiError::internal(e)
+    }
+}
+
+/// Sign out: ends the session (if any) and clears the cookie.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", responses((status = 204)))]
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(token) = session_token(&headers) {
+        let digest = token_digest(&token);
+        let mut tx = state.db.begin().await?;
+        tx.delete_session(&digest).await?;
+        tx.commit().await?;
+        state.sessions.forget(&digest);
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie("", 0, is_https(&headers)),
+    );
+    Ok(response)
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", responses((status = 200, body = UserResponse), (status = 401)))]
+pub async fn me(user: CurrentUser) -> Json<UserResponse> {
+    Json(UserResponse {
+        user: UserView::from(&user.0),
+    })
+}
+
+/// Behind a TLS-terminating load balancer the cookie must be `Secure`; on plain local HTTP it
+/// cannot be.
+pub(crate) fn is_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        == Some("https")
+}
+
+fn session_cookie(token: &str, max_age: u64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let value = format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}"
+    );
+    HeaderValue::from_str(&value)
+        .unwrap_or_else(|_| HeaderValue::from_static("boxoffice_session=; Max-Age=0"))
+}

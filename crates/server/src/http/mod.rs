@@ -1,0 +1,127 @@
+//! The HTTP layer: shared state, the router assembled from one module per resource, and the
+//! cross-cutting layers (body limit, overload shedding, cross-origin refusal, metrics).
+
+pub mod address_seats;
+pub mod admin;
+pub mod admin_catalog;
+pub mod auth;
+pub mod checkin;
+pub mod checkout;
+pub mod client;
+pub mod csp;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod hold_limits;
+pub mod holds;
+pub mod limits;
+pub mod middleware;
+pub mod openapi;
+pub mod ops;
+pub mod orders;
+pub mod payments;
+pub mod precompressed;
+pub mod queue;
+pub mod sessions;
+pub mod settlement;
+pub mod stream;
+pub mod web;
+
+use std::sync::{Arc, atomic::AtomicBool};
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderValue, header},
+};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::Settings;
+use boxoffice_app::{
+    catalog::Catalog,
+    realtime::{FanOut, SeatHub},
+    security::PasswordHasher,
+};
+use boxoffice_payments::PaymentProvider;
+use boxoffice_store::Database;
+
+pub use error::{ApiError, ApiResult};
+
+/// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Arc<dyn Database>,
+    pub catalog: Arc<Catalog>,
+    pub hub: Arc<SeatHub>,
+    pub fanout: FanOut,
+    /// Names this process in cross-instance messages, so it can skip its own echoes.
+    pub instance_id: Arc<str>,
+    pub payments: Arc<dyn PaymentProvider>,
+    pub hasher: PasswordHasher,
+    /// The server secret that signs ticket codes.
+    pub secret: Arc<Vec<u8>>,
+    /// Cancelled when a graceful shutdown begins: streams tell their clients to reconnect.
+    pub shutdown: CancellationToken,
+    pub ready: Arc<AtomicBool>,
+    pub metrics: PrometheusHandle,
+    pub streams: Arc<std::sync::atomic::AtomicUsize>,
+    pub limits: Arc<limits::RateLimits>,
+    pub waiting_room: Arc<boxoffice_app::waiting_room::WaitingRoom>,
+    pub sessions: Arc<sessions::SessionCache>,
+}
+
+impl AppState {
+    /// Sends committed seat changes to every subscriber of the event, on every instance.
+    pub fn publish(&self, event_id: &str, changes: Vec<boxoffice_domain::seat::SeatStatus>) {
+        self.fanout.publish(&self.instance_id, event_id, changes);
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(auth::router())
+        .merge(events::router())
+        .merge(holds::router())
+        .merge(orders::router())
+        .merge(admin::router())
+        .merge(admin_catalog::router())
+        .merge(payments::router())
+        .merge(checkin::router())
+        .merge(queue::router())
+        .layer(axum::middleware::from_fn(
+            middleware::refuse_cross_origin_writes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_by_address,
+        ))
+        // The general limit; the catalogue routes set a larger one of their own, closer to the
+        // handler, which wins.
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
+    // Streams stay open for minutes: they are bounded by their own limit, not the request limit.
+    let api = middleware::shed_load(
+        api.merge(payments::webhook_router()),
+        state.settings.max_concurrent_requests,
+    )
+    .merge(stream::router())
+    .fallback(middleware::api_not_found)
+    .method_not_allowed_fallback(middleware::api_method_not_allowed);
+    Router::new()
+        .nest("/api/v1", api)
+        .route(
+            "/api/{*rest}",
+            axum::routing::any(middleware::api_not_found),
+        )
+        .merge(ops::router())
+        .route_layer(axum::middleware::from_fn(middleware::record_metrics))
+        .merge(web::router(&csp::policy(state.payments.browser_checkout())))
+        // A JSON error or a QR image must never be sniffed into something a browser runs.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,221 @@
+//! Orders and tickets: the caller's own (anyone else's are 404), and each ticket's QR code.
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::header,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use qrcode::{QrCode, render::svg};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{
+    ApiError, ApiResult, AppState,
+    extract::{ApiPath, CurrentUser},
+};
+use boxoffice_app::catalog::EventInfo;
+use boxoffice_store::OrderRecord;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orders", get(list_orders))
+        .route("/orders/{order_id}", get(get_order))
+        .route("/tickets/{ticket_id}", get(get_ticket))
+        .route("/tickets/{ticket_id}/qr.svg", get(ticket_qr))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderTicketView {
+    pub id: String,
+    pub seat_id: String,
+    pub seat_label: String,
+    pub price_cents: i64,
+    /// The signed code the QR image encodes.
+    pub code: String,
+    /// `valid` or `refunded`.
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderView {
+    pub id: String,
+    /// `paid`, `refunded` or `partially_refunded`.
+    pub status: String,
+    pub hold_id: String,
+    pub event_id: String,
+    pub event_name: String,
+    pub seat_ids: Vec<String>,
+    pub total_cents: i64,
+    pub currency: String,
+    pub created_at: String,
+    pub tickets: Vec<OrderTicketView>,
+}
+
+impl OrderView {
+    pub fn of(order: &OrderRecord, event: Option<&EventInfo>) -> Self {
+        let label = |seat: &str| {
+            event
+                .map(|e| e.seat_label(seat))
+                .unwrap_or_else(|| seat.to_owned())
+        };
+        OrderView {
+            id: order.id.clone(),
+            status: order.status.as_str().to_owned(),
+            hold_id: order.hold_id.clone(),
+            event_id: order.event_id.clone(),
+            event_name: event.map(|e| e.record.name.clone()).unwrap_or_default(),
+            seat_ids: order.tickets.iter().map(|t| t.seat_id.clone()).collect(),
+            total_cents: order.total_cents,
+            currency: order.currency.clone(),
+            created_at: order.created_at.to_rfc3339(),
+            tickets: order
+                .tickets
+                .iter()
+                .map(|t| OrderTicketView {
+                    id: t.id.clone(),
+                    seat_id: t.seat_id.clone(),
+                    seat_label: label(&t.seat_id),
+                    price_cents: t.price_cents,
+                    code: t.code.clone(),
+                    status: if t.valid { "valid" } else { "refunded" }.to_owned(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderResponse {
+    pub order: OrderView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderList {
+    pub orders: Vec<OrderView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketView {
+    pub id: String,
+    pub order_id: String,
+    pub event_id: String,
+    pub seat_id: String,
+    pub seat_label: String,
+    pub code: String,
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketResponse {
+    pub ticket: TicketView,
+}
+
+pub async fn view(state: &AppState, order: &OrderRecord) -> ApiResult<OrderView> {
+    let event = state.catalog.event(&order.event_id).await?;
+    Ok(OrderView::of(order, event.as_deref()))
+}
+
+/// The caller's orders, newest first.
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", responses((status = 200, body = OrderList), (status = 401)))]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> ApiResult<Json<OrderList>> {
+    let mut tx = state.db.read().await?;
+    let records = tx.orders_of(user.id()).await?;
+    tx.commit().await?;
+    let mut orders = Vec::with_capacity(records.len());
+    for r in &records {
+        orders.push(view(&state, r).await?);
+    }
+    Ok(Json(OrderList { orders }))
+}
+
+/// One of the caller's orders.
+#[utoipa::path(get, path = "/api/v1/orders/{order_id}", tag = "orders", params(("order_id" = String, Path)),
+    responses((status = 200, body = OrderResponse), (status = 401), (status = 404)))]
+pub async fn get_order(
+    State(state): State<AppState>,
+    ApiPath(order_id): ApiPath<String>,
+    user: CurrentUser,
+) -> ApiResult<Json<OrderResponse>> {
+    let mut tx = state.db.read().await?;
+    let order = tx.order_by_id(&order_id).await?;
+    tx.commit().await?;
+    let order = order
+        .filter(|o| o.user_id == user.id())
+        .ok_or_else(|| ApiError::not_found("Order"))?;
+    Ok(Json(OrderResponse {
+        order: view(&state, &order).await?,
+    }))
+}
+
+async fn own_ticket(
+    state: &AppState,
+    ticket_id: &str,
+    user: &CurrentUser,
+) -> ApiResult<TicketView> {
+    let mut tx = state.db.read().await?;
+    let ticket = tx.ticket_by_id(ticket_id).await?;
+    let order = match &ticket {
+        Some(t) => tx.order_by_id(&t.order_id).await?,
+        None => None,
+    };
+    tx.commit().await?;
+    let (Some(ticket), Some(_)) = (ticket, order.filter(|o| o.user_id == user.id())) else {
+        return Err(ApiError::not_found("Ticket"));
+    };
+    let event = state.catalog.event(&ticket.event_id).await?;
+    Ok(TicketView {
+        seat_label: event
+            .map(|e| e.seat_label(&ticket.seat_id))
+            .unwrap_or_else(|| ticket.seat_id.clone()),
+        id: ticket.id,
+        order_id: ticket.order_id,
+        event_id: ticket.event_id,
+        seat_id: ticket.seat_id,
+        code: ticket.code,
+        status: if ticket.valid { "valid" } else { "refunded" }.to_owned(),
+    })
+}
+
+/// One of the caller's tickets.
+#[utoipa::path(get, path = "/api/v1/tickets/{ticket_id}", tag = "orders", params(("ticket_id" = String, Path)),
+    responses((status = 200, body = TicketResponse), (status = 401), (status = 404)))]
+pub async fn get_ticket(
+    State(state): State<AppState>,
+    ApiPath(ticket_id): ApiPath<String>,
+    user: CurrentUser,
+) -> ApiResult<Json<TicketResponse>> {
+    Ok(Json(TicketResponse {
+        ticket: own_ticket(&state, &ticket_id, &user).await?,
+    }))
+}
+
+/// The ticket's code as a QR image (SVG).
+#[utoipa::path(get, path = "/api/v1/tickets/{ticket_id}/qr.svg", tag = "orders", params(("ticket_id" = String, Path)),
+    responses((status = 200, content_type = "image/svg+xml", body = String), (status = 401), (status = 404)))]
+pub async fn ticket_qr(
+    State(state): State<AppState>,
+    ApiPath(ticket_id): ApiPath<String>,
+    user: CurrentUser,
+) -> ApiResult<Response> {
+    let ticket = own_ticket(&state, &ticket_id, &user).await?;
+    let code = QrCode::new(ticket.code.as_bytes()).map_err(ApiError::internal)?;
+    let image = code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .dark_color(svg::Color("#111111"))
+        .light_color(svg::Color("#ffffff"))
+        .build();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        image,
+    )
+        .into_response())
+}

@@ -1,0 +1,117 @@
+//! Administration and the door: refunds, check-in and revenue; the settings the instances share;
+//! the database's clock; and the audit's queries.
+
+use super::{
+    OrderRecord, OrderStatus, StoreResult,
+    sql::{Dialect, Sql, Tx},
+};
+use boxoffice_domain::time::Timestamp;
+
+impl<D: Dialect> Tx<D> {
+    pub async fn db_now(&mut self) -> StoreResult<Timestamp> {
+        Ok(Timestamp(
+            self.scalar(Sql::new(format!("SELECT {}", D::NOW))).await?,
+        ))
+    }
+
+    pub async fn setting(&mut self, key: &str) -> StoreResult<Option<String>> {
+        let q = Sql::new(format!(
+            "SELECT {} FROM settings WHERE {} = ?",
+            D::quote("value"),
+            D::quote("key")
+        ));
+        let row: Option<(String,)> = self.optional(q.bind(key)).await?;
+        Ok(row.map(|(v,)| v))
+    }
+
+    /// Inserts the setting, or on a duplicate key sets its value (`replace`) or leaves it.
+    async fn upsert_setting(&mut self, key: &str, value: &str, replace: bool) -> StoreResult<()> {
+        let (k, v) = (D::quote("key"), D::quote("value"));
+        let upsert = D::upsert(&k, replace.then_some(&*v));
+        let q = Sql::new(format!(
+            "INSERT INTO settings ({k}, {v}) VALUES (?, ?){upsert}"
+        ));
+        self.execute(q.bind(key).bind(value)).await?;
+        Ok(())
+    }
+
+    pub async fn put_setting(&mut self, key: &str, value: &str) -> StoreResult<()> {
+        self.upsert_setting(key, value, true).await
+    }
+
+    pub async fn setting_or_insert(&mut self, key: &str, value: &str) -> StoreResult<String> {
+        self.upsert_setting(key, value, false).await?;
+        let stored = self.setting(key).await?;
+        stored.ok_or_else(|| sqlx::Error::RowNotFound.into())
+    }
+
+    pub async fn settings_with_prefix(
+        &mut self,
+        prefix: &str,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let (k, v) = (D::quote("key"), D::quote("value"));
+        let q = Sql::new(format!(
+            "SELECT {k}, {v} FROM settings WHERE {k} LIKE ? ORDER BY {k}"
+        ));
+        self.all(q.bind(format!("{prefix}%"))).await
+    }
+
+    pub async fn lock_order(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>> {
+        // Where `FOR UPDATE` is empty, the writer's transaction is already the only writer.
+        if !D::FOR_UPDATE.is_empty() {
+            let q = Sql::new(format!(
+                "SELECT id FROM orders WHERE id = ?{}",
+                D::FOR_UPDATE
+            ));
+            self.execute(q.bind(order_id)).await?;
+        }
+        self.order_by_id(order_id).await
+    }
+
+    pub async fn charge_of_order(
+        &mut self,
+        order_id: &str,
+    ) -> StoreResult<Option<(String, String)>> {
+        let q = Sql::new(
+            "SELECT payment_id, provider_ref FROM ledger WHERE order_id = ? AND kind = 'charge'",
+        );
+        self.optional(q.bind(order_id)).await
+    }
+
+    pub async fn void_tickets(
+        &mut self,
+        order_id: &str,
+        ticket_ids: &[String],
+    ) -> StoreResult<u64> {
+        let q = Sql::new("UPDATE tickets SET valid_seat = NULL WHERE order_id = ? AND ");
+        let q = q.bind(order_id).list("id", ticket_ids);
+        self.execute(q.then(" AND valid_seat IS NOT NULL")).await
+    }
+
+    pub async fn set_order_status(
+        &mut self,
+        order_id: &str,
+        status: OrderStatus,
+    ) -> StoreResult<()> {
+        let q = Sql::new("UPDATE orders SET status = ? WHERE id = ?");
+        self.execute(q.bind(status.as_str()).bind(order_id)).await?;
+        Ok(())
+    }
+
+    pub async fn check_in_ticket(&mut self, ticket_id: &str, now: Timestamp) -> StoreResult<bool> {
+        let q = Sql::new(
+            "UPDATE tickets SET checked_in_at = ? \
+             WHERE id = ? AND checked_in_at IS NULL AND valid_seat IS NOT NULL",
+        );
+        Ok(self.execute(q.bind(now.millis()).bind(ticket_id)).await? == 1)
+    }
+
+    pub async fn revenue_of_event(&mut self, event_id: &str) -> StoreResult<i64> {
+        let q = Sql::new(format!(
+            "SELECT CAST(COALESCE(SUM(price_cents), 0) AS {}) FROM tickets \
+             WHERE event_id = ? AND valid_seat IS NOT NULL",
+            D::BIGINT
+        ));
+        self.scalar(q.bind(event_id)).await
+    }
+}

@@ -1,0 +1,351 @@
+//! Holds: a buyer's claim on seats until checkout, and every statement that moves seats between
+//! available, held and sold.
+
+use super::{
+    StoreError, StoreResult,
+    catalogue::SeatRow,
+    sql::{Dialect, SeatMove, Sql, Tx},
+};
+use boxoffice_domain::{
+    hold::{Hold, HoldStatus},
+    seat::{SeatState, SeatStatus},
+    time::Timestamp,
+};
+
+#[derive(sqlx::FromRow)]
+pub(super) struct HoldRow {
+    id: String,
+    event_id: String,
+    user_id: String,
+    status: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+/// A seat as its row lock found it: id, state, hold and version.
+pub(super) type LockedSeat = (String, String, Option<String>, i64);
+
+/// The locked seats that an UPDATE conditioned on `from` and `hold_id` changes, as they are
+/// after it: where no UPDATE returns its rows, nothing else can have changed them since the lock.
+fn changed_from_lock(
+    locked: Vec<LockedSeat>,
+    from: SeatState,
+    hold_id: Option<&str>,
+    to: SeatState,
+    holder: &str,
+) -> Vec<SeatStatus> {
+    locked
+        .into_iter()
+        .filter(|(_, state, held_by, _)| state == from.as_str() && held_by.as_deref() == hold_id)
+        .map(|(seat_id, _, _, version)| SeatStatus {
+            seat_id,
+            state: to,
+            version: version + 1,
+            holder: Some(holder.to_owned()),
+        })
+        .collect()
+}
+
+/// The head of every UPDATE that moves seats to `state`, up to its WHERE.
+fn move_seats<D: Dialect>(set: &str) -> Sql<D> {
+    Sql::new(format!(
+        "UPDATE seats SET {set}, version = version + 1, updated_at = {} WHERE ",
+        D::NOW
+    ))
+}
+
+impl<D: Dialect> Tx<D> {
+    pub async fn lock_user(&mut self, user_id: &str) -> StoreResult<()> {
+        if !D::USER_LOCK.is_empty() {
+            let q = Sql::new(format!("SELECT id FROM users WHERE id = ?{}", D::USER_LOCK));
+            self.execute(q.bind(user_id)).await?;
+        }
+        Ok(())
+    }
+
+    /// Seats of the buyer's active holds, in one event or (`None`) across all.
+    pub async fn seats_held(
+        &mut self,
+        user_id: &str,
+        event_id: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<u32> {
+        let q = Sql::new("SELECT COUNT(*) FROM hold_seats hs JOIN holds h ON h.id = hs.hold_id ");
+        let q = q.then("WHERE h.user_id = ?").bind(user_id);
+        let q = match event_id {
+            Some(event_id) => q.then(" AND h.event_id = ?").bind(event_id),
+            None => q,
+        };
+        let q = q.then(" AND h.ended_at IS NULL AND h.expires_at > ?");
+        let n: i64 = self.scalar(q.bind(now.millis())).await?;
+        Ok(n as u32)
+    }
+
+    pub async fn seats_recently_let_go(
+        &mut self,
+        event_id: &str,
+        user_id: &str,
+        seat_ids: &[String],
+        since: Timestamp,
+    ) -> StoreResult<Vec<(String, Timestamp)>> {
+        let q = Sql::new(
+            "SELECT hs.seat_id, MAX(h.ended_at) FROM holds h JOIN hold_seats hs ON hs.hold_id = h.id \
+             WHERE h.user_id = ? AND h.event_id = ? AND h.status IN ('released', 'expired') \
+             AND h.ended_at >= ? AND ",
+        );
+        let q = q.bind(user_id).bind(event_id).bind(since.millis());
+        let q = q.list("hs.seat_id", seat_ids);
+        let rows: Vec<(String, i64)> = self
+            .all(q.then(" GROUP BY hs.seat_id ORDER BY hs.seat_id"))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seat, ended)| (seat, Timestamp(ended)))
+            .collect())
+    }
+
+    pub async fn holds_created_since(
+        &mut self,
+        event_id: &str,
+        user_id: &str,
+        since: Timestamp,
+    ) -> StoreResult<(u32, Option<Timestamp>)> {
+        let q = Sql::new(
+            "SELECT COUNT(*), MIN(created_at) FROM holds \
+             WHERE user_id = ? AND event_id = ? AND created_at >= ?",
+        );
+        let (n, oldest): (i64, Option<i64>) = self
+            .one(q.bind(user_id).bind(event_id).bind(since.millis()))
+            .await?;
+        Ok((n as u32, oldest.map(Timestamp)))
+    }
+
+    pub async fn prunable_holds(
+        &mut self,
+        before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<String>> {
+        let q = Sql::new(
+            "SELECT h.id FROM holds h WHERE h.status IN ('released', 'expired') AND h.ended_at < ? \
+             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.hold_id = h.id) \
+             ORDER BY h.ended_at LIMIT ?",
+        );
+        self.column(q.bind(before.millis()).bind(i64::from(limit)))
+            .await
+    }
+
+    pub async fn delete_ended_holds(&mut self, hold_ids: &[String]) -> StoreResult<u64> {
+        if hold_ids.is_empty() {
+            return Ok(0);
+        }
+        let q = Sql::new("DELETE FROM hold_seats WHERE ").list("hold_id", hold_ids);
+        self.execute(q).await?;
+        let q = Sql::new("DELETE FROM holds WHERE ").list("id", hold_ids);
+        self.execute(q.then(" AND status IN ('released', 'expired')"))
+            .await
+    }
+
+    pub async fn insert_hold(&mut self, h: &Hold) -> StoreResult<()> {
+        let q = Sql::new(
+            "INSERT INTO holds (id, event_id, user_id, status, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        );
+        let q = q.bind(&h.id).bind(&h.event_id).bind(&h.user_id);
+        let q = q.bind(h.status.as_str()).bind(h.created_at.millis());
+        self.execute(q.bind(h.expires_at.millis())).await?;
+        // One statement for all the seats: a hold is on every buyer's path.
+        let q = Sql::new("INSERT INTO hold_seats (hold_id, event_id, seat_id) ");
+        self.execute(q.with(|q| D::push_hold_seats(q, &h.id, &h.event_id, &h.seat_ids)))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn hold_by_id(&mut self, hold_id: &str) -> StoreResult<Option<Hold>> {
+        let q = Sql::new(
+            "SELECT id, event_id, user_id, status, created_at, expires_at FROM holds WHERE id = ?",
+        );
+        let Some(row) = self.optional::<HoldRow>(q.bind(hold_id)).await? else {
+            return Ok(None);
+        };
+        let q = Sql::new("SELECT seat_id FROM hold_seats WHERE hold_id = ? ORDER BY seat_id");
+        let seat_ids = self.column(q.bind(hold_id)).await?;
+        Ok(Some(Hold {
+            status: HoldStatus::parse(&row.status)
+                .ok_or_else(|| super::corrupt("hold status", &row.status))?,
+            id: row.id,
+            event_id: row.event_id,
+            user_id: row.user_id,
+            seat_ids,
+            created_at: Timestamp(row.created_at),
+            expires_at: Timestamp(row.expires_at),
+        }))
+    }
+
+    pub async fn end_hold(
+        &mut self,
+        hold_id: &str,
+        to: HoldStatus,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let q =
+            Sql::new("UPDATE holds SET status = ?, ended_at = ? WHERE id = ? AND ended_at IS NULL");
+        let n = self
+            .execute(q.bind(to.as_str()).bind(now.millis()).bind(hold_id))
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn claim_hold_for_order(
+        &mut self,
+        hold_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let q = Sql::new(
+            "UPDATE holds SET status = 'converted', ended_at = ? \
+             WHERE id = ? AND status <> 'converted'",
+        );
+        Ok(self.execute(q.bind(now.millis()).bind(hold_id)).await? == 1)
+    }
+
+    pub async fn expired_holds(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let q = Sql::new(
+            "SELECT id, event_id FROM holds WHERE status = 'active' AND expires_at <= ? \
+             ORDER BY expires_at LIMIT ?",
+        );
+        self.all(q.bind(now.millis()).bind(i64::from(limit))).await
+    }
+
+    pub async fn unavailable_seats(
+        &mut self,
+        event_id: &str,
+        seat_ids: &[String],
+        hold_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        let q = Sql::new("SELECT id FROM seats WHERE ").seats("", event_id, seat_ids);
+        let q = q.then(" AND state <> 'available' AND hold_id <> ? ORDER BY id");
+        self.column(q.bind(hold_id)).await
+    }
+
+    pub async fn count_existing_seats(
+        &mut self,
+        event_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<u64> {
+        let q = Sql::new("SELECT COUNT(*) FROM seats WHERE ").seats("", event_id, seat_ids);
+        let n: i64 = self.scalar(q).await?;
+        Ok(n as u64)
+    }
+
+    /// Locks the seats in the one order every multi-seat lock follows, so that concurrent
+    /// transactions wait for each other instead of deadlocking. Where no UPDATE returns its rows,
+    /// the lock reads them: nothing else can change them until this transaction ends, so what the
+    /// UPDATE that follows changes can be told from them.
+    async fn lock_seats(
+        &mut self,
+        change: SeatMove,
+        event_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<Vec<LockedSeat>> {
+        if !D::locks_first(change) {
+            return Ok(Vec::new());
+        }
+        let columns = if D::RETURNING {
+            "1"
+        } else {
+            "id, state, hold_id, version"
+        };
+        let q = Sql::new(format!("SELECT {columns} FROM seats WHERE "));
+        let q = q.seats("", event_id, seat_ids);
+        let q = q.then(format!(" ORDER BY {}{}", D::SEAT_ORDER, D::FOR_UPDATE));
+        if D::RETURNING {
+            self.execute(q).await?;
+            return Ok(Vec::new());
+        }
+        self.all(q).await
+    }
+
+    /// Runs a seat UPDATE and returns the seats it changed as they are now, `holder` holding them.
+    async fn changed_seats(
+        &mut self,
+        update: Sql<D>,
+        locked: Vec<LockedSeat>,
+        (from, hold_id, to): (SeatState, Option<&str>, SeatState),
+        holder: &str,
+    ) -> StoreResult<Vec<SeatStatus>> {
+        if D::RETURNING {
+            let rows: Vec<SeatRow> = self
+                .all(update.then(" RETURNING id, state, version"))
+                .await?;
+            return rows
+                .into_iter()
+                .map(|r| {
+                    let mut seat = r.into_status()?;
+                    seat.holder = Some(holder.to_owned());
+                    Ok(seat)
+                })
+                .collect();
+        }
+        let n = self.execute(update).await?;
+        let changed = changed_from_lock(locked, from, hold_id, to, holder);
+        // The connection counts found rows, not changed ones, and `version` changes anyway: this
+        // is the number of seats moved, which the lock said it would be.
+        if n != changed.len() as u64 {
+            return Err(StoreError::Corrupt(format!(
+                "moved {n} seats to {} where the lock promised {}",
+                to.as_str(),
+                changed.len()
+            )));
+        }
+        Ok(changed)
+    }
+
+    pub async fn take_available_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        holder: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<Vec<SeatStatus>> {
+        let locked = self.lock_seats(SeatMove::Take, event_id, seat_ids).await?;
+        let q = move_seats::<D>("state = 'held', hold_id = ?").bind(hold_id);
+        let q = q
+            .seats("", event_id, seat_ids)
+            .then(" AND state = 'available'");
+        let change = (SeatState::Available, None, SeatState::Held);
+        self.changed_seats(q, locked, change, holder).await
+    }
+
+    pub async fn sell_held_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        holder: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<Vec<SeatStatus>> {
+        let locked = self.lock_seats(SeatMove::Sell, event_id, seat_ids).await?;
+        let q = move_seats::<D>("state = 'sold'").seats("", event_id, seat_ids);
+        let q = q.then(" AND hold_id = ? AND state = 'held'").bind(hold_id);
+        let change = (SeatState::Held, Some(hold_id), SeatState::Sold);
+        self.changed_seats(q, locked, change, holder).await
+    }
+
+    /// Makes the hold's seats that are still in `from` available again (a release, an expiry or
+    /// a refund).
+    pub async fn return_to_sale(
+        &mut self,
+        change: SeatMove,
+        (event_id, hold_id, seat_ids): (&str, &str, &[String]),
+        from: SeatState,
+    ) -> StoreResult<u64> {
+        self.lock_seats(change, event_id, seat_ids).await?;
+        let q = move_seats::<D>("state = 'available', hold_id = NULL");
+        let q = q
+            .seats("", event_id, seat_ids)
+            .then(" AND hold_id = ? AND state = ?");
+        self.execute(q.bind(hold_id).bind(from.as_str())).await
+    }
+}

@@ -1,0 +1,471 @@
+//! Storage: one [`Repository`] trait, its queries written once for every SQL dialect (see
+//! [`sql`]). A repository value *is* an open transaction: handlers begin it, call it through
+//! `&mut`, and commit it (dropping rolls back).
+
+#[macro_use]
+mod sql;
+mod accounts;
+mod administration;
+pub mod audit;
+mod catalogue;
+mod holds;
+mod mysql;
+mod orders;
+mod payments;
+mod postgres;
+pub mod records;
+mod repository;
+mod sqlite;
+
+use async_trait::async_trait;
+
+pub use records::*;
+
+use boxoffice_domain::{hold::Hold, seat::SeatStatus, time::Timestamp};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness or check constraint refused the write: the caller maps it to 409.
+    #[error("constraint violated: {0}")]
+    Conflict(String),
+    /// The database chose this transaction as a deadlock or serialization victim: nothing was
+    /// written, and the same request may simply be tried again.
+    #[error("transaction aborted by the database, safe to retry: {0}")]
+    Retryable(String),
+    #[error("stored data is not what this version expects: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL: {0}")]
+    UnsupportedUrl(String),
+    #[error(transparent)]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e
+            && (db.is_unique_violation() || db.is_check_violation())
+        {
+            return StoreError::Conflict(db.constraint().unwrap_or(db.message()).to_owned());
+        }
+        if let sqlx::Error::Database(db) = &e
+            && db
+                .code()
+                .is_some_and(|c| RETRYABLE_CODES.contains(&c.as_ref()))
+        {
+            return StoreError::Retryable(db.message().to_owned());
+        }
+        StoreError::Database(e)
+    }
+}
+
+/// PostgreSQL serialization failure and deadlock; MySQL/MariaDB deadlock and lock wait timeout.
+const RETRYABLE_CODES: &[&str] = &["40001", "40P01", "1213", "1205"];
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {value:?}"))
+}
+
+/// The connection pools of one database, whatever its dialect.
+#[async_trait]
+pub trait Database: Send + Sync + 'static {
+    fn dialect(&self) -> &'static str;
+    /// A transaction for work that writes.
+    async fn begin(&self) -> StoreResult<Box<dyn Repository>>;
+    /// A transaction that only reads (SQLite serves these from a separate pool of readers).
+    async fn read(&self) -> StoreResult<Box<dyn Repository>>;
+    /// A read on connections of its own, for confirming that seats the live map shows taken
+    /// are taken: a crowd of refusals never waits for a connection behind the sales.
+    async fn refusal_read(&self) -> StoreResult<Box<dyn Repository>>;
+    /// The user a live session token (its digest) belongs to, outside any transaction.
+    async fn session_user(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<UserRecord>>;
+    async fn migrate(&self) -> StoreResult<()>;
+    async fn ping(&self) -> StoreResult<()>;
+    async fn close(&self);
+    /// How full each connection pool is now, for `/metrics`.
+    fn pool_stats(&self) -> Vec<PoolStats>;
+}
+
+/// One connection pool's occupancy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `main` (PostgreSQL, MySQL), `writer` and `readers` (SQLite), `refusals` (all).
+    pub pool: &'static str,
+    /// Connections open now, busy or idle.
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl PoolStats {
+    pub fn of<DB: sqlx::Database>(pool: &'static str, p: &sqlx::Pool<DB>) -> Self {
+        let open = p.size();
+        PoolStats {
+            pool,
+            open,
+            idle: (p.num_idle() as u32).min(open),
+            max: p.options().get_max_connections(),
+        }
+    }
+
+    pub fn in_use(&self) -> u32 {
+        self.open - self.idle
+    }
+}
+
+/// Runs `acquire` (taking a connection from `pool`, then its BEGIN) counted in the gauge
+/// `boxoffice_db_pool_waiting{pool}`: work queued in front of the database shows there before
+/// it shows in latency. Counted until `acquire` finishes or is dropped.
+pub(crate) async fn waiting<T>(pool: &'static str, acquire: impl Future<Output = T>) -> T {
+    struct Waiting(metrics::Gauge);
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            self.0.decrement(1.0);
+        }
+    }
+    let gauge = metrics::gauge!("boxoffice_db_pool_waiting", "pool" => pool);
+    gauge.increment(1.0);
+    let _waiting = Waiting(gauge);
+    acquire.await
+}
+
+/// Opens the database a URL names (`sqlite:`, `postgres://`/`postgresql://`,
+/// `mysql://`/`mariadb://`), creating the SQLite file if needed.
+/// Connections kept apart for refusal reads (see `Database::refusal_read`): each such read is
+/// one indexed lookup, so two serve a crowd.
+const REFUSAL_CONNECTIONS: u32 = 2;
+
+pub async fn connect(url: &str, pool_size: u32) -> StoreResult<std::sync::Arc<dyn Database>> {
+    if url.starts_with("sqlite:") {
+        return Ok(std::sync::Arc::new(sqlite::connect(url, pool_size).await?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(std::sync::Arc::new(
+            postgres::connect(url, pool_size).await?,
+        ));
+    }
+    if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        return Ok(std::sync::Arc::new(mysql::connect(url, pool_size).await?));
+    }
+    Err(StoreError::UnsupportedUrl(redact(url)))
+}
+
+/// The same server's URL for another database: `scheme://user@host:port/old?query` →
+/// `scheme://user@host:port/new?query`. Tests, rehearsals and benchmarks make fresh databases
+/// this way.
+pub fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = base[authority_end..]
+        .find('/')
+        .map(|i| i + authority_end)
+        .unwrap_or(base.len());
+    format!("{}/{name}{query}", &base[..path_start])
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(colon) => format!("{}:***{}", &url[..s + 3 + colon], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
+/// Every query the application makes, inside one transaction.
+#[async_trait]
+pub trait Repository: Send {
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+    /// The database's clock in milliseconds: the one clock all instances agree on.
+    async fn db_now(&mut self) -> StoreResult<Timestamp>;
+
+    // Settings.
+    async fn setting(&mut self, key: &str) -> StoreResult<Option<String>>;
+    /// Stores `value` unless the key exists; returns the value that is stored now.
+    async fn setting_or_insert(&mut self, key: &str, value: &str) -> StoreResult<String>;
+    /// Sets `key` to `value`, replacing what was there.
+    async fn put_setting(&mut self, key: &str, value: &str) -> StoreResult<()>;
+    /// Every setting whose key starts with `prefix` (which holds no LIKE wildcards).
+    async fn settings_with_prefix(&mut self, prefix: &str) -> StoreResult<Vec<(String, String)>>;
+
+    // Accounts and sessions.
+    async fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;
+    async fn user_by_email(&mut self, email: &str) -> StoreResult<Option<UserRecord>>;
+    async fn update_user_credentials(&mut self, user: &UserRecord) -> StoreResult<()>;
+    async fn insert_session(
+        &mut self,
+        token_hash: &str,
+        user_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    async fn user_for_session(
+        &mut self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<UserRecord>>;
+    async fn delete_session(&mut self, token_hash: &str) -> StoreResult<()>;
+    async fn purge_sessions(&mut self, now: Timestamp) -> StoreResult<u64>;
+
+    // Venues, events, categories and seats.
+    async fn insert_venue(&mut self, venue: &VenueRecord) -> StoreResult<()>;
+    async fn venue_by_id(&mut self, venue_id: &str) -> StoreResult<Option<VenueRecord>>;
+    async fn insert_event(&mut self, event: &NewEvent) -> StoreResult<()>;
+    async fn insert_category(&mut self, category: &CategoryRecord) -> StoreResult<()>;
+    /// Every seat of a new event, available, at version 1, in a few statements whatever the
+    /// venue's size.
+    async fn insert_seats(
+        &mut self,
+        event_id: &str,
+        seats: &[(String, String)],
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn count_events(&mut self) -> StoreResult<u64>;
+    /// Every event's id, soonest first: the catalogue has the rest in memory, so listing events
+    /// does not re-read every venue's layout (megabytes for a stadium).
+    async fn event_ids(&mut self) -> StoreResult<Vec<String>>;
+    async fn event_by_id(&mut self, event_id: &str) -> StoreResult<Option<EventRecord>>;
+    async fn categories_of(&mut self, event_id: &str) -> StoreResult<Vec<CategoryRecord>>;
+    /// Seat id → category id, for pricing and for drawing the map.
+    async fn seat_categories(&mut self, event_id: &str) -> StoreResult<Vec<(String, String)>>;
+    async fn seat_statuses(&mut self, event_id: &str) -> StoreResult<Vec<SeatStatus>>;
+    async fn seat_statuses_of(
+        &mut self,
+        event_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<Vec<SeatStatus>>;
+    /// Seats whose last change the database stamped at or after `since` (its own clock).
+    async fn seat_statuses_changed_since(
+        &mut self,
+        event_id: &str,
+        since: Timestamp,
+    ) -> StoreResult<Vec<SeatStatus>>;
+
+    // Holds.
+    /// Serialises one buyer's concurrent holds so that the per-user limit cannot be raced.
+    async fn lock_user(&mut self, user_id: &str) -> StoreResult<()>;
+    /// Seats of the buyer's active holds for the event; "active" read as in
+    /// [`Repository::end_hold`].
+    async fn seats_held_by(
+        &mut self,
+        event_id: &str,
+        user_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<u32>;
+    /// Seats of the buyer's active holds across every event (the cross-event cap).
+    async fn seats_held_by_user(&mut self, user_id: &str, now: Timestamp) -> StoreResult<u32>;
+    /// Which of `seat_ids` the buyer released or let expire in the event at `since` or later, each
+    /// with when it last did: the cool-down.
+    async fn seats_recently_let_go(
+        &mut self,
+        event_id: &str,
+        user_id: &str,
+        seat_ids: &[String],
+        since: Timestamp,
+    ) -> StoreResult<Vec<(String, Timestamp)>>;
+    /// How many holds the buyer created in the event at `since` or later, and the oldest of them.
+    async fn holds_created_since(
+        &mut self,
+        event_id: &str,
+        user_id: &str,
+        since: Timestamp,
+    ) -> StoreResult<(u32, Option<Timestamp>)>;
+    /// Up to `limit` released or expired holds that ended before `before` and that no payment
+    /// refers to: those retention may delete.
+    async fn prunable_holds(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<String>>;
+    /// Deletes these ended holds and their seat rows; returns how many holds went.
+    async fn delete_ended_holds(&mut self, hold_ids: &[String]) -> StoreResult<u64>;
+    async fn insert_hold(&mut self, hold: &Hold) -> StoreResult<()>;
+    /// The one conditional update that takes seats: only those still available change. The caller
+    /// rolls back unless it took all of them. Dialects with row locks lock the
+    /// requested seats in id order first, as every statement that locks several seats does, so
+    /// that concurrent transactions never deadlock on seats.
+    ///
+    /// Returns the seats it took as they are now (for the live maps), `holder` being the hold's
+    /// buyer, so that no second query has to read them back.
+    async fn take_available_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        holder: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<Vec<SeatStatus>>;
+    /// Of `seat_ids`, those taken by anyone but `hold_id` (the hold being attempted).
+    async fn unavailable_seats(
+        &mut self,
+        event_id: &str,
+        seat_ids: &[String],
+        hold_id: &str,
+    ) -> StoreResult<Vec<String>>;
+    async fn count_existing_seats(
+        &mut self,
+        event_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<u64>;
+    async fn hold_by_id(&mut self, hold_id: &str) -> StoreResult<Option<Hold>>;
+    /// Moves an active hold to `to` (released, expired or converted); false if it was not active.
+    /// A hold is active exactly while it has no `ended_at` (every transition sets it, and the
+    /// audit checks it): the statement tests that column, which no index has, so that the only
+    /// way to the row is the primary key. Tested on `status`, a planner whose statistics say no
+    /// hold is active could walk the status index and its dead entries instead.
+    async fn end_hold(
+        &mut self,
+        hold_id: &str,
+        to: boxoffice_domain::hold::HoldStatus,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Returns the hold's held seats to sale. `seat_ids` are the hold's own (from
+    /// [`Repository::hold_by_id`]): seats are addressed by primary key, never found by scanning
+    /// the event for the hold, so the cost does not grow with the size of the hall.
+    async fn free_held_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<u64>;
+    /// Marks the hold's held seats sold; returns them as they are now, as
+    /// [`Repository::take_available_seats`] does. `seat_ids` as for
+    /// [`Repository::free_held_seats`].
+    async fn sell_held_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        holder: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<Vec<SeatStatus>>;
+    async fn expired_holds(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>>;
+
+    // Checkout.
+    async fn idempotency_record(
+        &mut self,
+        user_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
+    async fn insert_idempotency_record(
+        &mut self,
+        user_id: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn complete_idempotency_record(
+        &mut self,
+        user_id: &str,
+        key: &str,
+        status: u16,
+        response: &str,
+    ) -> StoreResult<()>;
+    async fn purge_idempotency_records(&mut self, before: Timestamp) -> StoreResult<u64>;
+    async fn insert_payment(&mut self, payment: &PaymentRecord) -> StoreResult<()>;
+    async fn finish_payment(
+        &mut self,
+        payment_id: &str,
+        status: PaymentStatus,
+        provider_ref: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn insert_order(&mut self, order: &OrderRecord) -> StoreResult<()>;
+    async fn insert_ticket(&mut self, ticket: &TicketRecord) -> StoreResult<()>;
+    async fn insert_ledger_entry(&mut self, entry: &LedgerEntry) -> StoreResult<()>;
+    async fn orders_of(&mut self, user_id: &str) -> StoreResult<Vec<OrderRecord>>;
+    async fn order_by_id(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>>;
+    async fn ticket_by_id(&mut self, ticket_id: &str) -> StoreResult<Option<TicketRecord>>;
+
+    // Payments after checkout: webhooks and reconciliation.
+    async fn payment_by_id(&mut self, payment_id: &str) -> StoreResult<Option<StoredPayment>>;
+    /// The payment, locked until the transaction ends: settling it twice at once is impossible.
+    async fn lock_payment(&mut self, payment_id: &str) -> StoreResult<Option<StoredPayment>>;
+    async fn payment_by_reference(
+        &mut self,
+        provider_ref: &str,
+    ) -> StoreResult<Option<StoredPayment>>;
+    async fn payment_by_key(
+        &mut self,
+        user_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<StoredPayment>>;
+    /// Records the provider's intent id for the payment.
+    async fn set_payment_reference(
+        &mut self,
+        payment_id: &str,
+        provider_ref: &str,
+    ) -> StoreResult<()>;
+    /// Pending payments created before `before`, oldest first.
+    async fn pending_payments(
+        &mut self,
+        before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredPayment>>;
+    async fn order_id_for_payment(&mut self, payment_id: &str) -> StoreResult<Option<String>>;
+    /// Converts a hold whatever became of it meanwhile (a payment that succeeded late keeps its
+    /// seats if it can); false only if it was converted already.
+    async fn claim_hold_for_order(&mut self, hold_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Makes a failed attempt (nothing charged) pending again for a retry with the same key;
+    /// false if it was not failed. A conflict means another attempt for the hold is in flight.
+    async fn retry_failed_payment(&mut self, payment_id: &str, now: Timestamp)
+    -> StoreResult<bool>;
+    /// Forgets an idempotency key whose request took no effect, so that a retry starts afresh.
+    async fn delete_idempotency_record(&mut self, user_id: &str, key: &str) -> StoreResult<()>;
+
+    // Administration and the door.
+    /// The order with its tickets, locked until the transaction ends, so that two refunds of one
+    /// order run one after the other.
+    async fn lock_order(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>>;
+    /// The order's captured charge: its payment id and the provider's reference.
+    async fn charge_of_order(&mut self, order_id: &str) -> StoreResult<Option<(String, String)>>;
+    /// Voids those of `ticket_ids` that belong to the order and are still valid; returns how many.
+    async fn void_tickets(&mut self, order_id: &str, ticket_ids: &[String]) -> StoreResult<u64>;
+    /// Returns seats sold through `hold_id` to sale; returns how many. Locks them in id order
+    /// first, like every statement that locks several seats.
+    async fn free_sold_seats(
+        &mut self,
+        event_id: &str,
+        hold_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<u64>;
+    async fn set_order_status(&mut self, order_id: &str, status: OrderStatus) -> StoreResult<()>;
+    /// Records a ticket's first scan; false when it was scanned before or is void.
+    async fn check_in_ticket(&mut self, ticket_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// The prices of the event's valid tickets, summed: revenue net of refunds.
+    async fn revenue_of_event(&mut self, event_id: &str) -> StoreResult<i64>;
+    /// Gives the account with this e-mail a role; `None` when there is no such account.
+    async fn set_user_role(
+        &mut self,
+        email: &str,
+        role: boxoffice_domain::account::Role,
+    ) -> StoreResult<Option<UserRecord>>;
+
+    /// Runs one audit query: each row names something that breaks an invariant.
+    async fn audit_query(&mut self, sql: &str) -> StoreResult<Vec<String>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_database_replaces_only_the_name() {
+        assert_eq!(
+            replace_database("postgres://u@h:5432/postgres?sslmode=disable", "bo_x"),
+            "postgres://u@h:5432/bo_x?sslmode=disable"
+        );
+        assert_eq!(
+            replace_database("mysql://root@127.0.0.1", "bo_x"),
+            "mysql://root@127.0.0.1/bo_x"
+        );
+    }
+}

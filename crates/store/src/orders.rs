@@ -1,0 +1,174 @@
+//! Orders: what a successful checkout records (the order, its tickets, the ledger's charge) and
+//! how buyers and the door read it back.
+
+use super::{
+    LedgerEntry, OrderRecord, OrderStatus, StoreError, StoreResult, TicketRecord,
+    sql::{Dialect, Sql, Tx},
+};
+use boxoffice_domain::time::Timestamp;
+
+#[derive(sqlx::FromRow)]
+pub(super) struct OrderRow {
+    id: String,
+    user_id: String,
+    hold_id: String,
+    event_id: String,
+    payment_id: String,
+    status: String,
+    total_cents: i64,
+    currency: String,
+    created_at: i64,
+}
+
+impl TryFrom<OrderRow> for OrderRecord {
+    type Error = StoreError;
+
+    fn try_from(r: OrderRow) -> StoreResult<Self> {
+        Ok(OrderRecord {
+            status: OrderStatus::parse(&r.status)
+                .ok_or_else(|| super::corrupt("order status", &r.status))?,
+            id: r.id,
+            user_id: r.user_id,
+            hold_id: r.hold_id,
+            event_id: r.event_id,
+            payment_id: r.payment_id,
+            total_cents: r.total_cents,
+            currency: r.currency,
+            created_at: Timestamp(r.created_at),
+            tickets: Vec::new(),
+        })
+    }
+}
+
+/// A ticket is valid while `valid_seat` names its seat: a unique key on it makes selling one seat
+/// twice impossible, and voiding the ticket frees the key.
+#[derive(sqlx::FromRow)]
+pub(super) struct TicketRow {
+    id: String,
+    order_id: String,
+    event_id: String,
+    seat_id: String,
+    price_cents: i64,
+    code: String,
+    valid_seat: Option<String>,
+    checked_in_at: Option<i64>,
+    created_at: i64,
+}
+
+impl From<TicketRow> for TicketRecord {
+    fn from(r: TicketRow) -> Self {
+        TicketRecord {
+            id: r.id,
+            order_id: r.order_id,
+            event_id: r.event_id,
+            seat_id: r.seat_id,
+            price_cents: r.price_cents,
+            code: r.code,
+            valid: r.valid_seat.is_some(),
+            checked_in_at: r.checked_in_at.map(Timestamp),
+            created_at: Timestamp(r.created_at),
+        }
+    }
+}
+
+const ORDER_COLUMNS: &str = "id, user_id, hold_id, event_id, payment_id, status, total_cents, \
+                             currency, created_at FROM orders";
+const TICKET_COLUMNS: &str = "id, order_id, event_id, seat_id, price_cents, code, valid_seat, \
+                              checked_in_at, created_at FROM tickets";
+
+impl<D: Dialect> Tx<D> {
+    pub async fn insert_order(&mut self, o: &OrderRecord) -> StoreResult<()> {
+        let q = Sql::new(
+            "INSERT INTO orders (id, user_id, hold_id, event_id, payment_id, status, total_cents, \
+             currency, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        );
+        let q = q
+            .bind(&o.id)
+            .bind(&o.user_id)
+            .bind(&o.hold_id)
+            .bind(&o.event_id);
+        let q = q
+            .bind(&o.payment_id)
+            .bind(o.status.as_str())
+            .bind(o.total_cents);
+        self.execute(q.bind(&o.currency).bind(o.created_at.millis()))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_ticket(&mut self, t: &TicketRecord) -> StoreResult<()> {
+        let q = Sql::new(
+            "INSERT INTO tickets (id, order_id, event_id, seat_id, price_cents, code, valid_seat, \
+             created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        );
+        let q = q
+            .bind(&t.id)
+            .bind(&t.order_id)
+            .bind(&t.event_id)
+            .bind(&t.seat_id);
+        let valid_seat = t.valid.then(|| format!("{}/{}", t.event_id, t.seat_id));
+        let q = q.bind(t.price_cents).bind(&t.code).bind(valid_seat);
+        self.execute(q.bind(t.created_at.millis())).await?;
+        Ok(())
+    }
+
+    pub async fn insert_ledger_entry(&mut self, e: &LedgerEntry) -> StoreResult<()> {
+        let q = Sql::new(
+            "INSERT INTO ledger (id, payment_id, order_id, kind, amount_cents, currency, \
+             provider_ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        );
+        let q = q.bind(&e.id).bind(&e.payment_id).bind(&e.order_id);
+        let q = q
+            .bind(e.kind.as_str())
+            .bind(e.amount_cents)
+            .bind(&e.currency);
+        self.execute(q.bind(&e.provider_ref).bind(e.created_at.millis()))
+            .await?;
+        Ok(())
+    }
+
+    /// The orders with their tickets, read in one statement for all of them.
+    async fn with_tickets(&mut self, rows: Vec<OrderRow>) -> StoreResult<Vec<OrderRecord>> {
+        let mut orders = rows
+            .into_iter()
+            .map(OrderRecord::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let ids: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
+        let q = Sql::new(format!("SELECT {TICKET_COLUMNS} WHERE ")).list("order_id", &ids);
+        let tickets: Vec<TicketRow> = self.all(q.then(" ORDER BY order_id, seat_id")).await?;
+        for ticket in tickets {
+            if let Some(order) = orders.iter_mut().find(|o| o.id == ticket.order_id) {
+                order.tickets.push(ticket.into());
+            }
+        }
+        Ok(orders)
+    }
+
+    pub async fn orders_of(&mut self, user_id: &str) -> StoreResult<Vec<OrderRecord>> {
+        let q = Sql::new(format!(
+            "SELECT {ORDER_COLUMNS} WHERE user_id = ? ORDER BY created_at DESC, id DESC"
+        ));
+        let rows = self.all(q.bind(user_id)).await?;
+        self.with_tickets(rows).await
+    }
+
+    pub async fn order_by_id(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>> {
+        let q = Sql::new(format!("SELECT {ORDER_COLUMNS} WHERE id = ?"));
+        let Some(row) = self.optional(q.bind(order_id)).await? else {
+            return Ok(None);
+        };
+        Ok(self.with_tickets(vec![row]).await?.pop())
+    }
+
+    pub async fn ticket_by_id(&mut self, ticket_id: &str) -> StoreResult<Option<TicketRecord>> {
+        let q = Sql::new(format!("SELECT {TICKET_COLUMNS} WHERE id = ?"));
+        let row: Option<TicketRow> = self.optional(q.bind(ticket_id)).await?;
+        Ok(row.map(TicketRecord::from))
+    }
+
+    pub async fn order_id_for_payment(&mut self, payment_id: &str) -> StoreResult<Option<String>> {
+        let q = Sql::new("SELECT id FROM orders WHERE payment_id = ?");
+        let row: Option<(String,)> = self.optional(q.bind(payment_id)).await?;
+        Ok(row.map(|(id,)| id))
+    }
+}
