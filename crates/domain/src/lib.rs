@@ -1,6 +1,7 @@
 //! Pure domain rules: accounts, seats, holds, money, venues, tickets. No I/O lives here.
 
 pub mod account;
+pub mod best_available;
 pub mod card;
 pub mod compact_seats;
 pub mod currency;
