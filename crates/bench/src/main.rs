@@ -43,7 +43,7 @@
 //!
 //! ```text
 //! scripts/bench [options]      # builds, then runs this with the options
-//! cargo run --release --example measure -- [options]
+//! cargo run --release -p boxoffice-bench --bin measure -- [options]
 //! ```
 //! Run with `--help` for the options. Every loop is bounded in count and time, and only loopback
 //! addresses are accepted.
@@ -96,7 +96,7 @@ fn fail(msg: impl Into<String>) -> BoxError {
 const USAGE: &str = "\
 measure: load and latency figures for boxoffice (loopback only)
 
-USAGE: cargo run --release --example measure -- [OPTIONS]
+USAGE: cargo run --release -p boxoffice-bench --bin measure -- [OPTIONS]
 
   --target URL            measure this running server (http://127.0.0.1:PORT) in buy, read and
                           fanout; without it, fresh servers are started from --server-bin on fresh
