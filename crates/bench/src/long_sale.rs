@@ -19,9 +19,16 @@ use std::{
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use super::{
-    Backend, CpuMeter, GOOD_CARD, Instance, Options, PASSWORD, Result, Rng, ScratchDb, audit,
-    client, error_code, fail, latency, new_accounts, post_json, round2,
+use crate::{
+    Result,
+    buy::post_json,
+    client::{GOOD_CARD, PASSWORD, client, error_code, new_accounts},
+    cpu::CpuMeter,
+    databases::{Backend, ScratchDb},
+    fail,
+    options::Options,
+    servers::{Instance, audit},
+    stats::{Rng, latency, round2},
 };
 
 const ADMIN_EMAIL: &str = "long-sale-admin@boxoffice.test";
@@ -127,7 +134,7 @@ async fn sales(
     target: &Target,
 ) -> Result<Value> {
     let c = client();
-    let token = super::scenarios::admin_token_for(&c, &instance.base, ADMIN_EMAIL).await?;
+    let token = crate::scenarios::admin_token_for(&c, &instance.base, ADMIN_EMAIL).await?;
     let started = Instant::now();
     let venue = create_stadium(&c, &instance.base, &token).await?;
     eprintln!(
@@ -198,7 +205,7 @@ async fn create_stadium(c: &reqwest::Client, base: &str, token: &str) -> Result<
         "stage": { "x": 10, "y": 5, "width": 10 * section_width - 20, "height": 40, "label": "Pitch" },
         "sections": sections,
     });
-    let body = super::scenarios::admin_post(
+    let body = crate::scenarios::admin_post(
         c,
         format!("{base}/api/v1/admin/venues"),
         token,
@@ -229,7 +236,7 @@ async fn create_event(
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     };
-    let body = super::scenarios::admin_post(
+    let body = crate::scenarios::admin_post(
         c,
         format!("{base}/api/v1/admin/events"),
         token,
@@ -470,7 +477,7 @@ async fn soak(bin: &Path, base: &str, event: &str, db_url: &str, secs: u64) -> R
         "--duration".to_owned(),
         format!("{secs}s"),
     ];
-    let (status, report) = super::scenarios::rehearse(bin, base, event, db_url, &flags).await?;
+    let (status, report) = crate::scenarios::rehearse(bin, base, event, db_url, &flags).await?;
     let timeline = report["timeline"].as_array().cloned().unwrap_or_default();
     let mut windows = Vec::new();
     for chunk in timeline.chunks(WINDOW.as_secs() as usize) {
@@ -520,7 +527,7 @@ fn write_plots(out: &Value, targets: &[Target], buyer_counts: &[usize], dir: &Pa
                 Some((t.label.clone(), points))
             })
             .collect();
-        let svg = super::plot::line_chart(
+        let svg = crate::plot::line_chart(
             &format!(
                 "Stadium of {SEATS} seats sold out by {buyers} buyers: orders per second, 10-second windows"
             ),
