@@ -11,15 +11,17 @@ use std::{
     time::{Duration, Instant},
 };
 
+use rand::{SeedableRng, rngs::SmallRng};
 use serde_json::{Value, json};
 use sqlx::Executor;
 
 use crate::{
     Result,
+    buy::seats_per_hold,
     cpu::CpuMeter,
     databases::{Backend, ScratchDb},
     options::Options,
-    stats::{Rng, count, latency, ms, round2},
+    stats::{count, latency, ms, round2},
 };
 
 /// The event id of every seat in the baseline's scratch table.
@@ -339,13 +341,13 @@ async fn baseline_task(
     ran_out: Arc<AtomicBool>,
 ) -> BaselineTally {
     let mut t = BaselineTally::default();
-    let mut rng = Rng::new();
+    let mut rng = SmallRng::from_os_rng();
     while Instant::now() < deadline && !ran_out.load(Ordering::Relaxed) {
         if seats.is_empty() {
             ran_out.store(true, Ordering::Relaxed);
             break;
         }
-        let k = rng.seats_per_hold(seats.len());
+        let k = seats_per_hold(&mut rng, seats.len());
         let chosen: Vec<String> = seats.drain(..k).collect();
         let hold_id = uuid::Uuid::new_v4().simple().to_string();
         let started = Instant::now();

@@ -7,6 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use rand::{Rng, SeedableRng, rngs::SmallRng, seq::SliceRandom};
 use serde_json::{Value, json};
 
 use crate::{
@@ -17,7 +18,7 @@ use crate::{
     databases::Backend,
     options::Options,
     servers::Deployment,
-    stats::{Rng, count, latency, ms, ratio, round2},
+    stats::{count, latency, ms, ratio, round2},
 };
 
 #[derive(Default)]
@@ -57,6 +58,15 @@ pub(crate) async fn post_json(
     }
 }
 
+/// 1 or 2 seats, each half of the time (as many as are left).
+pub(crate) fn seats_per_hold(rng: &mut impl Rng, left: usize) -> usize {
+    if left >= 2 && rng.random_bool(0.5) {
+        2
+    } else {
+        1
+    }
+}
+
 /// One buyer: hold 1–2 of its own seats, pay with a fresh Idempotency-Key, repeat until its seats
 /// run out or the deadline passes.
 async fn buyer(
@@ -66,11 +76,11 @@ async fn buyer(
     token: String,
     mut seats: Vec<String>,
     deadline: Instant,
-    mut rng: Rng,
+    mut rng: SmallRng,
 ) -> Tally {
     let mut t = Tally::default();
     while !seats.is_empty() && Instant::now() < deadline {
-        let k = rng.seats_per_hold(seats.len());
+        let k = seats_per_hold(&mut rng, seats.len());
         let chosen: Vec<String> = seats.drain(..k).collect();
         let started = Instant::now();
         let request = c
@@ -165,7 +175,7 @@ async fn buy_on(
     let event: Arc<str> = pick_event(&c, &base).await?.into();
     let tokens = new_accounts(&c, &base, opts.buyers, "buyer").await?;
     let mut seats = free_seats(&c, &base, &event).await?;
-    Rng::new().shuffle(&mut seats);
+    seats.shuffle(&mut rand::rng());
     let seats_offered = seats.len();
     let mut lists = vec![Vec::new(); opts.buyers];
     for (i, s) in seats.into_iter().enumerate() {
@@ -191,7 +201,7 @@ async fn buy_on(
                 token,
                 mine,
                 deadline,
-                Rng::new(),
+                SmallRng::from_os_rng(),
             ))
         })
         .collect();

@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use boxoffice::rehearse::SseParser;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -141,7 +142,7 @@ async fn read_sse(
         return Err(fail(format!("SSE {url}: {}", response.status())));
     }
     let mut body = response.bytes_stream();
-    let mut buf: Vec<u8> = Vec::new();
+    let mut frames = SseParser::default();
     loop {
         tokio::select! {
             _ = stop.changed() => return Ok(()),
@@ -151,16 +152,7 @@ async fn read_sse(
                 };
                 let chunk = chunk?;
                 let at = Instant::now();
-                buf.extend_from_slice(&chunk);
-                while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
-                    let block: Vec<u8> = buf.drain(..end + 2).collect();
-                    let text = String::from_utf8_lossy(&block);
-                    let data: String = text
-                        .lines()
-                        .filter_map(|l| l.strip_prefix("data:"))
-                        .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                        .collect::<Vec<_>>()
-                        .join("\n");
+                for (_, data) in frames.push(&chunk) {
                     if !data.is_empty() {
                         sub.handle(&data, at);
                     }

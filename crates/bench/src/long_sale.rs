@@ -16,6 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
@@ -28,7 +29,7 @@ use crate::{
     fail,
     options::Options,
     servers::{Instance, audit},
-    stats::{Rng, latency, round2},
+    stats::{latency, round2},
 };
 
 const ADMIN_EMAIL: &str = "long-sale-admin@boxoffice.test";
@@ -278,7 +279,7 @@ async fn sell_out(base: &str, event: &str, buyers: usize, db_url: &str, pid: u32
     let c = client();
     let tokens = new_accounts(&c, base, buyers, "stadium").await?;
     let mut seats: Vec<String> = (0..SEATS).map(seat_id).collect();
-    Rng::new().shuffle(&mut seats);
+    seats.shuffle(&mut rand::rng());
     let seats = Arc::new(seats);
     let next = Arc::new(AtomicUsize::new(0));
     let sold = Arc::new(AtomicUsize::new(0));

@@ -6,39 +6,8 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use boxoffice::rehearse::percentile;
 use serde_json::{Value, json};
-
-/// A small xorshift generator: enough to shuffle seats, no extra dependency.
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new() -> Rng {
-        let bytes = uuid::Uuid::new_v4().as_u64_pair();
-        Rng((bytes.0 ^ bytes.1) | 1)
-    }
-    pub(crate) fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    pub(crate) fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            v.swap(i, j);
-        }
-    }
-    /// 1 or 2 seats, each half of the time (as many as are left).
-    pub(crate) fn seats_per_hold(&mut self, left: usize) -> usize {
-        if left >= 2 && self.next().is_multiple_of(2) {
-            2
-        } else {
-            1
-        }
-    }
-}
 
 pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -71,13 +40,9 @@ impl WallClock {
     }
 }
 
-/// Nearest-rank percentile of sorted values.
+/// Nearest-rank percentile of sorted values, `None` for none (the report writes null).
 fn pct(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    Some(sorted[rank.min(sorted.len()) - 1])
+    (!sorted.is_empty()).then(|| percentile(sorted, p))
 }
 
 pub(crate) fn round2(x: f64) -> f64 {
