@@ -1,8 +1,9 @@
-//! The table printed before the JSON: one section per phase, from the report's values.
+//! The table printed before the JSON: one section per phase, from the report's values (the
+//! rehearsals' own section is printed by `scenarios`).
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::{cpu::METERED_NAMES, long_sale, options::PHASES, scenarios};
+use crate::{cpu::METERED_NAMES, options::PHASES, scenarios};
 
 fn fmt_ms(v: &Value) -> String {
     match v.as_f64() {
@@ -316,6 +317,95 @@ pub(crate) fn print_table(report: &Value) {
         scenarios::print_scenarios(s);
     }
     if let Some(s) = report.get("long-sale") {
-        long_sale::print_long_sale(s);
+        print_long_sale(s);
+    }
+}
+
+fn print_long_sale(phase: &Value) {
+    println!();
+    println!(
+        "g. long sale: a {}-seat stadium sold out one seat per order, ANALYZE after the first tenth; orders/s in {}-second windows",
+        phase["seats"], phase["window_secs"]
+    );
+    println!(
+        "{:<11} {:>6} {:>8} {:>9} {:>10} {:>10} {:>12} {:>8} {:>6}  audit",
+        "database",
+        "buyers",
+        "orders",
+        "seconds",
+        "orders/s",
+        "first win",
+        "last full win",
+        "ratio",
+        "flat"
+    );
+    let Some(targets) = phase.as_object() else {
+        return;
+    };
+    for (label, t) in targets {
+        if !t.is_object() || label == "plots" {
+            continue;
+        }
+        if let Some(e) = t.get("error") {
+            println!("{label:<11} FAILED: {}", e.as_str().unwrap_or("?"));
+            continue;
+        }
+        let audit = format!(
+            "{} in {} s",
+            if t["final_audit"]["ok"] == json!(true) {
+                "clean"
+            } else {
+                "NOT CLEAN"
+            },
+            t["final_audit"]["seconds"]
+        );
+        for sale in t["sales"].as_array().into_iter().flatten() {
+            if let Some(e) = sale.get("error") {
+                println!(
+                    "{label:<11} {:>6} FAILED: {}",
+                    sale["buyers"],
+                    e.as_str().unwrap_or("?")
+                );
+                continue;
+            }
+            let full: Vec<&Value> = sale["windows"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|w| w["full"] == json!(true))
+                .collect();
+            let rate = |w: Option<&&Value>| {
+                w.map(|w| {
+                    format!(
+                        "{} ({}/{} ms)",
+                        w["orders_per_second"], w["p50_ms"], w["p99_ms"]
+                    )
+                })
+                .unwrap_or_else(|| "-".into())
+            };
+            println!(
+                "{label:<11} {:>6} {:>8} {:>9} {:>10} {:>10} {:>12} {:>8} {:>6}  {audit}",
+                sale["buyers"],
+                sale["orders"],
+                sale["seconds"],
+                sale["orders_per_second"],
+                rate(full.first()),
+                rate(full.last()),
+                sale["last_to_first"],
+                sale["flat"],
+            );
+        }
+        if let Some(w) = t["soak"]["windows"].as_array() {
+            let p99: Vec<String> = w.iter().map(|w| w["hold_p99_ms"].to_string()).collect();
+            println!(
+                "{label:<11} soak: hold p99 per window (ms): {}",
+                p99.join(" ")
+            );
+        }
+    }
+    if let Some(plots) = phase["plots"].as_array() {
+        for p in plots {
+            println!("plot: {}", p.as_str().unwrap_or("?"));
+        }
     }
 }
