@@ -130,7 +130,7 @@ fn row_label(r: usize) -> String {
     }
 }
 
-/// The benchmark's hall (examples/measure): 40 rows of 50, three price bands front to back.
+/// The benchmark's hall (crates/bench): 40 rows of 50, three price bands front to back.
 async fn bench_hall_event(admin: &Buyer) -> String {
     const ROWS: usize = 40;
     const PER_ROW: usize = 50;

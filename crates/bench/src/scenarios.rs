@@ -9,9 +9,16 @@ use std::{path::Path, process::Stdio, time::Duration};
 
 use serde_json::{Value, json};
 
-use super::{
-    Backend, CpuMeter, Instance, Options, PASSWORD, Result, ScratchDb, audit, client, fail,
-    read_load, round2, run_wrk, wrk_available,
+use crate::{
+    Result,
+    client::{PASSWORD, client},
+    cpu::CpuMeter,
+    databases::{Backend, ScratchDb},
+    fail,
+    options::Options,
+    read::{read_load, run_wrk, wrk_available},
+    servers::{Instance, audit},
+    stats::round2,
 };
 
 pub const SCENARIOS: [&str; 5] = [

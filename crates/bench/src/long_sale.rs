@@ -16,12 +16,20 @@ use std::{
     time::{Duration, Instant},
 };
 
+use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use super::{
-    Backend, CpuMeter, GOOD_CARD, Instance, Options, PASSWORD, Result, Rng, ScratchDb, audit,
-    client, error_code, fail, latency, new_accounts, post_json, round2,
+use crate::{
+    Result,
+    buy::post_json,
+    client::{GOOD_CARD, PASSWORD, client, error_code, new_accounts},
+    cpu::CpuMeter,
+    databases::{Backend, ScratchDb},
+    fail,
+    options::Options,
+    servers::{Instance, audit},
+    stats::{latency, round2},
 };
 
 const ADMIN_EMAIL: &str = "long-sale-admin@boxoffice.test";
@@ -127,7 +135,7 @@ async fn sales(
     target: &Target,
 ) -> Result<Value> {
     let c = client();
-    let token = super::scenarios::admin_token_for(&c, &instance.base, ADMIN_EMAIL).await?;
+    let token = crate::scenarios::admin_token_for(&c, &instance.base, ADMIN_EMAIL).await?;
     let started = Instant::now();
     let venue = create_stadium(&c, &instance.base, &token).await?;
     eprintln!(
@@ -198,7 +206,7 @@ async fn create_stadium(c: &reqwest::Client, base: &str, token: &str) -> Result<
         "stage": { "x": 10, "y": 5, "width": 10 * section_width - 20, "height": 40, "label": "Pitch" },
         "sections": sections,
     });
-    let body = super::scenarios::admin_post(
+    let body = crate::scenarios::admin_post(
         c,
         format!("{base}/api/v1/admin/venues"),
         token,
@@ -229,7 +237,7 @@ async fn create_event(
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     };
-    let body = super::scenarios::admin_post(
+    let body = crate::scenarios::admin_post(
         c,
         format!("{base}/api/v1/admin/events"),
         token,
@@ -271,7 +279,7 @@ async fn sell_out(base: &str, event: &str, buyers: usize, db_url: &str, pid: u32
     let c = client();
     let tokens = new_accounts(&c, base, buyers, "stadium").await?;
     let mut seats: Vec<String> = (0..SEATS).map(seat_id).collect();
-    Rng::new().shuffle(&mut seats);
+    seats.shuffle(&mut rand::rng());
     let seats = Arc::new(seats);
     let next = Arc::new(AtomicUsize::new(0));
     let sold = Arc::new(AtomicUsize::new(0));
@@ -470,7 +478,7 @@ async fn soak(bin: &Path, base: &str, event: &str, db_url: &str, secs: u64) -> R
         "--duration".to_owned(),
         format!("{secs}s"),
     ];
-    let (status, report) = super::scenarios::rehearse(bin, base, event, db_url, &flags).await?;
+    let (status, report) = crate::scenarios::rehearse(bin, base, event, db_url, &flags).await?;
     let timeline = report["timeline"].as_array().cloned().unwrap_or_default();
     let mut windows = Vec::new();
     for chunk in timeline.chunks(WINDOW.as_secs() as usize) {
@@ -520,7 +528,7 @@ fn write_plots(out: &Value, targets: &[Target], buyer_counts: &[usize], dir: &Pa
                 Some((t.label.clone(), points))
             })
             .collect();
-        let svg = super::plot::line_chart(
+        let svg = crate::plot::line_chart(
             &format!(
                 "Stadium of {SEATS} seats sold out by {buyers} buyers: orders per second, 10-second windows"
             ),
@@ -535,93 +543,4 @@ fn write_plots(out: &Value, targets: &[Target], buyer_counts: &[usize], dir: &Pa
         }
     }
     json!(written)
-}
-
-pub fn print_long_sale(phase: &Value) {
-    println!();
-    println!(
-        "g. long sale: a {}-seat stadium sold out one seat per order, ANALYZE after the first tenth; orders/s in {}-second windows",
-        phase["seats"], phase["window_secs"]
-    );
-    println!(
-        "{:<11} {:>6} {:>8} {:>9} {:>10} {:>10} {:>12} {:>8} {:>6}  audit",
-        "database",
-        "buyers",
-        "orders",
-        "seconds",
-        "orders/s",
-        "first win",
-        "last full win",
-        "ratio",
-        "flat"
-    );
-    let Some(targets) = phase.as_object() else {
-        return;
-    };
-    for (label, t) in targets {
-        if !t.is_object() || label == "plots" {
-            continue;
-        }
-        if let Some(e) = t.get("error") {
-            println!("{label:<11} FAILED: {}", e.as_str().unwrap_or("?"));
-            continue;
-        }
-        let audit = format!(
-            "{} in {} s",
-            if t["final_audit"]["ok"] == json!(true) {
-                "clean"
-            } else {
-                "NOT CLEAN"
-            },
-            t["final_audit"]["seconds"]
-        );
-        for sale in t["sales"].as_array().into_iter().flatten() {
-            if let Some(e) = sale.get("error") {
-                println!(
-                    "{label:<11} {:>6} FAILED: {}",
-                    sale["buyers"],
-                    e.as_str().unwrap_or("?")
-                );
-                continue;
-            }
-            let full: Vec<&Value> = sale["windows"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|w| w["full"] == json!(true))
-                .collect();
-            let rate = |w: Option<&&Value>| {
-                w.map(|w| {
-                    format!(
-                        "{} ({}/{} ms)",
-                        w["orders_per_second"], w["p50_ms"], w["p99_ms"]
-                    )
-                })
-                .unwrap_or_else(|| "-".into())
-            };
-            println!(
-                "{label:<11} {:>6} {:>8} {:>9} {:>10} {:>10} {:>12} {:>8} {:>6}  {audit}",
-                sale["buyers"],
-                sale["orders"],
-                sale["seconds"],
-                sale["orders_per_second"],
-                rate(full.first()),
-                rate(full.last()),
-                sale["last_to_first"],
-                sale["flat"],
-            );
-        }
-        if let Some(w) = t["soak"]["windows"].as_array() {
-            let p99: Vec<String> = w.iter().map(|w| w["hold_p99_ms"].to_string()).collect();
-            println!(
-                "{label:<11} soak: hold p99 per window (ms): {}",
-                p99.join(" ")
-            );
-        }
-    }
-    if let Some(plots) = phase["plots"].as_array() {
-        for p in plots {
-            println!("plot: {}", p.as_str().unwrap_or("?"));
-        }
-    }
 }
