@@ -2,37 +2,39 @@
 //! for the opening, lets buyers arrive on schedule, stops them when the time is up, then checks
 //! what they were told against the final state and assembles the report.
 
+mod checks;
+mod progress;
+mod sale;
+
 use std::{
-    collections::HashMap,
-    io::IsTerminal,
     sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
 use anyhow::{Context, anyhow, bail};
-use futures_util::{StreamExt, stream};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use reqwest::Method;
-use tokio::{task::JoinSet, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::{
     api::Api,
     arrivals::schedule,
     bots::Army,
-    buyer::{Crowd, Settled, buyer_email, follow_payment, record_paid, sign_in, visit},
+    buyer::{Crowd, buyer_email},
     cluster::{ChaosLog, Cluster, ClusterSpec, ClusterSummary, run_chaos},
-    feed::{FeedMessage, LiveMap, parse_message},
     options::check_target,
-    record::{Confirming, Recorder, Step, Visit},
+    record::{Recorder, Step},
     report::{Inputs, Report, Seats, assemble},
     scaling::run_scaling,
     scenario::Plan,
     seats::Chart,
     stream::{LiveView, follow},
-    verdict::{Observations, OrderReadBack, judge},
+    verdict::{Observations, judge},
 };
 use boxoffice_domain::seat::SeatState;
+pub(crate) use checks::fresh_map;
+use checks::{converge, delivery_latencies, read_back_orders, run_audit};
+use sale::{run_sale, settle_confirming, sign_in_early};
 
 /// Everything a rehearsal needs.
 #[derive(Debug, Clone)]
@@ -52,14 +54,6 @@ pub struct Options {
 }
 
 const WATCHERS_READY: Duration = Duration::from_secs(15);
-const SIGN_IN_LIMIT: Duration = Duration::from_secs(120);
-const SIGN_IN_CONCURRENCY: usize = 8;
-/// The design's promise: every map converges within 2 s; allow a little more.
-const CONVERGENCE_LIMIT: Duration = Duration::from_secs(3);
-const READ_BACK_CONCURRENCY: usize = 8;
-/// Orders not read back by then count as missing their tickets: unconfirmed is not confirmed.
-const READ_BACK_LIMIT: Duration = Duration::from_secs(120);
-
 /// Every live map whose stream ended must be live again within this (issue 13's 5 s).
 const RESYNC_LIMIT_MS: f64 = 5000.0;
 
@@ -336,42 +330,6 @@ async fn rehearse_on(
     Ok(report)
 }
 
-/// Follows the payments buyers were told are confirming until each is final, or `limit`.
-async fn settle_confirming(crowd: &Crowd, limit: Duration) {
-    let api = &crowd.api;
-    let deadline = Instant::now() + limit;
-    loop {
-        let waiting: Vec<(String, Confirming)> = api
-            .recorder
-            .lock()
-            .confirming
-            .iter()
-            .map(|(id, c)| (id.clone(), c.clone()))
-            .collect();
-        if waiting.is_empty() || Instant::now() >= deadline {
-            return;
-        }
-        for (id, c) in waiting {
-            let settled = follow_payment(api, &id, &c.token, &c.seats).await;
-            if matches!(settled, Settled::Pending) {
-                continue;
-            }
-            api.recorder.lock().confirming.remove(&id);
-            match settled {
-                Settled::Paid {
-                    order_id,
-                    seats,
-                    at,
-                    ..
-                } => record_paid(&crowd.chart, api, c.hold, &order_id, &seats, &c.token, at),
-                Settled::HoldLost => api.recorder.update_hold(c.hold, |h| h.lost = true),
-                _ => {}
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 /// The given event, or the first listed with seats available (else the first).
 async fn find_event(api: &Api, wanted: Option<&str>) -> anyhow::Result<String> {
     if let Some(id) = wanted {
@@ -390,327 +348,4 @@ async fn find_event(api: &Api, wanted: Option<&str>) -> anyhow::Result<String> {
         Some(id) => Ok(id.to_owned()),
         None => bail!("the target lists no events"),
     }
-}
-
-/// Signs in `count` buyers before the opening, a few at a time; slots left `None` sign in on
-/// arrival (the time limit keeps a slow server from holding the whole run).
-async fn sign_in_early(crowd: &Arc<Crowd>, count: usize, progress: bool) -> Vec<Option<String>> {
-    let deadline = Instant::now() + SIGN_IN_LIMIT;
-    let mut tokens = vec![None; count];
-    let mut done = stream::iter(0..count)
-        .map(|n| {
-            let crowd = crowd.clone();
-            async move { (n, sign_in(&crowd, n).await) }
-        })
-        .buffer_unordered(SIGN_IN_CONCURRENCY);
-    let mut finished = 0;
-    while let Ok(Some((n, token))) = tokio::time::timeout_at(deadline, done.next()).await {
-        tokens[n] = token;
-        finished += 1;
-        if progress && (finished % 25 == 0 || finished == count) {
-            // In place on a terminal; in a log, one line per 25 sign-ins is enough.
-            if std::io::stderr().is_terminal() {
-                eprint!("\rsigning the crowd in before the opening: {finished}/{count}\x1b[K");
-            } else {
-                eprintln!("signing the crowd in before the opening: {finished}/{count}");
-            }
-        }
-    }
-    if progress && std::io::stderr().is_terminal() {
-        eprintln!();
-    }
-    tokens
-}
-
-/// Lets buyers arrive on schedule; returns how many arrived. Stops them all at the end of the
-/// grace period.
-async fn run_sale(
-    crowd: &Arc<Crowd>,
-    arrivals: &[Duration],
-    mut tokens: Vec<Option<String>>,
-    rng: &mut StdRng,
-    monitor: &LiveView,
-    options: &Options,
-) -> u64 {
-    let start = Instant::now();
-    let deadline = start + crowd.plan.duration + options.grace;
-    let mut buyers = JoinSet::new();
-    let mut next = 0;
-    let mut progress = Progress::new(options.progress);
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        let due = arrivals.get(next).map(|t| start + *t);
-        if due.is_none() && buyers.is_empty() {
-            break;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep_until(due.unwrap_or(deadline)), if due.is_some() => {
-                let intent = crowd.plan.intent(rng);
-                let token = tokens.get_mut(next).and_then(Option::take);
-                crowd.api.recorder.counters.arrived.fetch_add(1, Ordering::Relaxed);
-                buyers.spawn(visit(crowd.clone(), next, intent, token, rng.random()));
-                next += 1;
-            }
-            Some(_) = buyers.join_next(), if !buyers.is_empty() => {}
-            _ = tick.tick() => progress.show(crowd, arrivals.len(), start, monitor),
-            _ = tokio::time::sleep_until(deadline) => break,
-        }
-    }
-    let unfinished = buyers.len();
-    buyers.abort_all();
-    while buyers.join_next().await.is_some() {}
-    if unfinished > 0 {
-        *crowd
-            .api
-            .recorder
-            .lock()
-            .visits
-            .entry(Visit::Unfinished)
-            .or_default() += unfinished as u64;
-    }
-    progress.finish(crowd, arrivals.len(), start, monitor);
-    crowd.api.recorder.counters.arrived.load(Ordering::Relaxed)
-}
-
-/// The live line on stderr: overwritten in place on a terminal, a line every few seconds
-/// otherwise (logs).
-struct Progress {
-    enabled: bool,
-    terminal: bool,
-    last_requests: u64,
-    last_at: Instant,
-    last_line: Instant,
-}
-
-impl Progress {
-    fn new(enabled: bool) -> Progress {
-        Progress {
-            enabled,
-            terminal: std::io::stderr().is_terminal(),
-            last_requests: 0,
-            last_at: Instant::now(),
-            last_line: Instant::now(),
-        }
-    }
-
-    fn line(
-        &mut self,
-        crowd: &Crowd,
-        planned: usize,
-        start: Instant,
-        monitor: &LiveView,
-    ) -> String {
-        let c = &crowd.api.recorder.counters;
-        let requests = c.requests.load(Ordering::Relaxed);
-        let rate =
-            (requests - self.last_requests) as f64 / self.last_at.elapsed().as_secs_f64().max(1e-3);
-        self.last_requests = requests;
-        self.last_at = Instant::now();
-        let (arrived, finished) = (
-            c.arrived.load(Ordering::Relaxed),
-            c.finished.load(Ordering::Relaxed),
-        );
-        let left = monitor.lock().map.count(SeatState::Available);
-        format!(
-            "[{:6.1}s] buyers {arrived}/{planned} ({} active)  holds {} (409: {})  sold {}  {rate:.0} req/s  errors {}  seats left {left}",
-            start.elapsed().as_secs_f64(),
-            arrived.saturating_sub(finished),
-            c.holds.load(Ordering::Relaxed),
-            c.refused.load(Ordering::Relaxed),
-            c.paid_seats.load(Ordering::Relaxed),
-            c.errors.load(Ordering::Relaxed),
-        )
-    }
-
-    fn show(&mut self, crowd: &Crowd, planned: usize, start: Instant, monitor: &LiveView) {
-        if !self.enabled || (!self.terminal && self.last_line.elapsed() < Duration::from_secs(5)) {
-            return;
-        }
-        self.last_line = Instant::now();
-        let line = self.line(crowd, planned, start, monitor);
-        if self.terminal {
-            eprint!("\r{line}\x1b[K");
-        } else {
-            eprintln!("{line}");
-        }
-    }
-
-    fn finish(&mut self, crowd: &Crowd, planned: usize, start: Instant, monitor: &LiveView) {
-        if self.enabled {
-            let line = self.line(crowd, planned, start, monitor);
-            eprintln!("{}{line}", if self.terminal { "\r" } else { "" });
-        }
-    }
-}
-
-/// A fresh anonymous `/seats`: the map and seat id → state.
-pub(super) async fn fresh_map(api: &Api, chart: &Chart, event_id: &str) -> Option<FreshMap> {
-    let path = format!("/api/v1/events/{event_id}/seats");
-    let reply = api
-        .call(Step::Seats, Method::GET, &path, None, None, None)
-        .await
-        .filter(|r| r.is(200))?;
-    let FeedMessage::Snapshot(seats) = parse_message(Some("snapshot"), &reply.body.to_string())
-    else {
-        return None;
-    };
-    let mut map = LiveMap::new(chart);
-    map.apply_snapshot(chart, &seats);
-    let states = seats
-        .iter()
-        .map(|s| (s.id.clone(), s.state.as_str().to_owned()))
-        .collect();
-    Some((map, states))
-}
-
-type FreshMap = (LiveMap, HashMap<String, String>);
-
-/// Compares every live map with fresh `/seats` until all agree or the limit passes. Returns each
-/// map's differing seats at the last comparison, how long agreement took, and the last fresh map.
-async fn converge(
-    api: &Api,
-    chart: &Chart,
-    event_id: &str,
-    views: &[Arc<LiveView>],
-) -> (Vec<usize>, Option<Duration>, Option<FreshMap>) {
-    let started = Instant::now();
-    let mut differences = vec![usize::MAX; views.len()];
-    let mut last = None;
-    while started.elapsed() < CONVERGENCE_LIMIT {
-        if let Some(fresh) = fresh_map(api, chart, event_id).await {
-            differences = views
-                .iter()
-                .map(|v| v.lock().map.differences(&fresh.0))
-                .collect();
-            last = Some(fresh);
-            if differences.iter().all(|d| *d == 0) {
-                return (differences, Some(started.elapsed()), last);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    (differences, None, last)
-}
-
-/// Reads every paid order back with its buyer's token.
-async fn read_back_orders(api: &Api) {
-    let wanted: Vec<(usize, String, String)> = {
-        let r = api.recorder.lock();
-        r.orders
-            .iter()
-            .zip(&r.order_tokens)
-            .enumerate()
-            .map(|(i, (o, t))| (i, o.order_id.clone(), t.clone()))
-            .collect()
-    };
-    let deadline = Instant::now() + READ_BACK_LIMIT;
-    let results: Vec<(usize, Option<OrderReadBack>)> = stream::iter(wanted)
-        .map(|(i, id, token)| async move {
-            let path = format!("/api/v1/orders/{id}");
-            let call = api.call(Step::Order, Method::GET, &path, Some(&token), None, None);
-            let reply = tokio::time::timeout_at(deadline, call).await.ok().flatten();
-            let back = reply.filter(|r| r.is(200)).map(|r| {
-                let order = &r.body["order"];
-                let strings = |v: &serde_json::Value| -> Vec<String> {
-                    v.as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|s| s.as_str().map(str::to_owned))
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
-                OrderReadBack {
-                    status: order["status"].as_str().unwrap_or_default().to_owned(),
-                    seats: strings(&order["seat_ids"]),
-                    ticket_seats: order["tickets"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|t| t["seat_id"].as_str().map(str::to_owned))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                }
-            });
-            (i, back)
-        })
-        .buffer_unordered(READ_BACK_CONCURRENCY)
-        .collect()
-        .await;
-    let mut r = api.recorder.lock();
-    for (i, back) in results {
-        r.orders[i].read_back = back;
-    }
-}
-
-async fn run_audit(url: &str) -> anyhow::Result<serde_json::Value> {
-    let db = boxoffice_store::connect(url, 1).await.with_context(|| {
-        format!(
-            "connecting to {} for the audit",
-            boxoffice_store::redact(url)
-        )
-    })?;
-    let report = boxoffice_store::audit::run(db.as_ref()).await;
-    db.close().await;
-    Ok(serde_json::to_value(report.context("running the audit")?)?)
-}
-
-#[derive(Default)]
-struct DeliveryLatencies {
-    held: Vec<f64>,
-    sold: Vec<f64>,
-    before_response: u64,
-    held_not_seen: u64,
-}
-
-/// Matches what watchers saw with what buyers were told: a held seat by its exact version (the
-/// buyer's own feed marks it `mine`), a sold seat by its first sighting as sold.
-fn delivery_latencies(
-    records: &super::record::Records,
-    views: &[Arc<LiveView>],
-) -> DeliveryLatencies {
-    let granted: HashMap<(usize, i64), Duration> = records
-        .own_holds
-        .iter()
-        .map(|(hold, seat, version)| ((*seat, *version), records.holds[*hold].granted_at))
-        .collect();
-    let sold: HashMap<usize, Duration> = records.sales.iter().copied().collect();
-    let mut out = DeliveryLatencies::default();
-    let mut push = |list: &mut Vec<f64>, seen: Duration, told: Duration| {
-        if seen < told {
-            out.before_response += 1;
-        }
-        list.push(seen.saturating_sub(told).as_secs_f64() * 1000.0);
-    };
-    let (mut held_list, mut sold_list) = (Vec::new(), Vec::new());
-    let mut held_not_seen = 0;
-    for view in views {
-        let state = view.lock();
-        let mut seen_held: HashMap<(usize, i64), Duration> = HashMap::new();
-        let mut first_sold: HashMap<usize, Duration> = HashMap::new();
-        for s in &state.sightings {
-            let seat = s.seat as usize;
-            if s.sold {
-                first_sold.entry(seat).or_insert(s.at);
-            } else {
-                seen_held.entry((seat, s.version)).or_insert(s.at);
-            }
-        }
-        for (key, told) in &granted {
-            match seen_held.get(key) {
-                Some(seen) => push(&mut held_list, *seen, *told),
-                None => held_not_seen += 1,
-            }
-        }
-        for (seat, seen) in first_sold {
-            if let Some(told) = sold.get(&seat) {
-                push(&mut sold_list, seen, *told);
-            }
-        }
-    }
-    out.held = held_list;
-    out.sold = sold_list;
-    out.held_not_seen = held_not_seen;
-    out
 }
