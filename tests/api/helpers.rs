@@ -2,11 +2,12 @@
 //! `BOXOFFICE_TEST_DATABASE`), served on a random port, with clients for buyers, readers for the
 //! live seat feeds, and the invariant audit.
 
-use std::{collections::HashMap, path::PathBuf, pin::Pin, sync::Once, time::Duration};
+use std::{collections::HashMap, path::PathBuf, sync::Once, time::Duration};
 
 use boxoffice_server::{config::Settings, startup::Application};
 use boxoffice_store::audit::AuditReport;
-use futures_util::{SinkExt, Stream, StreamExt};
+use boxoffice_testkit::sse::SseStream;
+use futures_util::{SinkExt, StreamExt};
 use reqwest::{Client, Response, StatusCode, header};
 use serde_json::{Value, json};
 use tokio::{net::TcpStream, sync::oneshot, task::JoinHandle};
@@ -608,13 +609,9 @@ impl SeatMap {
     }
 }
 
-type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Vec<u8>>> + Send>>;
-
 /// Reads a Server-Sent Events stream as `(event name, JSON data)` frames.
 pub struct SseReader {
-    stream: ByteStream,
-    buf: Vec<u8>,
-    ended: bool,
+    frames: SseStream,
 }
 
 impl SseReader {
@@ -639,9 +636,7 @@ impl SseReader {
             .unwrap_or("");
         assert!(ct.starts_with("text/event-stream"), "content-type {ct}");
         SseReader {
-            stream: Box::pin(r.bytes_stream().map(|c| c.map(|b| b.to_vec()))),
-            buf: Vec::new(),
-            ended: false,
+            frames: SseStream::new(r),
         }
     }
 
@@ -671,24 +666,11 @@ impl SseReader {
             .expect("an SSE event within the time limit")
     }
 
+    /// A frame's data as JSON (as text when it is not JSON), its name `message` when it has none.
     async fn next_event(&mut self) -> Option<(String, Value)> {
-        loop {
-            if let Some(pos) = find_frame_end(&self.buf) {
-                let frame: Vec<u8> = self.buf.drain(..pos.0 + pos.1).collect();
-                let text = String::from_utf8_lossy(&frame[..pos.0]).into_owned();
-                if let Some(ev) = parse_frame(&text) {
-                    return Some(ev);
-                }
-                continue;
-            }
-            if self.ended {
-                return None;
-            }
-            match self.stream.next().await {
-                Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),
-                Some(Err(_)) | None => self.ended = true,
-            }
-        }
+        let (name, data) = self.frames.next_frame().await?;
+        let value = serde_json::from_str(&data).unwrap_or(Value::String(data));
+        Some((name.unwrap_or_else(|| "message".to_owned()), value))
     }
 
     /// Reads events until `pred` accepts one (returned), within `within` in total.
@@ -711,37 +693,6 @@ impl SseReader {
             }
         }
     }
-}
-
-/// The end of the first frame in `buf`: (frame length, separator length).
-fn find_frame_end(buf: &[u8]) -> Option<(usize, usize)> {
-    for i in 0..buf.len() {
-        if buf[i..].starts_with(b"\n\n") {
-            return Some((i, 2));
-        }
-        if buf[i..].starts_with(b"\r\n\r\n") {
-            return Some((i, 4));
-        }
-    }
-    None
-}
-
-fn parse_frame(text: &str) -> Option<(String, Value)> {
-    let mut name = None;
-    let mut data = Vec::new();
-    for line in text.lines() {
-        if let Some(v) = line.strip_prefix("event:") {
-            name = Some(v.trim().to_owned());
-        } else if let Some(v) = line.strip_prefix("data:") {
-            data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
-        }
-    }
-    if name.is_none() && data.is_empty() {
-        return None; // a comment (keep-alive)
-    }
-    let data = data.join("\n");
-    let value = serde_json::from_str(&data).unwrap_or(Value::String(data));
-    Some((name.unwrap_or_else(|| "message".to_owned()), value))
 }
 
 /// Reads the WebSocket feed as JSON text frames.

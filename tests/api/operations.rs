@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::helpers::{
     GOOD_CARD, PASSWORD, SseReader, TestApp, WAIT, WsItem, assert_error, error_body,
 };
-use crate::redis_server::{PrivateRedis, free_port};
+use boxoffice_testkit::{free_port, redis::PrivateRedis};
 
 #[tokio::test]
 async fn healthz_and_readyz_are_200() {

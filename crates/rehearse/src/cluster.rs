@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::record::Recorder;
 use boxoffice_psp::{Faults, PspConfig, PspHandle, PspStats, SandboxPsp};
+use boxoffice_testkit::redis::PrivateRedis;
 
 /// The environment for a server that load tests and rehearsals drive: their whole crowd comes
 /// from one address and retries at machine speed, which every abuse limit would rightly stop.
@@ -107,7 +108,7 @@ pub struct Cluster {
     pub database_url: String,
     fresh: Option<FreshDatabase>,
     redis_port: u16,
-    redis: tokio::sync::Mutex<Option<Child>>,
+    redis: tokio::sync::Mutex<Option<PrivateRedis>>,
     instances: Vec<tokio::sync::Mutex<Instance>>,
     psp: Mutex<Option<PspHandle>>,
     psp_url: String,
@@ -277,35 +278,8 @@ impl Cluster {
             .open(self.dir.join(name))
     }
 
-    async fn start_redis(&self) -> anyhow::Result<Child> {
-        let port = self.redis_port;
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(self.log_file("redis.log")?))
-            .stderr(Stdio::from(self.log_file("redis.log")?))
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting redis-server (is it installed?)")?;
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Ok(child);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!("the private redis did not start on port {port}")
+    async fn start_redis(&self) -> anyhow::Result<PrivateRedis> {
+        PrivateRedis::launch(self.redis_port, Some(&self.dir.join("redis.log"))).await
     }
 
     /// Starts instance `n` on its port (again, after a kill), waiting until it listens.
@@ -400,9 +374,8 @@ impl Cluster {
     }
 
     async fn kill_redis(&self) {
-        if let Some(mut child) = self.redis.lock().await.take() {
-            let _ = child.start_kill();
-            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        if let Some(mut redis) = self.redis.lock().await.take() {
+            redis.stop_and_wait(Duration::from_secs(5)).await;
         }
     }
 
@@ -410,8 +383,8 @@ impl Cluster {
         let mut last = anyhow!("not tried");
         for _ in 0..5 {
             match self.start_redis().await {
-                Ok(child) => {
-                    *self.redis.lock().await = Some(child);
+                Ok(redis) => {
+                    *self.redis.lock().await = Some(redis);
                     return Ok(());
                 }
                 Err(e) => last = e,
@@ -497,8 +470,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 pub(super) fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
+    boxoffice_testkit::try_free_port().context("finding a free port")
 }
 
 async fn create_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
