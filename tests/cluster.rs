@@ -2,25 +2,27 @@
 //! request, seat changes reach every instance, and neither a killed instance nor a Redis restart
 //! loses a sale or leaves a seat map wrong.
 
-#[path = "support/database.rs"]
-mod database;
-#[path = "support/process.rs"]
-mod process;
-#[path = "support/redis_server.rs"]
-mod redis_server;
-
 use std::{collections::HashMap, time::Duration};
 
-use process::{Buyer, Instance, SeatWatcher, spawn_cluster};
-use redis_server::{PrivateRedis, free_port};
+use boxoffice_testkit::{
+    database, free_port,
+    process::{self, Boxoffice, Buyer},
+    redis::PrivateRedis,
+    watcher::SeatWatcher,
+};
 use serde_json::Value;
+
+/// This test binary's `boxoffice`, its crowd all from one address (as in the rehearsal).
+fn boxoffice() -> Boxoffice {
+    Boxoffice::new(env!("CARGO_BIN_EXE_boxoffice")).envs(boxoffice_rehearse::CROWD_FROM_ONE_ADDRESS)
+}
 
 const REDIS: &str = "redis://127.0.0.1:6379";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_on_one_instance_sees_holds_releases_and_sales_made_through_another() {
     let db = database::fresh_database_url().await;
-    let cluster = spawn_cluster(&db, Some(REDIS), 2).await;
+    let cluster = boxoffice().spawn_cluster(&db, Some(REDIS), 2).await;
     let event = cluster[0].event_id().await;
     let mut watcher = SeatWatcher::connect(&cluster[0], &event).await;
     let buyer = Buyer::register(&cluster[1]).await;
@@ -47,13 +49,13 @@ async fn a_subscriber_on_one_instance_sees_holds_releases_and_sales_made_through
     watcher
         .wait_for("C-3", "sold", Duration::from_secs(2))
         .await;
-    assert!(process::audit(&db).await, "audit must pass");
+    assert!(boxoffice().audit(&db).await, "audit must pass");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_buyers_session_hold_and_idempotency_key_work_on_every_instance() {
     let db = database::fresh_database_url().await;
-    let cluster = spawn_cluster(&db, Some(REDIS), 3).await;
+    let cluster = boxoffice().spawn_cluster(&db, Some(REDIS), 3).await;
     let event = cluster[0].event_id().await;
     // Signed in through instance 0; every later step goes through another instance.
     let on_0 = Buyer::register(&cluster[0]).await;
@@ -83,13 +85,13 @@ async fn one_buyers_session_hold_and_idempotency_key_work_on_every_instance() {
     assert_eq!(second.0, 409, "{}", second.1);
     let (_, orders) = on_1.get("/api/v1/orders").await;
     assert_eq!(orders["orders"].as_array().unwrap().len(), 1);
-    assert!(process::audit(&db).await, "audit must pass");
+    assert!(boxoffice().audit(&db).await, "audit must pass");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buyers_spread_over_three_instances_racing_for_the_same_seats_get_one_winner_per_seat() {
     let db = database::fresh_database_url().await;
-    let cluster = spawn_cluster(&db, Some(REDIS), 3).await;
+    let cluster = boxoffice().spawn_cluster(&db, Some(REDIS), 3).await;
     let event = cluster[0].event_id().await;
     let mut buyers = Vec::new();
     for chunk in (0..200).collect::<Vec<_>>().chunks(20) {
@@ -117,13 +119,13 @@ async fn buyers_spread_over_three_instances_racing_for_the_same_seats_get_one_wi
                 .is_empty()
         );
     }
-    assert!(process::audit(&db).await);
+    assert!(boxoffice().audit(&db).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paid_order_is_never_lost_when_an_instance_is_killed_mid_checkout() {
     let db = database::fresh_database_url().await;
-    let mut cluster = spawn_cluster(&db, Some(REDIS), 2).await;
+    let mut cluster = boxoffice().spawn_cluster(&db, Some(REDIS), 2).await;
     let event = cluster[0].event_id().await;
     let mut buyers = Vec::new();
     for _ in 0..30 {
@@ -180,7 +182,10 @@ async fn a_paid_order_is_never_lost_when_an_instance_is_killed_mid_checkout() {
             assert!(matches!(s, 201 | 409), "retry after crash: {s} {body}");
         }
     }
-    assert!(process::audit(&db).await, "audit must pass after the crash");
+    assert!(
+        boxoffice().audit(&db).await,
+        "audit must pass after the crash"
+    );
     cluster.truncate(0);
 }
 
@@ -190,7 +195,7 @@ async fn clients_converge_when_redis_restarts_in_the_middle_of_a_sale() {
     let mut redis = PrivateRedis::start(port).await;
     let url = format!("redis://127.0.0.1:{port}");
     let db = database::fresh_database_url().await;
-    let cluster = spawn_cluster(&db, Some(&url), 2).await;
+    let cluster = boxoffice().spawn_cluster(&db, Some(&url), 2).await;
     let event = cluster[0].event_id().await;
     let mut watcher = SeatWatcher::connect(&cluster[0], &event).await;
     let buyer = Buyer::register(&cluster[1]).await;
@@ -221,8 +226,8 @@ async fn an_instance_that_never_publishes_still_converges_every_other_instance_w
     // Instance 1 listens on Redis; instance 0 has no Redis at all, as if every message it
     // published were lost (or it died between commit and publish).
     let db = database::fresh_database_url().await;
-    let silent = Instance::spawn(&db, None).await;
-    let listener = Instance::spawn(&db, Some(REDIS)).await;
+    let silent = boxoffice().spawn(&db, None).await;
+    let listener = boxoffice().spawn(&db, Some(REDIS)).await;
     let event = listener.event_id().await;
     let mut watcher = SeatWatcher::connect(&listener, &event).await;
     let buyer = Buyer::register(&silent).await;
@@ -235,7 +240,7 @@ async fn an_instance_that_never_publishes_still_converges_every_other_instance_w
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draining_instance_fails_readiness_and_tells_its_streams_to_reconnect() {
     let db = database::fresh_database_url().await;
-    let cluster = spawn_cluster(&db, Some(REDIS), 2).await;
+    let cluster = boxoffice().spawn_cluster(&db, Some(REDIS), 2).await;
     let event = cluster[0].event_id().await;
     let mut watcher = SeatWatcher::connect(&cluster[0], &event).await;
     assert_eq!(process::status(&cluster[0], "/readyz").await, Some(200));
@@ -271,7 +276,7 @@ async fn an_instance_started_while_redis_is_down_sells_at_once_and_joins_the_fan
     // Nothing listens on this port yet.
     let port = free_port();
     let redis_url = format!("redis://127.0.0.1:{port}");
-    let early = Instance::spawn(&db, Some(&redis_url)).await;
+    let early = boxoffice().spawn(&db, Some(&redis_url)).await;
     // It serves at once: readiness says Redis is missing, but buyers can buy.
     assert_eq!(process::status(&early, "/readyz").await, Some(503));
     assert_eq!(
@@ -293,7 +298,7 @@ async fn an_instance_started_while_redis_is_down_sells_at_once_and_joins_the_fan
     }
     assert!(ready, "the instance joins Redis once it answers");
     // Now a second instance's changes reach the first one's maps, and the other way round.
-    let late = Instance::spawn(&db, Some(&redis_url)).await;
+    let late = boxoffice().spawn(&db, Some(&redis_url)).await;
     let mut on_early = SeatWatcher::connect(&early, &event).await;
     let mut on_late = SeatWatcher::connect(&late, &event).await;
     on_late

@@ -119,6 +119,23 @@ fn paid(report: &Report) -> u64 {
     report.buyers.visits.get(&Visit::Paid).copied().unwrap_or(0)
 }
 
+/// `boxoffice rehearse ARGS` as its own process, its cluster its own (no database or Redis from
+/// this environment), killed if it is still running after `limit`.
+async fn rehearse_spawned(args: &[&str], limit: Duration, too_long: &str) -> std::process::Output {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .arg("rehearse")
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(limit, run)
+        .await
+        .expect(too_long)
+        .expect("the rehearsal runs")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_flash_sale_ends_with_a_clean_verdict_and_no_server_errors() {
     let report = rehearse_small(
@@ -286,9 +303,8 @@ fn a_target_off_this_machine_is_refused_without_allow_remote() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chaos_rehearsal_on_a_spawned_cluster_stays_clean() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-        .args([
-            "rehearse",
+    let out = rehearse_spawned(
+        &[
             "--spawn-cluster",
             "2",
             "--chaos",
@@ -308,16 +324,11 @@ async fn a_chaos_rehearsal_on_a_spawned_cluster_stays_clean() {
             "7",
             "--json",
             "--quiet",
-        ])
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(20), run)
-        .await
-        .expect("the chaos rehearsal ends within 20 s")
-        .expect("the rehearsal runs");
+        ],
+        Duration::from_secs(20),
+        "the chaos rehearsal ends within 20 s",
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("a JSON report ({e}); stderr:\n{stderr}"));
@@ -420,9 +431,8 @@ async fn instances_added_and_drained_mid_sale_behind_haproxy_lose_no_request_and
     let _turn = ONE_AT_A_TIME.lock().await;
     let mysql = std::env::var("BOXOFFICE_TEST_MYSQL_URL")
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-        .args([
-            "rehearse",
+    let out = rehearse_spawned(
+        &[
             "--spawn-cluster",
             "1",
             "--database-url",
@@ -445,16 +455,11 @@ async fn instances_added_and_drained_mid_sale_behind_haproxy_lose_no_request_and
             "5",
             "--json",
             "--quiet",
-        ])
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(90), run)
-        .await
-        .expect("the scaling rehearsal ends within 90 s")
-        .expect("the rehearsal runs");
+        ],
+        Duration::from_secs(90),
+        "the scaling rehearsal ends within 90 s",
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("a JSON report ({e}); stderr:\n{stderr}"));

@@ -7,8 +7,6 @@ mod accounts;
 mod admin;
 mod catalog;
 mod checkout;
-#[path = "../support/database.rs"]
-mod database;
 mod events;
 mod fuzz;
 mod helpers;
@@ -21,7 +19,9 @@ mod plans;
 mod provider;
 mod races;
 mod realtime;
-#[path = "../support/redis_server.rs"]
-mod redis_server;
 mod site;
 mod waiting_room;
+
+// The fresh database per test, on the backend this run is for (`scripts/test` runs a binary that
+// uses it once per backend).
+use boxoffice_testkit::database;

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::{
     admin::{ADMIN, app_with_admin},
     helpers::{Buyer, GOOD_CARD, PASSWORD, TestApp, WAIT, assert_error, checkout_body},
-    redis_server::{PrivateRedis, free_port},
 };
+use boxoffice_testkit::{free_port, redis::PrivateRedis};
 
 const REDIS: &str = "redis://127.0.0.1:6379";
 

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use boxoffice_rehearse::SseParser;
+use boxoffice_testkit::sse::SseParser;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};

@@ -6,28 +6,30 @@
 //! stopped when the cluster is shut down or dropped (children are killed on drop, so a panic
 //! takes them down too).
 
+mod chaos;
+mod databases;
+
+pub use chaos::{ChaosEvent, ChaosLog, run_chaos};
+
 use std::{
     path::PathBuf,
     process::Stdio,
     sync::{
-        Arc, Mutex,
+        Mutex,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
 
 use anyhow::{Context, anyhow, bail};
-use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
+use boxoffice_psp::{Faults, PspConfig, PspHandle, PspStats, SandboxPsp};
+use boxoffice_testkit::redis::PrivateRedis;
+use databases::{create_database, drop_database};
 use serde::Serialize;
-use sqlx::Connection;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
 };
-use tokio_util::sync::CancellationToken;
-
-use super::record::Recorder;
-use boxoffice_psp::{Faults, PspConfig, PspHandle, PspStats, SandboxPsp};
 
 /// The environment for a server that load tests and rehearsals drive: their whole crowd comes
 /// from one address and retries at machine speed, which every abuse limit would rightly stop.
@@ -64,31 +66,11 @@ pub struct ClusterSpec {
 }
 
 const START_LIMIT: Duration = Duration::from_secs(30);
+
 const WEBHOOK_SECRET: &str = "whsec_rehearse_cluster";
+
 /// The instances' provider timeout: a lost answer turns into a 202 `confirming` quickly.
 const STRIPE_TIMEOUT_MS: &str = "2000";
-
-/// One fault injected during the run, for the report.
-#[derive(Debug, Clone, Serialize)]
-pub struct ChaosEvent {
-    /// Since the start of the rehearsal.
-    pub at_ms: u64,
-    /// `instance_killed`, `instance_restarted`, `instance_restart_failed`, `redis_killed`,
-    /// `redis_restarted`, `psp_faulty` or `psp_healed`.
-    pub kind: String,
-    pub target: String,
-}
-
-/// What the chaos did: its events, and the windows in which a component was down (a 5xx answer
-/// in one is reported apart, as `during_chaos`).
-#[derive(Debug, Clone, Default)]
-pub struct ChaosLog {
-    pub events: Vec<ChaosEvent>,
-    pub windows: Vec<(Duration, Duration)>,
-}
-
-/// After a component comes back, answers are still attributed to its outage for this long.
-const WINDOW_TAIL: Duration = Duration::from_secs(2);
 
 struct Instance {
     port: u16,
@@ -107,7 +89,7 @@ pub struct Cluster {
     pub database_url: String,
     fresh: Option<FreshDatabase>,
     redis_port: u16,
-    redis: tokio::sync::Mutex<Option<Child>>,
+    redis: tokio::sync::Mutex<Option<PrivateRedis>>,
     instances: Vec<tokio::sync::Mutex<Instance>>,
     psp: Mutex<Option<PspHandle>>,
     psp_url: String,
@@ -277,35 +259,8 @@ impl Cluster {
             .open(self.dir.join(name))
     }
 
-    async fn start_redis(&self) -> anyhow::Result<Child> {
-        let port = self.redis_port;
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(self.log_file("redis.log")?))
-            .stderr(Stdio::from(self.log_file("redis.log")?))
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting redis-server (is it installed?)")?;
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Ok(child);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!("the private redis did not start on port {port}")
+    async fn start_redis(&self) -> anyhow::Result<PrivateRedis> {
+        PrivateRedis::launch(self.redis_port, Some(&self.dir.join("redis.log"))).await
     }
 
     /// Starts instance `n` on its port (again, after a kill), waiting until it listens.
@@ -400,9 +355,8 @@ impl Cluster {
     }
 
     async fn kill_redis(&self) {
-        if let Some(mut child) = self.redis.lock().await.take() {
-            let _ = child.start_kill();
-            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        if let Some(mut redis) = self.redis.lock().await.take() {
+            redis.stop_and_wait(Duration::from_secs(5)).await;
         }
     }
 
@@ -410,8 +364,8 @@ impl Cluster {
         let mut last = anyhow!("not tried");
         for _ in 0..5 {
             match self.start_redis().await {
-                Ok(child) => {
-                    *self.redis.lock().await = Some(child);
+                Ok(redis) => {
+                    *self.redis.lock().await = Some(redis);
                     return Ok(());
                 }
                 Err(e) => last = e,
@@ -497,199 +451,5 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 pub(super) fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
-}
-
-async fn create_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
-    let sql = if admin_url.starts_with("postgres") {
-        format!("CREATE DATABASE {name}")
-    } else {
-        format!("CREATE DATABASE {name} CHARACTER SET utf8mb4")
-    };
-    admin_sql(admin_url, &sql)
-        .await
-        .with_context(|| format!("creating the database {name}"))
-}
-
-async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
-    if admin_url.starts_with("postgres") {
-        // Connections of killed instances may linger for a moment.
-        let forced = admin_sql(
-            admin_url,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )
-        .await;
-        if forced.is_ok() {
-            return Ok(());
-        }
-    }
-    admin_sql(admin_url, &format!("DROP DATABASE IF EXISTS {name}")).await
-}
-
-async fn admin_sql(admin_url: &str, sql: &str) -> anyhow::Result<()> {
-    let redacted = boxoffice_store::redact(admin_url);
-    if admin_url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(admin_url)
-            .await
-            .with_context(|| format!("connecting to {redacted}"))?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut conn)
-            .await?;
-        conn.close().await.ok();
-    } else if admin_url.starts_with("mysql") || admin_url.starts_with("mariadb") {
-        let mut conn = sqlx::MySqlConnection::connect(admin_url)
-            .await
-            .with_context(|| format!("connecting to {redacted}"))?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut conn)
-            .await?;
-        conn.close().await.ok();
-    } else {
-        bail!("--database-url {redacted}: expected sqlite://, postgres:// or mysql://");
-    }
-    Ok(())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    Kill,
-    Redis,
-    Psp,
-}
-
-/// When each fault strikes, from the start of the sale: at least one of each kind, one more
-/// for every ten seconds of sale, spread over the first 60% of it (after the first 10%), so
-/// that everything has healed well before the end.
-fn schedule(sale: Duration, rng: &mut StdRng) -> Vec<(Duration, Fault)> {
-    let mut kinds = vec![Fault::Kill, Fault::Redis, Fault::Psp];
-    for _ in 0..sale.as_secs() / 10 {
-        kinds.push([Fault::Kill, Fault::Redis, Fault::Psp][rng.random_range(0..3)]);
-    }
-    kinds.shuffle(rng);
-    let (start, end) = (sale.mul_f64(0.1), sale.mul_f64(0.6));
-    let slot = (end - start) / kinds.len() as u32;
-    kinds
-        .into_iter()
-        .enumerate()
-        .map(|(i, kind)| {
-            let jitter = slot.mul_f64(rng.random_range(0.0..0.5));
-            (start + slot * i as u32 + jitter, kind)
-        })
-        .collect()
-}
-
-/// Runs the chaos over the sale: each fault in turn at its moment, each healed before the next
-/// (at most one instance is down at a time). On `stop`, no new fault starts; the one under way
-/// is still healed.
-pub async fn run_chaos(
-    cluster: Arc<Cluster>,
-    recorder: Arc<Recorder>,
-    sale: Duration,
-    seed: u64,
-    progress: bool,
-    stop: CancellationToken,
-) -> ChaosLog {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0xc4a0_5c4a_05c4_a05c);
-    let plan = schedule(sale, &mut rng);
-    let start = tokio::time::Instant::now();
-    let mut log = ChaosLog::default();
-    let note = |log: &mut ChaosLog, kind: &str, target: String| {
-        let at = recorder.now();
-        if progress {
-            eprintln!(
-                "[{:6.1}s] chaos: {kind} {target}",
-                start.elapsed().as_secs_f64()
-            );
-        }
-        log.events.push(ChaosEvent {
-            at_ms: at.as_millis() as u64,
-            kind: kind.to_owned(),
-            target,
-        });
-        at
-    };
-    for (at, fault) in plan {
-        tokio::select! {
-            _ = tokio::time::sleep_until(start + at) => {}
-            _ = stop.cancelled() => break,
-        }
-        match fault {
-            Fault::Kill => {
-                let n = rng.random_range(0..cluster.instances.len());
-                let target = format!("instance {} ({})", n + 1, cluster.bases[n]);
-                cluster.kill_instance(n).await;
-                let from = note(&mut log, "instance_killed", target.clone());
-                tokio::time::sleep(Duration::from_millis(rng.random_range(300..1000))).await;
-                let to = match cluster.restart_instance(n).await {
-                    Ok(()) => note(&mut log, "instance_restarted", target),
-                    Err(e) => note(
-                        &mut log,
-                        "instance_restart_failed",
-                        format!("{target}: {e}"),
-                    ),
-                };
-                log.windows.push((from, to + WINDOW_TAIL));
-            }
-            Fault::Redis => {
-                let target = format!("redis 127.0.0.1:{}", cluster.redis_port);
-                cluster.kill_redis().await;
-                let from = note(&mut log, "redis_killed", target.clone());
-                tokio::time::sleep(Duration::from_millis(rng.random_range(300..800))).await;
-                let to = match cluster.restart_redis().await {
-                    Ok(()) => note(&mut log, "redis_restarted", target),
-                    Err(e) => note(&mut log, "redis_restart_failed", format!("{target}: {e}")),
-                };
-                log.windows.push((from, to + WINDOW_TAIL));
-            }
-            Fault::Psp => {
-                let faults = Faults {
-                    latency: Duration::from_millis(rng.random_range(100..600)),
-                    error_rate: rng.random_range(0.05..0.25),
-                    timeout_rate: rng.random_range(0.02..0.1),
-                    webhook_drop_rate: rng.random_range(0.3..0.8),
-                    ..Faults::default()
-                };
-                let target = format!(
-                    "payment provider: latency {} ms, errors {:.0}%, lost answers {:.0}%, webhooks dropped {:.0}%",
-                    faults.latency.as_millis(),
-                    faults.error_rate * 100.0,
-                    faults.timeout_rate * 100.0,
-                    faults.webhook_drop_rate * 100.0
-                );
-                cluster.set_faults(faults);
-                note(&mut log, "psp_faulty", target);
-                tokio::time::sleep(Duration::from_millis(rng.random_range(1500..3500))).await;
-                cluster.set_faults(Faults::default());
-                note(&mut log, "psp_healed", "payment provider".to_owned());
-            }
-        }
-    }
-    log
-}
-
-impl ChaosLog {
-    pub fn during(&self, at: Duration) -> bool {
-        self.windows.iter().any(|(a, b)| *a <= at && at <= *b)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_kind_of_fault_strikes_within_the_first_part_of_the_sale() {
-        for seed in 0..20 {
-            let mut rng = StdRng::seed_from_u64(seed);
-            let sale = Duration::from_secs(25);
-            let plan = schedule(sale, &mut rng);
-            assert_eq!(plan.len(), 5);
-            for kind in [Fault::Kill, Fault::Redis, Fault::Psp] {
-                assert!(plan.iter().any(|(_, k)| *k == kind));
-            }
-            assert!(plan.windows(2).all(|w| w[0].0 <= w[1].0));
-            assert!(plan.iter().all(|(at, _)| *at <= sale.mul_f64(0.6)));
-        }
-    }
+    boxoffice_testkit::try_free_port().context("finding a free port")
 }

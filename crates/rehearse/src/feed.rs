@@ -1,5 +1,6 @@
-//! The live seat feed as a client reads it: Server-Sent Events framing, the JSON messages shared
-//! with the WebSocket, and a seat map that applies only newer versions. Pure.
+//! The live seat feed as a client reads it: the JSON messages shared by SSE and the WebSocket
+//! (SSE framing is `boxoffice_testkit::sse`'s), and a seat map that applies only newer versions.
+//! Pure.
 
 use std::collections::BTreeMap;
 
@@ -135,47 +136,6 @@ fn changes(list: Option<Vec<WireSeat<'_>>>) -> Vec<SeatChange> {
         .collect()
 }
 
-/// Splits a byte stream into `(event name, data)` frames; comments (keep-alives) yield nothing.
-#[derive(Debug, Default)]
-pub struct SseParser {
-    buf: Vec<u8>,
-}
-
-impl SseParser {
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<(Option<String>, String)> {
-        self.buf.extend_from_slice(bytes);
-        let mut frames = Vec::new();
-        while let Some((end, sep)) = frame_end(&self.buf) {
-            let frame: Vec<u8> = self.buf.drain(..end + sep).collect();
-            let text = String::from_utf8_lossy(&frame[..end]);
-            let (mut name, mut data) = (None, Vec::new());
-            for line in text.lines() {
-                if let Some(v) = line.strip_prefix("event:") {
-                    name = Some(v.trim().to_owned());
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push(v.strip_prefix(' ').unwrap_or(v));
-                }
-            }
-            if name.is_some() || !data.is_empty() {
-                frames.push((name, data.join("\n")));
-            }
-        }
-        frames
-    }
-}
-
-fn frame_end(buf: &[u8]) -> Option<(usize, usize)> {
-    (0..buf.len()).find_map(|i| {
-        if buf[i..].starts_with(b"\r\n\r\n") {
-            Some((i, 4))
-        } else if buf[i..].starts_with(b"\n\n") {
-            Some((i, 2))
-        } else {
-            None
-        }
-    })
-}
-
 /// A seat that changed in a map: (seat index, new state, version, mine).
 pub type Applied = (usize, SeatState, i64, bool);
 
@@ -284,20 +244,6 @@ mod tests {
             version,
             mine: false,
         }
-    }
-
-    #[test]
-    fn sse_frames_are_split_across_chunks_and_keep_alives_are_skipped() {
-        let mut p = SseParser::default();
-        assert!(p.push(b"event: snapshot\ndata: {\"a\"").is_empty());
-        let frames = p.push(b":1}\n\n: keep-alive\n\nevent: seats\r\ndata: 2\r\n\r\n");
-        assert_eq!(
-            frames,
-            vec![
-                (Some("snapshot".into()), "{\"a\":1}".into()),
-                (Some("seats".into()), "2".into())
-            ]
-        );
     }
 
     #[test]

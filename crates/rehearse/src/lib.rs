@@ -32,7 +32,6 @@ pub use bots::BotFigures;
 pub use cluster::{CROWD_FROM_ONE_ADDRESS, ChaosEvent, ClusterSpec, ClusterSummary};
 pub use command::run;
 pub use driver::{Options, rehearse};
-pub use feed::SseParser;
 pub use html::render as render_html;
 pub use options::{RehearseArgs, check_target};
 pub use record::Visit;

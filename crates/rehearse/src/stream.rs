@@ -14,11 +14,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     api::Api,
-    feed::{Applied, FeedMessage, LiveMap, SseParser, parse_map_message},
+    feed::{Applied, FeedMessage, LiveMap, parse_map_message},
     record::{Outcome, Sample, Sighting, Step},
     seats::Chart,
 };
 use boxoffice_domain::seat::SeatState;
+use boxoffice_testkit::sse::SseStream;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RECONNECT_PAUSE: Duration = Duration::from_millis(250);
@@ -237,15 +238,12 @@ async fn sse(sub: &Subscription, view: &LiveView) {
         }
         Err(_) => return subscribed(sub, opened_at, Some((0, "timeout"))),
     };
-    let mut body = response.bytes_stream();
-    let mut parser = SseParser::default();
+    let mut frames = SseStream::new(response);
     let mut seen_snapshot = false;
-    while let Some(Ok(chunk)) = body.next().await {
-        for (name, data) in parser.push(&chunk) {
-            let message = parse_map_message(&sub.chart, name.as_deref(), &data);
-            if !deliver(sub, view, message, opened_at, &mut seen_snapshot) {
-                return;
-            }
+    while let Some((name, data)) = frames.next_frame().await {
+        let message = parse_map_message(&sub.chart, name.as_deref(), &data);
+        if !deliver(sub, view, message, opened_at, &mut seen_snapshot) {
+            return;
         }
     }
 }

@@ -1,28 +1,49 @@
-//! Real `boxoffice` processes (and a private Redis) for multi-instance tests: start, stop, kill,
-//! and talk to them over HTTP and SSE. Every wait is bounded.
+//! Real `boxoffice` processes for multi-instance tests: start, stop, kill, and talk to them over
+//! HTTP as a signed-in buyer. Every wait is bounded.
 
-#![allow(dead_code)]
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
 
-use std::{collections::HashMap, process::Stdio, time::Duration};
-
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_boxoffice");
 const WAIT: Duration = Duration::from_secs(30);
 
-pub struct Instance {
-    pub base: String,
-    child: Child,
+/// How to start `boxoffice`: the executable (a library cannot know where Cargo built it, so the
+/// test binary passes `env!("CARGO_BIN_EXE_boxoffice")`) and what every instance gets in its
+/// environment on top of the settings below.
+#[derive(Debug, Clone)]
+pub struct Boxoffice {
+    bin: PathBuf,
+    env: Vec<(String, String)>,
 }
 
-impl Instance {
-    pub async fn spawn(database_url: &str, redis_url: Option<&str>) -> Self {
-        let mut cmd = Command::new(BIN);
+impl Boxoffice {
+    pub fn new(bin: impl AsRef<Path>) -> Boxoffice {
+        Boxoffice {
+            bin: bin.as_ref().to_owned(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Adds variables to every instance's environment.
+    pub fn envs<'a>(mut self, vars: impl IntoIterator<Item = &'a (&'a str, &'a str)>) -> Self {
+        self.env.extend(
+            vars.into_iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        self
+    }
+
+    /// `boxoffice serve` on a port of its own, once it says it listens.
+    pub async fn spawn(&self, database_url: &str, redis_url: Option<&str>) -> Instance {
+        let mut cmd = Command::new(&self.bin);
         cmd.env("DATABASE_URL", database_url)
             .env("BOXOFFICE_LISTEN", "127.0.0.1:0")
             .env("BOXOFFICE_SWEEP_INTERVAL_MS", "200")
@@ -30,7 +51,7 @@ impl Instance {
             .env("BOXOFFICE_DB_POOL_SIZE", "8")
             .env("BOXOFFICE_DRAIN_DELAY_MS", "1000")
             .env("RUST_LOG", "warn")
-            .envs(boxoffice_rehearse::CROWD_FROM_ONE_ADDRESS.iter().copied())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("REDIS_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -56,6 +77,41 @@ impl Instance {
         Instance { base, child }
     }
 
+    /// The first instance migrates and seeds alone; the others then start together.
+    pub async fn spawn_cluster(
+        &self,
+        database_url: &str,
+        redis_url: Option<&str>,
+        n: usize,
+    ) -> Vec<Instance> {
+        let mut cluster = vec![self.spawn(database_url, redis_url).await];
+        let rest = (1..n).map(|_| self.spawn(database_url, redis_url));
+        cluster.extend(futures_util::future::join_all(rest).await);
+        cluster
+    }
+
+    /// Runs `boxoffice audit` against the database; true when every invariant holds.
+    pub async fn audit(&self, database_url: &str) -> bool {
+        let out = Command::new(&self.bin)
+            .arg("audit")
+            .env("DATABASE_URL", database_url)
+            .output()
+            .await
+            .expect("run audit");
+        if !out.status.success() {
+            eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        }
+        out.status.success()
+    }
+}
+
+pub struct Instance {
+    pub base: String,
+    child: Child,
+}
+
+impl Instance {
     pub async fn event_id(&self) -> String {
         get(self, "/api/v1/events").await["events"][0]["id"]
             .as_str()
@@ -84,14 +140,6 @@ impl Instance {
             .ok()
             .and_then(Result::ok)
     }
-}
-
-/// The first instance migrates and seeds alone; the others then start together.
-pub async fn spawn_cluster(database_url: &str, redis_url: Option<&str>, n: usize) -> Vec<Instance> {
-    let mut cluster = vec![Instance::spawn(database_url, redis_url).await];
-    let rest = (1..n).map(|_| Instance::spawn(database_url, redis_url));
-    cluster.extend(futures_util::future::join_all(rest).await);
-    cluster
 }
 
 fn client() -> reqwest::Client {
@@ -222,125 +270,4 @@ impl Buyer {
             Err(_) => (0, Value::Null),
         }
     }
-}
-
-/// An SSE subscriber that assembles the seat map as a browser does: snapshot, then changes that
-/// are newer than what it has.
-pub struct SeatWatcher {
-    pub states: HashMap<String, (String, i64)>,
-    stream: std::pin::Pin<
-        Box<dyn futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> + Send>,
-    >,
-    buffer: String,
-}
-
-impl SeatWatcher {
-    pub async fn connect(instance: &Instance, event: &str) -> Self {
-        let r = reqwest::Client::new()
-            .get(format!("{}/api/v1/events/{event}/stream", instance.base))
-            .send()
-            .await
-            .expect("open the stream");
-        assert_eq!(r.status(), 200);
-        let mut w = SeatWatcher {
-            states: HashMap::new(),
-            stream: Box::pin(r.bytes_stream()),
-            buffer: String::new(),
-        };
-        let snapshot = w
-            .next_event_named("snapshot", Duration::from_secs(5))
-            .await
-            .expect("a snapshot first");
-        assert_eq!(snapshot["seats"].as_array().map(Vec::len), Some(512));
-        w
-    }
-
-    fn apply(&mut self, name: &str, data: &Value) {
-        let seats = match name {
-            "snapshot" => {
-                self.states.clear();
-                data["seats"].as_array()
-            }
-            "seats" => data["changes"].as_array(),
-            _ => None,
-        };
-        for s in seats.into_iter().flatten() {
-            let id = s["id"].as_str().unwrap_or_default().to_owned();
-            let version = s["version"].as_i64().unwrap_or_default();
-            let state = s["state"].as_str().unwrap_or_default().to_owned();
-            if self.states.get(&id).is_none_or(|(_, v)| version > *v) {
-                self.states.insert(id, (state, version));
-            }
-        }
-    }
-
-    /// The next frame, applied to the map; `None` when the stream ends or time runs out.
-    async fn next_frame(&mut self, deadline: tokio::time::Instant) -> Option<(String, Value)> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let frame: String = self.buffer.drain(..end + 2).collect();
-                let mut name = "message".to_owned();
-                let mut data = String::new();
-                for line in frame.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        name = v.trim().to_owned();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim_start());
-                    }
-                }
-                if data.is_empty() {
-                    continue; // keep-alive comment
-                }
-                let value: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
-                self.apply(&name, &value);
-                return Some((name, value));
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.stream.next())
-                .await
-                .ok()??
-                .ok()?;
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-
-    pub async fn next_event_named(&mut self, wanted: &str, within: Duration) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + within;
-        while let Some((name, value)) = self.next_frame(deadline).await {
-            if name == wanted {
-                return Some(value);
-            }
-        }
-        None
-    }
-
-    /// Waits until the assembled map shows `seat` in `state`; panics after `within`.
-    pub async fn wait_for(&mut self, seat: &str, state: &str, within: Duration) {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            if self.states.get(seat).is_some_and(|(s, _)| s == state) {
-                return;
-            }
-            if self.next_frame(deadline).await.is_none() {
-                panic!(
-                    "{seat} did not become {state} within {within:?}; it is {:?}",
-                    self.states.get(seat)
-                );
-            }
-        }
-    }
-}
-
-/// Runs `boxoffice audit` against the database; true when every invariant holds.
-pub async fn audit(database_url: &str) -> bool {
-    let out = Command::new(BIN)
-        .arg("audit")
-        .env("DATABASE_URL", database_url)
-        .output()
-        .await
-        .expect("run audit");
-    if !out.status.success() {
-        eprintln!("{}", String::from_utf8_lossy(&out.stdout));
-        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    }
-    out.status.success()
 }
