@@ -20,6 +20,7 @@ use crate::{
     tasks,
 };
 use boxoffice_app::{
+    App, SaleRules,
     catalog::Catalog,
     realtime::{FanOut, SeatHub},
     security::{PasswordHasher, new_secret},
@@ -148,11 +149,17 @@ impl Application {
             )
             .context("setting up the rate limits")?,
         );
-        let state = AppState {
-            limits,
+        let rules = SaleRules {
+            hold_ttl: settings.hold_ttl,
+            max_seats_per_hold: settings.max_seats_per_hold,
+            max_seats_held_total: settings.limits.max_seats_held_total,
+            hold_cooldown: settings.limits.hold_cooldown,
+            max_holds_per_event_per_hour: settings.limits.max_holds_per_event_per_hour,
+            ended_hold_retention: settings.limits.ended_hold_retention,
+        };
+        let app = App {
+            db,
             catalog,
-            waiting_room,
-            sessions: Arc::default(),
             hub,
             fanout,
             instance_id,
@@ -161,14 +168,20 @@ impl Application {
                 &webhook_secret,
                 settings.webhook_secret.is_some(),
             )?,
-            hasher,
+            waiting_room,
             secret: Arc::new(secret.into_bytes()),
+            rules: Arc::new(rules),
+            hasher,
+        };
+        let state = AppState {
+            app,
+            limits,
+            sessions: Arc::default(),
             shutdown,
             ready: Arc::new(AtomicBool::new(true)),
             metrics: crate::telemetry::metrics_handle(),
             streams: Arc::new(AtomicUsize::new(0)),
             settings: Arc::new(settings),
-            db,
         };
         Ok(Application { listener, state })
     }
@@ -211,7 +224,7 @@ impl Application {
         for task in background {
             let _ = task.await;
         }
-        state.db.close().await;
+        state.app.db.close().await;
         tracing::info!("stopped");
         Ok(())
     }

@@ -13,7 +13,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::limits::{REDIS_TIMEOUT, Shared};
+use super::{
+    AppState,
+    extract::ClientAddress,
+    limits::{self, REDIS_TIMEOUT, Shared},
+};
+use boxoffice_app::{AppResult, holds::SeatAllowance};
 use boxoffice_domain::hoarding::SeatWindow;
 
 /// One sorted set per address: members `ticket:seats`, scored by when they stop counting.
@@ -192,4 +197,52 @@ impl AddressSeats {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A hold's seats counted against its client address's cap: the use case reserves before it
+/// writes the hold and gives back when the hold is refused.
+pub struct AddressAllowance<'a> {
+    state: &'a AppState,
+    client: ClientAddress,
+    reservation: Option<Reservation>,
+}
+
+impl<'a> AddressAllowance<'a> {
+    pub fn new(state: &'a AppState, client: ClientAddress) -> Self {
+        AddressAllowance {
+            state,
+            client,
+            reservation: None,
+        }
+    }
+}
+
+impl SeatAllowance for AddressAllowance<'_> {
+    async fn reserve(&mut self, seats: usize) -> AppResult<()> {
+        // Without a known address (a direct connection from a trusted proxy's own host) there
+        // is nothing to count against.
+        let Some(addr) = self.client.0 else {
+            return Ok(());
+        };
+        let seats = u32::try_from(seats).unwrap_or(u32::MAX);
+        let key = limits::address_key(addr);
+        self.reservation = self
+            .state
+            .limits
+            .seats_per_address
+            .reserve(&key, seats)
+            .await
+            .map_err(|wait| {
+                metrics::counter!("boxoffice_rate_limited_total", "limit" => "seats_per_address")
+                    .increment(1);
+                boxoffice_app::holds::rate_limited(wait)
+            })?;
+        Ok(())
+    }
+
+    async fn give_back(&mut self) {
+        if let Some(r) = self.reservation.take() {
+            self.state.limits.seats_per_address.cancel(r).await;
+        }
+    }
 }

@@ -1,8 +1,7 @@
-//! Administration of the catalogue (role `admin`): creating venues and the events sold in them.
-//! Input is checked once by the domain rules (`venue_rules`, `event_plan`); an event and all its
-//! categories and seats are stored in one transaction, so buyers never see half of one.
+//! Administration of the catalogue over HTTP (role `admin`): creating venues and the events sold
+//! in them. The rules are [`boxoffice_app::catalog_admin`]'s.
 
-use std::{collections::HashMap, time::Instant};
+use std::collections::HashMap;
 
 use axum::{
     Json, Router,
@@ -11,22 +10,15 @@ use axum::{
     routing::post,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{
-    ApiError, ApiResult, AppState,
+    ApiResult, AppState,
     events::{EventResponse, detail, live_event},
     extract::{AdminUser, ApiJson},
 };
-use boxoffice_domain::{
-    event_plan::{CategoryInput, EventPlan},
-    new_id,
-    time::Timestamp,
-    venue::Layout,
-    venue_rules::{NewVenue, is_well_formed_id},
-};
-use boxoffice_store::{CategoryRecord, NewEvent, VenueRecord};
+use boxoffice_app::catalog_admin::{self, NewEventRequest};
+use boxoffice_domain::{event_plan::CategoryInput, venue::Layout};
 
 /// Request bodies of these routes may carry a 50,000-seat layout (about 4 MB of JSON, twice that
 /// with long labels and pretty-printing): they get their own limit, the rest of the API keeps the
@@ -74,24 +66,15 @@ pub async fn create_venue(
     AdminUser(admin): AdminUser,
     ApiJson(body): ApiJson<CreateVenueRequest>,
 ) -> ApiResult<(StatusCode, Json<VenueResponse>)> {
-    let venue = NewVenue::parse(&body.name, body.layout)?;
-    let record = VenueRecord {
-        id: new_id(),
-        name: venue.name,
-        layout: serde_json::to_string(&venue.layout).map_err(ApiError::internal)?,
-        created_at: Timestamp::now(),
-    };
-    let mut tx = state.db.begin().await?;
-    tx.insert_venue(&record).await?;
-    tx.commit().await?;
-    tracing::info!(venue_id = %record.id, seats = venue.layout.seat_count(), by = admin.id(), "venue created");
+    let (record, layout) =
+        catalog_admin::create_venue(&state.app, &body.name, body.layout, admin.id()).await?;
     Ok((
         StatusCode::CREATED,
         Json(VenueResponse {
             venue: VenueView {
                 id: record.id,
                 name: record.name,
-                layout: venue.layout,
+                layout,
                 created_at: record.created_at.to_rfc3339(),
             },
         }),
@@ -131,77 +114,15 @@ pub async fn create_event(
     [(header::HeaderName, String); 1],
     Json<EventResponse>,
 )> {
-    let now = Timestamp::now();
-    let plan = EventPlan::parse(
-        &body.name,
-        &body.starts_at,
-        &body.sale_opens_at,
-        &body.categories,
-        now,
-    )?;
-    // A venue never changes once stored, so it is read before the write transaction begins (which
-    // then stays short); the foreign key still ties the event to it.
-    let venue = if is_well_formed_id(&body.venue_id) {
-        let mut tx = state.db.read().await?;
-        let venue = tx.venue_by_id(&body.venue_id).await?;
-        tx.commit().await?;
-        venue
-    } else {
-        None
+    let new_event = NewEventRequest {
+        venue_id: &body.venue_id,
+        name: &body.name,
+        starts_at: &body.starts_at,
+        sale_opens_at: &body.sale_opens_at,
+        categories: &body.categories,
+        seat_categories: &body.seat_categories,
     };
-    let venue = venue.ok_or_else(|| {
-        ApiError::unprocessable("unknown_venue", "There is no venue with this venue_id.")
-            .with_details(json!({ "field": "venue_id" }))
-    })?;
-    let layout: Layout = serde_json::from_str(&venue.layout)
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("layout of venue {}: {e}", venue.id)))?;
-    let seats = plan.assign_seats(&layout, &body.seat_categories)?;
-
-    let event_id = new_id();
-    let categories: Vec<CategoryRecord> = plan
-        .categories
-        .iter()
-        .enumerate()
-        .map(|(position, c)| CategoryRecord {
-            id: new_id(),
-            event_id: event_id.clone(),
-            name: c.name.clone(),
-            price_cents: c.price_cents,
-            currency: plan.currency.clone(),
-            position: position as i64,
-        })
-        .collect();
-    let seats: Vec<(String, String)> = seats
-        .into_iter()
-        .map(|(seat_id, category)| (seat_id, categories[category].id.clone()))
-        .collect();
-
-    let started = Instant::now();
-    let mut tx = state.db.begin().await?;
-    tx.insert_event(&NewEvent {
-        id: event_id.clone(),
-        venue_id: venue.id.clone(),
-        name: plan.name.clone(),
-        starts_at: plan.starts_at,
-        sale_opens_at: plan.sale_opens_at,
-        currency: plan.currency.clone(),
-        created_at: now,
-    })
-    .await?;
-    for category in &categories {
-        tx.insert_category(category).await?;
-    }
-    tx.insert_seats(&event_id, &seats, now).await?;
-    tx.commit().await?;
-    tracing::info!(
-        event_id,
-        venue_id = %venue.id,
-        seats = seats.len(),
-        stored_ms = started.elapsed().as_millis() as u64,
-        by = admin.id(),
-        "event created"
-    );
-
+    let event_id = catalog_admin::create_event(&state.app, new_event, admin.id()).await?;
     // Read back through the catalogue and the seat hub, as every later request will: the answer
     // is exactly what GET /events/{event_id} shows, and this instance has the event warm.
     let (info, live) = live_event(&state, &event_id).await?;

@@ -1,7 +1,5 @@
 //! Accounts: registration, sign-in with a session cookie or bearer token, sign-out, and `me`.
 
-use std::time::Duration;
-
 use axum::{
     Json, Router,
     extract::State,
@@ -17,15 +15,15 @@ use super::{
     extract::{ApiJson, ClientAddress, CurrentUser, SESSION_COOKIE, session_token},
     limits,
 };
-use boxoffice_app::security::{new_session_token, token_digest};
-use boxoffice_domain::{
-    account::{DisplayName, Email, Password, Role},
-    new_id,
-    time::Timestamp,
+use boxoffice_app::{
+    ErrorCode,
+    accounts::{self, Session},
+    security::token_digest,
 };
-use boxoffice_store::{StoreError, UserRecord};
+use boxoffice_domain::account::{Email, Password};
+use boxoffice_store::UserRecord;
 
-pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+pub use boxoffice_app::accounts::SESSION_TTL;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -87,29 +85,7 @@ pub async fn register(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<Response> {
-    let email = Email::parse(&req.email)?;
-    let password = Password::parse(&req.password)?;
-    let name = DisplayName::parse(&req.name)?;
-    let password_hash = state.hasher.hash(&password).await.map_err(hashing_failed)?;
-    let user = UserRecord {
-        id: new_id(),
-        email: email.as_str().to_owned(),
-        name: name.as_str().to_owned(),
-        role: Role::Buyer,
-        password_hash,
-        created_at: Timestamp::now(),
-    };
-    let mut tx = state.db.begin().await?;
-    match tx.insert_user(&user).await {
-        Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::conflict(
-                "email_taken",
-                "An account with this e-mail already exists.",
-            ));
-        }
-        other => other?,
-    }
-    tx.commit().await?;
+    let user = accounts::register(&state.app, &req.email, &req.password, &req.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(UserResponse {
@@ -128,57 +104,35 @@ pub async fn login(
     client: ClientAddress,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let invalid = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "The e-mail or password is not right.",
+    // A password too long to be one is refused before it spends the account's allowance.
+    if Password::for_login(&req.password).is_none() {
+        return Err(ApiError::of(ErrorCode::InvalidCredentials));
+    }
+    let email = Email::parse(&req.email).ok();
+    if let Some(email) = &email {
+        // Every attempt on an account spends one of its allowance, the right password too
+        // (an owner signs in once per session). Spent, the account is locked until the
+        // allowance earns one back: a guesser is slowed to that pace, and the owner, whose
+        // attempt comes after the lock has run out, gets in as always. The lock is per
+        // account *and address*, so that a guesser elsewhere cannot lock the owner out by
+        // spending the allowance first; a looser allowance over all addresses bounds a
+        // guesser who spreads over many.
+        // Keyed by a digest: the limiter's keys (in Redis too) hold no e-mail address.
+        let account = token_digest(email.as_str());
+        let from = client.0.map(limits::address_key).unwrap_or_default();
+        limits::check(
+            state.limits.sign_in_per_account.as_ref(),
+            &format!("{account}@{from}"),
         )
-    };
-    let password = Password::for_login(&req.password).ok_or_else(invalid)?;
-    let user = match Email::parse(&req.email) {
-        Ok(email) => {
-            // Every attempt on an account spends one of its allowance, the right password too
-            // (an owner signs in once per session). Spent, the account is locked until the
-            // allowance earns one back: a guesser is slowed to that pace, and the owner, whose
-            // attempt comes after the lock has run out, gets in as always. The lock is per
-            // account *and address*, so that a guesser elsewhere cannot lock the owner out by
-            // spending the allowance first; a looser allowance over all addresses bounds a
-            // guesser who spreads over many.
-            // Keyed by a digest: the limiter's keys (in Redis too) hold no e-mail address.
-            let account = token_digest(email.as_str());
-            let from = client.0.map(limits::address_key).unwrap_or_default();
-            limits::check(
-                state.limits.sign_in_per_account.as_ref(),
-                &format!("{account}@{from}"),
-            )
-            .await?;
-            limits::check(
-                state.limits.sign_in_per_account_any_address.as_ref(),
-                &account,
-            )
-            .await?;
-            let mut tx = state.db.read().await?;
-            let user = tx.user_by_email(email.as_str()).await?;
-            tx.commit().await?;
-            user
-        }
-        Err(_) => None,
-    };
-    let ok = state
-        .hasher
-        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
-        .await
-        .map_err(hashing_failed)?;
-    let Some(user) = user.filter(|_| ok) else {
-        return Err(invalid());
-    };
-    let (token, digest) = new_session_token();
-    let now = Timestamp::now();
-    let mut tx = state.db.begin().await?;
-    tx.insert_session(&digest, &user.id, now, now.plus(SESSION_TTL))
         .await?;
-    tx.commit().await?;
+        limits::check(
+            state.limits.sign_in_per_account_any_address.as_ref(),
+            &account,
+        )
+        .await?;
+    }
+    let Session { user, token } =
+        accounts::sign_in(&state.app, email.as_ref(), &req.password).await?;
     let cookie = session_cookie(&token, SESSION_TTL.as_secs(), is_https(&headers));
     let mut response = Json(LoginResponse {
         user: UserView::from(&user),
@@ -189,24 +143,12 @@ pub async fn login(
     Ok(response)
 }
 
-/// A full line for the password hashers is a busy moment, not a fault.
-fn hashing_failed(e: anyhow::Error) -> ApiError {
-    if e.is::<boxoffice_app::security::HashersBusy>() {
-        ApiError::unavailable(
-            "Lots of people are signing in right now; please try again in a moment.",
-            1,
-        )
-    } else {
-        ApiError::internal(e)
-    }
-}
-
 /// Sign out: ends the session (if any) and clears the cookie.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", responses((status = 204)))]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = session_token(&headers) {
         let digest = token_digest(&token);
-        let mut tx = state.db.begin().await?;
+        let mut tx = state.app.db.begin().await?;
         tx.delete_session(&digest).await?;
         tx.commit().await?;
         state.sessions.forget(&digest);

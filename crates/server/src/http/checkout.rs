@@ -1,17 +1,5 @@
-//! Checkout: turn an active hold into a paid order, charging at most once whatever the retries.
-//!
-//! 1. In one transaction: replay or refuse by `Idempotency-Key`, check the hold, price it from the
-//!    catalogue, record the payment attempt (its unique in-flight marker admits one per hold).
-//! 2. Outside any transaction: create the provider's intent (keyed by the attempt), then either
-//!    confirm it with the card (the in-process sandbox), or — with a provider whose buyers pay in
-//!    the browser (Stripe) — record its id and hand the page its `client_secret`: the page
-//!    confirms with Stripe.js, and card data never reaches this server.
-//! 3. Settle what the provider said ([`settlement`]): an order, a decline, or — when the
-//!    provider has not said yet — a 202 `confirming` that a webhook or the reconciler settles.
-//!
-//! A free order (every seat priced 0) never goes to the provider: it is paid at once.
-
-use std::sync::Arc;
+//! Checkout over HTTP: the `Idempotency-Key` header and the body are read here, once; the
+//! use case ([`boxoffice_app::checkout`]) charges at most once and says what to answer.
 
 use axum::{
     body::Body,
@@ -20,27 +8,19 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{
     ApiError, ApiResult, AppState,
     extract::{ApiJson, ApiPath, CurrentUser},
-    orders::OrderResponse,
-    settlement,
+    queue,
 };
-use boxoffice_app::catalog::EventInfo;
-use boxoffice_domain::{
-    card::CardNumber,
-    currency::provider_amount,
-    hold::Hold,
-    idempotency::{IdempotencyKey, fingerprint},
-    money::{Money, total_for},
-    new_id,
-    time::Timestamp,
+use boxoffice_app::{
+    ErrorCode,
+    checkout::{CheckoutCommand, Reply, checkout as pay_for_hold},
 };
-use boxoffice_payments::{IntentRequest, IntentStatus};
-use boxoffice_store::{PaymentRecord, PaymentStatus, StoreError};
+use boxoffice_domain::idempotency::{IdempotencyKey, fingerprint};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CheckoutRequest {
@@ -57,44 +37,12 @@ pub struct PaymentDetails {
     pub card_number: Option<String>,
 }
 
-/// How a checkout pays, read once from the request.
-enum PaymentChoice {
-    /// The server confirms with this card (the in-process sandbox).
-    Card(CardNumber),
-    /// The buyer's browser confirms with Stripe.js.
-    Browser,
-}
-
-fn payment_choice(state: &AppState, details: &PaymentDetails) -> ApiResult<PaymentChoice> {
-    // "card" works with any provider; the provider's own name is accepted too ("sandbox").
-    if details.method != "card" && details.method != state.payments.name() {
-        return Err(ApiError::unprocessable(
-            "unsupported_payment_method",
-            format!(
-                "Payment method must be \"card\" or \"{}\".",
-                state.payments.name()
-            ),
-        ));
-    }
-    if state.payments.browser_checkout().is_some() {
-        if details.card_number.is_some() {
-            return Err(ApiError::unprocessable(
-                "card_data_not_accepted",
-                "Card details go to the payment provider from your browser, never to this server: send no card_number.",
-            ));
-        }
-        return Ok(PaymentChoice::Browser);
-    }
-    let card = CardNumber::parse(details.card_number.as_deref().unwrap_or_default())?;
-    Ok(PaymentChoice::Card(card))
-}
-
 /// Pay for a hold. Requires `Idempotency-Key`; the same key with the same request replays the
 /// first response, and never charges twice.
 #[utoipa::path(post, path = "/api/v1/holds/{hold_id}/checkout", tag = "holds", request_body = CheckoutRequest,
     params(("hold_id" = String, Path), ("Idempotency-Key" = String, Header, description = "Unique per payment attempt, at most 255 characters")),
-    responses((status = 201, body = OrderResponse),
-        (status = 202, body = super::settlement::PaymentResponse, description = "confirming: the provider has not decided yet; poll GET /api/v1/payments/{id}"),
+    responses((status = 201, body = boxoffice_app::views::OrderResponse),
+        (status = 202, body = boxoffice_app::views::PaymentResponse, description = "confirming: the provider has not decided yet; poll GET /api/v1/payments/{id}"),
         (status = 503, description = "payment_provider_unavailable: nothing was charged; retry with the same key"),
         (status = 400, description = "idempotency_key_required"),
         (status = 402, description = "payment_declined: the hold stays active"),
@@ -111,351 +59,32 @@ pub async fn checkout(
     let raw_key = headers
         .get("idempotency-key")
         .map(|v| v.to_str().unwrap_or("\u{7f}"));
-    let key = IdempotencyKey::parse(raw_key)?.ok_or_else(|| {
-        ApiError::bad_request(
-            "idempotency_key_required",
-            "Send an Idempotency-Key header with each payment attempt.",
-        )
-    })?;
+    let key = IdempotencyKey::parse(raw_key)?
+        .ok_or_else(|| ApiError::of(ErrorCode::IdempotencyKeyRequired))?;
     let request: CheckoutRequest = serde_json::from_value(body.clone())
-        .map_err(|e| ApiError::unprocessable("invalid_request", e.to_string()))?;
-    let print = fingerprint("checkout", &hold_id, &body);
-    let now = Timestamp::now();
-
-    let mut tx = state.db.begin().await?;
-    // Claim the key first: a fresh key (every first attempt) costs one INSERT, and a key seen
-    // before is refused by its unique constraint and answered from its record below.
-    match tx
-        .insert_idempotency_record(user.id(), key.as_str(), &print, now)
-        .await
-    {
-        Err(StoreError::Conflict(_)) => {
-            drop(tx);
-            return answer_for_used_key(&state, user.id(), &key, &print).await;
-        }
-        other => other?,
-    }
-    let choice = payment_choice(&state, &request.payment)?;
-    let hold = tx
-        .hold_by_id(&hold_id)
-        .await?
-        .filter(|h| h.user_id == user.id())
-        .ok_or_else(|| ApiError::not_found("Hold"))?;
-    // Turned away at the door: the transaction rolls back, so the key is not spent.
-    super::queue::admit(&state, &hold.event_id, user.id(), &headers)?;
-    if !hold.can_be_paid(now) {
-        let e = hold_not_active(
-            "This hold is no longer active; its seats were released or already paid for.",
-            false,
-        );
-        tx.complete_idempotency_record(
-            user.id(),
-            key.as_str(),
-            e.status.as_u16(),
-            &e.body().to_string(),
-        )
-        .await?;
-        tx.commit().await?;
-        return Err(e);
-    }
-    let event = state
-        .catalog
-        .event(&hold.event_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Event"))?;
-    let (total, _lines) = total_for(
-        hold.seat_ids.iter().map(String::as_str),
-        &event.category_of_seat,
-        &event.price_of_category,
-    )
-    .map_err(ApiError::internal)?;
-    if total.cents > 0 {
-        // Refused before anything is recorded: the provider would refuse it too.
-        provider_amount(&total)
-            .map_err(|e| ApiError::unprocessable("amount_not_payable", e.to_string()))?;
-    }
-    let card_last4 = match &choice {
-        PaymentChoice::Card(card) => card.last4().to_owned(),
-        PaymentChoice::Browser => String::new(),
-    };
-    let mut payment = PaymentRecord {
-        id: new_id(),
-        hold_id: hold.id.clone(),
-        user_id: user.id().to_owned(),
-        idempotency_key: key.as_str().to_owned(),
-        amount_cents: total.cents,
-        currency: total.currency.clone(),
-        provider: state.payments.name().to_owned(),
-        card_last4,
-        created_at: now,
-    };
-    // A retry of an attempt that failed before anything was charged (the provider did not
-    // answer) reuses that attempt, and with it the provider's idempotency key.
-    let earlier = tx.payment_by_key(user.id(), key.as_str()).await?;
-    let mut retried = false;
-    let recorded = match earlier {
-        Some(failed) if failed.status == PaymentStatus::Failed && failed.hold_id == hold.id => {
-            payment.id = failed.id.clone();
-            retried = true;
-            tx.retry_failed_payment(&failed.id, now).await.map(|_| ())
-        }
-        _ => tx.insert_payment(&payment).await,
-    };
-    match recorded {
-        Err(StoreError::Conflict(_)) => {
-            // Another attempt for this hold is in flight or has succeeded. Roll back, keeping the
-            // key unused, so that a retry sees the final outcome.
-            drop(tx);
-            return Err(ApiError::conflict(
-                "payment_in_progress",
-                "Another payment for this hold is being processed.",
-            ));
-        }
-        other => other?,
-    }
-    tx.commit().await?;
-
-    // From here on the attempt is recorded: finish it even if the client goes away, so that a
-    // dropped connection never leaves a charge without its order (or its refund).
-    let attempt = Attempt {
-        state,
-        user_id: user.id().to_owned(),
-        key: key.as_str().to_owned(),
-        hold,
-        event,
-        provider_key: attempt_key(&payment.id, retried.then_some(now)),
-        payment,
-        choice,
-        total,
-    };
-    tokio::spawn(settle_attempt(attempt))
-        .await
-        .map_err(ApiError::internal)?
-}
-
-/// The answer for an Idempotency-Key used before: the first response again for the same request,
-/// 422 for a different one, and 409 while the first is still being processed (or when the same
-/// key arrived twice at once and the other request got there first).
-async fn answer_for_used_key(
-    state: &AppState,
-    user_id: &str,
-    key: &IdempotencyKey,
-    print: &str,
-) -> ApiResult<Response> {
-    let mut tx = state.db.read().await?;
-    let record = tx.idempotency_record(user_id, key.as_str()).await?;
-    tx.commit().await?;
-    match record.map(|r| (r.fingerprint == print, r.response)) {
-        Some((false, _)) => Err(ApiError::unprocessable(
-            "idempotency_key_reused",
-            "This Idempotency-Key was already used for a different request.",
-        )),
-        Some((true, Some((status, body)))) => {
-            metrics::counter!("boxoffice_checkout_replays_total").increment(1);
-            Ok(replay(status, body))
-        }
-        // Still being processed, or the other request that claimed it at once rolled back.
-        _ => {
-            let mut e = ApiError::conflict(
-                "request_in_progress",
-                "This payment is still being processed.",
-            );
-            e.retry_after = Some(1);
-            Err(e)
-        }
-    }
-}
-
-/// A recorded payment attempt, owned so that it can be settled on its own task.
-struct Attempt {
-    state: AppState,
-    user_id: String,
-    key: String,
-    hold: Hold,
-    event: Arc<EventInfo>,
-    payment: PaymentRecord,
-    /// The key the provider's intent is created under: new for each attempt.
-    provider_key: String,
-    choice: PaymentChoice,
-    total: Money,
-}
-
-/// The provider's idempotency key for creating an attempt's intent. A retry after a create that
-/// failed is a fresh attempt (nothing can have been charged: an intent whose client secret nobody
-/// got is never confirmed), so it gets a new key; reusing the old one would only replay the
-/// provider's stored failure, as Stripe keeps a key's first answer, 500s included, for 24 h.
-/// `retried_at` is when the failed attempt was retried (the payment's `updated_at`).
-pub fn attempt_key(payment_id: &str, retried_at: Option<Timestamp>) -> String {
-    match retried_at {
-        None => payment_id.to_owned(),
-        Some(at) => format!("{payment_id}:retry-{}", at.millis()),
-    }
-}
-
-/// Creates the provider's intent, confirms it with the card, and settles what the provider says.
-/// An outcome that is not known yet leaves the payment pending and answers 202 `confirming`;
-/// a webhook or the payment reconciler settles it later.
-async fn settle_attempt(attempt: Attempt) -> ApiResult<Response> {
-    let Attempt {
-        state,
-        user_id,
+        .map_err(|e| ApiError::of(ErrorCode::InvalidRequest).message(e.to_string()))?;
+    let command = CheckoutCommand {
+        user_id: user.id(),
+        hold_id: &hold_id,
         key,
-        hold,
-        event,
-        payment,
-        provider_key,
-        choice,
-        total,
-    } = attempt;
-    if total.cents == 0 {
-        // Nothing to charge: no provider would take a zero amount, and none is needed.
-        return match settlement::settle(&state, &payment.id, None, &IntentStatus::Succeeded).await?
-        {
-            Some(answer) => Ok(replay(answer.status, answer.body.to_string())),
-            None => Err(ApiError::internal(anyhow::anyhow!(
-                "free payment {} did not settle",
-                payment.id
-            ))),
-        };
-    }
-    let request = intent_request(&provider_key, &total, &event, &hold);
-    let intent = match state.payments.create_intent(&request).await {
-        Ok(intent) => intent,
-        Err(e) => {
-            // An intent that was never confirmed charges nothing: the attempt simply failed, and
-            // the key is forgotten so that the buyer's retry starts afresh.
-            tracing::warn!(payment_id = %payment.id, error = %e, "could not create a payment intent");
-            let mut tx = state.db.begin().await?;
-            tx.finish_payment(&payment.id, PaymentStatus::Failed, None, Timestamp::now())
-                .await?;
-            tx.delete_idempotency_record(&user_id, &key).await?;
-            tx.commit().await?;
-            return Err(ApiError::provider_unavailable(
-                "The payment provider is not answering. Nothing was charged; please try again.",
-                5,
-            ));
-        }
+        fingerprint: fingerprint("checkout", &hold_id, &body),
+        method: &request.payment.method,
+        card_number: request.payment.card_number.as_deref(),
     };
-    let card = match choice {
-        PaymentChoice::Card(card) => card,
-        PaymentChoice::Browser => {
-            return hand_to_browser(&state, &user_id, &key, &payment.id, &intent).await;
-        }
+    let admit = |event_id: &str| {
+        queue::admit(&state, event_id, user.id(), &headers).map_err(ApiError::into_app)
     };
-    let confirm_key = format!("{}-confirm", payment.id);
-    let outcome = match state
-        .payments
-        .confirm(&intent.id, &card, &confirm_key)
-        .await
-    {
-        Ok(status) => status,
-        Err(e) => {
-            // The charge may or may not have happened: ask once, then leave it to the reconciler.
-            tracing::warn!(payment_id = %payment.id, error = %e, "payment confirmation unanswered");
-            match state.payments.retrieve(&intent.id).await {
-                Ok(status) if status.is_final() => status,
-                _ => IntentStatus::Processing,
-            }
-        }
-    };
-    match settlement::settle(&state, &payment.id, Some(&intent.id), &outcome).await? {
-        Some(answer) => Ok(replay(answer.status, answer.body.to_string())),
-        None => {
-            // Still pending: answer 202 and store it for replays, unless a webhook or the
-            // reconciler settled the payment in the meantime (the payment lock orders the two).
-            let mut tx = state.db.begin().await?;
-            let stored = tx
-                .lock_payment(&payment.id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("Payment"))?;
-            if stored.status != PaymentStatus::Pending {
-                let record = tx.idempotency_record(&user_id, &key).await?;
-                tx.commit().await?;
-                if let Some((status, body)) = record.and_then(|r| r.response) {
-                    return Ok(replay(status, body));
-                }
-                return Err(ApiError::internal(anyhow::anyhow!(
-                    "payment {} settled without an answer",
-                    payment.id
-                )));
-            }
-            let answer = settlement::confirming(&stored);
-            let body = answer.body.to_string();
-            tx.complete_idempotency_record(&user_id, &key, answer.status, &body)
-                .await?;
-            tx.commit().await?;
-            metrics::counter!("boxoffice_payments_confirming_total").increment(1);
-            Ok(replay(answer.status, body))
-        }
-    }
-}
-
-const BROWSER_MESSAGE: &str = "Enter your card details: they go straight to the payment provider, and your bank may ask you to confirm.";
-
-/// The 202 for a payment the buyer's browser confirms: the intent is recorded (so that its
-/// webhook and the reconciler find the payment), and the page gets what Stripe.js needs.
-async fn hand_to_browser(
-    state: &AppState,
-    user_id: &str,
-    key: &str,
-    payment_id: &str,
-    intent: &boxoffice_payments::Intent,
-) -> ApiResult<Response> {
-    let (Some(browser), Some(client_secret)) =
-        (state.payments.browser_checkout(), &intent.client_secret)
-    else {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "intent {} came without a client secret",
-            intent.id
-        )));
-    };
-    let mut tx = state.db.begin().await?;
-    tx.set_payment_reference(payment_id, &intent.id).await?;
-    let stored = tx
-        .lock_payment(payment_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Payment"))?;
-    let mut view = settlement::payment_view(&stored, None);
-    view.message = BROWSER_MESSAGE.to_owned();
-    view.client_secret = Some(client_secret.clone());
-    view.publishable_key = Some(browser.publishable_key.clone());
-    view.stripe_js_url = Some(browser.js_url.clone());
-    let body = json!(settlement::PaymentResponse { payment: view }).to_string();
-    tx.complete_idempotency_record(user_id, key, 202, &body)
-        .await?;
-    tx.commit().await?;
-    metrics::counter!("boxoffice_payments_handed_to_browser_total").increment(1);
-    Ok(replay(202, body))
-}
-
-/// What the provider is asked to create for a payment attempt, under `provider_key` (see
-/// [`attempt_key`]), so asking again with the same request finds the same intent: the
-/// reconciler does that for a payment whose intent id was never stored.
-pub fn intent_request(
-    provider_key: &str,
-    total: &Money,
-    event: &EventInfo,
-    hold: &Hold,
-) -> IntentRequest {
-    IntentRequest {
-        idempotency_key: provider_key.to_owned(),
-        amount_cents: total.cents,
-        currency: total.currency.clone(),
-        description: format!("{} — {} seat(s)", event.record.name, hold.seat_ids.len()),
-    }
-}
-
-fn hold_not_active(message: &str, refunded: bool) -> ApiError {
-    ApiError::conflict("hold_not_active", message).with_details(json!({ "refunded": refunded }))
+    let reply = pay_for_hold(&state.app, command, admit).await?;
+    Ok(replay(reply))
 }
 
 /// A stored response, sent byte for byte as the first time.
-fn replay(status: u16, body: String) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+fn replay(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
-        Body::from(body),
+        Body::from(reply.body),
     )
         .into_response()
 }

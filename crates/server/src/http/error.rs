@@ -6,116 +6,67 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use boxoffice_app::error::{AppError, ErrorCode};
 use boxoffice_domain::InvalidInput;
 use boxoffice_store::StoreError;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// An application error on its way out as the API's JSON error body. The codes, their statuses
+/// and messages live in one table, [`ErrorCode`]; this type only turns them into responses and
+/// maps what the HTTP layer itself refuses (unreadable bodies, paths and queries).
 #[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    pub details: Option<Value>,
-    pub retry_after: Option<u64>,
-    /// Kept for the log of an unexpected error; never sent to the client.
-    pub source: Option<anyhow::Error>,
-}
+pub struct ApiError(AppError);
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            details: None,
-            retry_after: None,
-            source: None,
-        }
-    }
-
-    pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
-        self
-    }
-
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Sign in to continue.",
-        )
-    }
-
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
+    /// A refusal with the code's usual message.
+    pub fn of(code: ErrorCode) -> Self {
+        ApiError(AppError::refused(code))
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found."),
-        )
-    }
-
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
-    }
-
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-    }
-
-    pub fn unavailable(message: impl Into<String>, retry_after: u64) -> Self {
-        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
-        e.retry_after = Some(retry_after);
-        e
-    }
-
-    /// The payment provider did not answer: a 503 the buyer's page can tell apart from overload.
-    pub fn provider_unavailable(message: impl Into<String>, retry_after: u64) -> Self {
-        let mut e = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "payment_provider_unavailable",
-            message,
-        );
-        e.retry_after = Some(retry_after);
-        e
+        ApiError(AppError::not_found(what))
     }
 
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
-        let mut e = Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "Something went wrong on our side.",
-        );
-        e.source = Some(source.into());
-        e
+        ApiError(AppError::internal(source))
+    }
+
+    pub fn message(self, message: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        ApiError(self.0.message(message))
+    }
+
+    pub fn details(self, details: Value) -> Self {
+        ApiError(self.0.details(details))
+    }
+
+    pub fn retry_after(self, secs: u64) -> Self {
+        ApiError(self.0.retry_after(secs))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     pub fn body(&self) -> Value {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(d) = &self.details {
-            error["details"] = d.clone();
-        }
-        json!({ "error": error })
+        self.0.body()
+    }
+
+    /// The application error inside, for a use case that asks the HTTP layer a question.
+    pub fn into_app(self) -> AppError {
+        self.0
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Some(source) = &self.source {
+        if let Some(source) = self.0.cause() {
             tracing::error!(error = ?source, "request failed");
         }
-        let mut response = (self.status, Json(self.body())).into_response();
-        if let Some(secs) = self.retry_after {
+        let mut response = (self.status(), Json(self.0.body())).into_response();
+        if let Some(secs) = self.0.retry_after_secs() {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -124,30 +75,27 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl From<ErrorCode> for ApiError {
+    fn from(code: ErrorCode) -> Self {
+        ApiError::of(code)
+    }
+}
+
 impl From<InvalidInput> for ApiError {
     fn from(e: InvalidInput) -> Self {
-        let error = ApiError::unprocessable(e.code, e.message);
-        match e.details {
-            Some(details) => error.with_details(details),
-            None => error,
-        }
+        ApiError(e.into())
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(c) => ApiError::conflict(
-                "conflict",
-                "That conflicts with the current state; reload and try again.",
-            )
-            .with_details(json!({ "constraint": c })),
-            StoreError::Retryable(reason) => {
-                tracing::info!(%reason, "transaction aborted by the database; client told to retry");
-                ApiError::unavailable("Busy moment: please try again.", 1)
-            }
-            other => ApiError::internal(other),
-        }
+        ApiError(e.into())
     }
 }
 
@@ -155,28 +103,18 @@ impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
             JsonRejection::JsonDataError(e) => {
-                ApiError::unprocessable("invalid_request", e.body_text())
+                ApiError::of(ErrorCode::InvalidRequest).message(e.body_text())
             }
-            JsonRejection::JsonSyntaxError(_) => {
-                ApiError::bad_request("malformed_json", "The request body is not valid JSON.")
+            JsonRejection::JsonSyntaxError(_) => ApiError::of(ErrorCode::MalformedJson),
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::of(ErrorCode::UnsupportedMediaType)
             }
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Send the body as JSON with Content-Type: application/json.",
-            ),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
-            other => ApiError::bad_request("bad_request", other.body_text()),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::of(ErrorCode::PayloadTooLarge)
+            }
+            other => ApiError::of(ErrorCode::BadRequest).message(other.body_text()),
         }
     }
-}
-
-pub fn payload_too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        "The request body is too large.",
-    )
 }
 
 impl From<PathRejection> for ApiError {
@@ -187,7 +125,7 @@ impl From<PathRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        ApiError::bad_request("invalid_query", r.body_text())
+        ApiError::of(ErrorCode::InvalidQuery).message(r.body_text())
     }
 }
 
@@ -196,19 +134,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn errors_have_the_documented_shape() {
-        let e = ApiError::conflict("seat_unavailable", "Taken.")
-            .with_details(json!({"seat_ids": ["A-1"]}));
-        assert_eq!(
-            e.body(),
-            json!({"error": {"code": "seat_unavailable", "message": "Taken.", "details": {"seat_ids": ["A-1"]}}})
-        );
-    }
-
-    #[test]
-    fn unexpected_errors_reveal_nothing_of_their_cause() {
-        let e = ApiError::internal(anyhow::anyhow!("password=hunter2 in connection string"));
-        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(!e.body().to_string().contains("hunter2"));
+    fn every_code_has_a_status_axum_knows() {
+        for code in ErrorCode::ALL {
+            assert_eq!(
+                ApiError::of(*code).status().as_u16(),
+                code.status(),
+                "{code:?}"
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Events and seats: the list, one event with its seat layout and prices, the layout alone at a
 //! content-addressed URL, and the live seat states in full or compact form.
 
+use boxoffice_app::error::ErrorCode;
 use std::sync::Arc;
 
 use axum::{
@@ -45,10 +46,7 @@ impl SeatFormat {
         match query_param(uri, "format") {
             None | Some("full") => Ok(SeatFormat::Full),
             Some("compact") => Ok(SeatFormat::Compact),
-            Some(_) => Err(ApiError::unprocessable(
-                "unknown_format",
-                "format must be full or compact.",
-            )),
+            Some(_) => Err(ApiError::of(ErrorCode::UnknownFormat)),
         }
     }
 }
@@ -169,11 +167,13 @@ pub async fn live_event(
     event_id: &str,
 ) -> ApiResult<(Arc<EventInfo>, Arc<LiveEvent>)> {
     let info = state
+        .app
         .catalog
         .event(event_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Event"))?;
     let live = state
+        .app
         .hub
         .live(event_id)
         .await?
@@ -185,8 +185,8 @@ pub async fn live_event(
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", responses((status = 200, body = EventList)))]
 pub async fn list_events(State(state): State<AppState>) -> ApiResult<Json<EventList>> {
     let mut events = Vec::new();
-    for info in state.catalog.all().await? {
-        if let Some(live) = state.hub.live(&info.record.id).await? {
+    for info in state.app.catalog.all().await? {
+        if let Some(live) = state.app.hub.live(&info.record.id).await? {
             events.push(summary(&info, &live));
         }
     }
@@ -208,14 +208,11 @@ pub async fn get_event(
         None | Some("inline") => true,
         Some("url") => false,
         Some(_) => {
-            return Err(ApiError::unprocessable(
-                "unknown_layout_option",
-                "layout must be inline or url.",
-            ));
+            return Err(ApiError::of(ErrorCode::UnknownLayoutOption));
         }
     };
     let (info, live) = live_event(&state, &event_id).await?;
-    let mut event = detail(&info, &live, state.waiting_room.is_enabled(&event_id));
+    let mut event = detail(&info, &live, state.app.waiting_room.is_enabled(&event_id));
     if !inline {
         event.layout = None;
     }
@@ -239,6 +236,7 @@ pub async fn get_layout(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let info = state
+        .app
         .catalog
         .event(&event_id)
         .await?
@@ -307,6 +305,7 @@ pub async fn get_seats(
         ));
     }
     let live = state
+        .app
         .hub
         .live(&event_id)
         .await?
@@ -329,6 +328,7 @@ pub async fn get_my_seats(
     user: CurrentUser,
 ) -> ApiResult<Json<SeatsResponse>> {
     let live = state
+        .app
         .hub
         .live(&event_id)
         .await?

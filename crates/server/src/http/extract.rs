@@ -4,6 +4,7 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Request},
     http::{HeaderMap, header, request::Parts},
 };
+use boxoffice_app::error::ErrorCode;
 use serde::de::DeserializeOwned;
 
 use super::{ApiError, AppState};
@@ -28,7 +29,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             return Err(text::refused(&field, c).into());
         }
         let value = serde_json::from_value(document)
-            .map_err(|e| ApiError::unprocessable("invalid_request", e.to_string()))?;
+            .map_err(|e| ApiError::of(ErrorCode::InvalidRequest).message(e.to_string()))?;
         Ok(ApiJson(value))
     }
 }
@@ -46,9 +47,9 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
             .await
             .map_err(|e| {
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    super::error::payload_too_large()
+                    ApiError::of(ErrorCode::PayloadTooLarge)
                 } else {
-                    ApiError::bad_request("invalid_body", e.body_text())
+                    ApiError::of(ErrorCode::InvalidBody).message(e.body_text())
                 }
             })?;
         if bytes.is_empty() {
@@ -109,10 +110,7 @@ impl CurrentUser {
         if roles.contains(&self.0.role) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(
-                "forbidden",
-                "You are not allowed to do that.",
-            ))
+            Err(ApiError::of(ErrorCode::Forbidden))
         }
     }
 }
@@ -148,7 +146,7 @@ async fn lookup(parts: &Parts, state: &AppState) -> Result<Option<UserRecord>, A
     if let Some(user) = state.sessions.get(&digest) {
         return Ok(Some(user));
     }
-    let user = state.db.session_user(&digest, Timestamp::now()).await?;
+    let user = state.app.db.session_user(&digest, Timestamp::now()).await?;
     if let Some(user) = &user {
         state.sessions.put(&digest, user);
     }
@@ -167,7 +165,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         }
         let user = lookup(parts, state)
             .await?
-            .ok_or_else(ApiError::unauthorized)?;
+            .ok_or_else(|| ApiError::of(ErrorCode::Unauthorized))?;
         let user = CurrentUser(user);
         parts.extensions.insert(user.clone());
         Ok(user)

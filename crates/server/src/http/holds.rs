@@ -7,23 +7,19 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{
-    ApiError, ApiResult, AppState, checkout,
+    ApiResult, AppState,
+    address_seats::AddressAllowance,
+    checkout,
     events::live_event,
     extract::{ApiJson, ApiPath, ClientAddress, CurrentUser},
-    hold_limits, queue,
+    limits, queue,
 };
-use boxoffice_app::{
-    catalog::{EventInfo, EventStatus},
-    realtime::LiveEvent,
-};
+use boxoffice_app::holds::{self, HoldCommand};
 use boxoffice_domain::{
-    hold::{Hold, HoldRequest, HoldStatus},
-    new_id,
-    seat::SeatStatus,
+    hold::{Hold, HoldStatus},
     time::Timestamp,
 };
 
@@ -83,142 +79,25 @@ pub async fn create_hold(
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateHoldRequest>,
 ) -> ApiResult<(StatusCode, Json<HoldResponse>)> {
-    hold_limits::check_rate(&state, user.id()).await?;
+    limits::check(state.limits.holds_per_account.as_ref(), user.id()).await?;
     let started = std::time::Instant::now();
     let (info, live) = live_event(&state, &event_id).await?;
     queue::admit(&state, &event_id, user.id(), &headers)?;
-    let result = hold_seats(&state, &info, &live, &event_id, &user, client, body).await;
+    let command = HoldCommand {
+        user_id: user.id(),
+        event: &info,
+        live: &live,
+        seat_ids: &body.seat_ids,
+    };
+    let mut allowance = AddressAllowance::new(&state, client);
+    let result = holds::place_hold(&state.app, command, &mut allowance).await;
     state
+        .app
         .waiting_room
         .record_hold_latency(&event_id, started.elapsed());
-    result
-}
-
-async fn hold_seats(
-    state: &AppState,
-    info: &EventInfo,
-    live: &LiveEvent,
-    event_id: &str,
-    user: &CurrentUser,
-    client: ClientAddress,
-    body: CreateHoldRequest,
-) -> ApiResult<(StatusCode, Json<HoldResponse>)> {
-    let event_id = event_id.to_owned();
-    let max = state.settings.max_seats_per_hold;
-    let request = HoldRequest::parse(&body.seat_ids, max)?;
-    let unknown: Vec<&String> = request
-        .seat_ids()
-        .iter()
-        .filter(|s| !live.contains(s))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(ApiError::unprocessable(
-            "unknown_seats",
-            "Some seats do not exist in this event.",
-        )
-        .with_details(json!({ "seat_ids": unknown })));
-    }
-    let now = Timestamp::now();
-    match info.status(now, 1) {
-        EventStatus::Scheduled => {
-            return Err(ApiError::conflict(
-                "sale_not_open",
-                "The sale has not opened yet.",
-            ));
-        }
-        EventStatus::Ended => {
-            return Err(ApiError::conflict(
-                "event_ended",
-                "This event has already taken place.",
-            ));
-        }
-        EventStatus::OnSale | EventStatus::SoldOut => {}
-    }
-    // Cheap refusal: when this instance's live map says a seat is taken, confirm it with one read
-    // (which never waits for the writers) and answer 409 without a write transaction. A crowd
-    // clicking the same few seats is mostly refusals, and they must not queue behind the sales.
-    // The database still decides every hold it is asked for: a stale map only costs a read.
-    if !live.seen_taken(request.seat_ids()).is_empty() {
-        let mut tx = state.db.refusal_read().await?;
-        let unavailable = tx
-            .unavailable_seats(&event_id, request.seat_ids(), "")
-            .await?;
-        tx.commit().await?;
-        if !unavailable.is_empty() {
-            metrics::counter!("boxoffice_holds_refused_total").increment(1);
-            return Err(seat_unavailable(unavailable));
-        }
-    }
-    let hold = Hold {
-        id: new_id(),
-        event_id: event_id.clone(),
-        user_id: user.id().to_owned(),
-        seat_ids: request.seat_ids().to_vec(),
-        status: HoldStatus::Active,
-        created_at: now,
-        expires_at: now.plus(state.settings.hold_ttl),
-    };
-    let reservation = hold_limits::reserve_for_address(state, client, hold.seat_ids.len()).await?;
-    let written = write_hold(state, &request, &hold, now).await;
-    if written.is_err()
-        && let Some(r) = reservation
-    {
-        state.limits.seats_per_address.cancel(r).await;
-    }
-    state.publish(&event_id, written?);
-    metrics::counter!("boxoffice_holds_created_total").increment(1);
-    Ok((
-        StatusCode::CREATED,
-        Json(HoldResponse {
-            hold: HoldView::of(&hold, now),
-        }),
-    ))
-}
-
-/// The hold's one transaction: the account's caps, then all the seats or none. Returns the seat
-/// changes to publish.
-async fn write_hold(
-    state: &AppState,
-    request: &HoldRequest,
-    hold: &Hold,
-    now: Timestamp,
-) -> ApiResult<Vec<SeatStatus>> {
-    let (event_id, user_id) = (&hold.event_id, &hold.user_id);
-    let mut tx = state.db.begin().await?;
-    tx.lock_user(user_id).await?;
-    let already = tx.seats_held_by(event_id, user_id, now).await?;
-    request.check_limit(already, state.settings.max_seats_per_hold)?;
-    hold_limits::check_in_transaction(
-        tx.as_mut(),
-        &state.settings.limits,
-        user_id,
-        event_id,
-        &hold.seat_ids,
-        now,
-    )
-    .await?;
-    tx.insert_hold(hold).await?;
-    let changes = tx
-        .take_available_seats(event_id, &hold.id, user_id, &hold.seat_ids)
-        .await?;
-    if changes.len() != hold.seat_ids.len() {
-        let unavailable = tx
-            .unavailable_seats(event_id, &hold.seat_ids, &hold.id)
-            .await?;
-        drop(tx); // rolls back: all or nothing
-        metrics::counter!("boxoffice_holds_refused_total").increment(1);
-        return Err(seat_unavailable(unavailable));
-    }
-    tx.commit().await?;
-    Ok(changes)
-}
-
-fn seat_unavailable(seat_ids: Vec<String>) -> ApiError {
-    ApiError::conflict(
-        "seat_unavailable",
-        "Some of these seats were just taken by someone else.",
-    )
-    .with_details(json!({ "seat_ids": seat_ids }))
+    let hold = result?;
+    let view = HoldView::of(&hold, Timestamp::now());
+    Ok((StatusCode::CREATED, Json(HoldResponse { hold: view })))
 }
 
 /// The caller's hold; 404 for anyone else's.
@@ -229,12 +108,7 @@ pub async fn get_hold(
     ApiPath(hold_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<Json<HoldResponse>> {
-    let mut tx = state.db.read().await?;
-    let hold = tx.hold_by_id(&hold_id).await?;
-    tx.commit().await?;
-    let hold = hold
-        .filter(|h| h.user_id == user.id())
-        .ok_or_else(|| ApiError::not_found("Hold"))?;
+    let hold = holds::hold_of(&state.app, user.id(), &hold_id).await?;
     Ok(Json(HoldResponse {
         hold: HoldView::of(&hold, Timestamp::now()),
     }))
@@ -248,43 +122,6 @@ pub async fn release_hold(
     ApiPath(hold_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<StatusCode> {
-    // A buyer who leaves after a declined card leaves an intent their browser could still
-    // confirm: cancel it at the provider first, so that no charge can come without an order.
-    if state.payments.browser_checkout().is_some() {
-        let mut tx = state.db.read().await?;
-        let owned = tx
-            .hold_by_id(&hold_id)
-            .await?
-            .is_some_and(|h| h.user_id == user.id());
-        tx.commit().await?;
-        if !owned {
-            return Err(ApiError::not_found("Hold"));
-        }
-    }
-    if state.payments.browser_checkout().is_some()
-        && !crate::tasks::cancel_unconfirmed_payment_of(&state, &hold_id)
-            .await
-            .map_err(ApiError::internal)?
-    {
-        return Err(ApiError::conflict(
-            "hold_not_active",
-            "This hold has just been paid for; its tickets are in My tickets.",
-        ));
-    }
-    let now = Timestamp::now();
-    let mut tx = state.db.begin().await?;
-    let hold = tx.hold_by_id(&hold_id).await?;
-    let hold = hold
-        .filter(|h| h.user_id == user.id())
-        .ok_or_else(|| ApiError::not_found("Hold"))?;
-    if !tx.end_hold(&hold.id, HoldStatus::Released, now).await? {
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    tx.free_held_seats(&hold.event_id, &hold.id, &hold.seat_ids)
-        .await?;
-    let changes = tx.seat_statuses_of(&hold.event_id, &hold.seat_ids).await?;
-    tx.commit().await?;
-    state.publish(&hold.event_id, changes);
-    metrics::counter!("boxoffice_holds_released_total").increment(1);
+    holds::release_hold(&state.app, user.id(), &hold_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

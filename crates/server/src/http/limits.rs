@@ -30,7 +30,7 @@ use redis::aio::ConnectionManager;
 
 use super::{ApiError, AppState, client::client_addr};
 use crate::config::LimitSettings;
-use boxoffice_domain::rate::{RateQuota, retry_after_secs};
+use boxoffice_domain::rate::RateQuota;
 
 /// Past this, Redis is taken as down for this request and the local counter decides.
 pub(super) const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
@@ -236,15 +236,7 @@ pub(super) fn connect(url: &str) -> anyhow::Result<Shared> {
 
 /// The 429 for a request over `limit` that may come back after `wait`.
 pub fn rate_limited(wait: Duration) -> ApiError {
-    let secs = retry_after_secs(wait);
-    let mut e = ApiError::new(
-        axum::http::StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        format!("Too many requests; try again in {secs} s."),
-    )
-    .with_details(serde_json::json!({ "retry_after_seconds": secs }));
-    e.retry_after = Some(secs);
-    e
+    boxoffice_app::holds::rate_limited(wait).into()
 }
 
 /// Counts one request against `limiter` for `key`, as a 429 when over.

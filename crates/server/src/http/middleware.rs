@@ -1,5 +1,6 @@
 //! Cross-cutting request handling: overload shedding, cross-origin refusal, metrics, 404s.
 
+use boxoffice_app::error::ErrorCode;
 use std::time::{Duration, Instant};
 
 use axum::{
@@ -23,10 +24,9 @@ pub fn shed_load(router: Router<AppState>, max: usize) -> Router<AppState> {
             .layer(HandleErrorLayer::new(|err: BoxError| async move {
                 if err.is::<tower::load_shed::error::Overloaded>() {
                     metrics::counter!("boxoffice_requests_shed_total").increment(1);
-                    ApiError::unavailable(
-                        "The box office is very busy; please try again in a moment.",
-                        1,
-                    )
+                    ApiError::of(ErrorCode::Unavailable)
+                        .message("The box office is very busy; please try again in a moment.")
+                        .retry_after(1)
                 } else {
                     ApiError::internal(anyhow::anyhow!("middleware error: {err}"))
                 }
@@ -81,11 +81,7 @@ fn is_same_origin(origin: &str, scheme: &str, host: &str) -> bool {
 }
 
 fn cross_origin() -> Response {
-    ApiError::forbidden(
-        "cross_origin_request",
-        "Requests that change state must come from this site.",
-    )
-    .into_response()
+    ApiError::of(ErrorCode::CrossOriginRequest).into_response()
 }
 
 pub async fn api_not_found() -> ApiError {
@@ -93,11 +89,7 @@ pub async fn api_not_found() -> ApiError {
 }
 
 pub async fn api_method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "This endpoint does not accept that method.",
-    )
+    ApiError::of(ErrorCode::MethodNotAllowed)
 }
 
 /// Request counts and latencies by route template (never by raw path: ids would explode the

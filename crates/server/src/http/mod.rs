@@ -12,7 +12,6 @@ pub mod csp;
 pub mod error;
 pub mod events;
 pub mod extract;
-pub mod hold_limits;
 pub mod holds;
 pub mod limits;
 pub mod middleware;
@@ -23,7 +22,6 @@ pub mod payments;
 pub mod precompressed;
 pub mod queue;
 pub mod sessions;
-pub mod settlement;
 pub mod stream;
 pub mod web;
 
@@ -39,45 +37,23 @@ use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::Settings;
-use boxoffice_app::{
-    catalog::Catalog,
-    realtime::{FanOut, SeatHub},
-    security::PasswordHasher,
-};
-use boxoffice_payments::PaymentProvider;
-use boxoffice_store::Database;
+use boxoffice_app::App;
 
 pub use error::{ApiError, ApiResult};
 
-/// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
+/// What every handler can reach: the application, and what only the HTTP layer needs. Cheap to
+/// clone: everything is behind an `Arc`.
 #[derive(Clone)]
 pub struct AppState {
+    pub app: App,
     pub settings: Arc<Settings>,
-    pub db: Arc<dyn Database>,
-    pub catalog: Arc<Catalog>,
-    pub hub: Arc<SeatHub>,
-    pub fanout: FanOut,
-    /// Names this process in cross-instance messages, so it can skip its own echoes.
-    pub instance_id: Arc<str>,
-    pub payments: Arc<dyn PaymentProvider>,
-    pub hasher: PasswordHasher,
-    /// The server secret that signs ticket codes.
-    pub secret: Arc<Vec<u8>>,
     /// Cancelled when a graceful shutdown begins: streams tell their clients to reconnect.
     pub shutdown: CancellationToken,
     pub ready: Arc<AtomicBool>,
     pub metrics: PrometheusHandle,
     pub streams: Arc<std::sync::atomic::AtomicUsize>,
     pub limits: Arc<limits::RateLimits>,
-    pub waiting_room: Arc<boxoffice_app::waiting_room::WaitingRoom>,
     pub sessions: Arc<sessions::SessionCache>,
-}
-
-impl AppState {
-    /// Sends committed seat changes to every subscriber of the event, on every instance.
-    pub fn publish(&self, event_id: &str, changes: Vec<boxoffice_domain::seat::SeatStatus>) {
-        self.fanout.publish(&self.instance_id, event_id, changes);
-    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -117,7 +93,9 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(ops::router())
         .route_layer(axum::middleware::from_fn(middleware::record_metrics))
-        .merge(web::router(&csp::policy(state.payments.browser_checkout())))
+        .merge(web::router(&csp::policy(
+            state.app.payments.browser_checkout(),
+        )))
         // A JSON error or a QR image must never be sniffed into something a browser runs.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

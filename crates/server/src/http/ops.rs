@@ -1,5 +1,6 @@
 //! Operations: liveness, readiness, Prometheus metrics and the OpenAPI document.
 
+use boxoffice_app::error::ErrorCode;
 use std::sync::atomic::Ordering;
 
 use axum::{
@@ -45,15 +46,10 @@ fn may_read_metrics(state: &AppState, request: &Request) -> Result<(), ApiError>
             .is_some_and(|ip| limits.metrics_allow.iter().any(|n| n.contains(&ip)));
     match (allowed, &limits.metrics_token) {
         (true, _) => Ok(()),
-        (false, Some(_)) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Metrics need the scraper's bearer token.",
-        )),
-        (false, None) => Err(ApiError::forbidden(
-            "forbidden",
-            "Metrics are served to configured addresses only.",
-        )),
+        (false, Some(_)) => Err(ApiError::of(ErrorCode::Unauthorized)
+            .message("Metrics need the scraper's bearer token.")),
+        (false, None) => Err(ApiError::of(ErrorCode::Forbidden)
+            .message("Metrics are served to configured addresses only.")),
     }
 }
 
@@ -84,31 +80,42 @@ pub struct ReadyQuery {
 #[utoipa::path(get, path = "/readyz", tag = "operations", params(ReadyQuery), responses((status = 200), (status = 503)))]
 pub async fn readyz(State(state): State<AppState>, Query(query): Query<ReadyQuery>) -> Response {
     if !state.ready.load(Ordering::SeqCst) {
-        return ApiError::unavailable("This server is shutting down.", 1).into_response();
+        return ApiError::of(ErrorCode::Unavailable)
+            .message("This server is shutting down.")
+            .retry_after(1)
+            .into_response();
     }
-    match tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), state.app.db.ping()).await {
         Ok(Ok(())) => {
-            let redis_ok = state.fanout.redis_ready().await;
-            let redis = match (state.fanout.uses_redis(), redis_ok) {
+            let redis_ok = state.app.fanout.redis_ready().await;
+            let redis = match (state.app.fanout.uses_redis(), redis_ok) {
                 (false, _) => "not_configured",
                 (true, true) => "up",
                 (true, false) => "down",
             };
             let redis_optional = query.optional.as_deref() == Some("redis");
             if !redis_ok && !redis_optional {
-                let e = ApiError::unavailable("Redis does not answer.", 2);
+                let e = ApiError::of(ErrorCode::Unavailable)
+                    .message("Redis does not answer.")
+                    .retry_after(2);
                 return e
-                    .with_details(json!({"database": state.db.dialect(), "redis": redis}))
+                    .details(json!({"database": state.app.db.dialect(), "redis": redis}))
                     .into_response();
             }
-            Json(json!({"status": "ready", "database": state.db.dialect(), "redis": redis}))
+            Json(json!({"status": "ready", "database": state.app.db.dialect(), "redis": redis}))
                 .into_response()
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
-            ApiError::unavailable("The database does not answer.", 2).into_response()
+            ApiError::of(ErrorCode::Unavailable)
+                .message("The database does not answer.")
+                .retry_after(2)
+                .into_response()
         }
-        Err(_) => ApiError::unavailable("The database does not answer in time.", 2).into_response(),
+        Err(_) => ApiError::of(ErrorCode::Unavailable)
+            .message("The database does not answer in time.")
+            .retry_after(2)
+            .into_response(),
     }
 }
 
@@ -123,7 +130,7 @@ pub async fn metrics_text(State(state): State<AppState>, request: Request) -> Re
         return e.into_response();
     }
     // The pools keep their own counts: read them as the scrape happens.
-    for p in state.db.pool_stats() {
+    for p in state.app.db.pool_stats() {
         let pool = p.pool;
         metrics::gauge!("boxoffice_db_pool_connections", "pool" => pool, "state" => "in_use")
             .set(f64::from(p.in_use()));

@@ -15,7 +15,7 @@ use super::{
     ApiError, ApiResult, AppState,
     extract::{ApiPath, CurrentUser},
 };
-use boxoffice_app::catalog::EventInfo;
+use boxoffice_app::views::{OrderResponse, OrderView};
 use boxoffice_store::OrderRecord;
 
 pub fn router() -> Router<AppState> {
@@ -24,71 +24,6 @@ pub fn router() -> Router<AppState> {
         .route("/orders/{order_id}", get(get_order))
         .route("/tickets/{ticket_id}", get(get_ticket))
         .route("/tickets/{ticket_id}/qr.svg", get(ticket_qr))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrderTicketView {
-    pub id: String,
-    pub seat_id: String,
-    pub seat_label: String,
-    pub price_cents: i64,
-    /// The signed code the QR image encodes.
-    pub code: String,
-    /// `valid` or `refunded`.
-    pub status: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrderView {
-    pub id: String,
-    /// `paid`, `refunded` or `partially_refunded`.
-    pub status: String,
-    pub hold_id: String,
-    pub event_id: String,
-    pub event_name: String,
-    pub seat_ids: Vec<String>,
-    pub total_cents: i64,
-    pub currency: String,
-    pub created_at: String,
-    pub tickets: Vec<OrderTicketView>,
-}
-
-impl OrderView {
-    pub fn of(order: &OrderRecord, event: Option<&EventInfo>) -> Self {
-        let label = |seat: &str| {
-            event
-                .map(|e| e.seat_label(seat))
-                .unwrap_or_else(|| seat.to_owned())
-        };
-        OrderView {
-            id: order.id.clone(),
-            status: order.status.as_str().to_owned(),
-            hold_id: order.hold_id.clone(),
-            event_id: order.event_id.clone(),
-            event_name: event.map(|e| e.record.name.clone()).unwrap_or_default(),
-            seat_ids: order.tickets.iter().map(|t| t.seat_id.clone()).collect(),
-            total_cents: order.total_cents,
-            currency: order.currency.clone(),
-            created_at: order.created_at.to_rfc3339(),
-            tickets: order
-                .tickets
-                .iter()
-                .map(|t| OrderTicketView {
-                    id: t.id.clone(),
-                    seat_id: t.seat_id.clone(),
-                    seat_label: label(&t.seat_id),
-                    price_cents: t.price_cents,
-                    code: t.code.clone(),
-                    status: if t.valid { "valid" } else { "refunded" }.to_owned(),
-                })
-                .collect(),
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrderResponse {
-    pub order: OrderView,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -113,7 +48,7 @@ pub struct TicketResponse {
 }
 
 pub async fn view(state: &AppState, order: &OrderRecord) -> ApiResult<OrderView> {
-    let event = state.catalog.event(&order.event_id).await?;
+    let event = state.app.catalog.event(&order.event_id).await?;
     Ok(OrderView::of(order, event.as_deref()))
 }
 
@@ -123,7 +58,7 @@ pub async fn list_orders(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> ApiResult<Json<OrderList>> {
-    let mut tx = state.db.read().await?;
+    let mut tx = state.app.db.read().await?;
     let records = tx.orders_of(user.id()).await?;
     tx.commit().await?;
     let mut orders = Vec::with_capacity(records.len());
@@ -141,7 +76,7 @@ pub async fn get_order(
     ApiPath(order_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<Json<OrderResponse>> {
-    let mut tx = state.db.read().await?;
+    let mut tx = state.app.db.read().await?;
     let order = tx.order_by_id(&order_id).await?;
     tx.commit().await?;
     let order = order
@@ -157,7 +92,7 @@ async fn own_ticket(
     ticket_id: &str,
     user: &CurrentUser,
 ) -> ApiResult<TicketView> {
-    let mut tx = state.db.read().await?;
+    let mut tx = state.app.db.read().await?;
     let ticket = tx.ticket_by_id(ticket_id).await?;
     let order = match &ticket {
         Some(t) => tx.order_by_id(&t.order_id).await?,
@@ -167,7 +102,7 @@ async fn own_ticket(
     let (Some(ticket), Some(_)) = (ticket, order.filter(|o| o.user_id == user.id())) else {
         return Err(ApiError::not_found("Ticket"));
     };
-    let event = state.catalog.event(&ticket.event_id).await?;
+    let event = state.app.catalog.event(&ticket.event_id).await?;
     Ok(TicketView {
         seat_label: event
             .map(|e| e.seat_label(&ticket.seat_id))

@@ -10,11 +10,15 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::{get, post},
 };
+use boxoffice_app::error::ErrorCode;
 
 use super::{
     ApiError, ApiResult, AppState,
     extract::{ApiPath, CurrentUser},
-    settlement::{self, PaymentResponse},
+};
+use boxoffice_app::{
+    settlement,
+    views::{self, PaymentResponse},
 };
 use boxoffice_domain::time::Timestamp;
 use boxoffice_payments::{IntentStatus, WebhookError};
@@ -51,8 +55,8 @@ pub struct ProviderResponse {
 pub async fn get_provider(State(state): State<AppState>) -> Json<ProviderResponse> {
     Json(ProviderResponse {
         payment_provider: ProviderView {
-            name: state.payments.name().to_owned(),
-            browser: state.payments.browser_checkout().map(|b| BrowserView {
+            name: state.app.payments.name().to_owned(),
+            browser: state.app.payments.browser_checkout().map(|b| BrowserView {
                 publishable_key: b.publishable_key.clone(),
                 stripe_js_url: b.js_url.clone(),
             }),
@@ -74,7 +78,7 @@ pub async fn get_payment(
     ApiPath(payment_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<Json<PaymentResponse>> {
-    let mut tx = state.db.read().await?;
+    let mut tx = state.app.db.read().await?;
     let payment = tx
         .payment_by_id(&payment_id)
         .await?
@@ -82,7 +86,7 @@ pub async fn get_payment(
         .ok_or_else(|| ApiError::not_found("Payment"))?;
     let order_id = tx.order_id_for_payment(&payment.id).await?;
     tx.commit().await?;
-    let mut view = settlement::payment_view(&payment, order_id);
+    let mut view = views::payment_view(&payment, order_id);
     if let Some(reason) = declined_in_browser(&state, &payment).await {
         // Still open at the provider (the same intent takes another card), but this card failed:
         // the buyer's page says so and offers another try.
@@ -100,11 +104,12 @@ async fn declined_in_browser(
     payment: &boxoffice_store::StoredPayment,
 ) -> Option<String> {
     if payment.status != boxoffice_store::PaymentStatus::Pending
-        || state.payments.browser_checkout().is_none()
+        || state.app.payments.browser_checkout().is_none()
     {
         return None;
     }
     match state
+        .app
         .payments
         .retrieve(payment.provider_ref.as_deref()?)
         .await
@@ -126,6 +131,7 @@ pub async fn webhook(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     let event = match state
+        .app
         .payments
         .verify_webhook(&headers, &body, Timestamp::now())
     {
@@ -135,15 +141,15 @@ pub async fn webhook(
             metrics::counter!("boxoffice_webhooks_refused_total").increment(1);
             tracing::warn!(error = %e, "webhook refused");
             let code = match e {
-                WebhookError::Stale => "stale_webhook",
-                WebhookError::Malformed(_) => "malformed_webhook",
-                _ => "invalid_signature",
+                WebhookError::Stale => ErrorCode::StaleWebhook,
+                WebhookError::Malformed(_) => ErrorCode::MalformedWebhook,
+                _ => ErrorCode::InvalidSignature,
             };
-            return Err(ApiError::bad_request(code, e.to_string()));
+            return Err(ApiError::of(code).message(e.to_string()));
         }
     };
     metrics::counter!("boxoffice_webhooks_received_total").increment(1);
-    let mut tx = state.db.read().await?;
+    let mut tx = state.app.db.read().await?;
     let payment = tx.payment_by_reference(&event.intent_id).await?;
     tx.commit().await?;
     let Some(payment) = payment else {
@@ -153,16 +159,18 @@ pub async fn webhook(
     };
     // Events can arrive out of order: ask the provider for the status now, and fall back on the
     // (signed) event when it does not answer.
-    let status = match state.payments.retrieve(&event.intent_id).await {
+    let status = match state.app.payments.retrieve(&event.intent_id).await {
         Ok(status) => status,
         Err(_) if event.status.is_final() => event.status.clone(),
         Err(e) => {
             tracing::warn!(error = %e, "webhook: provider did not answer");
-            return Err(ApiError::unavailable("Try again later.", 5));
+            return Err(ApiError::of(ErrorCode::Unavailable)
+                .message("Try again later.")
+                .retry_after(5));
         }
     };
     if !matches!(status, IntentStatus::RequiresConfirmation) {
-        settlement::settle(&state, &payment.id, Some(&event.intent_id), &status).await?;
+        settlement::settle(&state.app, &payment.id, Some(&event.intent_id), &status).await?;
     }
     Ok(StatusCode::OK)
 }

@@ -8,6 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+use boxoffice_app::error::ErrorCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -55,16 +56,18 @@ pub async fn join_queue(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     state
+        .app
         .catalog
         .event(&event_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Event"))?;
     let place = state
+        .app
         .waiting_room
         .join(&event_id, user.id())
         .await
         .map_err(room_error)?;
-    let pass = state.waiting_room.pass_for(&event_id, user.id());
+    let pass = state.app.waiting_room.pass_for(&event_id, user.id());
     let secure = if super::auth::is_https(&headers) {
         "; Secure"
     } else {
@@ -120,7 +123,7 @@ pub async fn read_place(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let from_pass = cookie(&headers, PASS_COOKIE)
-        .and_then(|pass| state.waiting_room.user_of_pass(&event_id, pass));
+        .and_then(|pass| state.app.waiting_room.user_of_pass(&event_id, pass));
     let user_id = match from_pass {
         Some(user) => user,
         None => {
@@ -131,10 +134,12 @@ pub async fn read_place(
                     &mut parts, &state,
                 )
                 .await?;
-            user.ok_or_else(ApiError::unauthorized)?.id
+            user.ok_or_else(|| ApiError::of(ErrorCode::Unauthorized))?
+                .id
         }
     };
     match state
+        .app
         .waiting_room
         .place(&event_id, &user_id)
         .await
@@ -147,20 +152,17 @@ pub async fn read_place(
             response.headers_mut().extend(cookies);
             Ok(response)
         }
-        None => Err(ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "not_in_queue",
-            "You are not in this event's line; join it first.",
-        )),
+        None => Err(ApiError::of(ErrorCode::NotInQueue)),
     }
 }
 
 fn room_error(e: RoomError) -> ApiError {
     match e {
-        RoomError::Unavailable => ApiError::unavailable(
-            "The waiting room cannot give out places right now; please try again in a moment.",
-            2,
-        ),
+        RoomError::Unavailable => ApiError::of(ErrorCode::Unavailable)
+            .message(
+                "The waiting room cannot give out places right now; please try again in a moment.",
+            )
+            .retry_after(2),
         RoomError::Store(e) => e.into(),
     }
 }
@@ -205,8 +207,8 @@ pub struct RoomResponse {
 }
 
 fn room_view(state: &AppState, event_id: &str) -> RoomView {
-    let settings = state.waiting_room.settings(event_id);
-    let figures = state.waiting_room.figures(event_id);
+    let settings = state.app.waiting_room.settings(event_id);
+    let figures = state.app.waiting_room.figures(event_id);
     let configured = settings
         .as_ref()
         .map_or(DEFAULT_ADMIT_PER_MINUTE, |s| s.admit_per_minute);
@@ -221,6 +223,7 @@ fn room_view(state: &AppState, event_id: &str) -> RoomView {
         admitted_total: figures.frontier,
         active: figures.active,
         current_admit_per_minute: state
+            .app
             .waiting_room
             .current_rate(event_id)
             .filter(|&r| r > 0)
@@ -238,6 +241,7 @@ pub async fn get_room(
     _admin: AdminUser,
 ) -> ApiResult<Json<RoomResponse>> {
     state
+        .app
         .catalog
         .event(&event_id)
         .await?
@@ -260,6 +264,7 @@ pub async fn put_room(
     ApiJson(body): ApiJson<RoomRequest>,
 ) -> ApiResult<Json<RoomResponse>> {
     state
+        .app
         .catalog
         .event(&event_id)
         .await?
@@ -271,7 +276,11 @@ pub async fn put_room(
         body.auto.map(|a| a.target_hold_p99_ms),
         Timestamp::now().millis(),
     )?;
-    state.waiting_room.configure(&event_id, settings).await?;
+    state
+        .app
+        .waiting_room
+        .configure(&event_id, settings)
+        .await?;
     Ok(Json(RoomResponse {
         waiting_room: room_view(&state, &event_id),
     }))
@@ -291,22 +300,18 @@ pub fn admit(
         .filter(|t| !t.is_empty())
         .or_else(|| cookie(headers, &format!("{ADMISSION_COOKIE_PREFIX}{event_id}")));
     state
+        .app
         .waiting_room
         .check(event_id, user_id, token)
         .map_err(|door| match door {
-            Door::TokenRequired => ApiError::forbidden(
-                "admission_required",
-                "This sale has a waiting room: wait your turn in line first.",
-            )
-            .with_details(json!({ "queue_url": format!("/api/v1/events/{event_id}/queue") })),
-            Door::Refused(why) => ApiError::forbidden(
-                "invalid_admission",
-                match why {
+            Door::TokenRequired => ApiError::of(ErrorCode::AdmissionRequired)
+                .details(json!({ "queue_url": format!("/api/v1/events/{event_id}/queue") })),
+            Door::Refused(why) => ApiError::of(ErrorCode::InvalidAdmission)
+                .message(match why {
                     AdmissionRefused::Expired => "Your admission has expired; join the line again.",
                     _ => "This admission token is not valid for you and this event.",
-                },
-            )
-            .with_details(json!({ "reason": match why {
+                })
+                .details(json!({ "reason": match why {
                 AdmissionRefused::Forged => "forged",
                 AdmissionRefused::Expired => "expired",
                 AdmissionRefused::OtherEvent => "other_event",

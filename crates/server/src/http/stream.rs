@@ -2,6 +2,7 @@
 //! With `?format=compact` the snapshot is the compact map, one shared text for every subscriber,
 //! followed by a `mine` frame with the caller's own seats.
 
+use boxoffice_app::error::ErrorCode;
 use std::{
     sync::{Arc, atomic::Ordering},
     time::Duration,
@@ -95,10 +96,9 @@ impl StreamSlot {
         let n = state.streams.fetch_add(1, Ordering::SeqCst);
         let slot = StreamSlot(state.streams.clone());
         if n >= MAX_STREAMS {
-            return Err(ApiError::unavailable(
-                "Too many live connections on this server.",
-                2,
-            ));
+            return Err(ApiError::of(ErrorCode::Unavailable)
+                .message("Too many live connections on this server.")
+                .retry_after(2));
         }
         metrics::gauge!("boxoffice_open_streams").set((n + 1) as f64);
         Ok(slot)
@@ -115,10 +115,13 @@ impl Drop for StreamSlot {
 /// The feed of one new subscriber, in the format its URL asks for.
 async fn open(state: &AppState, event_id: &str, uri: &Uri, user: MaybeUser) -> ApiResult<SeatFeed> {
     if state.shutdown.is_cancelled() {
-        return Err(ApiError::unavailable("This server is shutting down.", 1));
+        return Err(ApiError::of(ErrorCode::Unavailable)
+            .message("This server is shutting down.")
+            .retry_after(1));
     }
     let format = SeatFormat::of(uri)?;
     let live: Arc<LiveEvent> = state
+        .app
         .hub
         .live(event_id)
         .await?
@@ -128,6 +131,7 @@ async fn open(state: &AppState, event_id: &str, uri: &Uri, user: MaybeUser) -> A
         SeatFormat::Full => feed,
         SeatFormat::Compact => {
             let info = state
+                .app
                 .catalog
                 .event(event_id)
                 .await?
@@ -181,10 +185,10 @@ pub async fn websocket(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let upgrade = upgrade.map_err(|r| {
-        ApiError::bad_request(
-            "websocket_upgrade_required",
-            format!("Open this endpoint as a WebSocket: {}", r.body_text()),
-        )
+        ApiError::of(ErrorCode::WebsocketUpgradeRequired).message(format!(
+            "Open this endpoint as a WebSocket: {}",
+            r.body_text()
+        ))
     })?;
     let feed = open(&state, &event_id, &uri, user).await?;
     let slot = StreamSlot::take(&state)?;

@@ -7,13 +7,12 @@
 //! released meanwhile, the seats are taken back when they are still free; when any is not, the
 //! money goes back to the buyer and the buyer is told so.
 
-use serde::Serialize;
 use serde_json::{Value, json};
-use utoipa::ToSchema;
 
-use super::{
-    ApiError, ApiResult, AppState,
-    orders::{OrderResponse, OrderView},
+use crate::{
+    App, AppError, AppResult, ErrorCode,
+    refunds::refund_until_settled,
+    views::{Answer, OrderResponse, OrderView, REFUNDED_MESSAGE},
 };
 use boxoffice_domain::{
     hold::Hold,
@@ -22,89 +21,11 @@ use boxoffice_domain::{
     ticket::issue_code,
     time::Timestamp,
 };
-use boxoffice_payments::{IntentStatus, ProviderError, RefundStatus};
+use boxoffice_payments::IntentStatus;
 use boxoffice_store::{
     LedgerEntry, LedgerKind, OrderRecord, OrderStatus, PaymentStatus, Repository, StoredPayment,
     TicketRecord,
 };
-
-/// The answer a buyer gets about a payment: stored for replays once it is final.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: u16,
-    pub body: Value,
-}
-
-/// What the buyer sees of a payment attempt that has not finished yet.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PaymentView {
-    pub id: String,
-    pub hold_id: String,
-    /// `confirming`, `paid`, `declined`, `failed` or `refunded`.
-    pub status: String,
-    pub amount_cents: i64,
-    pub currency: String,
-    /// The order, once paid.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<String>,
-    /// What happened, and what happens next, in plain words.
-    pub message: String,
-    /// For the buyer's browser to confirm with Stripe.js (only in the checkout's 202, with a
-    /// provider whose buyers pay in the browser).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub publishable_key: Option<String>,
-    /// Where the page loads Stripe.js from.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stripe_js_url: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PaymentResponse {
-    pub payment: PaymentView,
-}
-
-pub const CONFIRMING_MESSAGE: &str = "Confirming your payment with the bank. This page updates by itself; if the payment goes through after your hold ends, you keep the seats that are still free, or get your money back.";
-pub const REFUNDED_MESSAGE: &str = "Your payment arrived after your hold ended and some of the seats had been taken by then. The charge was refunded in full.";
-
-pub fn payment_view(payment: &StoredPayment, order_id: Option<String>) -> PaymentView {
-    let (status, message) = match payment.status {
-        PaymentStatus::Pending => ("confirming", CONFIRMING_MESSAGE),
-        PaymentStatus::Succeeded => ("paid", "Paid. Your tickets are in My tickets."),
-        PaymentStatus::Declined => (
-            "declined",
-            "Your card was declined. Your seats stay held until the timer runs out: try another card.",
-        ),
-        PaymentStatus::Failed => (
-            "failed",
-            "The payment could not be made and nothing was charged. You can try again.",
-        ),
-        PaymentStatus::Refunded => ("refunded", REFUNDED_MESSAGE),
-    };
-    PaymentView {
-        id: payment.id.clone(),
-        hold_id: payment.hold_id.clone(),
-        status: status.to_owned(),
-        amount_cents: payment.amount_cents,
-        currency: payment.currency.clone(),
-        order_id,
-        message: message.to_owned(),
-        client_secret: None,
-        publishable_key: None,
-        stripe_js_url: None,
-    }
-}
-
-/// The 202 answer while the outcome is not known yet.
-pub fn confirming(payment: &StoredPayment) -> Answer {
-    Answer {
-        status: 202,
-        body: json!(PaymentResponse {
-            payment: payment_view(payment, None),
-        }),
-    }
-}
 
 /// Applies what the provider says about `payment_id`. Returns the final answer when this call
 /// (or an earlier one) settled the payment, `None` while it is still pending.
@@ -114,13 +35,13 @@ pub fn confirming(payment: &StoredPayment) -> Answer {
 /// (a write fewer on every purchase). A payment that stays pending without it is found again by
 /// the reconciler, which asks the provider for the intent under the payment's own key.
 pub async fn settle(
-    state: &AppState,
+    app: &App,
     payment_id: &str,
     intent_id: Option<&str>,
     outcome: &IntentStatus,
-) -> ApiResult<Option<Answer>> {
+) -> AppResult<Option<Answer>> {
     let now = Timestamp::now();
-    let mut tx = state.db.begin().await?;
+    let mut tx = app.db.begin().await?;
     let Some(mut payment) = tx.lock_payment(payment_id).await? else {
         return Ok(None);
     };
@@ -144,7 +65,7 @@ pub async fn settle(
     // buyer's page confirms on the same intent. It ends when it succeeds, or when its hold
     // expires and the intent is cancelled.
     let retryable_decline = matches!(outcome, IntentStatus::Declined { .. })
-        && state.payments.browser_checkout().is_some();
+        && app.payments.browser_checkout().is_some();
     let answer = match outcome {
         IntentStatus::RequiresConfirmation | IntentStatus::Processing => {
             tx.commit().await?;
@@ -160,12 +81,9 @@ pub async fn settle(
             metrics::counter!("boxoffice_payments_declined_total").increment(1);
             let hold = tx.hold_by_id(&payment.hold_id).await?;
             let expires = hold.map(|h| h.expires_at.to_rfc3339());
-            let e = ApiError::new(
-                axum::http::StatusCode::PAYMENT_REQUIRED,
-                "payment_declined",
-                reason.clone(),
-            )
-            .with_details(json!({ "hold_expires_at": expires }));
+            let e = AppError::refused(ErrorCode::PaymentDeclined)
+                .message(reason.clone())
+                .details(json!({ "hold_expires_at": expires }));
             Answer {
                 status: 402,
                 body: e.body(),
@@ -176,19 +94,15 @@ pub async fn settle(
                 .await?;
             let hold = tx.hold_by_id(&payment.hold_id).await?;
             let expires = hold.map(|h| h.expires_at.to_rfc3339());
-            let e = ApiError::new(
-                axum::http::StatusCode::PAYMENT_REQUIRED,
-                "payment_failed",
-                "The payment was cancelled by the provider and nothing was charged. You can try again.",
-            )
-            .with_details(json!({ "hold_expires_at": expires }));
+            let e = AppError::refused(ErrorCode::PaymentFailed)
+                .details(json!({ "hold_expires_at": expires }));
             Answer {
                 status: 402,
                 body: e.body(),
             }
         }
         IntentStatus::Succeeded => {
-            match fulfil(state, tx.as_mut(), &payment, now).await? {
+            match fulfil(app, tx.as_mut(), &payment, now).await? {
                 Some((answer, event_id, changes)) => {
                     tx.complete_idempotency_record(
                         &payment.user_id,
@@ -198,16 +112,16 @@ pub async fn settle(
                     )
                     .await?;
                     tx.commit().await?;
-                    state.publish(&event_id, changes);
+                    app.publish(&event_id, changes);
                     // The buyer is done: their place under the room's cap goes to the next.
-                    state.waiting_room.finish(&event_id, &payment.user_id).await;
+                    app.waiting_room.finish(&event_id, &payment.user_id).await;
                     metrics::counter!("boxoffice_orders_paid_total").increment(1);
                     return Ok(Some(answer));
                 }
                 None => {
                     // Some seat is someone else's now: undo everything and give the money back.
                     drop(tx);
-                    return refund_late(state, payment_id, reference).await;
+                    return refund_late(app, payment_id, reference).await;
                 }
             }
         }
@@ -228,25 +142,25 @@ type Fulfilled = (Answer, String, Vec<boxoffice_domain::seat::SeatStatus>);
 /// Turns a succeeded payment into an order with its seats sold. `None` when the seats cannot
 /// all be had (the caller rolls back).
 async fn fulfil(
-    state: &AppState,
+    app: &App,
     tx: &mut dyn Repository,
     payment: &StoredPayment,
     now: Timestamp,
-) -> ApiResult<Option<Fulfilled>> {
+) -> AppResult<Option<Fulfilled>> {
     let Some(hold) = tx.hold_by_id(&payment.hold_id).await? else {
         return Ok(None);
     };
-    let event = state
+    let event = app
         .catalog
         .event(&hold.event_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Event"))?;
+        .ok_or_else(|| AppError::not_found("Event"))?;
     let (total, lines) = total_for(
         hold.seat_ids.iter().map(String::as_str),
         &event.category_of_seat,
         &event.price_of_category,
     )
-    .map_err(ApiError::internal)?;
+    .map_err(AppError::internal)?;
     if total.cents != payment.amount_cents {
         // The price list changed after the buyer was charged: never sell at another price.
         return Ok(None);
@@ -276,7 +190,7 @@ async fn fulfil(
         metrics::counter!("boxoffice_payments_late_kept_total").increment(1);
     }
     let reference = payment.provider_ref.clone().unwrap_or_default();
-    let order = new_order(state, &hold, payment, &lines, now);
+    let order = new_order(app, &hold, payment, &lines, now);
     tx.insert_order(&order).await?;
     for t in &order.tickets {
         tx.insert_ticket(t).await?;
@@ -310,21 +224,21 @@ async fn fulfil(
 /// The payment succeeded but its seats are gone: refund it in full, once, and say so.
 /// `intent_id` is the succeeded intent, which the caller knows even when it is not stored yet.
 async fn refund_late(
-    state: &AppState,
+    app: &App,
     payment_id: &str,
     intent_id: Option<&str>,
-) -> ApiResult<Option<Answer>> {
-    let mut tx = state.db.read().await?;
+) -> AppResult<Option<Answer>> {
+    let mut tx = app.db.read().await?;
     let payment = tx
         .payment_by_id(payment_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Payment"))?;
+        .ok_or_else(|| AppError::not_found("Payment"))?;
     tx.commit().await?;
     let reference = intent_id
         .map(str::to_owned)
         .or_else(|| payment.provider_ref.clone())
         .ok_or_else(|| {
-            ApiError::internal(anyhow::anyhow!(
+            AppError::internal(anyhow::anyhow!(
                 "succeeded payment {payment_id} has no intent"
             ))
         })?;
@@ -334,14 +248,14 @@ async fn refund_late(
         cents: payment.amount_cents,
         currency: payment.currency.clone(),
     };
-    let refund_ref = refund_until_settled(state, &reference, &amount, &format!("{}-refund", payment.id))
+    let refund_ref = refund_until_settled(app, &reference, &amount, &format!("{}-refund", payment.id))
         .await
         .map_err(|e| {
             tracing::warn!(payment_id, error = %e, "late refund not settled; the reconciler will retry");
-            ApiError::provider_unavailable("We could not finish your payment yet; please check again shortly.", 5)
+            AppError::refused(ErrorCode::PaymentProviderUnavailable).message("We could not finish your payment yet; please check again shortly.").retry_after(5)
         })?;
     let now = Timestamp::now();
-    let mut tx = state.db.begin().await?;
+    let mut tx = app.db.begin().await?;
     let Some(payment) = tx.lock_payment(payment_id).await? else {
         return Ok(None);
     };
@@ -364,8 +278,9 @@ async fn refund_late(
         ))
         .await?;
     }
-    let e = ApiError::conflict("hold_not_active", REFUNDED_MESSAGE)
-        .with_details(json!({ "refunded": true, "payment_id": payment.id }));
+    let e = AppError::refused(ErrorCode::HoldNotActive)
+        .message(REFUNDED_MESSAGE)
+        .details(json!({ "refunded": true, "payment_id": payment.id }));
     let answer = Answer {
         status: 409,
         body: e.body(),
@@ -383,58 +298,11 @@ async fn refund_late(
     Ok(Some(answer))
 }
 
-/// Why a refund has not (yet) sent the money back.
-#[derive(Debug, thiserror::Error)]
-pub enum RefundError {
-    #[error(transparent)]
-    Provider(#[from] ProviderError),
-    /// Accepted by the provider, not finished: asking again (same key) later finds it.
-    #[error("refund {0} is still pending at the provider")]
-    Pending(String),
-    #[error("refund {id} failed at the provider: {reason}")]
-    Failed { id: String, reason: String },
-}
-
-/// How often, and how far apart, a pending refund is asked about before giving up for now.
-const REFUND_CHECKS: u32 = 3;
-const REFUND_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// Refunds `amount` under `key` and waits briefly for the refund to succeed: the ledger records
-/// a refund only once the provider says the money went back. Returns the refund's id.
-pub async fn refund_until_settled(
-    state: &AppState,
-    intent_id: &str,
-    amount: &Money,
-    key: &str,
-) -> Result<String, RefundError> {
-    let refund = state.payments.refund(intent_id, amount, key).await?;
-    let mut status = refund.status;
-    for _ in 0..REFUND_CHECKS {
-        if status != RefundStatus::Pending {
-            break;
-        }
-        tokio::time::sleep(REFUND_CHECK_EVERY).await;
-        status = state.payments.refund_status(&refund.id).await?;
-    }
-    match status {
-        RefundStatus::Succeeded => Ok(refund.id),
-        RefundStatus::Pending => Err(RefundError::Pending(refund.id)),
-        RefundStatus::Failed { reason } => Err(RefundError::Failed {
-            id: refund.id,
-            reason,
-        }),
-        RefundStatus::Canceled => Err(RefundError::Failed {
-            id: refund.id,
-            reason: "canceled".into(),
-        }),
-    }
-}
-
 /// The final answer stored for a settled payment's idempotency key.
 async fn stored_answer(
     tx: &mut dyn Repository,
     payment: &StoredPayment,
-) -> ApiResult<Option<Answer>> {
+) -> AppResult<Option<Answer>> {
     let record = tx
         .idempotency_record(&payment.user_id, &payment.idempotency_key)
         .await?;
@@ -466,7 +334,7 @@ fn ledger(
 }
 
 fn new_order(
-    state: &AppState,
+    app: &App,
     hold: &Hold,
     payment: &StoredPayment,
     lines: &[(String, i64)],
@@ -478,7 +346,7 @@ fn new_order(
         .map(|(seat_id, price)| {
             let id = new_id();
             TicketRecord {
-                code: issue_code(&state.secret, &id, &hold.event_id, seat_id),
+                code: issue_code(&app.secret, &id, &hold.event_id, seat_id),
                 id,
                 order_id: order_id.clone(),
                 event_id: hold.event_id.clone(),
