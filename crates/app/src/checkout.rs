@@ -21,6 +21,7 @@ use boxoffice_domain::{
     currency::provider_amount,
     hold::Hold,
     idempotency::IdempotencyKey,
+    ids::HoldId,
     money::{Money, total_for},
     new_id,
     time::Timestamp,
@@ -61,7 +62,7 @@ pub struct CheckoutCommand<'a> {
     /// The buyer.
     pub user_id: &'a str,
     /// The hold to pay for.
-    pub hold_id: &'a str,
+    pub hold_id: &'a HoldId,
     /// Names this payment attempt: the same key replays the first answer.
     pub key: IdempotencyKey,
     /// What the request said, so that a reused key with another request is told apart.
@@ -114,7 +115,7 @@ pub async fn checkout(
     }
     let choice = payment_choice(app, method, card_number)?;
     let hold = tx
-        .hold_by_id(hold_id)
+        .hold_by_id(hold_id.as_str())
         .await?
         .filter(|h| h.user_id == user_id)
         .ok_or_else(|| AppError::not_found("Hold"))?;

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::{App, AppError, AppResult, ErrorCode};
 use boxoffice_domain::{
+    ids::OrderId,
     money::Money,
     new_id,
     refund::{RefundRefused, RefundableTicket, plan_refund},
@@ -17,7 +18,7 @@ use boxoffice_store::{LedgerEntry, LedgerKind, OrderRecord, OrderStatus};
 /// order as it now stands. `by` names the admin, for the log.
 pub async fn refund_order(
     app: &App,
-    order_id: &str,
+    order_id: &OrderId,
     ticket_ids: Option<&[String]>,
     by: &str,
 ) -> AppResult<OrderRecord> {
@@ -25,7 +26,7 @@ pub async fn refund_order(
     // The order stays locked until the refund commits: two admins refunding the same tickets
     // at once cannot both send money back.
     let order = tx
-        .lock_order(order_id)
+        .lock_order(order_id.as_str())
         .await?
         .ok_or_else(|| AppError::not_found("Order"))?;
     let tickets: Vec<RefundableTicket> = order
@@ -53,7 +54,7 @@ pub async fn refund_order(
         let refund_ref =
             refund_until_settled(app, &charge_ref, &amount, &plan.idempotency_key(&order.id))
                 .await
-                .map_err(|e| refund_not_settled(order_id, e))?;
+                .map_err(|e| refund_not_settled(order_id.as_str(), e))?;
         tx.insert_ledger_entry(&LedgerEntry {
             id: new_id(),
             payment_id,
@@ -93,7 +94,7 @@ pub async fn refund_order(
     app.publish(&order.event_id, changes);
     metrics::counter!("boxoffice_refunds_total").increment(1);
     tracing::info!(
-        order_id,
+        %order_id,
         tickets = plan.ticket_ids.len(),
         amount_cents = plan.amount_cents,
         by = by,

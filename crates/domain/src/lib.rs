@@ -9,6 +9,7 @@ pub mod event_plan;
 pub mod hoarding;
 pub mod hold;
 pub mod idempotency;
+pub mod ids;
 pub mod money;
 pub mod rate;
 pub mod refund;

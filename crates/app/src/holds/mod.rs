@@ -17,6 +17,7 @@ use crate::{
 };
 use boxoffice_domain::{
     hold::{Hold, HoldRequest, HoldStatus},
+    ids::HoldId,
     new_id,
     seat::SeatStatus,
     time::Timestamp,
@@ -151,28 +152,28 @@ fn seat_unavailable(seat_ids: Vec<String>) -> AppError {
 }
 
 /// The buyer's own hold; not found for anyone else's.
-pub async fn hold_of(app: &App, user_id: &str, hold_id: &str) -> AppResult<Hold> {
+pub async fn hold_of(app: &App, user_id: &str, hold_id: &HoldId) -> AppResult<Hold> {
     let mut tx = app.db.read().await?;
-    let hold = tx.hold_by_id(hold_id).await?;
+    let hold = tx.hold_by_id(hold_id.as_str()).await?;
     tx.commit().await?;
     hold.filter(|h| h.user_id == user_id)
         .ok_or_else(|| AppError::not_found("Hold"))
 }
 
 /// Releases the buyer's hold at once. Idempotent: releasing an ended hold changes nothing.
-pub async fn release_hold(app: &App, user_id: &str, hold_id: &str) -> AppResult<()> {
+pub async fn release_hold(app: &App, user_id: &str, hold_id: &HoldId) -> AppResult<()> {
     // A buyer who leaves after a declined card leaves an intent their browser could still
     // confirm: cancel it at the provider first, so that no charge can come without an order.
     if app.payments.browser_checkout().is_some() {
         hold_of(app, user_id, hold_id).await?;
-        if !reconcile::cancel_unconfirmed_payment_of(app, hold_id).await? {
+        if !reconcile::cancel_unconfirmed_payment_of(app, hold_id.as_str()).await? {
             return Err(AppError::refused(ErrorCode::HoldNotActive)
                 .message("This hold has just been paid for; its tickets are in My tickets."));
         }
     }
     let mut tx = app.db.begin().await?;
     let hold = tx
-        .hold_by_id(hold_id)
+        .hold_by_id(hold_id.as_str())
         .await?
         .filter(|h| h.user_id == user_id)
         .ok_or_else(|| AppError::not_found("Hold"))?;

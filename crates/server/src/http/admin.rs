@@ -19,6 +19,7 @@ use super::{
 use boxoffice_app::{refunds, views::OrderResponse};
 use boxoffice_domain::{
     account::{Email, Role},
+    ids::OrderId,
     seat::SeatState,
 };
 
@@ -49,6 +50,7 @@ pub async fn refund_order(
     AdminUser(user): AdminUser,
     OptionalJson(request): OptionalJson<RefundRequest>,
 ) -> ApiResult<Json<OrderResponse>> {
+    let order_id = OrderId::parse(&order_id).ok_or_else(|| ApiError::not_found("Order"))?;
     let order = refunds::refund_order(
         &state.app,
         &order_id,

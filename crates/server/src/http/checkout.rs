@@ -20,7 +20,10 @@ use boxoffice_app::{
     ErrorCode,
     checkout::{CheckoutCommand, Reply, checkout as pay_for_hold},
 };
-use boxoffice_domain::idempotency::{IdempotencyKey, fingerprint};
+use boxoffice_domain::{
+    idempotency::{IdempotencyKey, fingerprint},
+    ids::HoldId,
+};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CheckoutRequest {
@@ -63,11 +66,13 @@ pub async fn checkout(
         .ok_or_else(|| ApiError::of(ErrorCode::IdempotencyKeyRequired))?;
     let request: CheckoutRequest = serde_json::from_value(body.clone())
         .map_err(|e| ApiError::of(ErrorCode::InvalidRequest).message(e.to_string()))?;
+    let print = fingerprint("checkout", &hold_id, &body);
+    let hold_id = HoldId::parse(&hold_id).ok_or_else(|| ApiError::not_found("Hold"))?;
     let command = CheckoutCommand {
         user_id: user.id(),
         hold_id: &hold_id,
         key,
-        fingerprint: fingerprint("checkout", &hold_id, &body),
+        fingerprint: print,
         method: &request.payment.method,
         card_number: request.payment.card_number.as_deref(),
     };

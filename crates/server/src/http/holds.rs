@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    ApiResult, AppState,
+    ApiError, ApiResult, AppState,
     address_seats::AddressAllowance,
     checkout,
     events::live_event,
@@ -20,6 +20,7 @@ use super::{
 use boxoffice_app::holds::{self, HoldCommand};
 use boxoffice_domain::{
     hold::{Hold, HoldStatus},
+    ids::HoldId,
     time::Timestamp,
 };
 
@@ -108,6 +109,7 @@ pub async fn get_hold(
     ApiPath(hold_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<Json<HoldResponse>> {
+    let hold_id = HoldId::parse(&hold_id).ok_or_else(|| ApiError::not_found("Hold"))?;
     let hold = holds::hold_of(&state.app, user.id(), &hold_id).await?;
     Ok(Json(HoldResponse {
         hold: HoldView::of(&hold, Timestamp::now()),
@@ -122,6 +124,7 @@ pub async fn release_hold(
     ApiPath(hold_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<StatusCode> {
+    let hold_id = HoldId::parse(&hold_id).ok_or_else(|| ApiError::not_found("Hold"))?;
     holds::release_hold(&state.app, user.id(), &hold_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
