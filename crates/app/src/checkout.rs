@@ -162,17 +162,23 @@ pub async fn checkout(
         card_last4,
         created_at: now,
     };
-    // A retry of an attempt that failed before anything was charged (the provider did not
-    // answer) reuses that attempt, and with it the provider's idempotency key.
-    let earlier = tx.payment_by_key(user_id, key.as_str()).await?;
+    // The payment goes in unless its key has one already: a retry of an attempt that failed
+    // before anything was charged (the provider did not answer), which reuses that attempt and
+    // with it the provider's idempotency key. A first attempt costs the one statement.
     let mut retried = false;
-    let recorded = match earlier {
-        Some(failed) if failed.status == PaymentStatus::Failed && failed.hold_id == hold.id => {
-            payment.id = failed.id.clone();
-            retried = true;
-            tx.retry_failed_payment(&failed.id, now).await.map(|_| ())
-        }
-        _ => tx.insert_payment(&payment).await,
+    let recorded = match tx.insert_payment_for_new_key(&payment).await {
+        Ok(true) => Ok(()),
+        Ok(false) => match tx.payment_by_key(user_id, key.as_str()).await? {
+            Some(failed) if failed.status == PaymentStatus::Failed && failed.hold_id == hold.id => {
+                payment.id = failed.id.clone();
+                retried = true;
+                tx.retry_failed_payment(&failed.id, now).await.map(|_| ())
+            }
+            // The key's payment is another hold's or not over, or (where the insert cannot tell
+            // which key refused it) another attempt for this hold is in flight.
+            _ => Err(StoreError::Conflict("payments".to_owned())),
+        },
+        Err(e) => Err(e),
     };
     match recorded {
         Err(StoreError::Conflict(_)) => {
@@ -270,7 +276,15 @@ async fn settle_attempt(attempt: Attempt) -> AppResult<Reply> {
     let app = &app;
     if total.cents == 0 {
         // Nothing to charge: no provider would take a zero amount, and none is needed.
-        return match settlement::settle(app, &payment.id, None, &IntentStatus::Succeeded).await? {
+        return match settlement::settle_for_hold(
+            app,
+            &payment.id,
+            None,
+            &IntentStatus::Succeeded,
+            &hold,
+        )
+        .await?
+        {
             Some(answer) => Ok(replay(answer.status, answer.body.to_string())),
             None => Err(AppError::internal(anyhow::anyhow!(
                 "free payment {} did not settle",
@@ -311,7 +325,7 @@ async fn settle_attempt(attempt: Attempt) -> AppResult<Reply> {
             }
         }
     };
-    match settlement::settle(app, &payment.id, Some(&intent.id), &outcome).await? {
+    match settlement::settle_for_hold(app, &payment.id, Some(&intent.id), &outcome, &hold).await? {
         Some(answer) => Ok(replay(answer.status, answer.body.to_string())),
         None => {
             // Still pending: answer 202 and store it for replays, unless a webhook or the

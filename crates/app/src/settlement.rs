@@ -40,6 +40,29 @@ pub async fn settle(
     intent_id: Option<&str>,
     outcome: &IntentStatus,
 ) -> AppResult<Option<Answer>> {
+    settle_payment(app, payment_id, intent_id, outcome, None).await
+}
+
+/// [`settle`], for a caller that has just read the payment's hold (checkout): a hold's seats,
+/// event and buyer never change, so it is not read again. Its status may have; the conditional
+/// update that claims it for the order decides.
+pub async fn settle_for_hold(
+    app: &App,
+    payment_id: &str,
+    intent_id: Option<&str>,
+    outcome: &IntentStatus,
+    hold: &Hold,
+) -> AppResult<Option<Answer>> {
+    settle_payment(app, payment_id, intent_id, outcome, Some(hold)).await
+}
+
+async fn settle_payment(
+    app: &App,
+    payment_id: &str,
+    intent_id: Option<&str>,
+    outcome: &IntentStatus,
+    known: Option<&Hold>,
+) -> AppResult<Option<Answer>> {
     let now = Timestamp::now();
     let mut tx = app.db.begin().await?;
     let Some(mut payment) = tx.lock_payment(payment_id).await? else {
@@ -79,7 +102,7 @@ pub async fn settle(
             tx.finish_payment(&payment.id, PaymentStatus::Declined, reference, now)
                 .await?;
             metrics::counter!("boxoffice_payments_declined_total").increment(1);
-            let hold = tx.hold_by_id(&payment.hold_id).await?;
+            let hold = hold_of(tx.as_mut(), &payment, known).await?;
             let expires = hold.map(|h| h.expires_at.to_rfc3339());
             let e = AppError::refused(ErrorCode::PaymentDeclined)
                 .message(reason.clone())
@@ -92,7 +115,7 @@ pub async fn settle(
         IntentStatus::Canceled => {
             tx.finish_payment(&payment.id, PaymentStatus::Failed, reference, now)
                 .await?;
-            let hold = tx.hold_by_id(&payment.hold_id).await?;
+            let hold = hold_of(tx.as_mut(), &payment, known).await?;
             let expires = hold.map(|h| h.expires_at.to_rfc3339());
             let e = AppError::refused(ErrorCode::PaymentFailed)
                 .details(json!({ "hold_expires_at": expires }));
@@ -102,7 +125,7 @@ pub async fn settle(
             }
         }
         IntentStatus::Succeeded => {
-            match fulfil(app, tx.as_mut(), &payment, now).await? {
+            match fulfil(app, tx.as_mut(), &payment, known, now).await? {
                 Some((answer, event_id, changes)) => {
                     tx.complete_idempotency_record(
                         &payment.user_id,
@@ -139,15 +162,28 @@ pub async fn settle(
 
 type Fulfilled = (Answer, String, Vec<boxoffice_domain::seat::SeatStatus>);
 
+/// The payment's hold: the one the caller knows, or read.
+async fn hold_of(
+    tx: &mut dyn Repository,
+    payment: &StoredPayment,
+    known: Option<&Hold>,
+) -> AppResult<Option<Hold>> {
+    match known {
+        Some(hold) if hold.id == payment.hold_id => Ok(Some(hold.clone())),
+        _ => Ok(tx.hold_by_id(&payment.hold_id).await?),
+    }
+}
+
 /// Turns a succeeded payment into an order with its seats sold. `None` when the seats cannot
 /// all be had (the caller rolls back).
 async fn fulfil(
     app: &App,
     tx: &mut dyn Repository,
     payment: &StoredPayment,
+    known: Option<&Hold>,
     now: Timestamp,
 ) -> AppResult<Option<Fulfilled>> {
-    let Some(hold) = tx.hold_by_id(&payment.hold_id).await? else {
+    let Some(hold) = hold_of(tx, payment, known).await? else {
         return Ok(None);
     };
     let event = app
@@ -192,9 +228,7 @@ async fn fulfil(
     let reference = payment.provider_ref.clone().unwrap_or_default();
     let order = new_order(app, &hold, payment, &lines, now);
     tx.insert_order(&order).await?;
-    for t in &order.tickets {
-        tx.insert_ticket(t).await?;
-    }
+    tx.insert_tickets(&order.tickets).await?;
     tx.finish_payment(
         &payment.id,
         PaymentStatus::Succeeded,

@@ -20,6 +20,33 @@ pub(super) struct HoldRow {
     status: String,
     created_at: i64,
     expires_at: i64,
+    /// The hold's seat ids, comma-separated, in the order `ORDER BY seat_id` gives.
+    seat_ids: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct HoldCountsRow {
+    held_in_event: i64,
+    held_in_all: i64,
+    holds_since: i64,
+    oldest_since: Option<i64>,
+    last_let_go: Option<i64>,
+}
+
+/// What the hold rules count of one buyer, read in one statement once the buyer is locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldCounts {
+    /// Seats of the buyer's active holds for this event.
+    pub held_in_event: u32,
+    /// Seats of the buyer's active holds for every event.
+    pub held_in_all: u32,
+    /// Holds the buyer made for this event since the time asked about.
+    pub holds_since: u32,
+    /// When the oldest of those was made.
+    pub oldest_since: Option<Timestamp>,
+    /// When the buyer last released a hold for this event, or let one expire, if that was at
+    /// the time asked about or later: only then can a seat be cooling down.
+    pub last_let_go: Option<Timestamp>,
 }
 
 /// A seat as its row lock found it: id, state, hold and version.
@@ -81,6 +108,39 @@ impl<D: Dialect> Tx<D> {
         Ok(n as u32)
     }
 
+    /// The buyer's [`HoldCounts`] for `event_id`: holds made since `since`, holds let go since
+    /// `let_go_since`. One statement where there were four: it runs on every hold.
+    pub async fn hold_counts(
+        &mut self,
+        event_id: &str,
+        user_id: &str,
+        now: Timestamp,
+        since: Timestamp,
+        let_go_since: Timestamp,
+    ) -> StoreResult<HoldCounts> {
+        const ACTIVE: &str = "SELECT COUNT(*) FROM hold_seats hs JOIN holds h ON h.id = hs.hold_id \
+             WHERE h.user_id = ? AND h.ended_at IS NULL AND h.expires_at > ?";
+        let q = Sql::new(format!(
+            "SELECT ({ACTIVE} AND h.event_id = ?) AS held_in_event, ({ACTIVE}) AS held_in_all, \
+             COUNT(*) AS holds_since, MIN(created_at) AS oldest_since, \
+             (SELECT MAX(ended_at) FROM holds WHERE user_id = ? AND event_id = ? \
+              AND status IN ('released', 'expired') AND ended_at >= ?) AS last_let_go \
+             FROM holds WHERE user_id = ? AND event_id = ? AND created_at >= ?"
+        ));
+        let q = q.bind(user_id).bind(now.millis()).bind(event_id);
+        let q = q.bind(user_id).bind(now.millis());
+        let q = q.bind(user_id).bind(event_id).bind(let_go_since.millis());
+        let q = q.bind(user_id).bind(event_id).bind(since.millis());
+        let row: HoldCountsRow = self.one(q).await?;
+        Ok(HoldCounts {
+            held_in_event: row.held_in_event as u32,
+            held_in_all: row.held_in_all as u32,
+            holds_since: row.holds_since as u32,
+            oldest_since: row.oldest_since.map(Timestamp),
+            last_let_go: row.last_let_go.map(Timestamp),
+        })
+    }
+
     pub async fn seats_recently_let_go(
         &mut self,
         event_id: &str,
@@ -102,22 +162,6 @@ impl<D: Dialect> Tx<D> {
             .into_iter()
             .map(|(seat, ended)| (seat, Timestamp(ended)))
             .collect())
-    }
-
-    pub async fn holds_created_since(
-        &mut self,
-        event_id: &str,
-        user_id: &str,
-        since: Timestamp,
-    ) -> StoreResult<(u32, Option<Timestamp>)> {
-        let q = Sql::new(
-            "SELECT COUNT(*), MIN(created_at) FROM holds \
-             WHERE user_id = ? AND event_id = ? AND created_at >= ?",
-        );
-        let (n, oldest): (i64, Option<i64>) = self
-            .one(q.bind(user_id).bind(event_id).bind(since.millis()))
-            .await?;
-        Ok((n as u32, oldest.map(Timestamp)))
     }
 
     pub async fn prunable_holds(
@@ -161,14 +205,24 @@ impl<D: Dialect> Tx<D> {
     }
 
     pub async fn hold_by_id(&mut self, hold_id: &str) -> StoreResult<Option<Hold>> {
-        let q = Sql::new(
-            "SELECT id, event_id, user_id, status, created_at, expires_at FROM holds WHERE id = ?",
-        );
+        // The hold and its seats in one statement: it is read on every checkout.
+        let q = Sql::new(format!(
+            "SELECT id, event_id, user_id, status, created_at, expires_at, \
+             (SELECT {} FROM hold_seats WHERE hold_id = holds.id) AS seat_ids \
+             FROM holds WHERE id = ?",
+            D::SEAT_ID_LIST
+        ));
         let Some(row) = self.optional::<HoldRow>(q.bind(hold_id)).await? else {
             return Ok(None);
         };
-        let q = Sql::new("SELECT seat_id FROM hold_seats WHERE hold_id = ? ORDER BY seat_id");
-        let seat_ids = self.column(q.bind(hold_id)).await?;
+        let seat_ids: Vec<String> = row
+            .seat_ids
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         Ok(Some(Hold {
             status: HoldStatus::parse(&row.status)
                 .ok_or_else(|| super::corrupt("hold status", &row.status))?,

@@ -19,6 +19,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 
+pub use holds::HoldCounts;
 pub use records::*;
 
 use boxoffice_domain::{hold::Hold, seat::SeatStatus, time::Timestamp};
@@ -262,8 +263,18 @@ pub trait Repository: Send {
         user_id: &str,
         now: Timestamp,
     ) -> StoreResult<u32>;
-    /// Seats of the buyer's active holds across every event (the cross-event cap).
-    async fn seats_held_by_user(&mut self, user_id: &str, now: Timestamp) -> StoreResult<u32>;
+    /// What the hold rules count of the buyer, in one statement: seats held in the event and in
+    /// all events ("active" as in [`Repository::seats_held_by`]), the holds made in the event at
+    /// `since` or later with the oldest of them, and the last hold let go at `let_go_since` or
+    /// later.
+    async fn hold_counts(
+        &mut self,
+        event_id: &str,
+        user_id: &str,
+        now: Timestamp,
+        since: Timestamp,
+        let_go_since: Timestamp,
+    ) -> StoreResult<HoldCounts>;
     /// Which of `seat_ids` the buyer released or let expire in the event at `since` or later, each
     /// with when it last did: the cool-down.
     async fn seats_recently_let_go(
@@ -273,13 +284,6 @@ pub trait Repository: Send {
         seat_ids: &[String],
         since: Timestamp,
     ) -> StoreResult<Vec<(String, Timestamp)>>;
-    /// How many holds the buyer created in the event at `since` or later, and the oldest of them.
-    async fn holds_created_since(
-        &mut self,
-        event_id: &str,
-        user_id: &str,
-        since: Timestamp,
-    ) -> StoreResult<(u32, Option<Timestamp>)>;
     /// Up to `limit` released or expired holds that ended before `before` and that no payment
     /// refers to: those retention may delete.
     async fn prunable_holds(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<String>>;
@@ -371,6 +375,11 @@ pub trait Repository: Send {
     ) -> StoreResult<()>;
     async fn purge_idempotency_records(&mut self, before: Timestamp) -> StoreResult<u64>;
     async fn insert_payment(&mut self, payment: &PaymentRecord) -> StoreResult<()>;
+    /// Inserts the payment unless one with its `(user, idempotency key)` exists, and says whether
+    /// it did; then the caller reads that one ([`Repository::payment_by_key`]). A first attempt,
+    /// the common case, costs the one statement. Where the dialect cannot tell which unique key
+    /// refused the row (MariaDB), a payment already in flight for the hold also answers false.
+    async fn insert_payment_for_new_key(&mut self, payment: &PaymentRecord) -> StoreResult<bool>;
     async fn finish_payment(
         &mut self,
         payment_id: &str,
@@ -380,6 +389,8 @@ pub trait Repository: Send {
     ) -> StoreResult<()>;
     async fn insert_order(&mut self, order: &OrderRecord) -> StoreResult<()>;
     async fn insert_ticket(&mut self, ticket: &TicketRecord) -> StoreResult<()>;
+    /// An order's tickets in one statement.
+    async fn insert_tickets(&mut self, tickets: &[TicketRecord]) -> StoreResult<()>;
     async fn insert_ledger_entry(&mut self, entry: &LedgerEntry) -> StoreResult<()>;
     async fn orders_of(&mut self, user_id: &str) -> StoreResult<Vec<OrderRecord>>;
     async fn order_by_id(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>>;

@@ -117,6 +117,7 @@ impl Dialect for MySql {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const USER_LOCK: &'static str = " FOR UPDATE";
     const RETURNING: bool = false;
+    const SEAT_ID_LIST: &'static str = "GROUP_CONCAT(seat_id ORDER BY seat_id SEPARATOR ',')";
     const SEAT_STATUS: &'static str = "s.id, s.state, s.version, h.user_id AS holder FROM seats s LEFT JOIN holds h ON h.id = s.hold_id";
     /// The index named, because InnoDB estimates the range from index entries that include
     /// versions not yet purged: right after a burst of changes the estimate can reach the size of
@@ -133,6 +134,12 @@ impl Dialect for MySql {
     }
 
     /// Not INSERT IGNORE, which would also turn errors other than the duplicate into warnings.
+    /// `ON DUPLICATE KEY UPDATE` cannot tell a skipped row from an inserted one here: with the
+    /// found-rows flag that sqlx sets, both count one.
+    fn insert_unless_duplicate(_key: &str) -> (&'static str, String) {
+        ("INSERT IGNORE INTO", String::new())
+    }
+
     fn upsert(key: &str, value: Option<&str>) -> String {
         match value {
             Some(v) => format!(" ON DUPLICATE KEY UPDATE {v} = VALUES({v})"),

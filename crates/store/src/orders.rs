@@ -96,19 +96,30 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub async fn insert_ticket(&mut self, t: &TicketRecord) -> StoreResult<()> {
-        let q = Sql::new(
+    pub async fn insert_tickets(&mut self, tickets: &[TicketRecord]) -> StoreResult<()> {
+        if tickets.is_empty() {
+            return Ok(());
+        }
+        let mut q = Sql::new(
             "INSERT INTO tickets (id, order_id, event_id, seat_id, price_cents, code, valid_seat, \
-             created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             created_at) VALUES ",
         );
-        let q = q
-            .bind(&t.id)
-            .bind(&t.order_id)
-            .bind(&t.event_id)
-            .bind(&t.seat_id);
-        let valid_seat = t.valid.then(|| format!("{}/{}", t.event_id, t.seat_id));
-        let q = q.bind(t.price_cents).bind(&t.code).bind(valid_seat);
-        self.execute(q.bind(t.created_at.millis())).await?;
+        for (i, t) in tickets.iter().enumerate() {
+            q = q.then(if i == 0 {
+                "(?, ?, ?, ?, ?, ?, ?, ?)"
+            } else {
+                ", (?, ?, ?, ?, ?, ?, ?, ?)"
+            });
+            q = q
+                .bind(&t.id)
+                .bind(&t.order_id)
+                .bind(&t.event_id)
+                .bind(&t.seat_id);
+            let valid_seat = t.valid.then(|| format!("{}/{}", t.event_id, t.seat_id));
+            q = q.bind(t.price_cents).bind(&t.code).bind(valid_seat);
+            q = q.bind(t.created_at.millis());
+        }
+        self.execute(q).await?;
         Ok(())
     }
 

@@ -118,22 +118,38 @@ impl<D: Dialect> Tx<D> {
     }
 
     pub async fn insert_payment(&mut self, p: &PaymentRecord) -> StoreResult<()> {
-        let q = Sql::new(
-            "INSERT INTO payments (id, hold_id, user_id, idem_key, amount_cents, currency, status, \
+        self.execute(payment_insert(p, "INSERT INTO", "")).await?;
+        Ok(())
+    }
+
+    pub async fn insert_payment_for_new_key(&mut self, p: &PaymentRecord) -> StoreResult<bool> {
+        let (insert, tail) = D::insert_unless_duplicate("user_id, idem_key");
+        Ok(self.execute(payment_insert(p, insert, &tail)).await? == 1)
+    }
+}
+
+/// The `insert` (the verb, as [`Dialect::insert_unless_duplicate`] spells it) of a new pending
+/// payment, ending in `tail`.
+fn payment_insert<D: Dialect>(p: &PaymentRecord, insert: &str, tail: &str) -> Sql<D> {
+    {
+        let q = Sql::new(format!(
+            "{insert} payments (id, hold_id, user_id, idem_key, amount_cents, currency, status, \
              provider, card_last4, in_flight_hold_id, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
-        );
+             VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
+        ));
         let q = q.bind(&p.id).bind(&p.hold_id).bind(&p.user_id);
         let q = q
             .bind(&p.idempotency_key)
             .bind(p.amount_cents)
             .bind(&p.currency);
         let q = q.bind(&p.provider).bind(&p.card_last4).bind(&p.hold_id);
-        self.execute(q.bind(p.created_at.millis()).bind(p.created_at.millis()))
-            .await?;
-        Ok(())
+        q.bind(p.created_at.millis())
+            .bind(p.created_at.millis())
+            .then(tail)
     }
+}
 
+impl<D: Dialect> Tx<D> {
     pub async fn finish_payment(
         &mut self,
         payment_id: &str,

@@ -68,6 +68,7 @@ impl Dialect for Postgres {
     const SEAT_STATUS: &'static str = "s.id, s.state, s.version, \
         (SELECT h.user_id FROM holds h WHERE h.id = s.hold_id) AS holder FROM seats s";
     const SEAT_ORDER: &'static str = "seat_key";
+    const SEAT_ID_LIST: &'static str = "string_agg(seat_id, ',' ORDER BY seat_id)";
 
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()

@@ -19,7 +19,7 @@ use super::{
     VenueRecord,
     accounts::UserRow,
     catalogue::SeatRow,
-    holds::{HoldRow, LockedSeat},
+    holds::{HoldCountsRow, HoldRow, LockedSeat},
     orders::{OrderRow, TicketRow},
     payments::{IdempotencyRow, PaymentRow},
     waiting,
@@ -187,6 +187,7 @@ pub(super) trait Dialect:
     + Maps<CategoryRecord>
     + Maps<SeatRow>
     + Maps<HoldRow>
+    + Maps<HoldCountsRow>
     + Maps<IdempotencyRow>
     + Maps<PaymentRow>
     + Maps<OrderRow>
@@ -212,6 +213,9 @@ pub(super) trait Dialect:
     const CHANGED_SEAT_STATUS: &'static str = Self::SEAT_STATUS;
     /// The column seats are locked in the order of.
     const SEAT_ORDER: &'static str = "id";
+    /// The aggregate that joins a group's `seat_id`s into one text in their `ORDER BY` order,
+    /// separated by commas (which a well-formed seat id never holds).
+    const SEAT_ID_LIST: &'static str = "group_concat(seat_id, ',' ORDER BY seat_id)";
 
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
@@ -226,6 +230,14 @@ pub(super) trait Dialect:
             Some(v) => format!(" ON CONFLICT ({key}) DO UPDATE SET {v} = excluded.{v}"),
             None => format!(" ON CONFLICT ({key}) DO NOTHING"),
         }
+    }
+
+    /// How an INSERT skips a row whose `key` (a unique key's columns) is taken: the verb, and the
+    /// clause after the values. Any other constraint still refuses the row, except on MariaDB,
+    /// which cannot name the key to skip on and skips a row any unique key refuses (the caller
+    /// must not read a skipped row as a taken `key` alone).
+    fn insert_unless_duplicate(key: &str) -> (&'static str, String) {
+        ("INSERT INTO", format!(" ON CONFLICT ({key}) DO NOTHING"))
     }
 
     /// `column` is one of `ids`, in one placeholder per id; an empty list matches nothing.

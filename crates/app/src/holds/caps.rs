@@ -1,12 +1,13 @@
-//! The caps on holds beyond the per-event seat cap, checked inside the hold's transaction: seats
-//! held across all events, holds per event per hour, and the cool-down on a seat just let go.
+//! The caps on holds, checked inside the hold's transaction once the buyer is locked: seats held
+//! for the event and across all events, holds per event per hour, and the cool-down on a seat
+//! just let go.
 
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::{AppError, AppResult, ErrorCode, SaleRules};
-use boxoffice_domain::{hoarding, rate::retry_after_secs, time::Timestamp};
+use boxoffice_domain::{hoarding, hold::HoldRequest, rate::retry_after_secs, time::Timestamp};
 use boxoffice_store::Repository;
 
 /// Inside the hold's transaction, after the account is locked, so that two holds at once cannot
@@ -14,24 +15,39 @@ use boxoffice_store::Repository;
 pub async fn check_in_transaction(
     tx: &mut dyn Repository,
     rules: &SaleRules,
+    request: &HoldRequest,
     user_id: &str,
     event_id: &str,
-    seat_ids: &[String],
     now: Timestamp,
 ) -> AppResult<()> {
-    let held = tx.seats_held_by_user(user_id, now).await?;
-    hoarding::check_total(held, seat_ids.len(), rules.max_seats_held_total)?;
-    let (count, oldest) = tx
-        .holds_created_since(event_id, user_id, now.minus(hoarding::HOUR))
+    let seat_ids = request.seat_ids();
+    let counts = tx
+        .hold_counts(
+            event_id,
+            user_id,
+            now,
+            now.minus(hoarding::HOUR),
+            now.minus(rules.hold_cooldown),
+        )
         .await?;
-    if let Some(wait) =
-        hoarding::hourly_wait(count, oldest, rules.max_holds_per_event_per_hour, now)
-    {
+    request.check_limit(counts.held_in_event, rules.max_seats_per_hold)?;
+    hoarding::check_total(
+        counts.held_in_all,
+        seat_ids.len(),
+        rules.max_seats_held_total,
+    )?;
+    if let Some(wait) = hoarding::hourly_wait(
+        counts.holds_since,
+        counts.oldest_since,
+        rules.max_holds_per_event_per_hour,
+        now,
+    ) {
         metrics::counter!("boxoffice_rate_limited_total", "limit" => "holds_event_hour")
             .increment(1);
         return Err(rate_limited(wait));
     }
-    if !rules.hold_cooldown.is_zero() {
+    // Which seats are cooling down is only asked when the buyer let a hold go lately.
+    if !rules.hold_cooldown.is_zero() && counts.last_let_go.is_some() {
         let let_go = tx
             .seats_recently_let_go(event_id, user_id, seat_ids, now.minus(rules.hold_cooldown))
             .await?;

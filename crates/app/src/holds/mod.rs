@@ -120,17 +120,7 @@ async fn write_hold(
     let (event_id, user_id) = (&hold.event_id, &hold.user_id);
     let mut tx = app.db.begin().await?;
     tx.lock_user(user_id).await?;
-    let already = tx.seats_held_by(event_id, user_id, now).await?;
-    request.check_limit(already, app.rules.max_seats_per_hold)?;
-    caps::check_in_transaction(
-        tx.as_mut(),
-        &app.rules,
-        user_id,
-        event_id,
-        &hold.seat_ids,
-        now,
-    )
-    .await?;
+    caps::check_in_transaction(tx.as_mut(), &app.rules, request, user_id, event_id, now).await?;
     tx.insert_hold(hold).await?;
     let changes = tx
         .take_available_seats(event_id, &hold.id, user_id, &hold.seat_ids)
