@@ -1,23 +1,47 @@
 //! Pure domain rules: accounts, seats, holds, money, venues, tickets. No I/O lives here.
 
+/// Accounts: e-mail addresses, passwords, display names, roles.
 pub mod account;
-pub mod best_available;
+// No endpoint asks for the best seats yet: the rule waits here, tested, and goes public with its
+// first caller (the expectation then fails, as a reminder to drop it).
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "no endpoint uses best available yet")
+)]
+mod best_available;
+/// Card numbers as typed at checkout.
 pub mod card;
+/// The one-character-per-seat map sent to live clients.
 pub mod compact_seats;
+/// Converting our amounts to what a payment provider is sent.
 pub mod currency;
+/// Checking an event before it is stored.
 pub mod event_plan;
+/// Caps that keep one account from sitting on a hall.
 pub mod hoarding;
+/// Holds and the requests for them.
 pub mod hold;
+/// Idempotency keys and request fingerprints.
 pub mod idempotency;
+/// Amounts in minor units and order totals.
 pub mod money;
+/// Rate quotas as operators write them.
 pub mod rate;
+/// Which tickets a refund covers and how much goes back.
 pub mod refund;
+/// Seat states and their versioned changes.
 pub mod seat;
+/// Characters refused in every text field.
 pub mod text;
+/// Signed ticket codes.
 pub mod ticket;
+/// Millisecond timestamps.
 pub mod time;
+/// Venue layouts and the demo hall.
 pub mod venue;
+/// Checking a venue before it is stored.
 pub mod venue_rules;
+/// The waiting room's settings, line, pacing and admission token.
 pub mod waiting_room;
 
 /// A fresh opaque identifier. UUIDv7 keeps inserts roughly ordered in B-tree indexes.
@@ -30,12 +54,16 @@ pub fn new_id() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct InvalidInput {
+    /// Machine-readable, stable: clients branch on it.
     pub code: &'static str,
+    /// For a person, in plain words.
     pub message: String,
+    /// The offending parts, when there were many.
     pub details: Option<serde_json::Value>,
 }
 
 impl InvalidInput {
+    /// A refusal with no details.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         InvalidInput {
             code,
@@ -47,7 +75,7 @@ impl InvalidInput {
     /// Names the offending items under `key`: at most [`MAX_NAMED`] of them, with their total
     /// `count`, so that a mistake repeated over 50,000 seats stays a short answer.
     /// Each is echoed at most [`MAX_ECHO_CHARS`] long.
-    pub fn naming<S: AsRef<str>>(mut self, key: &str, items: &[S]) -> Self {
+    pub(crate) fn naming<S: AsRef<str>>(mut self, key: &str, items: &[S]) -> Self {
         let named: Vec<String> = items
             .iter()
             .take(MAX_NAMED)
@@ -59,9 +87,9 @@ impl InvalidInput {
 }
 
 /// How many offending items an error names at most.
-pub const MAX_NAMED: usize = 50;
+pub(crate) const MAX_NAMED: usize = 50;
 /// How much of an offending item an error repeats: never the whole of a megabyte-long string.
-pub const MAX_ECHO_CHARS: usize = 64;
+pub(crate) const MAX_ECHO_CHARS: usize = 64;
 
 fn echo(item: &str) -> String {
     match item.char_indices().nth(MAX_ECHO_CHARS) {

@@ -7,12 +7,12 @@
 use super::InvalidInput;
 
 /// Whether `c` may appear in any text we accept.
-pub fn is_allowed(c: char) -> bool {
+pub(crate) fn is_allowed(c: char) -> bool {
     !(c.is_control() || is_bidi_control(c) || is_invisible(c))
 }
 
 /// The first character of `text` we refuse, if any.
-pub fn first_refused(text: &str) -> Option<char> {
+pub(crate) fn first_refused(text: &str) -> Option<char> {
     text.chars().find(|&c| !is_allowed(c))
 }
 
