@@ -27,7 +27,7 @@ pub(super) struct Delivery {
     pub url: String,
     pub secret: Vec<u8>,
     pub max_attempts: u32,
-    pub retry_base: Duration,
+    pub(crate) retry_base: Duration,
 }
 
 pub(super) async fn run(
