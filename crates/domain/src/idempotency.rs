@@ -26,7 +26,7 @@ impl IdempotencyKey {
                 ),
             ));
         }
-        if raw.chars().any(|c| c.is_control()) {
+        if raw.chars().any(char::is_control) {
             return Err(InvalidInput::new(
                 "invalid_idempotency_key",
                 "Idempotency-Key has control characters.",

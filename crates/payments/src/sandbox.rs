@@ -11,7 +11,7 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
@@ -93,7 +93,7 @@ fn succeeded(reference: &str) -> Refund {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[async_trait]

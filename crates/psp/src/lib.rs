@@ -1,4 +1,4 @@
-//! The sandbox payment provider as its own HTTP service, speaking Stripe's PaymentIntents wire
+//! The sandbox payment provider as its own HTTP service, speaking Stripe's `PaymentIntents` wire
 //! format: form-encoded requests, JSON responses, `Authorization: Bearer sk_test_…`, and the
 //! `Idempotency-Key` header (the same key with the same parameters replays the stored response;
 //! with other parameters it is a 400 `idempotency_error`). Outcomes are also sent as signed
@@ -37,7 +37,7 @@ use std::{
     future::Future,
     net::SocketAddr,
     sync::{
-        Arc, Mutex, RwLock,
+        Arc, Mutex, PoisonError, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -221,14 +221,14 @@ struct Shared {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {
     fn faults(&self) -> Faults {
         self.faults
             .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
@@ -405,7 +405,7 @@ impl PspHandle {
             .shared
             .faults
             .write()
-            .unwrap_or_else(|e| e.into_inner()) = faults;
+            .unwrap_or_else(PoisonError::into_inner) = faults;
     }
 
     /// Stops accepting, answers requests held by a lost-answer fault with 503, abandons pending

@@ -15,7 +15,7 @@ use std::{
     path::PathBuf,
     process::Stdio,
     sync::{
-        Mutex,
+        Mutex, PoisonError,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
@@ -447,7 +447,7 @@ pub struct ClusterSummary {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub(super) fn free_port() -> anyhow::Result<u16> {

@@ -71,7 +71,10 @@ fn parse(chart: Option<&Chart>, event_name: Option<&str>, data: &str) -> FeedMes
 fn compact(chart: &Chart, frame: WireFrame<'_>) -> FeedMessage {
     let encoded = CompactSeats {
         version_base: frame.version_base.unwrap_or(0),
-        states: frame.states.map(|s| s.into_owned()).unwrap_or_default(),
+        states: frame
+            .states
+            .map(std::borrow::Cow::into_owned)
+            .unwrap_or_default(),
         versions: frame
             .versions
             .unwrap_or_default()

@@ -67,7 +67,7 @@ pub struct RehearseArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Each buyer from an address of its own, sent as `X-Forwarded-For` (the target must list
-    /// this machine in BOXOFFICE_TRUSTED_PROXIES); on by default with bots.
+    /// this machine in `BOXOFFICE_TRUSTED_PROXIES`); on by default with bots.
     #[arg(long, action = clap::ArgAction::Set)]
     pub spread_addresses: Option<bool>,
     /// Password guessers in the sale (the `bots` scenario has 2).

@@ -5,7 +5,7 @@
 use std::{
     collections::BTreeMap,
     sync::{
-        Mutex,
+        Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -208,7 +208,7 @@ impl Recorder {
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
         // A panicking buyer must not take every other observation down with it.
-        self.records.lock().unwrap_or_else(|e| e.into_inner())
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn request(&self, sample: Sample, outcome: Option<Outcome>) {

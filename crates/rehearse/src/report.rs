@@ -77,7 +77,7 @@ pub struct Buyers {
 pub struct Requests {
     pub total: usize,
     pub per_second: f64,
-    /// Answers the crowd did not ask for (everything but 409 seat_unavailable and the declines).
+    /// Answers the crowd did not ask for (everything but 409 `seat_unavailable` and the declines).
     pub unexpected: u64,
     /// All 5xx answers, 503 included.
     pub server_errors: u64,

@@ -349,9 +349,8 @@ async fn stale_seats(
     old: usize,
     new: usize,
 ) -> u64 {
-    let api = match Api::over(&cluster.direct, recorder.clone()) {
-        Ok(api) => api,
-        Err(_) => return 0,
+    let Ok(api) = Api::over(&cluster.direct, recorder.clone()) else {
+        return 0;
     };
     let path = format!("/api/v1/events/{event_id}/seats");
     let read = |n: usize| {

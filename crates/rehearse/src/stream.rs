@@ -3,7 +3,7 @@
 //! seat turned held or sold, for the delivery latencies.
 
 use std::{
-    sync::{Arc, Mutex, atomic::Ordering},
+    sync::{Arc, Mutex, PoisonError, atomic::Ordering},
     time::Duration,
 };
 
@@ -66,7 +66,7 @@ impl LiveView {
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ViewState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Waits until `cond` holds on the view, at most `within`; returns whether it did.
@@ -191,7 +191,7 @@ fn subscribed(sub: &Subscription, opened_at: Duration, failure: Option<(u16, &st
 fn deliver(
     sub: &Subscription,
     view: &LiveView,
-    message: FeedMessage,
+    message: &FeedMessage,
     opened_at: Duration,
     seen_snapshot: &mut bool,
 ) -> bool {
@@ -211,7 +211,7 @@ fn deliver(
             }
         }
     }
-    view.apply(recorder.now(), &message, &sub.chart);
+    view.apply(recorder.now(), message, &sub.chart);
     true
 }
 
@@ -246,7 +246,7 @@ async fn sse(sub: &Subscription, view: &LiveView) {
     let mut seen_snapshot = false;
     while let Some((name, data)) = frames.next_frame().await {
         let message = parse_map_message(&sub.chart, name.as_deref(), &data);
-        if !deliver(sub, view, message, opened_at, &mut seen_snapshot) {
+        if !deliver(sub, view, &message, opened_at, &mut seen_snapshot) {
             return;
         }
     }
@@ -289,7 +289,7 @@ async fn websocket(sub: &Subscription, view: &LiveView) {
         match frame {
             Message::Text(text) => {
                 let message = parse_map_message(&sub.chart, None, text.as_str());
-                if !deliver(sub, view, message, opened_at, &mut seen_snapshot) {
+                if !deliver(sub, view, &message, opened_at, &mut seen_snapshot) {
                     return;
                 }
             }

@@ -229,7 +229,7 @@ mod tests {
     }
 
     fn paid(id: &str, seats: &[&str]) -> OrderRecord {
-        let seats: Vec<String> = seats.iter().map(|s| s.to_string()).collect();
+        let seats: Vec<String> = seats.iter().map(ToString::to_string).collect();
         OrderRecord {
             order_id: id.into(),
             seats: seats.clone(),

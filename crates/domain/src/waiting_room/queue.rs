@@ -11,7 +11,7 @@ use super::{Standing, admissions_due, standing};
 pub struct QueueBook {
     early: BTreeSet<(u64, String)>,
     early_key: HashMap<String, u64>,
-    /// Set at the opening: how many had joined before it (they hold numbers 1..=opened_with).
+    /// Set at the opening: how many had joined before it (they hold numbers `1..=opened_with`).
     opened_with: Option<u64>,
     numbers: HashMap<String, u64>,
     /// When each numbered buyer started waiting (the opening, for early arrivals).

@@ -24,7 +24,8 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     pub(crate) fn new(status: StatusCode, kind: &str, code: Option<&str>, message: String) -> Self {
-        let mut error = json!({ "type": kind, "message": message });
+        let mut error = json!({ "type": kind });
+        error["message"] = Value::String(message);
         if let Some(code) = code {
             error["code"] = json!(code);
         }
