@@ -364,11 +364,6 @@ pub struct PspHandle {
 }
 
 impl PspHandle {
-    /// The address the service listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// `http://127.0.0.1:PORT`: the base URL to give a Stripe client.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
@@ -377,11 +372,6 @@ impl PspHandle {
     /// The counters so far.
     pub fn stats(&self) -> PspStats {
         self.shared.stats.snapshot()
-    }
-
-    /// The faults injected now.
-    pub fn faults(&self) -> Faults {
-        self.shared.faults()
     }
 
     /// Changes the fault knobs from the next request (or webhook) on.

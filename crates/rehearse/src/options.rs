@@ -108,7 +108,7 @@ pub struct RehearseArgs {
 
 impl RehearseArgs {
     /// The preset of `--scenario` with the flags applied.
-    pub fn plan(&self) -> Result<Plan, String> {
+    pub(crate) fn plan(&self) -> Result<Plan, String> {
         Plan::preset(self.scenario).with(&Overrides {
             duration: self.duration,
             arrival: self.arrival,
