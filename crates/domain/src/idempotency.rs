@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 
 use super::InvalidInput;
 
-/// A client's `Idempotency-Key`: printable, at most 255 bytes.
+/// A client's `Idempotency-Key`: trimmed, at most 255 bytes, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
 

@@ -34,7 +34,7 @@ impl Timestamp {
         Timestamp(self.0 - d.as_millis() as i64)
     }
 
-    /// As sent on the wire: RFC 3339 in UTC with milliseconds.
+    /// As sent on the wire: RFC 3339 in UTC.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
         OffsetDateTime::from_unix_timestamp_nanos(nanos)

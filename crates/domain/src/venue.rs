@@ -10,7 +10,7 @@ pub struct Layout {
     pub width: f64,
     /// The height of the view box.
     pub height: f64,
-    /// Where the stage is drawn; best-available seats are nearest its centre.
+    /// Where the stage is drawn.
     pub stage: Stage,
     /// The seating, section by section.
     pub sections: Vec<Section>,
@@ -23,9 +23,9 @@ pub struct Stage {
     pub x: f64,
     /// Top edge.
     pub y: f64,
-    /// Width.
+    /// In view-box units.
     pub width: f64,
-    /// Height.
+    /// In view-box units.
     pub height: f64,
     /// Text drawn on it.
     pub label: String,
@@ -38,7 +38,7 @@ pub struct Section {
     pub id: String,
     /// Shown to buyers.
     pub name: String,
-    /// Its rows, front to back.
+    /// Its rows, in layout order.
     pub rows: Vec<Row>,
 }
 

@@ -92,7 +92,7 @@ pub enum IntentStatus {
     Succeeded,
     /// The card was refused; nothing was charged.
     Declined {
-        /// The provider's reason, fit to show the buyer.
+        /// The provider's reason.
         reason: String,
     },
     /// Cancelled before any charge.

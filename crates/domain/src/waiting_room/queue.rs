@@ -30,7 +30,7 @@ pub struct QueueBook {
 pub struct Claim {
     /// When the admission runs out.
     pub expires_ms: i64,
-    /// When the buyer joined the line, for the time they waited.
+    /// When the buyer joined the line, on the first claim only, so the wait is counted once.
     pub waited_since_ms: Option<i64>,
 }
 

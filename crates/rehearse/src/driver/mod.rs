@@ -39,7 +39,8 @@ use sale::{run_sale, settle_confirming, sign_in_early};
 /// Everything a rehearsal needs.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The deployment's base URL, already checked by [`check_target`](crate::check_target).
+    /// The deployment's base URL: loopback only unless `allow_remote`
+    /// ([`check_target`](crate::check_target)).
     pub target: String,
     /// Who arrives, when, and what they do.
     pub plan: Plan,
