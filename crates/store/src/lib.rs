@@ -13,7 +13,7 @@ mod mysql;
 mod orders;
 mod payments;
 mod postgres;
-pub mod records;
+mod records;
 mod repository;
 mod sqlite;
 
