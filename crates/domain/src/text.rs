@@ -17,7 +17,7 @@ pub(crate) fn first_refused(text: &str) -> Option<char> {
 }
 
 /// Refuses `text` when it holds a character we do not accept; `field` names it in the error.
-pub fn check(field: &str, text: &str) -> Result<(), InvalidInput> {
+pub(crate) fn check(field: &str, text: &str) -> Result<(), InvalidInput> {
     match first_refused(text) {
         None => Ok(()),
         Some(c) => Err(refused(field, c)),

@@ -33,7 +33,7 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 
 /// Checks a signature header: one of its `v1` signatures must match, in constant time, and its
 /// timestamp must be within [`TOLERANCE_SECS`] of `now`.
-pub fn verify(
+pub(crate) fn verify(
     secret: &[u8],
     header: &str,
     body: &[u8],
