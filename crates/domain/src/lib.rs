@@ -1,6 +1,5 @@
 //! Pure domain rules: accounts, seats, holds, money, venues, tickets. No I/O lives here.
 
-/// Accounts: e-mail addresses, passwords, display names, roles.
 pub mod account;
 // No endpoint asks for the best seats yet: the rule waits here, tested, and goes public with its
 // first caller (the expectation then fails, as a reminder to drop it).
@@ -9,39 +8,22 @@ pub mod account;
     expect(dead_code, reason = "no endpoint uses best available yet")
 )]
 mod best_available;
-/// Card numbers as typed at checkout.
 pub mod card;
-/// The one-character-per-seat map sent to live clients.
 pub mod compact_seats;
-/// Converting our amounts to what a payment provider is sent.
 pub mod currency;
-/// Checking an event before it is stored.
 pub mod event_plan;
-/// Caps that keep one account from sitting on a hall.
 pub mod hoarding;
-/// Holds and the requests for them.
 pub mod hold;
-/// Idempotency keys and request fingerprints.
 pub mod idempotency;
-/// Amounts in minor units and order totals.
 pub mod money;
-/// Rate quotas as operators write them.
 pub mod rate;
-/// Which tickets a refund covers and how much goes back.
 pub mod refund;
-/// Seat states and their versioned changes.
 pub mod seat;
-/// Characters refused in every text field.
 pub mod text;
-/// Signed ticket codes.
 pub mod ticket;
-/// Millisecond timestamps.
 pub mod time;
-/// Venue layouts and the demo hall.
 pub mod venue;
-/// Checking a venue before it is stored.
 pub mod venue_rules;
-/// The waiting room's settings, line, pacing and admission token.
 pub mod waiting_room;
 
 /// A fresh opaque identifier. UUIDv7 keeps inserts roughly ordered in B-tree indexes.

@@ -3,15 +3,10 @@
 //! Every call carries an idempotency key, so a retry after a lost answer never charges twice.
 //! Outcomes that arrive later come by webhook, signed as in [`webhook`].
 
-/// Form encoding, as Stripe's API speaks it.
 pub mod form;
-/// The in-process provider and its test cards.
 pub mod sandbox;
-/// Stripe's PaymentIntents API.
 pub mod stripe;
-/// Stripe's test cards and what each does, shared with the sandbox.
 pub mod test_cards;
-/// Webhook signatures and bodies in Stripe's scheme.
 pub mod webhook;
 
 use async_trait::async_trait;

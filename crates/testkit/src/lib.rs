@@ -3,15 +3,10 @@
 //! against (`database`), and real `boxoffice` processes with clients and a live seat map
 //! (`process`, `watcher`). Used by the integration tests and by the rehearsal; never by the server.
 
-/// The backend under test and a fresh database on it.
 pub mod database;
-/// Spawned `boxoffice` instances and buyers that talk to them.
 pub mod process;
-/// A private redis-server.
 pub mod redis;
-/// The one SSE frame parser and reader.
 pub mod sse;
-/// A live seat map assembled as a browser does.
 pub mod watcher;
 
 /// A free TCP port on loopback (free when asked; the caller binds it soon after).
