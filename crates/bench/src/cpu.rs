@@ -17,7 +17,7 @@ use crate::{
 /// figures include whatever else uses them at the time.
 pub(crate) const METERED_NAMES: [&str; 3] = ["postgres", "mariadbd", "redis-server"];
 
-/// Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux).
+/// Clock ticks per second of /proc's CPU times (`USER_HZ`, 100 on Linux).
 fn clock_ticks() -> f64 {
     command_output("getconf", &["CLK_TCK"])
         .and_then(|v| v.parse().ok())
@@ -111,7 +111,8 @@ impl CpuMeter {
         let machine = match (self.machine, machine_ticks()) {
             (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
                 // Ticks of all cores together; as cores, busy share × number of cores.
-                let n = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+                let n =
+                    std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
                 json!(round2((b1 - b0) as f64 / (t1 - t0) as f64 * n))
             }
             _ => Value::Null,

@@ -334,7 +334,10 @@ async fn connect_subscribers(
     let n = handles.len();
     let deadline = Instant::now() + Duration::from_secs(30 + n as u64 / 20);
     while ready.load(Ordering::SeqCst) < n {
-        if let Some(done) = handles.iter().position(|h| h.is_finished()) {
+        if let Some(done) = handles
+            .iter()
+            .position(tokio::task::JoinHandle::is_finished)
+        {
             let mut handles = handles;
             let why = handles
                 .swap_remove(done)

@@ -38,7 +38,7 @@ const SECTIONS: usize = 50;
 const ROWS: usize = 20;
 const SEATS_PER_ROW: usize = 50;
 /// The stadium's seats.
-pub const SEATS: usize = SECTIONS * ROWS * SEATS_PER_ROW;
+pub(crate) const SEATS: usize = SECTIONS * ROWS * SEATS_PER_ROW;
 const WINDOW: Duration = Duration::from_secs(10);
 /// The last full window may be at most this much slower than the first.
 const FLAT_WITHIN: f64 = 0.15;
@@ -47,7 +47,7 @@ const MAX_SALE: Duration = Duration::from_secs(900);
 
 /// One database server to sell the stadium on.
 #[derive(Clone, Debug)]
-pub struct Target {
+pub(crate) struct Target {
     pub label: String,
     pub backend: Backend,
     /// The server's admin URL (empty for SQLite).
@@ -55,7 +55,7 @@ pub struct Target {
 }
 
 #[derive(Clone, Debug)]
-pub struct LongSaleSizes {
+pub(crate) struct LongSaleSizes {
     pub buyer_counts: Vec<usize>,
     /// `boxoffice rehearse --scenario soak` on the stadium afterwards, for this long (0: none).
     pub soak_secs: u64,
@@ -70,7 +70,7 @@ impl Default for LongSaleSizes {
     }
 }
 
-pub async fn phase_long_sale(opts: &Options) -> Value {
+pub(crate) async fn phase_long_sale(opts: &Options) -> Value {
     let mut out = json!({ "seats": SEATS, "window_secs": WINDOW.as_secs() });
     for target in &opts.long_sale_targets {
         eprintln!("long-sale {}: starting", target.label);
@@ -91,7 +91,7 @@ pub async fn phase_long_sale(opts: &Options) -> Value {
 }
 
 /// Whether any sale of the phase failed, missed its target or left the audit unclean.
-pub fn any_failure(phase: &Value) -> bool {
+pub(crate) fn any_failure(phase: &Value) -> bool {
     phase.as_object().is_some_and(|targets| {
         targets.values().any(|t| {
             t.get("error").is_some()
@@ -135,7 +135,7 @@ async fn sales(
     target: &Target,
 ) -> Result<Value> {
     let c = client();
-    let token = crate::scenarios::admin_token_for(&c, &instance.base, ADMIN_EMAIL).await?;
+    let token = crate::admin::admin_token_for(&c, &instance.base, ADMIN_EMAIL).await?;
     let started = Instant::now();
     let venue = create_stadium(&c, &instance.base, &token).await?;
     eprintln!(
@@ -206,7 +206,7 @@ async fn create_stadium(c: &reqwest::Client, base: &str, token: &str) -> Result<
         "stage": { "x": 10, "y": 5, "width": 10 * section_width - 20, "height": 40, "label": "Pitch" },
         "sections": sections,
     });
-    let body = crate::scenarios::admin_post(
+    let body = crate::admin::admin_post(
         c,
         format!("{base}/api/v1/admin/venues"),
         token,
@@ -237,7 +237,7 @@ async fn create_event(
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     };
-    let body = crate::scenarios::admin_post(
+    let body = crate::admin::admin_post(
         c,
         format!("{base}/api/v1/admin/events"),
         token,

@@ -42,7 +42,7 @@ pub(crate) fn machine() -> Value {
         .find_map(|l| l.strip_prefix("PRETTY_NAME="))
         .map(|v| v.trim_matches('"').to_owned());
     json!({
-        "nproc": std::thread::available_parallelism().map(|n| n.get()).ok(),
+        "nproc": std::thread::available_parallelism().map(std::num::NonZero::get).ok(),
         "cpu_model": cpu,
         "memory_gib": mem_kib.map(|k| round2(k as f64 / 1024.0 / 1024.0)),
         "os": os,

@@ -50,6 +50,7 @@
 
 use serde_json::{Value, json};
 
+mod admin;
 mod baseline;
 mod buy;
 mod client;
@@ -57,6 +58,7 @@ mod cpu;
 mod cross;
 mod databases;
 mod fanout;
+mod hall;
 mod long_sale;
 mod machine;
 mod options;

@@ -113,7 +113,7 @@ impl Options {
         Options {
             target: None,
             server_bin: PathBuf::from("target/release/boxoffice"),
-            phases: PHASES.iter().map(|p| p.to_string()).collect(),
+            phases: PHASES.iter().map(ToString::to_string).collect(),
             backends: vec![Backend::Sqlite, Backend::Postgres, Backend::MySql],
             postgres_admin: "postgres://postgres@127.0.0.1:5432/postgres".into(),
             mysql_admin: "mysql://root@127.0.0.1:3306/test".into(),
@@ -135,7 +135,10 @@ impl Options {
             cross_holds: 200,
             cross_spacing_ms: 20,
             scenario_backends: vec![Backend::Sqlite, Backend::Postgres],
-            scenarios: scenarios::SCENARIOS.iter().map(|s| s.to_string()).collect(),
+            scenarios: scenarios::SCENARIOS
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             scenario_sizes: scenarios::ScenarioSizes::default(),
             long_sale_backends: ["sqlite", "postgres", "postgres16", "mysql"]
                 .map(str::to_owned)
@@ -160,9 +163,8 @@ impl Options {
                 Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
                 None => (arg.clone(), None),
             };
-            let v = match inline.or_else(|| args.next()) {
-                Some(v) => v,
-                None => return Err(fail(format!("{name} needs a value\n\n{USAGE}"))),
+            let Some(v) = inline.or_else(|| args.next()) else {
+                return Err(fail(format!("{name} needs a value\n\n{USAGE}")));
             };
             o.set(&name, &v)?;
         }
@@ -195,7 +197,7 @@ impl Options {
             "--subscribers" => self.subscribers = num(name, v)?,
             "--holds" => self.holds = num(name, v)?,
             "--spacing-ms" => {
-                self.spacings_ms = list(v).map(|s| num(name, s)).collect::<Result<_>>()?
+                self.spacings_ms = list(v).map(|s| num(name, s)).collect::<Result<_>>()?;
             }
             "--cross-backend" => {
                 self.cross_backend = Backend::parse(v)?;
@@ -210,7 +212,7 @@ impl Options {
             "--cross-holds" => self.cross_holds = num(name, v)?,
             "--cross-spacing-ms" => self.cross_spacing_ms = num(name, v)?,
             "--scenario-backends" => {
-                self.scenario_backends = list(v).map(Backend::parse).collect::<Result<_>>()?
+                self.scenario_backends = list(v).map(Backend::parse).collect::<Result<_>>()?;
             }
             "--scenarios" => {
                 self.scenarios = list(v).map(str::to_owned).collect();
@@ -241,11 +243,11 @@ impl Options {
             "--postgres16-admin-url" => self.postgres16_admin = v.to_owned(),
             "--long-sale-buyers" => {
                 self.long_sale.buyer_counts =
-                    list(v).map(|s| num(name, s)).collect::<Result<_>>()?
+                    list(v).map(|s| num(name, s)).collect::<Result<_>>()?;
             }
             "--long-sale-soak-secs" => self.long_sale.soak_secs = num(name, v)?,
             "--long-sale-plot-dir" => {
-                self.long_sale_plot_dir = (v != "none").then(|| PathBuf::from(v))
+                self.long_sale_plot_dir = (v != "none").then(|| PathBuf::from(v));
             }
             "--json-out" => self.json_out = Some(PathBuf::from(v)),
             _ => return Err(fail(format!("unknown argument {name}\n\n{USAGE}"))),
@@ -323,7 +325,7 @@ impl Options {
     }
 }
 
-/// Accepts only URLs whose host is 127.x.x.x, localhost or [::1].
+/// Accepts only URLs whose host is 127.x.x.x, localhost or `[::1]`.
 fn require_loopback(flag: &str, url: &str) -> Result<()> {
     let rest = url
         .split_once("://")

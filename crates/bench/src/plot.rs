@@ -15,7 +15,7 @@ const COLOURS: [&str; 6] = [
 ];
 
 /// `series`: (name, points (x, y)); every axis starts at zero.
-pub fn line_chart(
+pub(crate) fn line_chart(
     title: &str,
     x_label: &str,
     y_label: &str,

@@ -52,7 +52,7 @@ async fn reader(c: reqwest::Client, url: String, deadline: Instant) -> ReadResul
     r
 }
 
-/// `concurrency` readers GETting `url` until `duration` has passed.
+/// `concurrency` readers sending `GET url` until `duration` has passed.
 pub(crate) async fn read_load(
     c: &reqwest::Client,
     url: &str,

@@ -11,17 +11,19 @@ use serde_json::{Value, json};
 
 use crate::{
     Result,
+    admin::admin_token_for,
     client::{PASSWORD, client},
     cpu::CpuMeter,
     databases::{Backend, ScratchDb},
     fail,
+    hall::{ROWS, SEATS_PER_ROW, create_event, create_venue},
     options::Options,
     read::{read_load, run_wrk, wrk_available},
     servers::{Instance, audit},
     stats::round2,
 };
 
-pub const SCENARIOS: [&str; 5] = [
+pub(crate) const SCENARIOS: [&str; 5] = [
     "flash-sale",
     "flash-sale-room",
     "hot-seat",
@@ -32,13 +34,9 @@ pub const SCENARIOS: [&str; 5] = [
 /// 50 buyers a second, at most 600 shopping at once, and a minute for the crowd to get through.
 const ROOM: &str = r#"{"enabled": true, "admit_per_minute": 3000, "max_active": 600, "auto": {"target_hold_p99_ms": 200}}"#;
 const ADMIN_EMAIL: &str = "bench-admin@boxoffice.test";
-/// 40 rows of 50: the issue's 2,000 seats.
-const ROWS: usize = 40;
-const SEATS_PER_ROW: usize = 50;
-
 /// Per-scenario sizes; the defaults are the issue's targets.
 #[derive(Debug, Clone)]
-pub struct ScenarioSizes {
+pub(crate) struct ScenarioSizes {
     pub flash_buyers: usize,
     pub hot_rate: f64,
     pub hot_secs: u64,
@@ -61,7 +59,7 @@ impl Default for ScenarioSizes {
 }
 
 /// The rehearse flags of one scenario at these sizes (besides target, event and output).
-pub fn rehearse_flags(scenario: &str, s: &ScenarioSizes) -> Vec<String> {
+pub(crate) fn rehearse_flags(scenario: &str, s: &ScenarioSizes) -> Vec<String> {
     let flags: Vec<String> = match scenario {
         // Everyone at the opening second, five buyers per seat.
         "flash-sale" => vec![
@@ -105,7 +103,7 @@ pub fn rehearse_flags(scenario: &str, s: &ScenarioSizes) -> Vec<String> {
     all
 }
 
-pub async fn phase_scenarios(opts: &Options) -> Value {
+pub(crate) async fn phase_scenarios(opts: &Options) -> Value {
     let mut out = json!({});
     for backend in &opts.scenario_backends {
         eprintln!("scenarios {}: starting", backend.name());
@@ -201,130 +199,6 @@ async fn healthz_ceiling(opts: &Options, base: &str) -> Value {
 
 async fn admin_token(c: &reqwest::Client, base: &str) -> Result<String> {
     admin_token_for(c, base, ADMIN_EMAIL).await
-}
-
-/// Signs in the admin account the server was started with; returns its bearer token.
-pub(super) async fn admin_token_for(
-    c: &reqwest::Client,
-    base: &str,
-    email: &str,
-) -> Result<String> {
-    let r = c
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await?;
-    let status = r.status();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
-    body["token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| fail(format!("admin login: {status} {body}")))
-}
-
-pub(super) async fn admin_post(
-    c: &reqwest::Client,
-    url: String,
-    token: &str,
-    body: &Value,
-) -> Result<Value> {
-    let r = c.post(url).bearer_auth(token).json(body).send().await?;
-    let status = r.status();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
-    if status.as_u16() != 201 {
-        return Err(fail(format!("admin create: {status} {body}")));
-    }
-    Ok(body)
-}
-
-fn row_label(r: usize) -> String {
-    let letter = |i: usize| char::from(b'A' + i as u8);
-    if r < 26 {
-        letter(r).to_string()
-    } else {
-        format!("A{}", letter(r - 26))
-    }
-}
-
-/// A plain rectangular hall: 40 rows of 50 seats, row A nearest the stage.
-async fn create_venue(c: &reqwest::Client, base: &str, token: &str) -> Result<String> {
-    let rows: Vec<Value> = (0..ROWS)
-        .map(|r| {
-            let label = row_label(r);
-            let seats: Vec<Value> = (1..=SEATS_PER_ROW)
-                .map(|n| {
-                    json!({
-                        "id": format!("{label}-{n}"), "label": n.to_string(),
-                        "x": 10 + n * 12, "y": 60 + r * 14,
-                    })
-                })
-                .collect();
-            json!({ "label": label, "seats": seats })
-        })
-        .collect();
-    let layout = json!({
-        "width": 30 + SEATS_PER_ROW * 12, "height": 80 + ROWS * 14,
-        "stage": { "x": 10, "y": 5, "width": SEATS_PER_ROW * 12, "height": 30, "label": "Stage" },
-        "sections": [{ "id": "floor", "name": "Floor", "rows": rows }],
-    });
-    let body = admin_post(
-        c,
-        format!("{base}/api/v1/admin/venues"),
-        token,
-        &json!({ "name": "Bench Arena", "layout": layout }),
-    )
-    .await?;
-    body["venue"]["id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| fail("no venue id"))
-}
-
-/// A fresh on-sale event in the venue, three price bands from front to back.
-async fn create_event(
-    c: &reqwest::Client,
-    base: &str,
-    token: &str,
-    venue: &str,
-    name: &str,
-) -> Result<String> {
-    let mut seat_categories = serde_json::Map::new();
-    for r in 0..ROWS {
-        let band = match r * 4 / ROWS {
-            0 => "Front",
-            1 => "Middle",
-            _ => "Back",
-        };
-        for n in 1..=SEATS_PER_ROW {
-            seat_categories.insert(format!("{}-{n}", row_label(r)), band.into());
-        }
-    }
-    let now = time::OffsetDateTime::now_utc();
-    let rfc = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
-    let body = admin_post(
-        c,
-        format!("{base}/api/v1/admin/events"),
-        token,
-        &json!({
-            "venue_id": venue, "name": format!("Bench: {name}"),
-            "starts_at": rfc(now + time::Duration::days(30)),
-            "sale_opens_at": rfc(now - time::Duration::hours(1)),
-            "categories": [
-                { "name": "Front", "price_cents": 9000 },
-                { "name": "Middle", "price_cents": 6000 },
-                { "name": "Back", "price_cents": 3500 },
-            ],
-            "seat_categories": seat_categories,
-        }),
-    )
-    .await?;
-    body["event"]["id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| fail("no event id"))
 }
 
 /// The server's resident memory, in KiB, from /proc.
@@ -462,7 +336,7 @@ fn summarise(r: &Value) -> Value {
 }
 
 /// True when a backend or a scenario failed to run, or a rehearsal's verdict was not clean.
-pub fn any_failure(s: &Value) -> bool {
+pub(crate) fn any_failure(s: &Value) -> bool {
     s.as_object().is_some_and(|backends| {
         backends.values().any(|b| {
             b.get("error").is_some()
@@ -482,7 +356,7 @@ fn f(v: &Value) -> String {
     }
 }
 
-pub fn print_scenarios(s: &Value) {
+pub(crate) fn print_scenarios(s: &Value) {
     println!();
     println!(
         "e. rehearsals (boxoffice rehearse), each on a fresh {}-seat event",
@@ -593,13 +467,5 @@ mod tests {
         assert_eq!(at("--rate"), "1000");
         assert_eq!(at("--buyers"), "5000");
         assert_eq!(at("--scenario"), "hot-seat");
-    }
-
-    #[test]
-    fn rows_past_z_get_two_letters() {
-        assert_eq!(row_label(0), "A");
-        assert_eq!(row_label(25), "Z");
-        assert_eq!(row_label(26), "AA");
-        assert_eq!(row_label(39), "AN");
     }
 }

@@ -48,7 +48,7 @@ fn trio(v: &Value) -> String {
 fn print_buy(buy: &Value, baseline: &Value) {
     let empty = serde_json::Map::new();
     let backends = buy.as_object().unwrap_or(&empty);
-    if backends.is_empty() && baseline.as_object().is_none_or(|b| b.is_empty()) {
+    if backends.is_empty() && baseline.as_object().is_none_or(serde_json::Map::is_empty) {
         return;
     }
     let any = backends.values().find(|b| b.get("error").is_none());

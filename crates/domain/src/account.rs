@@ -2,6 +2,7 @@
 
 use super::InvalidInput;
 
+/// An e-mail address, lower-cased and trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
@@ -24,6 +25,7 @@ impl Email {
         Ok(Email(s))
     }
 
+    /// The address as stored.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -40,10 +42,11 @@ impl std::fmt::Debug for Password {
 }
 
 impl Password {
-    pub const MIN_CHARS: usize = 8;
+    pub(crate) const MIN_CHARS: usize = 8;
     /// Argon2 accepts more, but hashing megabytes on request would be a cheap denial of service.
-    pub const MAX_CHARS: usize = 256;
+    pub(crate) const MAX_CHARS: usize = 256;
 
+    /// Checks a new password's length and characters.
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         super::text::check("password", raw)?;
         let n = raw.chars().count();
@@ -71,15 +74,18 @@ impl Password {
             .then(|| Password(raw.to_owned()))
     }
 
+    /// The password in clear, for hashing or verifying only.
     pub fn expose(&self) -> &str {
         &self.0
     }
 }
 
+/// The name a buyer goes by: 1 to 100 printable characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
 impl DisplayName {
+    /// Trims, and refuses empty or over-long names.
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         super::text::check("name", raw)?;
         let s = raw.trim();
@@ -95,19 +101,25 @@ impl DisplayName {
         Ok(DisplayName(s.to_owned()))
     }
 
+    /// The name as stored.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
+/// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// Buys tickets for themself.
     Buyer,
+    /// Checks tickets in at the door.
     Staff,
+    /// Manages venues, events and refunds.
     Admin,
 }
 
 impl Role {
+    /// The name stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Buyer => "buyer",
@@ -116,6 +128,7 @@ impl Role {
         }
     }
 
+    /// The role stored under `s`, if any.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "buyer" => Some(Role::Buyer),

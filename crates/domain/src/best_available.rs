@@ -6,7 +6,7 @@ use super::venue::{Layout, SeatPlace};
 
 /// What the buyer asked for: how many seats, and optionally of which category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Wanted<'a> {
+pub(crate) struct Wanted<'a> {
     pub count: usize,
     pub category_id: Option<&'a str>,
 }
@@ -20,7 +20,7 @@ const AISLE_FACTOR: f64 = 1.6;
 /// `is_free` says whether a seat may be handed out now (available in the live map). Wheelchair
 /// spaces are never chosen: they are for the buyers who pick them. Ties go to the earlier row in
 /// the layout, then to the earlier seat, so the answer is the same on every instance.
-pub fn best_block(
+pub(crate) fn best_block(
     layout: &Layout,
     wanted: Wanted<'_>,
     is_free: impl Fn(&str) -> bool,

@@ -2,6 +2,7 @@
 
 use super::InvalidInput;
 
+/// A Luhn-valid card number; `Debug` shows only its last four digits.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CardNumber(String);
 
@@ -25,10 +26,12 @@ impl CardNumber {
         Ok(CardNumber(digits))
     }
 
+    /// All the digits, to hand to the provider and nowhere else.
     pub fn digits(&self) -> &str {
         &self.0
     }
 
+    /// The last four digits, safe to show and log.
     pub fn last4(&self) -> &str {
         &self.0[self.0.len().saturating_sub(4)..]
     }

@@ -25,14 +25,20 @@ fn alphabet(state: SeatState) -> std::ops::RangeInclusive<u8> {
 /// (sections, rows, seats), and the hash of the layout document that lists them so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeatOrder {
+    /// Hash of the layout document; a client with another hash must refetch.
     pub layout_hash: String,
+    /// Every seat id, in layout order.
     pub seat_ids: Vec<String>,
 }
 
+/// The compact map: one character per seat, with versions stored as offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompactSeats {
+    /// The lowest version; each character's version is an offset from it.
     pub version_base: i64,
+    /// One character per seat, in layout order, encoding state and version offset.
     pub states: String,
+    /// Versions too far above the base for one character, by seat index.
     pub versions: BTreeMap<usize, i64>,
 }
 

@@ -58,22 +58,33 @@ const STRIPE_MINIMUMS: &[(&str, i64)] = &[
     ("AED", 200),
 ];
 
+/// Why an amount cannot be sent to the provider.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AmountError {
+    /// Not an ISO 4217 code.
     #[error("{0} is not a currency code")]
     UnknownCurrency(String),
+    /// The provider takes only whole units of this currency, and the amount has a fraction.
     #[error("{amount} {currency} cannot be charged: the provider only takes whole {unit}")]
     NotRepresentable {
+        /// In our minor units.
         amount: i64,
+        /// The currency's code.
         currency: String,
+        /// What the provider counts in, for the message.
         unit: &'static str,
     },
+    /// Under the provider's minimum charge.
     #[error("{amount} {currency} is below the provider's minimum charge of {minimum}")]
     TooSmall {
+        /// In our minor units.
         amount: i64,
+        /// The currency's code.
         currency: String,
+        /// The provider's minimum, in its minor units.
         minimum: i64,
     },
+    /// Over eight digits.
     #[error("the total is above the provider's limit of {MAX_PROVIDER_AMOUNT} minor units")]
     TooLarge,
 }

@@ -15,10 +15,10 @@ use super::{
 };
 
 /// Enough for any hall's price plan; more is a mistake (say, one category per seat).
-pub const MAX_CATEGORIES: usize = 100;
+pub(crate) const MAX_CATEGORIES: usize = 100;
 /// The most a payment provider takes for one charge (Stripe: eight digits of minor units), so
 /// that every seat can be sold on its own.
-pub const MAX_PRICE_CENTS: i64 = super::currency::MAX_PROVIDER_AMOUNT;
+pub(crate) const MAX_PRICE_CENTS: i64 = super::currency::MAX_PROVIDER_AMOUNT;
 
 /// A price category as an admin sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
@@ -33,24 +33,32 @@ pub struct CategoryInput {
     pub currency: Option<String>,
 }
 
+/// A checked price category, its currency being the event's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedCategory {
+    /// Trimmed, unique within the event ignoring case.
     pub name: String,
+    /// Minor units of the event's currency.
     pub price_cents: i64,
 }
 
 /// An event ready to be stored once its seats are assigned with [`EventPlan::assign_seats`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventPlan {
+    /// Trimmed and checked like any other name.
     pub name: String,
+    /// Still to come when the event is created.
     pub starts_at: Timestamp,
+    /// Before the start.
     pub sale_opens_at: Timestamp,
+    /// ISO 4217, shared by every category.
     pub currency: String,
     /// In the order given: the order buyers see them in.
     pub categories: Vec<PlannedCategory>,
 }
 
 impl EventPlan {
+    /// Checks the name, the dates and the categories an admin sent.
     pub fn parse(
         name: &str,
         starts_at: &str,

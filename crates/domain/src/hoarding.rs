@@ -34,6 +34,7 @@ pub fn hourly_wait(
     ))
 }
 
+/// The window of the hourly hold cap.
 pub const HOUR: Duration = Duration::from_secs(3600);
 
 /// Seats still cooling down for this account, and how long until the last of them may be held.

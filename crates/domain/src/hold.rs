@@ -4,16 +4,22 @@ use std::collections::BTreeSet;
 
 use super::{InvalidInput, time::Timestamp};
 
+/// Where a hold is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldStatus {
+    /// The seats are reserved for the buyer until the hold expires.
     Active,
+    /// The buyer let the seats go.
     Released,
+    /// The time ran out before checkout.
     Expired,
+    /// Paid for: the seats are sold.
     Converted,
 }
 
 impl HoldStatus {
+    /// The name stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {
             HoldStatus::Active => "active",
@@ -23,6 +29,7 @@ impl HoldStatus {
         }
     }
 
+    /// The status stored under `s`, if any.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "active" => Some(HoldStatus::Active),
@@ -37,12 +44,19 @@ impl HoldStatus {
 /// A hold as stored.
 #[derive(Debug, Clone)]
 pub struct Hold {
+    /// The hold's id.
     pub id: String,
+    /// The event whose seats are held.
     pub event_id: String,
+    /// The buyer holding them.
     pub user_id: String,
+    /// The held seats.
     pub seat_ids: Vec<String>,
+    /// As stored; see [`Hold::effective_status`] for what it means now.
     pub status: HoldStatus,
+    /// When the hold was granted.
     pub created_at: Timestamp,
+    /// When the seats go back on sale unless paid for.
     pub expires_at: Timestamp,
 }
 
@@ -57,6 +71,7 @@ impl Hold {
         }
     }
 
+    /// Whether checkout may still take payment for this hold.
     pub fn can_be_paid(&self, now: Timestamp) -> bool {
         self.effective_status(now) == HoldStatus::Active
     }
@@ -69,6 +84,7 @@ pub struct HoldRequest {
 }
 
 impl HoldRequest {
+    /// Checks the seats asked for: at least one, none twice, at most `max_seats`.
     pub fn parse(seat_ids: &[String], max_seats: u32) -> Result<Self, InvalidInput> {
         if seat_ids.is_empty() {
             return Err(InvalidInput::new("no_seats", "Choose at least one seat."));
@@ -120,7 +136,7 @@ mod tests {
     use super::*;
 
     fn ids(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
+        v.iter().map(std::string::ToString::to_string).collect()
     }
 
     #[test]

@@ -5,11 +5,12 @@ use sha2::{Digest, Sha256};
 
 use super::InvalidInput;
 
+/// A client's `Idempotency-Key`: trimmed, at most 255 bytes, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    pub const MAX_LEN: usize = 255;
+    pub(crate) const MAX_LEN: usize = 255;
 
     /// `None` when the header is missing or blank (a 400 for the caller), an error when malformed.
     pub fn parse(raw: Option<&str>) -> Result<Option<Self>, InvalidInput> {
@@ -25,7 +26,7 @@ impl IdempotencyKey {
                 ),
             ));
         }
-        if raw.chars().any(|c| c.is_control()) {
+        if raw.chars().any(char::is_control) {
             return Err(InvalidInput::new(
                 "invalid_idempotency_key",
                 "Idempotency-Key has control characters.",
@@ -34,6 +35,7 @@ impl IdempotencyKey {
         Ok(Some(IdempotencyKey(raw.to_owned())))
     }
 
+    /// The key as sent.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -56,6 +58,7 @@ fn canonical(v: &serde_json::Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
+/// Lower-case hex of `bytes`, as digests are stored and compared.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,7 +1,13 @@
 //! Pure domain rules: accounts, seats, holds, money, venues, tickets. No I/O lives here.
 
 pub mod account;
-pub mod best_available;
+// No endpoint asks for the best seats yet: the rule waits here, tested, and goes public with its
+// first caller (the expectation then fails, as a reminder to drop it).
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "no endpoint uses best available yet")
+)]
+mod best_available;
 pub mod card;
 pub mod compact_seats;
 pub mod currency;
@@ -31,12 +37,16 @@ pub fn new_id() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct InvalidInput {
+    /// Machine-readable, stable: clients branch on it.
     pub code: &'static str,
+    /// For a person, in plain words.
     pub message: String,
+    /// The offending parts, when there were many.
     pub details: Option<serde_json::Value>,
 }
 
 impl InvalidInput {
+    /// A refusal with no details.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         InvalidInput {
             code,
@@ -48,7 +58,7 @@ impl InvalidInput {
     /// Names the offending items under `key`: at most [`MAX_NAMED`] of them, with their total
     /// `count`, so that a mistake repeated over 50,000 seats stays a short answer.
     /// Each is echoed at most [`MAX_ECHO_CHARS`] long.
-    pub fn naming<S: AsRef<str>>(mut self, key: &str, items: &[S]) -> Self {
+    pub(crate) fn naming<S: AsRef<str>>(mut self, key: &str, items: &[S]) -> Self {
         let named: Vec<String> = items
             .iter()
             .take(MAX_NAMED)
@@ -60,9 +70,9 @@ impl InvalidInput {
 }
 
 /// How many offending items an error names at most.
-pub const MAX_NAMED: usize = 50;
+pub(crate) const MAX_NAMED: usize = 50;
 /// How much of an offending item an error repeats: never the whole of a megabyte-long string.
-pub const MAX_ECHO_CHARS: usize = 64;
+pub(crate) const MAX_ECHO_CHARS: usize = 64;
 
 fn echo(item: &str) -> String {
     match item.char_indices().nth(MAX_ECHO_CHARS) {

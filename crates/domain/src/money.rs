@@ -8,16 +8,22 @@ pub const DEFAULT_CURRENCY: &str = "EUR";
 /// An amount in minor units of one currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Money {
+    /// Minor units (cents for EUR).
     pub cents: i64,
+    /// ISO 4217 code.
     pub currency: String,
 }
 
+/// Why a total could not be computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PricingError {
+    /// A seat belongs to no priced category.
     #[error("seat {0} has no price category")]
     Unpriced(String),
+    /// The seats are priced in more than one currency.
     #[error("an order cannot mix currencies")]
     MixedCurrencies,
+    /// The sum overflows.
     #[error("the total does not fit in 64 bits")]
     Overflow,
 }
@@ -25,7 +31,9 @@ pub enum PricingError {
 /// A category's price.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Price {
+    /// Minor units (cents for EUR).
     pub cents: i64,
+    /// ISO 4217 code.
     pub currency: String,
 }
 

@@ -6,11 +6,13 @@ use std::time::Duration;
 /// one every 3 s. The generic cell rate algorithm behind it never needs a sliding window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateQuota {
+    /// Requests allowed at once, and per period.
     pub count: u32,
-    pub period: Duration,
+    pub(crate) period: Duration,
 }
 
 impl RateQuota {
+    /// `count` requests per `period`.
     pub const fn new(count: u32, period: Duration) -> Self {
         RateQuota { count, period }
     }

@@ -6,8 +6,11 @@ use std::collections::BTreeSet;
 /// One ticket of the order, as far as refunding is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundableTicket {
+    /// The ticket's id.
     pub id: String,
+    /// The seat it is for.
     pub seat_id: String,
+    /// What was paid for it, in the order's currency.
     pub price_cents: i64,
     /// False once the ticket has been refunded.
     pub valid: bool,
@@ -18,20 +21,27 @@ pub struct RefundableTicket {
 pub struct RefundPlan {
     /// Sorted, so that the same refund asked twice gets the same provider idempotency key.
     pub ticket_ids: Vec<String>,
+    /// The seats that go back on sale.
     pub seat_ids: Vec<String>,
+    /// The sum of the refunded tickets' prices.
     pub amount_cents: i64,
     /// True when no valid ticket is left afterwards: the order becomes `refunded`.
     pub whole_order: bool,
 }
 
+/// Why a refund was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefundRefused {
+    /// Tickets were named, but none.
     #[error("an explicit list of tickets to refund must not be empty")]
     EmptySelection,
+    /// Some named tickets belong to another order, or to none.
     #[error("these tickets are not part of the order: {0:?}")]
     NotInOrder(Vec<String>),
+    /// Some named tickets were refunded before: money goes back once.
     #[error("these tickets were already refunded: {0:?}")]
     AlreadyRefunded(Vec<String>),
+    /// The whole order was refunded before.
     #[error("every ticket of the order was already refunded")]
     NothingLeft,
 }

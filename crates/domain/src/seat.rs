@@ -2,15 +2,20 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Where a seat is in the sale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SeatState {
+    /// Free to hold.
     Available,
+    /// Reserved by a hold until it ends.
     Held,
+    /// Paid for: a valid ticket exists.
     Sold,
 }
 
 impl SeatState {
+    /// The name stored in the database and sent on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
             SeatState::Available => "available",
@@ -19,6 +24,7 @@ impl SeatState {
         }
     }
 
+    /// The state stored under `s`, if any.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "available" => Some(SeatState::Available),
@@ -32,9 +38,13 @@ impl SeatState {
 /// A seat's state at one version, with the user holding it (kept server-side to answer `mine`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeatStatus {
+    /// The seat's id in the layout.
     pub seat_id: String,
+    /// Its state at `version`.
     pub state: SeatState,
+    /// Increases with every change to this seat.
     pub version: i64,
+    /// The account holding or owning the seat; never sent to other buyers.
     pub holder: Option<String>,
 }
 
@@ -55,10 +65,14 @@ impl SeatStatus {
     }
 }
 
+/// A seat as one caller may see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SeatView {
+    /// The seat's id in the layout.
     pub id: String,
+    /// Its state at `version`.
     pub state: SeatState,
+    /// Increases with every change to this seat.
     pub version: i64,
     /// Present (true) only for seats held by, or sold to, the signed-in caller.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

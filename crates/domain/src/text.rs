@@ -7,17 +7,17 @@
 use super::InvalidInput;
 
 /// Whether `c` may appear in any text we accept.
-pub fn is_allowed(c: char) -> bool {
+pub(crate) fn is_allowed(c: char) -> bool {
     !(c.is_control() || is_bidi_control(c) || is_invisible(c))
 }
 
 /// The first character of `text` we refuse, if any.
-pub fn first_refused(text: &str) -> Option<char> {
+pub(crate) fn first_refused(text: &str) -> Option<char> {
     text.chars().find(|&c| !is_allowed(c))
 }
 
 /// Refuses `text` when it holds a character we do not accept; `field` names it in the error.
-pub fn check(field: &str, text: &str) -> Result<(), InvalidInput> {
+pub(crate) fn check(field: &str, text: &str) -> Result<(), InvalidInput> {
     match first_refused(text) {
         None => Ok(()),
         Some(c) => Err(refused(field, c)),

@@ -10,7 +10,7 @@ type HmacSha256 = Hmac<Sha256>;
 const PREFIX: &str = "BO1";
 
 /// The key for one event's tickets: HMAC(secret, "ticket-key:" + event id).
-pub fn event_key(secret: &[u8], event_id: &str) -> [u8; 32] {
+pub(crate) fn event_key(secret: &[u8], event_id: &str) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(b"ticket-key:");
     mac.update(event_id.as_bytes());

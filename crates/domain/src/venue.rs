@@ -3,51 +3,75 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A venue's seat map, drawn as SVG by the buyer's site.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Layout {
     /// The SVG viewBox is `0 0 width height`; seat coordinates are seat centres in it.
     pub width: f64,
+    /// The height of the view box.
     pub height: f64,
+    /// Where the stage is drawn.
     pub stage: Stage,
+    /// The seating, section by section.
     pub sections: Vec<Section>,
 }
 
+/// The stage's rectangle in the view box.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Stage {
+    /// Left edge.
     pub x: f64,
+    /// Top edge.
     pub y: f64,
+    /// In view-box units.
     pub width: f64,
+    /// In view-box units.
     pub height: f64,
+    /// Text drawn on it.
     pub label: String,
 }
 
+/// A named part of the hall, such as the floor or a balcony.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Section {
+    /// Unique within the layout.
     pub id: String,
+    /// Shown to buyers.
     pub name: String,
+    /// Its rows, in layout order.
     pub rows: Vec<Row>,
 }
 
+/// One row of seats.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Row {
+    /// Shown to buyers, such as `C`.
     pub label: String,
+    /// Its seats in the order they sit.
     pub seats: Vec<SeatPlace>,
 }
 
+/// One seat as drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SeatPlace {
+    /// Unique in the venue and well formed: it ends up in URLs and tickets.
     pub id: String,
+    /// The number on the seat, shown to buyers.
     pub label: String,
+    /// Centre, horizontally.
     pub x: f64,
+    /// Centre, vertically.
     pub y: f64,
     /// Filled in per event: the venue itself has no prices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category_id: Option<String>,
+    /// A wheelchair place.
     #[serde(default)]
     pub accessible: bool,
 }
 
 impl Layout {
+    /// Every seat with its section and row, in layout order.
     pub fn seats(&self) -> impl Iterator<Item = (&Section, &Row, &SeatPlace)> {
         self.sections
             .iter()
@@ -55,6 +79,7 @@ impl Layout {
             .flat_map(|(s, r)| r.seats.iter().map(move |p| (s, r, p)))
     }
 
+    /// How many seats the layout has.
     pub fn seat_count(&self) -> usize {
         self.seats().count()
     }
@@ -62,11 +87,15 @@ impl Layout {
 
 /// A price category of the demo event: name, price in cents, and the rows it covers.
 pub struct DemoCategory {
+    /// Its name.
     pub name: &'static str,
+    /// Its price in EUR cents.
     pub price_cents: i64,
+    /// The first and last row letters it covers.
     pub rows: std::ops::RangeInclusive<char>,
 }
 
+/// The demo event's three categories, front to back.
 pub const DEMO_CATEGORIES: [DemoCategory; 3] = [
     DemoCategory {
         name: "Premium",
@@ -85,7 +114,7 @@ pub const DEMO_CATEGORIES: [DemoCategory; 3] = [
     },
 ];
 
-pub const DEMO_SEATS_PER_ROW: u32 = 32;
+pub(crate) const DEMO_SEATS_PER_ROW: u32 = 32;
 
 /// The reference hall: rows A–P of 32 seats on arcs around the stage, with two aisles splitting
 /// each row 8 / 16 / 8. Seats keep a constant spacing, so rear rows curve more gently.

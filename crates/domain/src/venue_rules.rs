@@ -9,20 +9,22 @@ use super::{
 };
 
 /// Venue, event and category names: what fits on a ticket and in a list.
-pub const MAX_NAME_CHARS: usize = 200;
+pub(crate) const MAX_NAME_CHARS: usize = 200;
 /// The largest venue we sell: stadium-sized on-sales are what the design is measured against.
-pub const MAX_SEATS: usize = 50_000;
+pub(crate) const MAX_SEATS: usize = 50_000;
 /// Seat and section ids travel in URLs, logs and signed ticket codes: short and plain.
-pub const MAX_ID_LEN: usize = 64;
+pub(crate) const MAX_ID_LEN: usize = 64;
 /// Labels of seats, rows, sections and the stage.
-pub const MAX_LABEL_CHARS: usize = 64;
+pub(crate) const MAX_LABEL_CHARS: usize = 64;
 /// The view box is in drawing units; anything larger is a mistake, not a venue.
-pub const MAX_DIMENSION: f64 = 1_000_000.0;
+pub(crate) const MAX_DIMENSION: f64 = 1_000_000.0;
 
 /// A venue ready to be stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewVenue {
+    /// Trimmed, 1 to 200 characters.
     pub name: String,
+    /// Checked, with no categories on its seats.
     pub layout: Layout,
 }
 
@@ -42,7 +44,11 @@ impl NewVenue {
 }
 
 /// A display name: trimmed, 1 to [`MAX_NAME_CHARS`] characters, no control characters.
-pub fn parse_name(raw: &str, code: &'static str, what: &str) -> Result<String, InvalidInput> {
+pub(crate) fn parse_name(
+    raw: &str,
+    code: &'static str,
+    what: &str,
+) -> Result<String, InvalidInput> {
     let name = raw.trim();
     if !is_display_name(name) {
         return Err(InvalidInput::new(
@@ -56,7 +62,7 @@ pub fn parse_name(raw: &str, code: &'static str, what: &str) -> Result<String, I
 }
 
 /// Whether `raw`, trimmed, is 1 to [`MAX_NAME_CHARS`] characters without control characters.
-pub fn is_display_name(raw: &str) -> bool {
+pub(crate) fn is_display_name(raw: &str) -> bool {
     let name = raw.trim();
     !name.is_empty()
         && name.chars().count() <= MAX_NAME_CHARS
@@ -83,7 +89,7 @@ fn invalid_layout(message: &str) -> InvalidInput {
 }
 
 /// Every rule of a layout; the first broken one is reported, naming every seat that breaks it.
-pub fn check_layout(layout: &Layout) -> Result<(), InvalidInput> {
+pub(crate) fn check_layout(layout: &Layout) -> Result<(), InvalidInput> {
     let (width, height) = (layout.width, layout.height);
     let dimension = |v: f64| v.is_finite() && v > 0.0 && v <= MAX_DIMENSION;
     if !dimension(width) || !dimension(height) {
@@ -211,7 +217,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::venue::{Row, SeatPlace, Section, demo_hall};
 
-    pub fn seat(id: &str, x: f64, y: f64) -> SeatPlace {
+    pub(crate) fn seat(id: &str, x: f64, y: f64) -> SeatPlace {
         SeatPlace {
             id: id.into(),
             label: id.into(),
@@ -223,7 +229,7 @@ pub(crate) mod tests {
     }
 
     /// A 100 × 100 room with one section and one row of the given seats.
-    pub fn room(seats: Vec<SeatPlace>) -> Layout {
+    pub(crate) fn room(seats: Vec<SeatPlace>) -> Layout {
         Layout {
             width: 100.0,
             height: 100.0,

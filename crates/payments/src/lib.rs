@@ -16,19 +16,25 @@ use boxoffice_domain::{card::CardNumber, money::Money, time::Timestamp};
 
 pub use sandbox::SandboxProvider;
 
+/// What an intent is created for: one checkout attempt's amount.
 #[derive(Debug, Clone)]
 pub struct IntentRequest {
     /// The provider de-duplicates on this key: asking twice creates one intent.
     pub idempotency_key: String,
+    /// In our minor units; the provider converts to its own.
     pub amount_cents: i64,
+    /// ISO 4217 code.
     pub currency: String,
+    /// Shown in the provider's dashboard.
     pub description: String,
 }
 
+/// A payment intent as the provider created it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Intent {
     /// The provider's id of the intent: the reference every later call and webhook names.
     pub id: String,
+    /// Where it stands at creation.
     pub status: IntentStatus,
     /// What the buyer's browser confirms the intent with (Stripe.js), when the provider has one.
     pub client_secret: Option<String>,
@@ -47,21 +53,29 @@ pub struct BrowserCheckout {
 /// A refund as the provider reports it. Only a succeeded refund has sent money back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
+    /// The provider's id of the refund.
     pub id: String,
+    /// Where it stands.
     pub status: RefundStatus,
 }
 
+/// Where a refund stands at the provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefundStatus {
     /// Accepted; the money is on its way (or waits for the buyer's bank).
     Pending,
+    /// The money went back.
     Succeeded,
+    /// The provider could not send the money back.
     Failed {
+        /// The provider's reason.
         reason: String,
     },
+    /// Cancelled before the money went back.
     Canceled,
 }
 
+/// Where a payment intent stands at the provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IntentStatus {
     /// Created but not confirmed, or waiting for the buyer (a card, 3-D Secure): nothing has been
@@ -69,8 +83,11 @@ pub enum IntentStatus {
     RequiresConfirmation,
     /// Confirmed; the outcome comes later, by webhook or by asking again.
     Processing,
+    /// Charged.
     Succeeded,
+    /// The card was refused; nothing was charged.
     Declined {
+        /// The provider's reason.
         reason: String,
     },
     /// Cancelled before any charge.
@@ -87,6 +104,7 @@ impl IntentStatus {
     }
 }
 
+/// Why a provider call gave no answer we can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// No answer, or not in time: whether the call took effect is unknown.
@@ -102,16 +120,22 @@ pub enum ProviderError {
 pub struct WebhookEvent {
     /// The provider's event id (the same event may arrive more than once).
     pub id: String,
+    /// The intent it is about.
     pub intent_id: String,
+    /// What the intent became.
     pub status: IntentStatus,
 }
 
+/// Why a webhook was not acted on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookError {
+    /// Not signed with our secret: not from the provider.
     #[error("the webhook signature is missing or wrong")]
     BadSignature,
+    /// Signed too long ago (or ahead of our clock): perhaps a replay.
     #[error("the webhook is too old (or from the future)")]
     Stale,
+    /// Signed, but not a body we can read.
     #[error("the webhook body is not an event we understand: {0}")]
     Malformed(String),
     /// A genuine event of a kind that changes nothing here.
@@ -119,10 +143,12 @@ pub enum WebhookError {
     Ignored,
 }
 
+/// A payment provider, as checkout, settlement and refunds use it.
 #[async_trait]
 pub trait PaymentProvider: Send + Sync + 'static {
     /// The provider's name, stored with each payment.
     fn name(&self) -> &'static str;
+    /// Creates the intent for one attempt, once per idempotency key.
     async fn create_intent(&self, request: &IntentRequest) -> Result<Intent, ProviderError>;
     /// Charges the card for the intent. `idempotency_key` makes a retried confirmation harmless.
     async fn confirm(

@@ -11,7 +11,7 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
@@ -24,10 +24,15 @@ use super::{
 };
 use boxoffice_domain::{card::CardNumber, money::Money, new_id, time::Timestamp};
 
+/// Succeeds at once.
 pub const CARD_SUCCEEDS: &str = "4242424242424242";
+/// Declined at once.
 pub const CARD_DECLINED: &str = "4000000000000002";
+/// Processing, then succeeds after the settle delay.
 pub const CARD_SLOW_SUCCESS: &str = "4000000000003063";
+/// Processing, then declined after the settle delay.
 pub const CARD_SLOW_DECLINE: &str = "4000000000000259";
+/// Succeeds, but the answer is lost: the caller times out.
 pub const CARD_ANSWER_LOST: &str = "4000000000000119";
 
 pub use super::webhook::SIGNATURE_HEADER;
@@ -52,6 +57,7 @@ pub struct SandboxProvider {
 }
 
 impl SandboxProvider {
+    /// A sandbox that signs its webhooks with `webhook_secret`.
     pub fn new(webhook_secret: &[u8]) -> Self {
         SandboxProvider {
             webhook_secret: webhook_secret.to_vec(),
@@ -62,8 +68,9 @@ impl SandboxProvider {
         }
     }
 
-    /// How long a processing card takes to settle.
-    pub fn with_settle_delay(mut self, delay: Duration) -> Self {
+    /// How long a processing card takes to settle; the tests shorten it.
+    #[cfg(test)]
+    fn with_settle_delay(mut self, delay: Duration) -> Self {
         self.settle_delay = delay;
         self
     }
@@ -86,7 +93,7 @@ fn succeeded(reference: &str) -> Refund {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[async_trait]

@@ -6,9 +6,13 @@
 /// What confirming an intent with a test card does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CardBehaviour {
+    /// The charge succeeds.
     Succeeds,
+    /// The charge is declined.
     Declines {
+        /// Stripe's `decline_code`.
         decline_code: &'static str,
+        /// Stripe's message for the buyer.
         message: &'static str,
     },
     /// 3-D Secure is required: the intent waits in `requires_action` until the buyer passes
@@ -22,13 +26,14 @@ pub enum CardBehaviour {
     AnswerLost,
 }
 
+/// The decline of a card that is simply refused.
 pub const GENERIC_DECLINE: CardBehaviour = CardBehaviour::Declines {
     decline_code: "generic_decline",
     message: "Your card was declined.",
 };
 
 /// Stripe's test cards: (number, payment method, behaviour).
-pub const STRIPE_TEST_CARDS: &[(&str, &str, CardBehaviour)] = &[
+pub(crate) const STRIPE_TEST_CARDS: &[(&str, &str, CardBehaviour)] = &[
     ("4242424242424242", "pm_card_visa", CardBehaviour::Succeeds),
     (
         "4000056655665556",
@@ -84,7 +89,7 @@ pub const STRIPE_TEST_CARDS: &[(&str, &str, CardBehaviour)] = &[
 
 /// The sandbox's own behaviours, which Stripe's test mode has no card for. The numbers are the
 /// ones the in-process sandbox has always used for them.
-pub const SANDBOX_TEST_CARDS: &[(&str, &str, CardBehaviour)] = &[
+pub(crate) const SANDBOX_TEST_CARDS: &[(&str, &str, CardBehaviour)] = &[
     (
         "4000000000003063",
         "pm_sandbox_processingThenSucceeds",

@@ -15,7 +15,7 @@ type HmacSha256 = Hmac<Sha256>;
 pub const SIGNATURE_HEADER: &str = "stripe-signature";
 
 /// How far a webhook's timestamp may be from our clock.
-pub const TOLERANCE_SECS: i64 = 300;
+pub(crate) const TOLERANCE_SECS: i64 = 300;
 
 fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
@@ -33,7 +33,7 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 
 /// Checks a signature header: one of its `v1` signatures must match, in constant time, and its
 /// timestamp must be within [`TOLERANCE_SECS`] of `now`.
-pub fn verify(
+pub(crate) fn verify(
     secret: &[u8],
     header: &str,
     body: &[u8],
@@ -101,7 +101,7 @@ struct PaymentError {
 }
 
 /// Reads a `payment_intent.*` event. Kinds that change nothing for us are [`WebhookError::Ignored`].
-pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
+pub(crate) fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     let event: EventBody =
         serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     let status = match event.kind.as_str() {

@@ -1,4 +1,4 @@
-//! The sandbox payment provider as its own HTTP service, speaking Stripe's PaymentIntents wire
+//! The sandbox payment provider as its own HTTP service, speaking Stripe's `PaymentIntents` wire
 //! format: form-encoded requests, JSON responses, `Authorization: Bearer sk_test_…`, and the
 //! `Idempotency-Key` header (the same key with the same parameters replays the stored response;
 //! with other parameters it is a 400 `idempotency_error`). Outcomes are also sent as signed
@@ -29,7 +29,7 @@
 //! Stripe, and may be confirmed again with another card.
 
 mod api;
-pub mod ledger;
+mod ledger;
 mod stand_in;
 mod webhooks;
 
@@ -37,7 +37,7 @@ use std::{
     future::Future,
     net::SocketAddr,
     sync::{
-        Arc, Mutex, RwLock,
+        Arc, Mutex, PoisonError, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -65,6 +65,7 @@ pub struct Faults {
     /// A confirmation is not answered, and is applied only after `late_confirm_delay`: the client
     /// has given up by then, and the intent succeeds anyway.
     pub late_confirm_rate: f64,
+    /// How late such a confirmation is applied.
     pub late_confirm_delay: Duration,
     /// A webhook event is never sent.
     pub webhook_drop_rate: f64,
@@ -80,6 +81,7 @@ pub struct Faults {
 /// without webhooks.
 #[derive(Debug, Clone)]
 pub struct PspConfig {
+    /// Where to listen; port 0 picks a free one.
     pub listen: SocketAddr,
     /// The one key accepted; `None` accepts any `sk_test_…` key.
     pub api_key: Option<String>,
@@ -87,7 +89,9 @@ pub struct PspConfig {
     pub allow_raw_card_data: bool,
     /// Where webhooks go; `None` sends none.
     pub webhook_url: Option<String>,
+    /// Signs webhooks as Stripe does (`Stripe-Signature`).
     pub webhook_secret: String,
+    /// The faults injected from the start.
     pub faults: Faults,
     /// Seeds the fault draws; `None` seeds from the operating system.
     pub seed: Option<u64>,
@@ -97,6 +101,7 @@ pub struct PspConfig {
     pub max_intents: usize,
     /// Idempotency keys kept, each at most [`PspConfig::idempotency_ttl`].
     pub max_idempotency_keys: usize,
+    /// How long an idempotency key is remembered.
     pub idempotency_ttl: Duration,
     /// Delivery attempts per webhook (the first included).
     pub webhook_max_attempts: u32,
@@ -130,23 +135,32 @@ impl Default for PspConfig {
 /// Counters of what the service did, for tests and the log.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PspStats {
+    /// API requests received.
     pub requests: u64,
+    /// Requests answered 500 by `error_rate`.
     pub injected_errors: u64,
+    /// Requests left unanswered by `timeout_rate`.
     pub injected_timeouts: u64,
+    /// Good cards declined by `decline_rate`.
     pub injected_declines: u64,
+    /// Requests answered from an idempotency key's stored response.
     pub idempotent_replays: u64,
     /// Webhook events owed (one per status change).
     pub events: u64,
     /// Events not queued because the queue was full (memory stays bounded).
-    pub events_overflowed: u64,
+    pub(crate) events_overflowed: u64,
     /// Events the dispatcher has drawn its faults for (dropped, sent once or twice).
     pub events_dispatched: u64,
+    /// Events never sent, by `webhook_drop_rate`.
     pub webhooks_dropped: u64,
+    /// Events sent twice, by `webhook_duplicate_rate`.
     pub webhooks_duplicated: u64,
+    /// Delivery attempts, retries included.
     pub webhook_attempts: u64,
+    /// Deliveries the receiver answered with a 2xx.
     pub webhooks_delivered: u64,
     /// Deliveries that failed every attempt.
-    pub webhooks_abandoned: u64,
+    pub(crate) webhooks_abandoned: u64,
 }
 
 #[derive(Default)]
@@ -207,14 +221,14 @@ struct Shared {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {
     fn faults(&self) -> Faults {
         self.faults
             .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
@@ -350,21 +364,14 @@ pub struct PspHandle {
 }
 
 impl PspHandle {
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// `http://127.0.0.1:PORT`: the base URL to give a Stripe client.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
+    /// The counters so far.
     pub fn stats(&self) -> PspStats {
         self.shared.stats.snapshot()
-    }
-
-    pub fn faults(&self) -> Faults {
-        self.shared.faults()
     }
 
     /// Changes the fault knobs from the next request (or webhook) on.
@@ -388,7 +395,7 @@ impl PspHandle {
             .shared
             .faults
             .write()
-            .unwrap_or_else(|e| e.into_inner()) = faults;
+            .unwrap_or_else(PoisonError::into_inner) = faults;
     }
 
     /// Stops accepting, answers requests held by a lost-answer fault with 503, abandons pending
@@ -431,13 +438,13 @@ pub struct PspArgs {
     /// Accept raw card numbers with the secret key (Stripe refuses them without raw card data
     /// access).
     #[arg(long)]
-    pub allow_raw_card_data: bool,
+    pub(crate) allow_raw_card_data: bool,
     /// Probability that a confirmation is never answered but succeeds later anyway.
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
     pub late_confirm_rate: f64,
     /// How long such a confirmation waits before it succeeds, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
-    pub late_confirm_delay_ms: u64,
+    pub(crate) late_confirm_delay_ms: u64,
     /// Added to every API request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
@@ -458,7 +465,7 @@ pub struct PspArgs {
     pub webhook_duplicate_rate: f64,
     /// Each webhook waits a random time up to this many milliseconds.
     #[arg(long, default_value_t = 0)]
-    pub webhook_delay_ms: u64,
+    pub(crate) webhook_delay_ms: u64,
     /// Deliver webhooks in random order.
     #[arg(long)]
     pub webhook_reorder: bool,
@@ -467,19 +474,20 @@ pub struct PspArgs {
     pub seed: Option<u64>,
     /// How long processing cards take to settle, in milliseconds.
     #[arg(long, default_value_t = 1500)]
-    pub settle_delay_ms: u64,
+    pub(crate) settle_delay_ms: u64,
     /// Intents kept in memory (the oldest are forgotten first).
     #[arg(long, default_value_t = 100_000)]
-    pub max_intents: usize,
+    pub(crate) max_intents: usize,
     /// Idempotency keys kept in memory (each at most 24 h).
     #[arg(long, default_value_t = 100_000)]
-    pub max_idempotency_keys: usize,
+    pub(crate) max_idempotency_keys: usize,
     /// Attempts per webhook before giving up.
     #[arg(long, default_value_t = 6)]
-    pub webhook_max_attempts: u32,
+    pub(crate) webhook_max_attempts: u32,
 }
 
 impl PspArgs {
+    /// The service's configuration from these flags, listening on `listen`.
     pub fn into_config(self, listen: SocketAddr) -> PspConfig {
         PspConfig {
             listen,

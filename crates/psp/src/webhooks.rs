@@ -1,4 +1,4 @@
-//! Webhook delivery: each event is signed as in [`boxoffice_payments::webhook`] and POSTed to the
+//! Webhook delivery: each event is signed as in [`boxoffice_payments::webhook`] and posted to the
 //! configured URL, retried with exponential backoff on anything but a 2xx, a bounded number of
 //! times. The fault knobs drop, duplicate, delay and reorder deliveries, drawn from their own seeded
 //! generator so that request traffic does not shift them.
@@ -27,7 +27,7 @@ pub(super) struct Delivery {
     pub url: String,
     pub secret: Vec<u8>,
     pub max_attempts: u32,
-    pub retry_base: Duration,
+    pub(crate) retry_base: Duration,
 }
 
 pub(super) async fn run(

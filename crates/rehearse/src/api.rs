@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::record::{Outcome, Recorder, Sample, Step};
 
 /// A browser gives up on a request after about this long.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const OVERLOAD_RETRIES: u32 = 2;
 /// Signing in is retried longer, as the page does when the password hashers' line is full: the
 /// buyer has not started shopping yet, and the server said when to come back.
@@ -31,28 +31,28 @@ const FAILOVERS: usize = 6;
 const FAILOVER_ROUND_PAUSE: Duration = Duration::from_millis(300);
 
 #[derive(Debug, Clone)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub body: Value,
     /// The body as it came (decoded), for a successful [`Api::fetch_compressed`] (whose `body`
     /// is not parsed).
     pub raw: Vec<u8>,
-    pub sent_at: Duration,
-    pub received_at: Duration,
+    pub(crate) sent_at: Duration,
+    pub(crate) received_at: Duration,
 }
 
 impl Reply {
-    pub fn is(&self, status: u16) -> bool {
+    pub(crate) fn is(&self, status: u16) -> bool {
         self.status == status
     }
 
-    pub fn code(&self) -> &str {
+    pub(crate) fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
 }
 
 #[derive(Clone)]
-pub struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     /// Without an overall timeout: a live stream stays open for the whole run.
     pub streams: reqwest::Client,
@@ -81,12 +81,12 @@ enum Try {
 }
 
 impl Api {
-    pub fn new(base: &str, recorder: Arc<Recorder>) -> anyhow::Result<Api> {
+    pub(crate) fn new(base: &str, recorder: Arc<Recorder>) -> anyhow::Result<Api> {
         Api::over(&[base.to_owned()], recorder)
     }
 
     /// A client of every instance in `bases`; it starts with the first.
-    pub fn over(bases: &[String], recorder: Arc<Recorder>) -> anyhow::Result<Api> {
+    pub(crate) fn over(bases: &[String], recorder: Arc<Recorder>) -> anyhow::Result<Api> {
         anyhow::ensure!(!bases.is_empty(), "no instance to talk to");
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
@@ -114,7 +114,7 @@ impl Api {
     }
 
     /// The same client, whose buyers (see [`Api::on`]) each come from an address of their own.
-    pub fn spreading(&self) -> Api {
+    pub(crate) fn spreading(&self) -> Api {
         Api {
             spread: true,
             ..self.clone()
@@ -123,7 +123,7 @@ impl Api {
 
     /// The same client, claiming to come from `address` (the server must trust this machine as
     /// a proxy to believe it).
-    pub fn at_address(&self, address: &str) -> Api {
+    pub(crate) fn at_address(&self, address: &str) -> Api {
         Api {
             forwarded_for: Some(address.into()),
             ..self.clone()
@@ -132,7 +132,7 @@ impl Api {
 
     /// The same client recording into `recorder` and taking every answer as it comes, without
     /// retries: a script's client.
-    pub fn scripted(&self, recorder: Arc<Recorder>) -> Api {
+    pub(crate) fn scripted(&self, recorder: Arc<Recorder>) -> Api {
         Api {
             recorder,
             retries: false,
@@ -143,7 +143,7 @@ impl Api {
 
     /// The same client, talking to the n-th instance first (counting round the cluster); when
     /// spreading, from buyer n's own address.
-    pub fn on(&self, n: usize) -> Api {
+    pub(crate) fn on(&self, n: usize) -> Api {
         Api {
             home: n % self.bases.len(),
             forwarded_for: if self.spread {
@@ -156,29 +156,29 @@ impl Api {
     }
 
     /// The same client, showing `token` at the waiting room's door on every request.
-    pub fn admitted(&self, token: &str) -> Api {
+    pub(crate) fn admitted(&self, token: &str) -> Api {
         Api {
             admission: Some(token.into()),
             ..self.clone()
         }
     }
 
-    pub fn home(&self) -> usize {
+    pub(crate) fn home(&self) -> usize {
         self.home
     }
 
     /// The home instance's base URL.
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.bases[self.home]
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base(), path)
     }
 
     /// The code recorded for a request or stream that got no answer: with other instances to
     /// try, it is the expected price of an instance dying, not an error.
-    pub fn lost_code(&self, code: &str) -> String {
+    pub(crate) fn lost_code(&self, code: &str) -> String {
         if self.bases.len() > 1 {
             format!("{code}_failed_over")
         } else {
@@ -187,7 +187,7 @@ impl Api {
     }
 
     /// One call; `None` when no HTTP answer came (recorded as status 0).
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         step: Step,
         method: Method,
@@ -213,7 +213,7 @@ impl Api {
     /// (decoded) instead of parsed into `body`: every buyer loads the map, and parsing
     /// thousands of copies into `Value` trees made this generator, not the server, the
     /// bottleneck of a big crowd. Errors are parsed as usual.
-    pub async fn fetch_compressed(
+    pub(crate) async fn fetch_compressed(
         &self,
         step: Step,
         path: &str,
@@ -417,7 +417,7 @@ impl Api {
 }
 
 /// Buyer n's address when the crowd is spread: one of its own in 10.0.0.0/8.
-pub fn buyer_address(n: usize) -> String {
+pub(crate) fn buyer_address(n: usize) -> String {
     let n = n as u32 & 0x00ff_ffff;
     format!("10.{}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff)
 }

@@ -8,12 +8,12 @@ use rand::Rng;
 use super::scenario::{Arrival, MAX_BUYERS};
 
 /// Real clicks at an opening are spread over a moment, not one instant.
-pub const SPIKE_WINDOW: Duration = Duration::from_millis(200);
+pub(crate) const SPIKE_WINDOW: Duration = Duration::from_millis(200);
 /// A spike with neither a count nor a rate.
 const DEFAULT_SPIKE: usize = 100;
 
 /// Arrival offsets from the opening, sorted, all within `duration`, at most `MAX_BUYERS`.
-pub fn schedule(
+pub(crate) fn schedule(
     arrival: Arrival,
     buyers: Option<usize>,
     rate: Option<f64>,

@@ -37,7 +37,7 @@ const GUESSES_IN_FLIGHT: usize = 4;
 /// from turning a small shared machine's CPU into the thing measured.
 const SCRIPT_PAUSE: Duration = Duration::from_millis(20);
 /// Bots share of the hall at its fullest, the target the report is judged by.
-pub const TARGET_SHARE: f64 = 0.05;
+pub(crate) const TARGET_SHARE: f64 = 0.05;
 
 /// One hold a bot got: how many seats, from when until when (since the rehearsal started).
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +74,7 @@ struct Base {
 }
 
 /// The bots of one rehearsal, running.
-pub struct Army {
+pub(crate) struct Army {
     base: Arc<Base>,
     bots: Bots,
     tasks: JoinSet<()>,
@@ -88,27 +88,27 @@ pub struct BotFigures {
     pub bots: Bots,
     /// Distinct addresses the bots came from.
     pub addresses: usize,
-    pub guesses: u64,
-    pub guesses_wrong: u64,
+    pub(crate) guesses: u64,
+    pub(crate) guesses_wrong: u64,
     pub guesses_rate_limited: u64,
     pub guesses_right: u64,
     /// Buyers whose accounts were guessed at, and how many of them signed in with their own
     /// password at the end, from their own address.
     pub victims: usize,
     pub victims_signed_in_after: usize,
-    pub farm_registrations: u64,
+    pub(crate) farm_registrations: u64,
     pub farm_accounts: u64,
-    pub farm_registrations_rate_limited: u64,
-    pub holds_granted: u64,
+    pub(crate) farm_registrations_rate_limited: u64,
+    pub(crate) holds_granted: u64,
     /// Every answer to a bot's hold, as "status code".
-    pub hold_answers: BTreeMap<String, u64>,
+    pub(crate) hold_answers: BTreeMap<String, u64>,
     pub seats_total: usize,
     /// The most seats bots held at one moment of the sale, and that as a share of the hall.
     pub seats_held_peak: u64,
     pub seats_held_peak_share: f64,
     /// Seats held by bots, averaged over the sale.
-    pub seats_held_mean: f64,
-    pub longest_hold_secs: f64,
+    pub(crate) seats_held_mean: f64,
+    pub(crate) longest_hold_secs: f64,
     /// The honest crowd's answers that a limit refused (429), to be weighed against the above.
     pub honest_rate_limited: u64,
     /// Under [`TARGET_SHARE`] of the hall at every moment.
@@ -119,7 +119,7 @@ impl Army {
     /// Starts the bots: guessers and farms at once (a farm registers before the sale, as real
     /// ones do), holding only once [`Army::open`] says the sale is open. `victims` are the
     /// honest buyers' numbers and e-mail addresses the guessers go after.
-    pub fn start(
+    pub(crate) fn start(
         api: &Api,
         chart: Arc<Chart>,
         event_id: &str,
@@ -175,12 +175,12 @@ impl Army {
     }
 
     /// The sale is open: the bots start holding.
-    pub fn open(&self) {
+    pub(crate) fn open(&self) {
         let _ = self.open.send(true);
     }
 
     /// Stops the bots and adds up what they got between `opened` and `closed`.
-    pub async fn finish(
+    pub(crate) async fn finish(
         mut self,
         opened: Duration,
         closed: Duration,

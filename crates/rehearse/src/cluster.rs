@@ -9,13 +9,13 @@
 mod chaos;
 mod databases;
 
-pub use chaos::{ChaosEvent, ChaosLog, run_chaos};
+pub(crate) use chaos::{ChaosEvent, ChaosLog, run_chaos};
 
 use std::{
     path::PathBuf,
     process::Stdio,
     sync::{
-        Mutex,
+        Mutex, PoisonError,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
@@ -83,7 +83,7 @@ struct FreshDatabase {
     name: String,
 }
 
-pub struct Cluster {
+pub(crate) struct Cluster {
     dir: PathBuf,
     exe: PathBuf,
     pub database_url: String,
@@ -97,10 +97,10 @@ pub struct Cluster {
     /// Where the clients go: HAProxy when the cluster scales, else every instance.
     pub bases: Vec<String>,
     /// Every instance slot's own address (the ones added later included).
-    pub direct: Vec<String>,
+    pub(crate) direct: Vec<String>,
     /// How many instances run from the start.
-    pub initial: usize,
-    pub balancer: Option<super::scaling::Balancer>,
+    pub(crate) initial: usize,
+    pub(crate) balancer: Option<super::scaling::Balancer>,
     pub scale: Vec<super::scaling::ScaleStep>,
     /// Keep the temporary directory (the instances' logs) when the cluster goes.
     keep_dir: AtomicBool,
@@ -108,7 +108,7 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub async fn start(spec: &ClusterSpec, progress: bool) -> anyhow::Result<Cluster> {
+    pub(crate) async fn start(spec: &ClusterSpec, progress: bool) -> anyhow::Result<Cluster> {
         if spec.instances == 0 {
             bail!("--spawn-cluster needs at least one instance");
         }
@@ -238,7 +238,7 @@ impl Cluster {
         Ok(cluster)
     }
 
-    pub fn describe(&self) -> ClusterSummary {
+    pub(crate) fn describe(&self) -> ClusterSummary {
         ClusterSummary {
             instances: self.bases.clone(),
             database: boxoffice_store::redact(&self.database_url),
@@ -248,7 +248,7 @@ impl Cluster {
         }
     }
 
-    pub fn psp_stats(&self) -> Option<PspStats> {
+    pub(crate) fn psp_stats(&self) -> Option<PspStats> {
         lock(&self.psp).as_ref().map(PspHandle::stats)
     }
 
@@ -383,7 +383,7 @@ impl Cluster {
 
     /// Stops every instance, Redis and the provider; drops a fresh database; removes the
     /// temporary directory (its logs too, unless `keep_logs`).
-    pub async fn shut_down(&self, keep_logs: bool) {
+    pub(crate) async fn shut_down(&self, keep_logs: bool) {
         for instance in &self.instances {
             let mut instance = instance.lock().await;
             if let Some(mut child) = instance.child.take() {
@@ -431,23 +431,23 @@ pub struct ClusterSummary {
     pub redis: String,
     pub payment_provider: String,
     /// Requests sent again to another instance after getting no answer.
-    pub failovers: u64,
+    pub(crate) failovers: u64,
     /// 5xx answers other than 503 while an instance or Redis was down (or just back). They are
     /// listed with the other answers too; they are not counted as violations.
-    pub server_errors_during_chaos: u64,
+    pub(crate) server_errors_during_chaos: u64,
     /// Checkouts answered 202 `confirming`.
-    pub payments_confirming: u64,
+    pub(crate) payments_confirming: u64,
     /// Of those, still confirming when the rehearsal stopped waiting for them.
-    pub payments_pending_at_end: u64,
-    pub psp_requests: u64,
-    pub psp_injected_errors: u64,
-    pub psp_injected_timeouts: u64,
-    pub psp_webhooks_dropped: u64,
-    pub psp_webhooks_delivered: u64,
+    pub(crate) payments_pending_at_end: u64,
+    pub(crate) psp_requests: u64,
+    pub(crate) psp_injected_errors: u64,
+    pub(crate) psp_injected_timeouts: u64,
+    pub(crate) psp_webhooks_dropped: u64,
+    pub(crate) psp_webhooks_delivered: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub(super) fn free_port() -> anyhow::Result<u16> {

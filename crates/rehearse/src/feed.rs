@@ -11,7 +11,7 @@ use boxoffice_domain::{
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeatChange {
+pub(crate) struct SeatChange {
     pub id: String,
     pub state: SeatState,
     pub version: i64,
@@ -20,7 +20,7 @@ pub struct SeatChange {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FeedMessage {
+pub(crate) enum FeedMessage {
     Snapshot(Vec<SeatChange>),
     Changes(Vec<SeatChange>),
     /// The caller's own seats, sent apart from a compact snapshot.
@@ -36,13 +36,17 @@ pub enum FeedMessage {
 /// Parsed into borrowed, typed fields rather than a `serde_json::Value`: every buyer of a crowd
 /// receives the whole hall in its snapshot, and building a tree of maps for each one made this
 /// generator, not the server, the bottleneck of a big rehearsal.
-pub fn parse_message(event_name: Option<&str>, data: &str) -> FeedMessage {
+pub(crate) fn parse_message(event_name: Option<&str>, data: &str) -> FeedMessage {
     parse(None, event_name, data)
 }
 
 /// [`parse_message`], also reading compact snapshots (`format: "compact"`, one character per
 /// seat in the layout's order, which is the chart's) and the `mine` frames that follow them.
-pub fn parse_map_message(chart: &Chart, event_name: Option<&str>, data: &str) -> FeedMessage {
+pub(crate) fn parse_map_message(
+    chart: &Chart,
+    event_name: Option<&str>,
+    data: &str,
+) -> FeedMessage {
     parse(Some(chart), event_name, data)
 }
 
@@ -67,7 +71,10 @@ fn parse(chart: Option<&Chart>, event_name: Option<&str>, data: &str) -> FeedMes
 fn compact(chart: &Chart, frame: WireFrame<'_>) -> FeedMessage {
     let encoded = CompactSeats {
         version_base: frame.version_base.unwrap_or(0),
-        states: frame.states.map(|s| s.into_owned()).unwrap_or_default(),
+        states: frame
+            .states
+            .map(std::borrow::Cow::into_owned)
+            .unwrap_or_default(),
         versions: frame
             .versions
             .unwrap_or_default()
@@ -137,23 +144,23 @@ fn changes(list: Option<Vec<WireSeat<'_>>>) -> Vec<SeatChange> {
 }
 
 /// A seat that changed in a map: (seat index, new state, version, mine).
-pub type Applied = (usize, SeatState, i64, bool);
+pub(crate) type Applied = (usize, SeatState, i64, bool);
 
 /// One client's copy of the seat states, by chart index.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveMap {
+pub(crate) struct LiveMap {
     seats: Vec<Option<(SeatState, i64)>>,
 }
 
 impl LiveMap {
-    pub fn new(chart: &Chart) -> LiveMap {
+    pub(crate) fn new(chart: &Chart) -> LiveMap {
         LiveMap {
             seats: vec![None; chart.len()],
         }
     }
 
     /// Replaces everything; returns the seats whose state or version differ from before.
-    pub fn apply_snapshot(&mut self, chart: &Chart, seats: &[SeatChange]) -> Vec<Applied> {
+    pub(crate) fn apply_snapshot(&mut self, chart: &Chart, seats: &[SeatChange]) -> Vec<Applied> {
         let mut fresh = vec![None; self.seats.len()];
         let mut mine = vec![false; self.seats.len()];
         for s in seats {
@@ -171,7 +178,7 @@ impl LiveMap {
     }
 
     /// Applies the strictly newer changes (duplicates and reordering are harmless); returns them.
-    pub fn apply_changes(&mut self, chart: &Chart, changes: &[SeatChange]) -> Vec<Applied> {
+    pub(crate) fn apply_changes(&mut self, chart: &Chart, changes: &[SeatChange]) -> Vec<Applied> {
         let mut applied = Vec::new();
         for c in changes {
             let Some(i) = chart.index_of(&c.id) else {
@@ -185,15 +192,15 @@ impl LiveMap {
         applied
     }
 
-    pub fn state(&self, seat: usize) -> Option<SeatState> {
+    pub(crate) fn state(&self, seat: usize) -> Option<SeatState> {
         self.seats.get(seat).copied().flatten().map(|(s, _)| s)
     }
 
-    pub fn is_free(&self, seat: usize) -> bool {
+    pub(crate) fn is_free(&self, seat: usize) -> bool {
         self.state(seat) == Some(SeatState::Available)
     }
 
-    pub fn count(&self, state: SeatState) -> usize {
+    pub(crate) fn count(&self, state: SeatState) -> usize {
         self.seats
             .iter()
             .filter(|s| s.is_some_and(|(st, _)| st == state))
@@ -202,7 +209,7 @@ impl LiveMap {
 
     /// The caller's own seats: those at least as new as what the map has are applied and
     /// returned as the caller's (the snapshot before them could not say so).
-    pub fn apply_mine(&mut self, chart: &Chart, seats: &[SeatChange]) -> Vec<Applied> {
+    pub(crate) fn apply_mine(&mut self, chart: &Chart, seats: &[SeatChange]) -> Vec<Applied> {
         let mut applied = Vec::new();
         for c in seats {
             let Some(i) = chart.index_of(&c.id) else {
@@ -217,7 +224,7 @@ impl LiveMap {
     }
 
     /// How many seats differ (in state or version) from `other`.
-    pub fn differences(&self, other: &LiveMap) -> usize {
+    pub(crate) fn differences(&self, other: &LiveMap) -> usize {
         self.seats
             .iter()
             .zip(&other.seats)

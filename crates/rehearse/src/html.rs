@@ -13,7 +13,7 @@ const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 240.0;
 const PAD: f64 = 44.0;
 
-pub fn render(r: &Report) -> String {
+pub(crate) fn render(r: &Report) -> String {
     let t = |f: fn(&super::report::Second) -> f64| -> Vec<(f64, f64)> {
         r.timeline.iter().map(|s| (s.t as f64, f(s))).collect()
     };

@@ -28,15 +28,11 @@ mod stats;
 mod stream;
 mod verdict;
 
-pub use bots::BotFigures;
-pub use cluster::{CROWD_FROM_ONE_ADDRESS, ChaosEvent, ClusterSpec, ClusterSummary};
+pub use cluster::CROWD_FROM_ONE_ADDRESS;
 pub use command::run;
 pub use driver::{Options, rehearse};
-pub use html::render as render_html;
 pub use options::{RehearseArgs, check_target};
 pub use record::Visit;
 pub use report::{Report, render_text};
-pub use scaling::{ScaleChange, ScaleStep, ScalingFigures, parse_scale};
-pub use scenario::{Arrival, Bots, Overrides, Plan, Scenario, Transport};
+pub use scenario::{Overrides, Plan, Scenario, Transport};
 pub use stats::percentile;
-pub use verdict::Verdict;

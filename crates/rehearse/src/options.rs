@@ -6,11 +6,13 @@ use clap::Args;
 
 use super::scenario::{Arrival, Overrides, Plan, Scenario, Transport};
 
+/// The `boxoffice rehearse` flags.
 #[derive(Debug, Clone, Args)]
 pub struct RehearseArgs {
     /// The deployment to rehearse against (loopback only unless --allow-remote).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub target: String,
+    /// The preset: what the crowd is like before the flags below change it.
     #[arg(long, value_enum, default_value = "flash-sale")]
     pub scenario: Scenario,
     /// How long arrivals keep coming: 30s, 2m, 500ms (a bare number is seconds).
@@ -33,17 +35,20 @@ pub struct RehearseArgs {
     pub watchers: Option<usize>,
     /// Seats each buyer wants: 2, or a range such as 1-4.
     #[arg(long, value_parser = parse_range)]
-    pub seats_per_buyer: Option<(usize, usize)>,
+    pub(crate) seats_per_buyer: Option<(usize, usize)>,
+    /// Of the buyers holding seats, the share who pay.
     #[arg(long)]
     pub pay_ratio: Option<f64>,
+    /// Of the buyers holding seats, the share who cancel; the rest abandon.
     #[arg(long)]
     pub cancel_ratio: Option<f64>,
     /// Of the payers, the share whose first card is declined.
     #[arg(long)]
-    pub decline_ratio: Option<f64>,
+    pub(crate) decline_ratio: Option<f64>,
     /// Of the payers, the share who send the same payment twice.
     #[arg(long)]
-    pub replay_ratio: Option<f64>,
+    pub(crate) replay_ratio: Option<f64>,
+    /// How arrivals are spread over the duration.
     #[arg(long, value_enum)]
     pub arrival: Option<Arrival>,
     /// How the live maps connect.
@@ -57,11 +62,12 @@ pub struct RehearseArgs {
     pub think_ms: Option<u64>,
     /// Sign buyers in before the opening (default: only for a spike).
     #[arg(long, action = clap::ArgAction::Set)]
-    pub early_sign_in: Option<bool>,
+    pub(crate) early_sign_in: Option<bool>,
+    /// Seed for every random draw; the same seed replays the same crowd.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Each buyer from an address of its own, sent as `X-Forwarded-For` (the target must list
-    /// this machine in BOXOFFICE_TRUSTED_PROXIES); on by default with bots.
+    /// this machine in `BOXOFFICE_TRUSTED_PROXIES`); on by default with bots.
     #[arg(long, action = clap::ArgAction::Set)]
     pub spread_addresses: Option<bool>,
     /// Password guessers in the sale (the `bots` scenario has 2).
@@ -69,10 +75,10 @@ pub struct RehearseArgs {
     pub guessers: Option<usize>,
     /// Account farms, each one address registering as many accounts as it can (`bots`: 1).
     #[arg(long)]
-    pub farms: Option<usize>,
+    pub(crate) farms: Option<usize>,
     /// Hoarders, each an account that holds all it may and never pays (`bots`: 1).
     #[arg(long)]
-    pub hoarders: Option<usize>,
+    pub(crate) hoarders: Option<usize>,
     /// The event to sell (default: the first one listed with seats available).
     #[arg(long)]
     pub event: Option<String>,
@@ -101,7 +107,8 @@ pub struct RehearseArgs {
 }
 
 impl RehearseArgs {
-    pub fn plan(&self) -> Result<Plan, String> {
+    /// The preset of `--scenario` with the flags applied.
+    pub(crate) fn plan(&self) -> Result<Plan, String> {
         Plan::preset(self.scenario).with(&Overrides {
             duration: self.duration,
             arrival: self.arrival,
@@ -134,7 +141,7 @@ fn schedule(raw: &str) -> Result<Schedule, String> {
     super::scaling::parse_scale(raw).map(Schedule)
 }
 
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (number, unit) = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

@@ -17,18 +17,18 @@ use super::{
 
 /// One buyer's time in line.
 #[derive(Debug, Clone, Copy)]
-pub struct QueueRecord {
+pub(crate) struct QueueRecord {
     /// When the join was sent, and when its answer came.
-    pub joined_sent: Duration,
-    pub joined_received: Duration,
+    pub(crate) joined_sent: Duration,
+    pub(crate) joined_received: Duration,
     pub before_opening: bool,
     /// The buyer's number in line, once the server gave one.
     pub number: Option<u64>,
-    pub admitted_at: Option<Duration>,
+    pub(crate) admitted_at: Option<Duration>,
 }
 
 /// How a wait in line ended.
-pub enum Waited {
+pub(crate) enum Waited {
     Admitted(String),
     /// The run ended first.
     StillWaiting,
@@ -37,7 +37,7 @@ pub enum Waited {
 }
 
 /// Waits in `event_id`'s line: `Admitted(token)` once let in.
-pub async fn wait_in_line(
+pub(crate) async fn wait_in_line(
     api: &Api,
     event_id: &str,
     token: &str,
@@ -108,13 +108,13 @@ pub struct WaitingRoomFigures {
     /// Buyers who joined after the opening and were numbered behind someone who joined after
     /// them (the pre-queue's shuffle is by design and not counted).
     pub fifo_inversions: usize,
-    pub fifo_inversion_share: f64,
+    pub(crate) fifo_inversion_share: f64,
     /// Paid orders per second of the sale: the work the crowd came for.
     pub goodput_orders_per_second: f64,
 }
 
 /// `None` when nobody met a waiting room.
-pub fn figures(r: &Records, sale_secs: f64) -> Option<WaitingRoomFigures> {
+pub(crate) fn figures(r: &Records, sale_secs: f64) -> Option<WaitingRoomFigures> {
     if r.queue.is_empty() {
         return None;
     }
@@ -145,7 +145,7 @@ pub fn figures(r: &Records, sale_secs: f64) -> Option<WaitingRoomFigures> {
 
 /// How many buyers got a higher number than someone whose join was sent only after theirs had
 /// been answered (so the server surely saw theirs first). Each entry: (sent, answered, number).
-pub fn fifo_inversions(joins: &[(Duration, Duration, u64)]) -> usize {
+pub(crate) fn fifo_inversions(joins: &[(Duration, Duration, u64)]) -> usize {
     let mut by_sent: Vec<(Duration, u64)> = joins.iter().map(|j| (j.0, j.2)).collect();
     by_sent.sort_by_key(|j| j.0);
     // The lowest number among the joins sent from each point on.

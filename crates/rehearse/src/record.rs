@@ -5,7 +5,7 @@
 use std::{
     collections::BTreeMap,
     sync::{
-        Mutex,
+        Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -38,7 +38,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 13] = [
+    pub(crate) const ALL: [Step; 13] = [
         Step::Register,
         Step::Login,
         Step::Event,
@@ -75,7 +75,7 @@ impl Step {
 
 /// One request: when it started, how long it took, and how it was answered.
 #[derive(Debug, Clone, Copy)]
-pub struct Sample {
+pub(crate) struct Sample {
     pub step: Step,
     pub at: Duration,
     pub latency: Duration,
@@ -84,7 +84,7 @@ pub struct Sample {
 
 /// A kind of answer other than success: the step, the HTTP status (0: no answer) and the code.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub step: Step,
     pub status: u16,
     pub code: String,
@@ -92,7 +92,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// Answers the crowd asks for: a seat someone else took first, a card meant to be declined.
-    pub fn is_expected(&self) -> bool {
+    pub(crate) fn is_expected(&self) -> bool {
         // A request or stream cut by a dying instance and sent again to another is expected
         // too: that is what a client of a cluster does.
         (self.status == 0 && self.code.ends_with("_failed_over"))
@@ -107,8 +107,11 @@ impl Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Visit {
+    /// Bought seats.
     Paid,
+    /// Released the hold.
     Cancelled,
+    /// Left the hold to expire.
     Abandoned,
     /// No free seat left on its map.
     SoldOut,
@@ -122,7 +125,7 @@ pub enum Visit {
 
 /// A live map saw a seat turn held or sold: (seat index, version, held?, when).
 #[derive(Debug, Clone, Copy)]
-pub struct Sighting {
+pub(crate) struct Sighting {
     pub seat: u32,
     pub version: i64,
     pub sold: bool,
@@ -130,34 +133,34 @@ pub struct Sighting {
 }
 
 #[derive(Debug, Default)]
-pub struct Records {
+pub(crate) struct Records {
     pub samples: Vec<Sample>,
-    pub outcomes: BTreeMap<Outcome, u64>,
+    pub(crate) outcomes: BTreeMap<Outcome, u64>,
     pub holds: Vec<HoldRecord>,
     pub orders: Vec<OrderRecord>,
     /// Who paid for each order: the buyer's token reads it back at the end.
-    pub order_tokens: Vec<String>,
-    pub replays: Vec<ReplayRecord>,
+    pub(crate) order_tokens: Vec<String>,
+    pub(crate) replays: Vec<ReplayRecord>,
     /// (hold index, seat index, version) of a buyer's own hold, seen on its own feed.
-    pub own_holds: Vec<(usize, usize, i64)>,
+    pub(crate) own_holds: Vec<(usize, usize, i64)>,
     /// When checkout answered 201 for each sold seat: (seat index, when).
     pub sales: Vec<(usize, Duration)>,
     pub visits: BTreeMap<Visit, u64>,
     /// When each 5xx other than 503 was answered.
-    pub server_error_times: Vec<Duration>,
+    pub(crate) server_error_times: Vec<Duration>,
     /// Payments answered 202 `confirming` and not yet seen final, by payment id.
     pub confirming: BTreeMap<String, Confirming>,
     /// How many checkouts were answered 202 `confirming`.
-    pub confirming_seen: u64,
+    pub(crate) confirming_seen: u64,
     /// Each buyer's time in the waiting room, for events that have one.
     pub queue: Vec<super::queue::QueueRecord>,
     /// From a live stream's end to the first snapshot on the next connection, every time.
-    pub reconnect_gaps: Vec<Duration>,
+    pub(crate) reconnect_gaps: Vec<Duration>,
 }
 
 /// A payment the server is still confirming, and what the buyer needs to follow it up.
 #[derive(Debug, Clone)]
-pub struct Confirming {
+pub(crate) struct Confirming {
     pub token: String,
     /// The recorder's index of the hold it pays for.
     pub hold: usize,
@@ -166,31 +169,31 @@ pub struct Confirming {
 
 /// Counters the progress line reads without taking the lock.
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     pub arrived: AtomicU64,
     pub finished: AtomicU64,
     pub requests: AtomicU64,
     pub errors: AtomicU64,
     pub holds: AtomicU64,
     pub refused: AtomicU64,
-    pub paid_seats: AtomicU64,
+    pub(crate) paid_seats: AtomicU64,
     pub resyncs: AtomicU64,
     pub reconnects: AtomicU64,
     /// Requests sent again to another instance after getting no answer.
-    pub failovers: AtomicU64,
+    pub(crate) failovers: AtomicU64,
 }
 
-pub struct Recorder {
+pub(crate) struct Recorder {
     epoch: Instant,
     pub records: Mutex<Records>,
     pub counters: Counters,
 }
 
 /// Caps memory on long runs; the figures then describe the first samples only.
-pub const MAX_SAMPLES: usize = 2_000_000;
+pub(crate) const MAX_SAMPLES: usize = 2_000_000;
 
 impl Recorder {
-    pub fn new() -> Recorder {
+    pub(crate) fn new() -> Recorder {
         Recorder {
             epoch: Instant::now(),
             records: Mutex::new(Records::default()),
@@ -199,16 +202,16 @@ impl Recorder {
     }
 
     /// The offset of now from the start of the run.
-    pub fn now(&self) -> Duration {
+    pub(crate) fn now(&self) -> Duration {
         self.epoch.elapsed()
     }
 
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
         // A panicking buyer must not take every other observation down with it.
-        self.records.lock().unwrap_or_else(|e| e.into_inner())
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn request(&self, sample: Sample, outcome: Option<Outcome>) {
+    pub(crate) fn request(&self, sample: Sample, outcome: Option<Outcome>) {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let unexpected = outcome.as_ref().is_some_and(|o| !o.is_expected());
         if unexpected {
@@ -226,20 +229,20 @@ impl Recorder {
         }
     }
 
-    pub fn visit(&self, visit: Visit) {
+    pub(crate) fn visit(&self, visit: Visit) {
         self.counters.finished.fetch_add(1, Ordering::Relaxed);
         *self.lock().visits.entry(visit).or_default() += 1;
     }
 
     /// Records a granted hold; returns its index for later updates.
-    pub fn hold(&self, record: HoldRecord) -> usize {
+    pub(crate) fn hold(&self, record: HoldRecord) -> usize {
         self.counters.holds.fetch_add(1, Ordering::Relaxed);
         let mut r = self.lock();
         r.holds.push(record);
         r.holds.len() - 1
     }
 
-    pub fn update_hold(&self, index: usize, update: impl FnOnce(&mut HoldRecord)) {
+    pub(crate) fn update_hold(&self, index: usize, update: impl FnOnce(&mut HoldRecord)) {
         if let Some(h) = self.lock().holds.get_mut(index) {
             update(h);
         }

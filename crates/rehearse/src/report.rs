@@ -13,24 +13,36 @@ use super::{
     verdict::Verdict,
 };
 
+/// Everything a rehearsal measured and checked, as text, JSON or HTML.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The preset's name.
     pub scenario: &'static str,
+    /// The deployment rehearsed against.
     pub target: String,
+    /// The event sold.
     pub event_id: String,
+    /// What was planned, flags applied.
     pub plan: Plan,
     /// True when every verdict counter is zero.
     pub clean: bool,
+    /// The correctness checks over what the crowd saw.
     pub verdict: Verdict,
     /// From the opening of the sale to the last buyer done.
     pub sale_secs: f64,
+    /// How many came and how each visit ended.
     pub buyers: Buyers,
+    /// Request counts and rates.
     pub requests: Requests,
+    /// Latency of each step of a visit.
     pub steps: Vec<StepFigures>,
     /// Every answer other than success, by step, status (0: no answer) and code.
     pub answers: Vec<Answer>,
+    /// How fast live maps saw changes, and how often they had to resync.
     pub delivery: Delivery,
+    /// What became of the event's seats.
     pub seats: Seats,
+    /// Second by second from the opening.
     pub timeline: Vec<Second>,
     /// `boxoffice audit`'s report, when a database URL was given.
     pub audit: Option<serde_json::Value>,
@@ -40,7 +52,7 @@ pub struct Report {
     pub chaos: Vec<ChaosEvent>,
     /// When the sale opened, in seconds since the rehearsal started (the clock of `chaos`);
     /// `timeline` counts from here.
-    pub opened_at_secs: f64,
+    pub(crate) opened_at_secs: f64,
     /// Time in line, the order of numbering and goodput, when the event has a waiting room.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_room: Option<super::queue::WaitingRoomFigures>,
@@ -56,7 +68,7 @@ pub struct Report {
 pub struct Buyers {
     pub planned: usize,
     pub arrived: u64,
-    pub signed_in_early: usize,
+    pub(crate) signed_in_early: usize,
     pub visits: BTreeMap<Visit, u64>,
     pub watchers: usize,
 }
@@ -65,7 +77,7 @@ pub struct Buyers {
 pub struct Requests {
     pub total: usize,
     pub per_second: f64,
-    /// Answers the crowd did not ask for (everything but 409 seat_unavailable and the declines).
+    /// Answers the crowd did not ask for (everything but 409 `seat_unavailable` and the declines).
     pub unexpected: u64,
     /// All 5xx answers, 503 included.
     pub server_errors: u64,
@@ -103,7 +115,7 @@ pub struct Delivery {
     /// Both, as a histogram.
     pub histogram: Vec<Bucket>,
     /// Sightings that came before the buyer had its 201 (counted as 0 ms).
-    pub before_response: u64,
+    pub(crate) before_response: u64,
     /// Held changes a watcher never saw as held (coalesced into a later state within ~100 ms).
     pub held_not_seen: u64,
     pub resyncs: u64,
@@ -118,8 +130,8 @@ pub struct Delivery {
 pub struct Seats {
     pub total: usize,
     pub sold_to_the_crowd: u64,
-    pub final_available: usize,
-    pub final_held: usize,
+    pub(crate) final_available: usize,
+    pub(crate) final_held: usize,
     pub final_sold: usize,
 }
 
@@ -130,26 +142,26 @@ pub struct Second {
     pub errors: usize,
     pub hold_p50_ms: f64,
     pub hold_p99_ms: f64,
-    pub checkout_p50_ms: f64,
-    pub checkout_p99_ms: f64,
+    pub(crate) checkout_p50_ms: f64,
+    pub(crate) checkout_p99_ms: f64,
     pub seats_sold: usize,
 }
 
 /// Everything the driver measured beyond the recorder's records.
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     pub target: String,
     pub event_id: String,
     pub plan: Plan,
     pub records: &'a Records,
     pub verdict: Verdict,
-    pub opened_at: f64,
+    pub(crate) opened_at: f64,
     pub sale_secs: f64,
     pub planned: usize,
     pub arrived: u64,
-    pub signed_in_early: usize,
-    pub held_latencies: Vec<f64>,
-    pub sold_latencies: Vec<f64>,
-    pub before_response: u64,
+    pub(crate) signed_in_early: usize,
+    pub(crate) held_latencies: Vec<f64>,
+    pub(crate) sold_latencies: Vec<f64>,
+    pub(crate) before_response: u64,
     pub held_not_seen: u64,
     pub resyncs: u64,
     pub reconnects: u64,
@@ -160,7 +172,7 @@ pub struct Inputs<'a> {
     pub audit: Option<serde_json::Value>,
 }
 
-pub fn assemble(i: Inputs<'_>) -> Report {
+pub(crate) fn assemble(i: Inputs<'_>) -> Report {
     let r = i.records;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     let steps = Step::ALL
@@ -308,6 +320,7 @@ fn timeline(r: &Records, opened_at: f64) -> Vec<Second> {
         .collect()
 }
 
+/// The report as the terminal shows it.
 pub fn render_text(r: &Report) -> String {
     let mut out = String::new();
     let w = &mut out;

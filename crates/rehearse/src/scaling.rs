@@ -49,7 +49,7 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 
 /// `5s:+1,8s:+1,15s:-1`: at each time (a duration as `--duration` takes it), `+N` instances
 /// added or `-N` drained.
-pub fn parse_scale(raw: &str) -> Result<Vec<ScaleStep>, String> {
+pub(crate) fn parse_scale(raw: &str) -> Result<Vec<ScaleStep>, String> {
     let mut steps = Vec::new();
     for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (at, change) = part
@@ -71,7 +71,7 @@ pub fn parse_scale(raw: &str) -> Result<Vec<ScaleStep>, String> {
 }
 
 /// How many instances a schedule adds: the slots to set aside beyond the first ones.
-pub fn added(steps: &[ScaleStep]) -> usize {
+pub(crate) fn added(steps: &[ScaleStep]) -> usize {
     steps
         .iter()
         .filter(|s| s.change == ScaleChange::Add)
@@ -79,7 +79,7 @@ pub fn added(steps: &[ScaleStep]) -> usize {
 }
 
 /// HAProxy in front of every slot of the cluster, the ones not started yet disabled.
-pub struct Balancer {
+pub(crate) struct Balancer {
     pub url: String,
     socket: PathBuf,
     child: tokio::sync::Mutex<Option<Child>>,
@@ -87,7 +87,7 @@ pub struct Balancer {
 
 impl Balancer {
     /// Starts HAProxy on a free port; `running` slots are in rotation from the start.
-    pub async fn start(
+    pub(crate) async fn start(
         dir: &Path,
         ports: &[u16],
         running: usize,
@@ -137,7 +137,7 @@ impl Balancer {
     }
 
     /// Puts slot `n` into `state` (`ready`, `drain` or `maint`).
-    pub async fn set_state(&self, n: usize, state: &str) -> anyhow::Result<()> {
+    pub(crate) async fn set_state(&self, n: usize, state: &str) -> anyhow::Result<()> {
         let answer = self
             .command(&format!("set server instances/app{} state {state}", n + 1))
             .await?;
@@ -148,7 +148,7 @@ impl Balancer {
     }
 
     /// Waits until HAProxy's health check has seen slot `n` up.
-    pub async fn wait_until_up(&self, n: usize, limit: Duration) -> anyhow::Result<()> {
+    pub(crate) async fn wait_until_up(&self, n: usize, limit: Duration) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + limit;
         let name = format!("instances,app{},", n + 1);
         while tokio::time::Instant::now() < deadline {
@@ -167,7 +167,7 @@ impl Balancer {
         bail!("app{} did not come up in HAProxy within {limit:?}", n + 1)
     }
 
-    pub async fn stop(&self) {
+    pub(crate) async fn stop(&self) {
         if let Some(mut child) = self.child.lock().await.take() {
             let _ = child.start_kill();
             let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
@@ -224,7 +224,7 @@ backend instances
 /// What the schedule did, and what our side of it showed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScalingFigures {
-    pub schedule: Vec<ScaleStep>,
+    pub(crate) schedule: Vec<ScaleStep>,
     pub events: Vec<ChaosEvent>,
     /// Added instances whose map was compared with a running one's as they came into rotation.
     pub new_instances_checked: u64,
@@ -233,7 +233,7 @@ pub struct ScalingFigures {
     pub stale_seats_on_new_instances: u64,
     /// From a live stream's end to its first snapshot on the next connection, every time.
     pub reconnects: u64,
-    pub reconnect_gap_p99_ms: f64,
+    pub(crate) reconnect_gap_p99_ms: f64,
     pub reconnect_gap_max_ms: f64,
     /// Every stream that ended was live again within 5 s, and no new instance was stale.
     pub ok: bool,
@@ -241,7 +241,7 @@ pub struct ScalingFigures {
 
 /// Plays `schedule` from now (the opening): each step at its time, one after the other; on
 /// `stop`, no new step starts.
-pub async fn run_scaling(
+pub(crate) async fn run_scaling(
     cluster: Arc<Cluster>,
     recorder: Arc<Recorder>,
     event_id: String,
@@ -349,9 +349,8 @@ async fn stale_seats(
     old: usize,
     new: usize,
 ) -> u64 {
-    let api = match Api::over(&cluster.direct, recorder.clone()) {
-        Ok(api) => api,
-        Err(_) => return 0,
+    let Ok(api) = Api::over(&cluster.direct, recorder.clone()) else {
+        return 0;
     };
     let path = format!("/api/v1/events/{event_id}/seats");
     let read = |n: usize| {

@@ -7,13 +7,14 @@ use rand::Rng;
 use serde::Serialize;
 
 /// Hard bounds, whatever the flags say: a rehearsal must always stop by itself.
-pub const MAX_BUYERS: usize = 100_000;
-pub const MAX_BOTS_OF_A_KIND: usize = 100;
-pub const MAX_WATCHERS: usize = 10_000;
-pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_BUYERS: usize = 100_000;
+pub(crate) const MAX_BOTS_OF_A_KIND: usize = 100;
+pub(crate) const MAX_WATCHERS: usize = 10_000;
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(3600);
 /// The server's default per-user limit; asking for more only earns 422s.
-pub const MAX_SEATS_PER_BUYER: usize = 8;
+pub(crate) const MAX_SEATS_PER_BUYER: usize = 8;
 
+/// The rehearsal presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
@@ -31,6 +32,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
+    /// The name as written on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Scenario::FlashSale => "flash-sale",
@@ -42,6 +44,7 @@ impl Scenario {
     }
 }
 
+/// How arrivals are spread over time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Arrival {
@@ -53,10 +56,13 @@ pub enum Arrival {
     Ramp,
 }
 
+/// How the live maps connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
+    /// Server-sent events.
     Sse,
+    /// WebSocket.
     Ws,
     /// Alternate: half the live maps on each.
     Mixed,
@@ -65,7 +71,7 @@ pub enum Transport {
 /// How a buyer picks seats on the map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Taste {
+pub(crate) enum Taste {
     /// The best seats still free (front rows, centre), most often the very best.
     BestFirst,
     /// Any free seat: the buyer who only wants to be there.
@@ -77,47 +83,57 @@ pub enum Taste {
 /// What the buyer does once the payment window is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Ending {
+pub(crate) enum Ending {
     Pay,
     Cancel,
     /// Leaves without a word: the hold runs until it expires.
     Abandon,
 }
 
+/// A whole rehearsal's crowd: who arrives when, and what each buyer does.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
+    /// The preset it came from.
     pub scenario: Scenario,
+    /// How long arrivals keep coming.
     #[serde(rename = "duration_secs", serialize_with = "seconds")]
     pub duration: Duration,
+    /// How they are spread.
     pub arrival: Arrival,
     /// With a rate: the cap on arrivals. Without: how many arrive over the duration.
     pub buyers: Option<usize>,
     /// Arrivals per second (for `ramp`, the rate reached at the end).
     pub rate: Option<f64>,
+    /// Live maps that only watch.
     pub watchers: usize,
     /// Each buyer wants between these many seats (inclusive), uniformly.
-    pub seats_per_buyer: (usize, usize),
+    pub(crate) seats_per_buyer: (usize, usize),
+    /// Of the buyers holding seats, the share who pay.
     pub pay_ratio: f64,
+    /// Of the buyers holding seats, the share who cancel; the rest abandon.
     pub cancel_ratio: f64,
     /// Of the payers, the share whose first card is declined (then they pay with a good one).
-    pub decline_ratio: f64,
+    pub(crate) decline_ratio: f64,
     /// Of the payers, the share who send the same payment twice (a double click).
-    pub replay_ratio: f64,
+    pub(crate) replay_ratio: f64,
     /// Of the buyers, the share who go for the best seats rather than any seat.
-    pub picky_ratio: f64,
-    pub hot_seat: bool,
+    pub(crate) picky_ratio: f64,
+    pub(crate) hot_seat: bool,
     /// Hold attempts before a buyer gives up (each 409 costs one).
     pub max_attempts: u32,
     /// A human pause before each click lasts between these.
     #[serde(rename = "think_secs", serialize_with = "seconds_range")]
     pub think: (Duration, Duration),
+    /// How the live maps connect.
     pub transport: Transport,
     /// Sign every buyer in before the sale opens (they wait on the page for the opening).
-    pub early_sign_in: bool,
+    pub(crate) early_sign_in: bool,
+    /// Seeds every draw: the same seed replays the same crowd.
     pub seed: u64,
     /// Every buyer from an address of its own (through `X-Forwarded-For`, which the server
     /// must trust from this machine), so that the server's per-address limits can stay on.
     pub spread_addresses: bool,
+    /// The hostile clients among the buyers.
     pub bots: Bots,
 }
 
@@ -127,9 +143,9 @@ pub struct Bots {
     /// Each guesses the passwords of a few buyers' accounts, from one address.
     pub guessers: usize,
     /// Each registers as many accounts as it can from one address, and holds with all of them.
-    pub farms: usize,
+    pub(crate) farms: usize,
     /// Each holds all an account may, never pays, and holds again when it can.
-    pub hoarders: usize,
+    pub(crate) hoarders: usize,
 }
 
 impl Bots {
@@ -149,24 +165,43 @@ fn seconds_range<S: serde::Serializer>(r: &(Duration, Duration), s: S) -> Result
 /// The flags that vary a preset; `None` keeps the preset's value.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// How long arrivals keep coming.
     pub duration: Option<Duration>,
+    /// How they are spread.
     pub arrival: Option<Arrival>,
+    /// With a rate, the cap on arrivals; without, how many arrive.
     pub buyers: Option<usize>,
+    /// Arrivals per second.
     pub rate: Option<f64>,
+    /// Live maps that only watch.
     pub watchers: Option<usize>,
+    /// The range of seats each buyer wants.
     pub seats_per_buyer: Option<(usize, usize)>,
+    /// Of the buyers holding seats, the share who pay.
     pub pay_ratio: Option<f64>,
+    /// Of the buyers holding seats, the share who cancel.
     pub cancel_ratio: Option<f64>,
+    /// Of the payers, the share whose first card is declined.
     pub decline_ratio: Option<f64>,
+    /// Of the payers, the share who send the same payment twice.
     pub replay_ratio: Option<f64>,
+    /// Hold attempts before a buyer gives up.
     pub max_attempts: Option<u32>,
+    /// The longest pause between clicks, in milliseconds.
     pub think_ms: Option<u64>,
+    /// How the live maps connect.
     pub transport: Option<Transport>,
+    /// Whether buyers sign in before the opening.
     pub early_sign_in: Option<bool>,
+    /// Seeds every draw.
     pub seed: Option<u64>,
+    /// Every buyer from an address of its own.
     pub spread_addresses: Option<bool>,
+    /// Password guessers.
     pub guessers: Option<usize>,
+    /// Account farms.
     pub farms: Option<usize>,
+    /// Hoarders.
     pub hoarders: Option<usize>,
 }
 
@@ -174,13 +209,14 @@ pub struct Overrides {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Intent {
     pub seats: usize,
-    pub taste: Taste,
-    pub ending: Ending,
-    pub declined_first: bool,
+    pub(crate) taste: Taste,
+    pub(crate) ending: Ending,
+    pub(crate) declined_first: bool,
     pub replay: bool,
 }
 
 impl Plan {
+    /// The preset's crowd, before any flag.
     pub fn preset(scenario: Scenario) -> Plan {
         let base = Plan {
             scenario,
@@ -355,7 +391,7 @@ impl Plan {
         Ok(())
     }
 
-    pub fn abandon_ratio(&self) -> f64 {
+    pub(crate) fn abandon_ratio(&self) -> f64 {
         (1.0 - self.pay_ratio - self.cancel_ratio).max(0.0)
     }
 
@@ -388,7 +424,7 @@ impl Plan {
     }
 
     /// A think pause, uniformly within the plan's range.
-    pub fn think_time(&self, rng: &mut impl Rng) -> Duration {
+    pub(crate) fn think_time(&self, rng: &mut impl Rng) -> Duration {
         let (lo, hi) = self.think;
         if hi <= lo {
             return lo;

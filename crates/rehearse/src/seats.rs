@@ -12,7 +12,7 @@ use super::scenario::Taste;
 const PICKY_REACH: usize = 32;
 
 #[derive(Debug, Clone)]
-pub struct Chart {
+pub(crate) struct Chart {
     ids: Vec<String>,
     index: HashMap<String, usize>,
     /// Seat indices of each row, in the row's order.
@@ -26,7 +26,7 @@ pub struct Chart {
 impl Chart {
     /// Rows of `(id, x, y)` seat centres and the point the hall looks at (the stage's front
     /// centre): the nearer, the better.
-    pub fn new(rows: Vec<Vec<(String, f64, f64)>>, focus: (f64, f64)) -> Chart {
+    pub(crate) fn new(rows: Vec<Vec<(String, f64, f64)>>, focus: (f64, f64)) -> Chart {
         let mut chart = Chart {
             ids: Vec::new(),
             index: HashMap::new(),
@@ -55,7 +55,7 @@ impl Chart {
     }
 
     /// From the `layout` of `GET /api/v1/events/{id}`.
-    pub fn from_layout(layout: &Value) -> Result<Chart, String> {
+    pub(crate) fn from_layout(layout: &Value) -> Result<Chart, String> {
         let num = |v: &Value, k: &str| v[k].as_f64().unwrap_or(0.0);
         let stage = &layout["stage"];
         let focus = (
@@ -86,31 +86,31 @@ impl Chart {
         Ok(chart)
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.ids.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
 
-    pub fn id(&self, seat: usize) -> &str {
+    pub(crate) fn id(&self, seat: usize) -> &str {
         &self.ids[seat]
     }
 
-    pub fn index_of(&self, id: &str) -> Option<usize> {
+    pub(crate) fn index_of(&self, id: &str) -> Option<usize> {
         self.index.get(id).copied()
     }
 
     /// The seat everyone wants.
-    pub fn best(&self) -> usize {
+    pub(crate) fn best(&self) -> usize {
         self.ranked[0]
     }
 
     /// Picks `want` seats for one attempt: an anchor by taste, then its free neighbours in the
     /// row, then the best free seats elsewhere. Empty when nothing is free. `first_attempt`
     /// matters to `HotSeat` only: that first click ignores the map (everyone clicks at once).
-    pub fn choose(
+    pub(crate) fn choose(
         &self,
         want: usize,
         taste: Taste,

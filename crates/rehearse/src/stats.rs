@@ -7,7 +7,7 @@ use serde::Serialize;
 pub struct Summary {
     pub count: usize,
     pub p50_ms: f64,
-    pub p90_ms: f64,
+    pub(crate) p90_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
 }
@@ -37,18 +37,18 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Upper bounds (ms) of the delivery-latency buckets; a last bucket takes everything above.
-pub const DELIVERY_BUCKETS_MS: &[f64] = &[
+pub(crate) const DELIVERY_BUCKETS_MS: &[f64] = &[
     1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 150.0, 250.0, 500.0, 1000.0, 2000.0,
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Bucket {
     /// `None` for the overflow bucket.
-    pub le_ms: Option<f64>,
+    pub(crate) le_ms: Option<f64>,
     pub count: u64,
 }
 
-pub fn histogram(values: &[f64], bounds: &[f64]) -> Vec<Bucket> {
+pub(crate) fn histogram(values: &[f64], bounds: &[f64]) -> Vec<Bucket> {
     let mut buckets: Vec<Bucket> = bounds
         .iter()
         .map(|b| Bucket {
@@ -68,7 +68,7 @@ pub fn histogram(values: &[f64], bounds: &[f64]) -> Vec<Bucket> {
 }
 
 /// Groups `(second, value)` pairs into one entry per whole second from 0 to the last one seen.
-pub fn per_second<T: Copy>(points: impl IntoIterator<Item = (f64, T)>) -> Vec<Vec<T>> {
+pub(crate) fn per_second<T: Copy>(points: impl IntoIterator<Item = (f64, T)>) -> Vec<Vec<T>> {
     let mut series: Vec<Vec<T>> = Vec::new();
     for (t, v) in points {
         let i = t.max(0.0) as usize;

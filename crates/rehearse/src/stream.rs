@@ -3,7 +3,7 @@
 //! seat turned held or sold, for the delivery latencies.
 
 use std::{
-    sync::{Arc, Mutex, atomic::Ordering},
+    sync::{Arc, Mutex, PoisonError, atomic::Ordering},
     time::Duration,
 };
 
@@ -27,31 +27,31 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(250);
 const MAX_SIGHTINGS: usize = 200_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wire {
+pub(crate) enum Wire {
     Sse,
     Ws,
 }
 
 #[derive(Debug)]
-pub struct ViewState {
+pub(crate) struct ViewState {
     pub map: LiveMap,
     pub snapshots: u64,
     /// Filled for watchers only.
-    pub sightings: Vec<Sighting>,
+    pub(crate) sightings: Vec<Sighting>,
     pub dropped: u64,
     /// (seat, version) of the caller's own holds, seen on its own feed.
-    pub mine_held: Vec<(usize, i64)>,
+    pub(crate) mine_held: Vec<(usize, i64)>,
 }
 
 /// One client's live map, shared between the task that feeds it and its owner.
-pub struct LiveView {
+pub(crate) struct LiveView {
     pub state: Mutex<ViewState>,
     changed: Notify,
     log_sightings: bool,
 }
 
 impl LiveView {
-    pub fn new(chart: &Chart, log_sightings: bool) -> LiveView {
+    pub(crate) fn new(chart: &Chart, log_sightings: bool) -> LiveView {
         LiveView {
             state: Mutex::new(ViewState {
                 map: LiveMap::new(chart),
@@ -65,12 +65,16 @@ impl LiveView {
         }
     }
 
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, ViewState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ViewState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Waits until `cond` holds on the view, at most `within`; returns whether it did.
-    pub async fn wait_for(&self, within: Duration, cond: impl Fn(&ViewState) -> bool) -> bool {
+    pub(crate) async fn wait_for(
+        &self,
+        within: Duration,
+        cond: impl Fn(&ViewState) -> bool,
+    ) -> bool {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             // Registered before the check, so a change in between still wakes us.
@@ -120,20 +124,20 @@ impl LiveView {
 
 /// Everything a live connection needs.
 #[derive(Clone)]
-pub struct Subscription {
+pub(crate) struct Subscription {
     pub api: Api,
-    pub chart: Arc<Chart>,
+    pub(crate) chart: Arc<Chart>,
     pub event_id: String,
     pub token: Option<String>,
     pub wire: Wire,
     /// When the previous connection of this map ended, for the reconnect's gap.
-    pub resumed_from: Option<Duration>,
+    pub(crate) resumed_from: Option<Duration>,
 }
 
 /// Keeps `view` live until `stop`: reconnects whenever the stream ends, to the next instance
 /// when there are several (the one it was on may have died), and resyncs from the snapshot
 /// every connection starts with.
-pub async fn follow(sub: Subscription, view: Arc<LiveView>, stop: CancellationToken) {
+pub(crate) async fn follow(sub: Subscription, view: Arc<LiveView>, stop: CancellationToken) {
     let counters = &sub.api.recorder.counters;
     let home = sub.api.home();
     let mut session_number = 0;
@@ -187,7 +191,7 @@ fn subscribed(sub: &Subscription, opened_at: Duration, failure: Option<(u16, &st
 fn deliver(
     sub: &Subscription,
     view: &LiveView,
-    message: FeedMessage,
+    message: &FeedMessage,
     opened_at: Duration,
     seen_snapshot: &mut bool,
 ) -> bool {
@@ -207,7 +211,7 @@ fn deliver(
             }
         }
     }
-    view.apply(recorder.now(), &message, &sub.chart);
+    view.apply(recorder.now(), message, &sub.chart);
     true
 }
 
@@ -242,7 +246,7 @@ async fn sse(sub: &Subscription, view: &LiveView) {
     let mut seen_snapshot = false;
     while let Some((name, data)) = frames.next_frame().await {
         let message = parse_map_message(&sub.chart, name.as_deref(), &data);
-        if !deliver(sub, view, message, opened_at, &mut seen_snapshot) {
+        if !deliver(sub, view, &message, opened_at, &mut seen_snapshot) {
             return;
         }
     }
@@ -285,7 +289,7 @@ async fn websocket(sub: &Subscription, view: &LiveView) {
         match frame {
             Message::Text(text) => {
                 let message = parse_map_message(&sub.chart, None, text.as_str());
-                if !deliver(sub, view, message, opened_at, &mut seen_snapshot) {
+                if !deliver(sub, view, &message, opened_at, &mut seen_snapshot) {
                     return;
                 }
             }

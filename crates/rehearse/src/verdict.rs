@@ -11,16 +11,16 @@ use serde::Serialize;
 
 /// A hold the server granted (201), and what became of it, in offsets from the run's start.
 #[derive(Debug, Clone, Default)]
-pub struct HoldRecord {
+pub(crate) struct HoldRecord {
     pub hold_id: String,
     pub seats: Vec<String>,
-    pub requested_at: Duration,
+    pub(crate) requested_at: Duration,
     /// When the 201 arrived: from here the seats are certainly this hold's.
-    pub granted_at: Duration,
+    pub(crate) granted_at: Duration,
     /// `expires_at − created_at` as the server gave it.
     pub ttl: Option<Duration>,
     /// When the release (DELETE) was sent: the seats may be free from then on.
-    pub release_sent_at: Option<Duration>,
+    pub(crate) release_sent_at: Option<Duration>,
     /// Paid: the seats are this buyer's for good.
     pub converted: bool,
     /// The server said the hold was no longer active although we never released it.
@@ -30,7 +30,7 @@ pub struct HoldRecord {
 impl HoldRecord {
     /// The end of the time the seats were certainly this hold's (`None`: for good). The bound is
     /// deliberately early, so that a real overlap is never explained away by timing.
-    pub fn certain_until(&self) -> Option<Duration> {
+    pub(crate) fn certain_until(&self) -> Option<Duration> {
         if self.converted {
             return None;
         }
@@ -50,15 +50,15 @@ impl HoldRecord {
 
 /// A paid order as checkout returned it, and as `GET /orders/{id}` showed it at the end.
 #[derive(Debug, Clone, Default)]
-pub struct OrderRecord {
+pub(crate) struct OrderRecord {
     pub order_id: String,
     pub seats: Vec<String>,
     /// `None`: the order could not be read back (404 or no answer).
-    pub read_back: Option<OrderReadBack>,
+    pub(crate) read_back: Option<OrderReadBack>,
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct OrderReadBack {
+pub(crate) struct OrderReadBack {
     pub status: String,
     pub seats: Vec<String>,
     /// The seat of each ticket.
@@ -67,24 +67,24 @@ pub struct OrderReadBack {
 
 /// A payment sent again with the same Idempotency-Key: it must return the same order.
 #[derive(Debug, Clone)]
-pub struct ReplayRecord {
-    pub first_order_id: String,
-    pub replay_order_id: Option<String>,
+pub(crate) struct ReplayRecord {
+    pub(crate) first_order_id: String,
+    pub(crate) replay_order_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Observations {
+pub(crate) struct Observations {
     pub holds: Vec<HoldRecord>,
     pub orders: Vec<OrderRecord>,
-    pub replays: Vec<ReplayRecord>,
+    pub(crate) replays: Vec<ReplayRecord>,
     /// For each live map, the seats it still disagreed on with a fresh `/seats` at the end.
-    pub map_differences: Vec<usize>,
+    pub(crate) map_differences: Vec<usize>,
     /// A fresh `/seats` at the end: seat id → state (`available`, `held`, `sold`).
-    pub final_states: HashMap<String, String>,
+    pub(crate) final_states: HashMap<String, String>,
     /// Responses 500–599 other than 503 (the documented answer to overload).
     pub server_errors: u64,
     /// Violations reported by `boxoffice audit`, when it ran.
-    pub audit_violations: Option<u64>,
+    pub(crate) audit_violations: Option<u64>,
 }
 
 /// Every counter is zero on a clean run.
@@ -93,17 +93,17 @@ pub struct Verdict {
     /// Seats in more than one paid order (each extra order counts once).
     pub double_sale_violations: u64,
     /// Pairs of granted holds that certainly held the same seat at the same moment.
-    pub double_hold_violations: u64,
+    pub(crate) double_hold_violations: u64,
     /// Seats of paid orders without exactly one ticket, or orders not paid when read back.
-    pub missing_ticket_violations: u64,
+    pub(crate) missing_ticket_violations: u64,
     /// Seats of paid orders that the final `/seats` does not show sold.
-    pub unsold_paid_seat_violations: u64,
+    pub(crate) unsold_paid_seat_violations: u64,
     /// Live maps that did not converge to the final `/seats`.
-    pub convergence_violations: u64,
+    pub(crate) convergence_violations: u64,
     /// Replayed payments that did not return the first order.
-    pub idempotency_violations: u64,
-    pub server_error_violations: u64,
-    pub audit_violations: u64,
+    pub(crate) idempotency_violations: u64,
+    pub(crate) server_error_violations: u64,
+    pub(crate) audit_violations: u64,
 }
 
 impl Verdict {
@@ -123,12 +123,12 @@ impl Verdict {
         ]
     }
 
-    pub fn is_clean(&self) -> bool {
+    pub(crate) fn is_clean(&self) -> bool {
         self.counters().iter().all(|(_, n)| *n == 0)
     }
 }
 
-pub fn judge(obs: &Observations) -> Verdict {
+pub(crate) fn judge(obs: &Observations) -> Verdict {
     Verdict {
         double_sale_violations: double_sales(&obs.orders),
         double_hold_violations: double_holds(&obs.holds),
@@ -229,7 +229,7 @@ mod tests {
     }
 
     fn paid(id: &str, seats: &[&str]) -> OrderRecord {
-        let seats: Vec<String> = seats.iter().map(|s| s.to_string()).collect();
+        let seats: Vec<String> = seats.iter().map(ToString::to_string).collect();
         OrderRecord {
             order_id: id.into(),
             seats: seats.clone(),

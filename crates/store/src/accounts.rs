@@ -49,7 +49,7 @@ pub(super) async fn session_user<D: Dialect>(
 }
 
 impl<D: Dialect> Tx<D> {
-    pub async fn insert_user(&mut self, u: &UserRecord) -> StoreResult<()> {
+    pub(crate) async fn insert_user(&mut self, u: &UserRecord) -> StoreResult<()> {
         let q = Sql::new(
             "INSERT INTO users (id, email, name, password_hash, role, created_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -64,20 +64,20 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub async fn user_by_email(&mut self, email: &str) -> StoreResult<Option<UserRecord>> {
+    pub(crate) async fn user_by_email(&mut self, email: &str) -> StoreResult<Option<UserRecord>> {
         let q = Sql::new(format!("SELECT {USER_COLUMNS} WHERE email = ?")).bind(email);
         let row: Option<UserRow> = self.optional(q).await?;
         row.map(UserRecord::try_from).transpose()
     }
 
-    pub async fn update_user_credentials(&mut self, u: &UserRecord) -> StoreResult<()> {
+    pub(crate) async fn update_user_credentials(&mut self, u: &UserRecord) -> StoreResult<()> {
         let q = Sql::new("UPDATE users SET name = ?, password_hash = ?, role = ? WHERE id = ?");
         let q = q.bind(&u.name).bind(&u.password_hash);
         self.execute(q.bind(u.role.as_str()).bind(&u.id)).await?;
         Ok(())
     }
 
-    pub async fn set_user_role(
+    pub(crate) async fn set_user_role(
         &mut self,
         email: &str,
         role: Role,
@@ -87,7 +87,7 @@ impl<D: Dialect> Tx<D> {
         self.user_by_email(email).await
     }
 
-    pub async fn insert_session(
+    pub(crate) async fn insert_session(
         &mut self,
         token_hash: &str,
         user_id: &str,
@@ -103,7 +103,7 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub async fn user_for_session(
+    pub(crate) async fn user_for_session(
         &mut self,
         token_hash: &str,
         now: Timestamp,
@@ -111,13 +111,13 @@ impl<D: Dialect> Tx<D> {
         session_user::<D>(&mut self.0, token_hash, now).await
     }
 
-    pub async fn delete_session(&mut self, token_hash: &str) -> StoreResult<()> {
+    pub(crate) async fn delete_session(&mut self, token_hash: &str) -> StoreResult<()> {
         let q = Sql::new("DELETE FROM sessions WHERE token_hash = ?").bind(token_hash);
         self.execute(q).await?;
         Ok(())
     }
 
-    pub async fn purge_sessions(&mut self, now: Timestamp) -> StoreResult<u64> {
+    pub(crate) async fn purge_sessions(&mut self, now: Timestamp) -> StoreResult<u64> {
         let q = Sql::new("DELETE FROM sessions WHERE expires_at <= ?").bind(now.millis());
         self.execute(q).await
     }

@@ -8,13 +8,13 @@ use super::{
 use boxoffice_domain::time::Timestamp;
 
 impl<D: Dialect> Tx<D> {
-    pub async fn db_now(&mut self) -> StoreResult<Timestamp> {
+    pub(crate) async fn db_now(&mut self) -> StoreResult<Timestamp> {
         Ok(Timestamp(
             self.scalar(Sql::new(format!("SELECT {}", D::NOW))).await?,
         ))
     }
 
-    pub async fn setting(&mut self, key: &str) -> StoreResult<Option<String>> {
+    pub(crate) async fn setting(&mut self, key: &str) -> StoreResult<Option<String>> {
         let q = Sql::new(format!(
             "SELECT {} FROM settings WHERE {} = ?",
             D::quote("value"),
@@ -35,17 +35,21 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub async fn put_setting(&mut self, key: &str, value: &str) -> StoreResult<()> {
+    pub(crate) async fn put_setting(&mut self, key: &str, value: &str) -> StoreResult<()> {
         self.upsert_setting(key, value, true).await
     }
 
-    pub async fn setting_or_insert(&mut self, key: &str, value: &str) -> StoreResult<String> {
+    pub(crate) async fn setting_or_insert(
+        &mut self,
+        key: &str,
+        value: &str,
+    ) -> StoreResult<String> {
         self.upsert_setting(key, value, false).await?;
         let stored = self.setting(key).await?;
         stored.ok_or_else(|| sqlx::Error::RowNotFound.into())
     }
 
-    pub async fn settings_with_prefix(
+    pub(crate) async fn settings_with_prefix(
         &mut self,
         prefix: &str,
     ) -> StoreResult<Vec<(String, String)>> {
@@ -56,7 +60,7 @@ impl<D: Dialect> Tx<D> {
         self.all(q.bind(format!("{prefix}%"))).await
     }
 
-    pub async fn lock_order(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>> {
+    pub(crate) async fn lock_order(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>> {
         // Where `FOR UPDATE` is empty, the writer's transaction is already the only writer.
         if !D::FOR_UPDATE.is_empty() {
             let q = Sql::new(format!(
@@ -68,7 +72,7 @@ impl<D: Dialect> Tx<D> {
         self.order_by_id(order_id).await
     }
 
-    pub async fn charge_of_order(
+    pub(crate) async fn charge_of_order(
         &mut self,
         order_id: &str,
     ) -> StoreResult<Option<(String, String)>> {
@@ -78,7 +82,7 @@ impl<D: Dialect> Tx<D> {
         self.optional(q.bind(order_id)).await
     }
 
-    pub async fn void_tickets(
+    pub(crate) async fn void_tickets(
         &mut self,
         order_id: &str,
         ticket_ids: &[String],
@@ -88,7 +92,7 @@ impl<D: Dialect> Tx<D> {
         self.execute(q.then(" AND valid_seat IS NOT NULL")).await
     }
 
-    pub async fn set_order_status(
+    pub(crate) async fn set_order_status(
         &mut self,
         order_id: &str,
         status: OrderStatus,
@@ -98,7 +102,11 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub async fn check_in_ticket(&mut self, ticket_id: &str, now: Timestamp) -> StoreResult<bool> {
+    pub(crate) async fn check_in_ticket(
+        &mut self,
+        ticket_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         let q = Sql::new(
             "UPDATE tickets SET checked_in_at = ? \
              WHERE id = ? AND checked_in_at IS NULL AND valid_seat IS NOT NULL",
@@ -106,7 +114,7 @@ impl<D: Dialect> Tx<D> {
         Ok(self.execute(q.bind(now.millis()).bind(ticket_id)).await? == 1)
     }
 
-    pub async fn revenue_of_event(&mut self, event_id: &str) -> StoreResult<i64> {
+    pub(crate) async fn revenue_of_event(&mut self, event_id: &str) -> StoreResult<i64> {
         let q = Sql::new(format!(
             "SELECT CAST(COALESCE(SUM(price_cents), 0) AS {}) FROM tickets \
              WHERE event_id = ? AND valid_seat IS NOT NULL",

@@ -111,20 +111,29 @@ const CHECKS: &[Check] = &[
 
 const EXAMPLES: usize = 10;
 
+/// One invariant's check: how many rows break it, and a few of them.
 #[derive(Debug, Serialize)]
 pub struct CheckResult {
+    /// Short and stable, for scripts.
     pub name: &'static str,
+    /// The invariant, in words.
     pub description: &'static str,
+    /// Rows that break it.
     pub violations: usize,
-    pub examples: Vec<String>,
+    pub(crate) examples: Vec<String>,
 }
 
+/// What `boxoffice audit` prints: every check, and whether all passed.
 #[derive(Debug, Serialize)]
 pub struct AuditReport {
+    /// True when no check found a violation.
     pub ok: bool,
+    /// The dialect audited.
     pub database: &'static str,
-    pub checked_at: String,
+    pub(crate) checked_at: String,
+    /// Violations over every check.
     pub violations: usize,
+    /// Each check's result, in a fixed order.
     pub checks: Vec<CheckResult>,
 }
 

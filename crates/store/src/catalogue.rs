@@ -21,7 +21,7 @@ pub(super) struct SeatRow {
 }
 
 impl SeatRow {
-    pub fn into_status(self) -> StoreResult<SeatStatus> {
+    pub(crate) fn into_status(self) -> StoreResult<SeatStatus> {
         Ok(SeatStatus {
             state: SeatState::parse(&self.state)
                 .ok_or_else(|| super::corrupt("seat state", &self.state))?,
@@ -37,19 +37,19 @@ fn statuses(rows: Vec<SeatRow>) -> StoreResult<Vec<SeatStatus>> {
 }
 
 impl<D: Dialect> Tx<D> {
-    pub async fn insert_venue(&mut self, v: &VenueRecord) -> StoreResult<()> {
+    pub(crate) async fn insert_venue(&mut self, v: &VenueRecord) -> StoreResult<()> {
         let q = Sql::new("INSERT INTO venues (id, name, layout, created_at) VALUES (?, ?, ?, ?)");
         let q = q.bind(&v.id).bind(&v.name).bind(&v.layout);
         self.execute(q.bind(v.created_at.millis())).await?;
         Ok(())
     }
 
-    pub async fn venue_by_id(&mut self, venue_id: &str) -> StoreResult<Option<VenueRecord>> {
+    pub(crate) async fn venue_by_id(&mut self, venue_id: &str) -> StoreResult<Option<VenueRecord>> {
         let q = Sql::new("SELECT id, name, layout, created_at FROM venues WHERE id = ?");
         self.optional(q.bind(venue_id)).await
     }
 
-    pub async fn insert_event(&mut self, e: &NewEvent) -> StoreResult<()> {
+    pub(crate) async fn insert_event(&mut self, e: &NewEvent) -> StoreResult<()> {
         let q = Sql::new(
             "INSERT INTO events (id, venue_id, name, starts_at, sale_opens_at, currency, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -61,7 +61,7 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub async fn insert_category(&mut self, c: &CategoryRecord) -> StoreResult<()> {
+    pub(crate) async fn insert_category(&mut self, c: &CategoryRecord) -> StoreResult<()> {
         let q = Sql::new(
             "INSERT INTO categories (id, event_id, name, price_cents, currency, position) \
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -74,7 +74,7 @@ impl<D: Dialect> Tx<D> {
 
     /// One statement for the whole event (tens of thousands of seats in a large venue) instead of
     /// a round trip per seat: the dialect unrolls the pairs into rows in the database.
-    pub async fn insert_seats(
+    pub(crate) async fn insert_seats(
         &mut self,
         event_id: &str,
         seats: &[(String, String)],
@@ -90,17 +90,17 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub async fn count_events(&mut self) -> StoreResult<u64> {
+    pub(crate) async fn count_events(&mut self) -> StoreResult<u64> {
         let n: i64 = self.scalar(Sql::new("SELECT COUNT(*) FROM events")).await?;
         Ok(n as u64)
     }
 
-    pub async fn event_ids(&mut self) -> StoreResult<Vec<String>> {
+    pub(crate) async fn event_ids(&mut self) -> StoreResult<Vec<String>> {
         self.column(Sql::new("SELECT id FROM events ORDER BY starts_at, id"))
             .await
     }
 
-    pub async fn event_by_id(&mut self, event_id: &str) -> StoreResult<Option<EventRecord>> {
+    pub(crate) async fn event_by_id(&mut self, event_id: &str) -> StoreResult<Option<EventRecord>> {
         let q = Sql::new(
             "SELECT e.id, e.name, e.venue_id, v.name AS venue_name, v.layout, e.starts_at, \
              e.sale_opens_at, e.currency FROM events e JOIN venues v ON v.id = e.venue_id \
@@ -109,7 +109,10 @@ impl<D: Dialect> Tx<D> {
         self.optional(q.bind(event_id)).await
     }
 
-    pub async fn categories_of(&mut self, event_id: &str) -> StoreResult<Vec<CategoryRecord>> {
+    pub(crate) async fn categories_of(
+        &mut self,
+        event_id: &str,
+    ) -> StoreResult<Vec<CategoryRecord>> {
         let q = Sql::new(
             "SELECT id, event_id, name, price_cents, currency, position FROM categories \
              WHERE event_id = ? ORDER BY position",
@@ -117,17 +120,20 @@ impl<D: Dialect> Tx<D> {
         self.all(q.bind(event_id)).await
     }
 
-    pub async fn seat_categories(&mut self, event_id: &str) -> StoreResult<Vec<(String, String)>> {
+    pub(crate) async fn seat_categories(
+        &mut self,
+        event_id: &str,
+    ) -> StoreResult<Vec<(String, String)>> {
         let q = Sql::new("SELECT id, category_id FROM seats WHERE event_id = ?");
         self.all(q.bind(event_id)).await
     }
 
-    pub async fn seat_statuses(&mut self, event_id: &str) -> StoreResult<Vec<SeatStatus>> {
+    pub(crate) async fn seat_statuses(&mut self, event_id: &str) -> StoreResult<Vec<SeatStatus>> {
         let q = Sql::new(format!("SELECT {} WHERE s.event_id = ?", D::SEAT_STATUS));
         statuses(self.all(q.bind(event_id)).await?)
     }
 
-    pub async fn seat_statuses_of(
+    pub(crate) async fn seat_statuses_of(
         &mut self,
         event_id: &str,
         seat_ids: &[String],
@@ -136,7 +142,7 @@ impl<D: Dialect> Tx<D> {
         statuses(self.all(q.seats("s.", event_id, seat_ids)).await?)
     }
 
-    pub async fn seat_statuses_changed_since(
+    pub(crate) async fn seat_statuses_changed_since(
         &mut self,
         event_id: &str,
         since: Timestamp,

@@ -82,7 +82,7 @@ fn move_seats<D: Dialect>(set: &str) -> Sql<D> {
 }
 
 impl<D: Dialect> Tx<D> {
-    pub async fn lock_user(&mut self, user_id: &str) -> StoreResult<()> {
+    pub(crate) async fn lock_user(&mut self, user_id: &str) -> StoreResult<()> {
         if !D::USER_LOCK.is_empty() {
             let q = Sql::new(format!("SELECT id FROM users WHERE id = ?{}", D::USER_LOCK));
             self.execute(q.bind(user_id)).await?;
@@ -91,7 +91,7 @@ impl<D: Dialect> Tx<D> {
     }
 
     /// Seats of the buyer's active holds, in one event or (`None`) across all.
-    pub async fn seats_held(
+    pub(crate) async fn seats_held(
         &mut self,
         user_id: &str,
         event_id: Option<&str>,
@@ -110,7 +110,7 @@ impl<D: Dialect> Tx<D> {
 
     /// The buyer's [`HoldCounts`] for `event_id`: holds made since `since`, holds let go since
     /// `let_go_since`. One statement where there were four: it runs on every hold.
-    pub async fn hold_counts(
+    pub(crate) async fn hold_counts(
         &mut self,
         event_id: &str,
         user_id: &str,
@@ -141,7 +141,7 @@ impl<D: Dialect> Tx<D> {
         })
     }
 
-    pub async fn seats_recently_let_go(
+    pub(crate) async fn seats_recently_let_go(
         &mut self,
         event_id: &str,
         user_id: &str,
@@ -164,7 +164,7 @@ impl<D: Dialect> Tx<D> {
             .collect())
     }
 
-    pub async fn prunable_holds(
+    pub(crate) async fn prunable_holds(
         &mut self,
         before: Timestamp,
         limit: u32,
@@ -178,7 +178,7 @@ impl<D: Dialect> Tx<D> {
             .await
     }
 
-    pub async fn delete_ended_holds(&mut self, hold_ids: &[String]) -> StoreResult<u64> {
+    pub(crate) async fn delete_ended_holds(&mut self, hold_ids: &[String]) -> StoreResult<u64> {
         if hold_ids.is_empty() {
             return Ok(0);
         }
@@ -189,7 +189,7 @@ impl<D: Dialect> Tx<D> {
             .await
     }
 
-    pub async fn insert_hold(&mut self, h: &Hold) -> StoreResult<()> {
+    pub(crate) async fn insert_hold(&mut self, h: &Hold) -> StoreResult<()> {
         let q = Sql::new(
             "INSERT INTO holds (id, event_id, user_id, status, created_at, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -204,7 +204,7 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub async fn hold_by_id(&mut self, hold_id: &str) -> StoreResult<Option<Hold>> {
+    pub(crate) async fn hold_by_id(&mut self, hold_id: &str) -> StoreResult<Option<Hold>> {
         // The hold and its seats in one statement: it is read on every checkout.
         let q = Sql::new(format!(
             "SELECT id, event_id, user_id, status, created_at, expires_at, \
@@ -235,7 +235,7 @@ impl<D: Dialect> Tx<D> {
         }))
     }
 
-    pub async fn end_hold(
+    pub(crate) async fn end_hold(
         &mut self,
         hold_id: &str,
         to: HoldStatus,
@@ -249,7 +249,7 @@ impl<D: Dialect> Tx<D> {
         Ok(n == 1)
     }
 
-    pub async fn claim_hold_for_order(
+    pub(crate) async fn claim_hold_for_order(
         &mut self,
         hold_id: &str,
         now: Timestamp,
@@ -261,7 +261,7 @@ impl<D: Dialect> Tx<D> {
         Ok(self.execute(q.bind(now.millis()).bind(hold_id)).await? == 1)
     }
 
-    pub async fn expired_holds(
+    pub(crate) async fn expired_holds(
         &mut self,
         now: Timestamp,
         limit: u32,
@@ -273,7 +273,7 @@ impl<D: Dialect> Tx<D> {
         self.all(q.bind(now.millis()).bind(i64::from(limit))).await
     }
 
-    pub async fn unavailable_seats(
+    pub(crate) async fn unavailable_seats(
         &mut self,
         event_id: &str,
         seat_ids: &[String],
@@ -284,7 +284,7 @@ impl<D: Dialect> Tx<D> {
         self.column(q.bind(hold_id)).await
     }
 
-    pub async fn count_existing_seats(
+    pub(crate) async fn count_existing_seats(
         &mut self,
         event_id: &str,
         seat_ids: &[String],
@@ -357,7 +357,7 @@ impl<D: Dialect> Tx<D> {
         Ok(changed)
     }
 
-    pub async fn take_available_seats(
+    pub(crate) async fn take_available_seats(
         &mut self,
         event_id: &str,
         hold_id: &str,
@@ -373,7 +373,7 @@ impl<D: Dialect> Tx<D> {
         self.changed_seats(q, locked, change, holder).await
     }
 
-    pub async fn sell_held_seats(
+    pub(crate) async fn sell_held_seats(
         &mut self,
         event_id: &str,
         hold_id: &str,
@@ -389,7 +389,7 @@ impl<D: Dialect> Tx<D> {
 
     /// Makes the hold's seats that are still in `from` available again (a release, an expiry or
     /// a refund).
-    pub async fn return_to_sale(
+    pub(crate) async fn return_to_sale(
         &mut self,
         change: SeatMove,
         (event_id, hold_id, seat_ids): (&str, &str, &[String]),

@@ -13,7 +13,7 @@ mod mysql;
 mod orders;
 mod payments;
 mod postgres;
-pub mod records;
+mod records;
 mod repository;
 mod sqlite;
 
@@ -24,6 +24,7 @@ pub use records::*;
 
 use boxoffice_domain::{hold::Hold, seat::SeatStatus, time::Timestamp};
 
+/// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness or check constraint refused the write: the caller maps it to 409.
@@ -33,10 +34,13 @@ pub enum StoreError {
     /// written, and the same request may simply be tried again.
     #[error("transaction aborted by the database, safe to retry: {0}")]
     Retryable(String),
+    /// A row holds a value this version cannot read: a bug, or a write from elsewhere.
     #[error("stored data is not what this version expects: {0}")]
     Corrupt(String),
+    /// The URL names no dialect we speak.
     #[error("unsupported database URL: {0}")]
     UnsupportedUrl(String),
+    /// Anything else the database or the driver reported.
     #[error(transparent)]
     Database(sqlx::Error),
 }
@@ -62,6 +66,7 @@ impl From<sqlx::Error> for StoreError {
 /// PostgreSQL serialization failure and deadlock; MySQL/MariaDB deadlock and lock wait timeout.
 const RETRYABLE_CODES: &[&str] = &["40001", "40P01", "1213", "1205"];
 
+/// What every store call returns.
 pub type StoreResult<T> = Result<T, StoreError>;
 
 fn corrupt(what: &str, value: &str) -> StoreError {
@@ -71,6 +76,7 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 /// The connection pools of one database, whatever its dialect.
 #[async_trait]
 pub trait Database: Send + Sync + 'static {
+    /// `sqlite`, `postgres` or `mysql`.
     fn dialect(&self) -> &'static str;
     /// A transaction for work that writes.
     async fn begin(&self) -> StoreResult<Box<dyn Repository>>;
@@ -85,8 +91,11 @@ pub trait Database: Send + Sync + 'static {
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<UserRecord>>;
+    /// Applies the migrations this database has not had yet.
     async fn migrate(&self) -> StoreResult<()>;
+    /// Whether the database answers, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
+    /// Closes every pool, waiting for connections in use to come back.
     async fn close(&self);
     /// How full each connection pool is now, for `/metrics`.
     fn pool_stats(&self) -> Vec<PoolStats>;
@@ -99,11 +108,14 @@ pub struct PoolStats {
     pub pool: &'static str,
     /// Connections open now, busy or idle.
     pub open: u32,
+    /// Open and idle.
     pub idle: u32,
+    /// The most it may open.
     pub max: u32,
 }
 
 impl PoolStats {
+    /// The occupancy of `p`, named `pool`.
     pub fn of<DB: sqlx::Database>(pool: &'static str, p: &sqlx::Pool<DB>) -> Self {
         let open = p.size();
         PoolStats {
@@ -114,6 +126,7 @@ impl PoolStats {
         }
     }
 
+    /// Connections busy now.
     pub fn in_use(&self) -> u32 {
         self.open - self.idle
     }
@@ -135,12 +148,12 @@ pub(crate) async fn waiting<T>(pool: &'static str, acquire: impl Future<Output =
     acquire.await
 }
 
-/// Opens the database a URL names (`sqlite:`, `postgres://`/`postgresql://`,
-/// `mysql://`/`mariadb://`), creating the SQLite file if needed.
 /// Connections kept apart for refusal reads (see `Database::refusal_read`): each such read is
 /// one indexed lookup, so two serve a crowd.
 const REFUSAL_CONNECTIONS: u32 = 2;
 
+/// Opens the database a URL names (`sqlite:`, `postgres://`/`postgresql://`,
+/// `mysql://`/`mariadb://`), creating the SQLite file if needed.
 pub async fn connect(url: &str, pool_size: u32) -> StoreResult<std::sync::Arc<dyn Database>> {
     if url.starts_with("sqlite:") {
         return Ok(std::sync::Arc::new(sqlite::connect(url, pool_size).await?));
@@ -186,11 +199,13 @@ pub fn redact(url: &str) -> String {
 /// Every query the application makes, inside one transaction.
 #[async_trait]
 pub trait Repository: Send {
+    /// Commits the transaction; dropping the repository instead rolls it back.
     async fn commit(self: Box<Self>) -> StoreResult<()>;
     /// The database's clock in milliseconds: the one clock all instances agree on.
     async fn db_now(&mut self) -> StoreResult<Timestamp>;
 
     // Settings.
+    /// The setting stored under `key`.
     async fn setting(&mut self, key: &str) -> StoreResult<Option<String>>;
     /// Stores `value` unless the key exists; returns the value that is stored now.
     async fn setting_or_insert(&mut self, key: &str, value: &str) -> StoreResult<String>;
@@ -200,9 +215,13 @@ pub trait Repository: Send {
     async fn settings_with_prefix(&mut self, prefix: &str) -> StoreResult<Vec<(String, String)>>;
 
     // Accounts and sessions.
+    /// Inserts a new account; a taken e-mail is a conflict.
     async fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;
+    /// The account with this (lower-cased) e-mail.
     async fn user_by_email(&mut self, email: &str) -> StoreResult<Option<UserRecord>>;
+    /// Replaces the account's name, password hash and role.
     async fn update_user_credentials(&mut self, user: &UserRecord) -> StoreResult<()>;
+    /// Stores a session under the digest of its token.
     async fn insert_session(
         &mut self,
         token_hash: &str,
@@ -210,18 +229,25 @@ pub trait Repository: Send {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<()>;
+    /// The account a live session belongs to.
     async fn user_for_session(
         &mut self,
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<UserRecord>>;
+    /// Ends a session (signing out).
     async fn delete_session(&mut self, token_hash: &str) -> StoreResult<()>;
+    /// Deletes expired sessions; returns how many.
     async fn purge_sessions(&mut self, now: Timestamp) -> StoreResult<u64>;
 
     // Venues, events, categories and seats.
+    /// Inserts a checked venue.
     async fn insert_venue(&mut self, venue: &VenueRecord) -> StoreResult<()>;
+    /// The venue with this id.
     async fn venue_by_id(&mut self, venue_id: &str) -> StoreResult<Option<VenueRecord>>;
+    /// Inserts an event; its categories and seats follow.
     async fn insert_event(&mut self, event: &NewEvent) -> StoreResult<()>;
+    /// Inserts one price category of an event.
     async fn insert_category(&mut self, category: &CategoryRecord) -> StoreResult<()>;
     /// Every seat of a new event, available, at version 1, in a few statements whatever the
     /// venue's size.
@@ -231,15 +257,20 @@ pub trait Repository: Send {
         seats: &[(String, String)],
         now: Timestamp,
     ) -> StoreResult<()>;
+    /// How many events exist.
     async fn count_events(&mut self) -> StoreResult<u64>;
     /// Every event's id, soonest first: the catalogue has the rest in memory, so listing events
     /// does not re-read every venue's layout (megabytes for a stadium).
     async fn event_ids(&mut self) -> StoreResult<Vec<String>>;
+    /// The event with its venue.
     async fn event_by_id(&mut self, event_id: &str) -> StoreResult<Option<EventRecord>>;
+    /// The event's categories, in the order buyers see them.
     async fn categories_of(&mut self, event_id: &str) -> StoreResult<Vec<CategoryRecord>>;
     /// Seat id → category id, for pricing and for drawing the map.
     async fn seat_categories(&mut self, event_id: &str) -> StoreResult<Vec<(String, String)>>;
+    /// Every seat of the event as it is now.
     async fn seat_statuses(&mut self, event_id: &str) -> StoreResult<Vec<SeatStatus>>;
+    /// These seats of the event as they are now.
     async fn seat_statuses_of(
         &mut self,
         event_id: &str,
@@ -289,6 +320,7 @@ pub trait Repository: Send {
     async fn prunable_holds(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<String>>;
     /// Deletes these ended holds and their seat rows; returns how many holds went.
     async fn delete_ended_holds(&mut self, hold_ids: &[String]) -> StoreResult<u64>;
+    /// Inserts a hold; its seats are taken separately.
     async fn insert_hold(&mut self, hold: &Hold) -> StoreResult<()>;
     /// The one conditional update that takes seats: only those still available change. The caller
     /// rolls back unless it took all of them. Dialects with row locks lock the
@@ -311,11 +343,13 @@ pub trait Repository: Send {
         seat_ids: &[String],
         hold_id: &str,
     ) -> StoreResult<Vec<String>>;
+    /// How many of `seat_ids` exist in the event.
     async fn count_existing_seats(
         &mut self,
         event_id: &str,
         seat_ids: &[String],
     ) -> StoreResult<u64>;
+    /// The hold with this id, with its seats.
     async fn hold_by_id(&mut self, hold_id: &str) -> StoreResult<Option<Hold>>;
     /// Moves an active hold to `to` (released, expired or converted); false if it was not active.
     /// A hold is active exactly while it has no `ended_at` (every transition sets it, and the
@@ -347,6 +381,7 @@ pub trait Repository: Send {
         holder: &str,
         seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>>;
+    /// Up to `limit` active holds past their expiry, as (hold id, event id).
     async fn expired_holds(
         &mut self,
         now: Timestamp,
@@ -354,11 +389,13 @@ pub trait Repository: Send {
     ) -> StoreResult<Vec<(String, String)>>;
 
     // Checkout.
+    /// What was recorded for this buyer's idempotency key.
     async fn idempotency_record(
         &mut self,
         user_id: &str,
         key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>>;
+    /// Records the first request made with a key, before it is processed.
     async fn insert_idempotency_record(
         &mut self,
         user_id: &str,
@@ -366,6 +403,7 @@ pub trait Repository: Send {
         fingerprint: &str,
         now: Timestamp,
     ) -> StoreResult<()>;
+    /// Stores the response to replay for the key.
     async fn complete_idempotency_record(
         &mut self,
         user_id: &str,
@@ -373,13 +411,16 @@ pub trait Repository: Send {
         status: u16,
         response: &str,
     ) -> StoreResult<()>;
+    /// Deletes keys recorded before `before`; returns how many.
     async fn purge_idempotency_records(&mut self, before: Timestamp) -> StoreResult<u64>;
+    /// Records a pending payment attempt.
     async fn insert_payment(&mut self, payment: &PaymentRecord) -> StoreResult<()>;
     /// Inserts the payment unless one with its `(user, idempotency key)` exists, and says whether
     /// it did; then the caller reads that one ([`Repository::payment_by_key`]). A first attempt,
     /// the common case, costs the one statement. Where the dialect cannot tell which unique key
     /// refused the row (MariaDB), a payment already in flight for the hold also answers false.
     async fn insert_payment_for_new_key(&mut self, payment: &PaymentRecord) -> StoreResult<bool>;
+    /// Sets what became of a payment attempt.
     async fn finish_payment(
         &mut self,
         payment_id: &str,
@@ -387,23 +428,32 @@ pub trait Repository: Send {
         provider_ref: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<()>;
+    /// Inserts a paid order (without its tickets).
     async fn insert_order(&mut self, order: &OrderRecord) -> StoreResult<()>;
+    /// Inserts one ticket of an order.
     async fn insert_ticket(&mut self, ticket: &TicketRecord) -> StoreResult<()>;
     /// An order's tickets in one statement.
     async fn insert_tickets(&mut self, tickets: &[TicketRecord]) -> StoreResult<()>;
+    /// Records a movement of money.
     async fn insert_ledger_entry(&mut self, entry: &LedgerEntry) -> StoreResult<()>;
+    /// The buyer's orders with their tickets, newest first.
     async fn orders_of(&mut self, user_id: &str) -> StoreResult<Vec<OrderRecord>>;
+    /// The order with its tickets.
     async fn order_by_id(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>>;
+    /// The ticket with this id.
     async fn ticket_by_id(&mut self, ticket_id: &str) -> StoreResult<Option<TicketRecord>>;
 
     // Payments after checkout: webhooks and reconciliation.
+    /// The payment attempt with this id.
     async fn payment_by_id(&mut self, payment_id: &str) -> StoreResult<Option<StoredPayment>>;
     /// The payment, locked until the transaction ends: settling it twice at once is impossible.
     async fn lock_payment(&mut self, payment_id: &str) -> StoreResult<Option<StoredPayment>>;
+    /// The payment attempt the provider knows by `provider_ref`.
     async fn payment_by_reference(
         &mut self,
         provider_ref: &str,
     ) -> StoreResult<Option<StoredPayment>>;
+    /// The buyer's payment attempt made with this idempotency key.
     async fn payment_by_key(
         &mut self,
         user_id: &str,
@@ -421,6 +471,7 @@ pub trait Repository: Send {
         before: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<StoredPayment>>;
+    /// The order a payment paid for, once it exists.
     async fn order_id_for_payment(&mut self, payment_id: &str) -> StoreResult<Option<String>>;
     /// Converts a hold whatever became of it meanwhile (a payment that succeeded late keeps its
     /// seats if it can); false only if it was converted already.
@@ -448,6 +499,7 @@ pub trait Repository: Send {
         hold_id: &str,
         seat_ids: &[String],
     ) -> StoreResult<u64>;
+    /// Sets what became of an order after a refund.
     async fn set_order_status(&mut self, order_id: &str, status: OrderStatus) -> StoreResult<()>;
     /// Records a ticket's first scan; false when it was scanned before or is void.
     async fn check_in_ticket(&mut self, ticket_id: &str, now: Timestamp) -> StoreResult<bool>;

@@ -77,7 +77,7 @@ const TICKET_COLUMNS: &str = "id, order_id, event_id, seat_id, price_cents, code
                               checked_in_at, created_at FROM tickets";
 
 impl<D: Dialect> Tx<D> {
-    pub async fn insert_order(&mut self, o: &OrderRecord) -> StoreResult<()> {
+    pub(crate) async fn insert_order(&mut self, o: &OrderRecord) -> StoreResult<()> {
         let q = Sql::new(
             "INSERT INTO orders (id, user_id, hold_id, event_id, payment_id, status, total_cents, \
              currency, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -96,7 +96,7 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub async fn insert_tickets(&mut self, tickets: &[TicketRecord]) -> StoreResult<()> {
+    pub(crate) async fn insert_tickets(&mut self, tickets: &[TicketRecord]) -> StoreResult<()> {
         if tickets.is_empty() {
             return Ok(());
         }
@@ -123,7 +123,7 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub async fn insert_ledger_entry(&mut self, e: &LedgerEntry) -> StoreResult<()> {
+    pub(crate) async fn insert_ledger_entry(&mut self, e: &LedgerEntry) -> StoreResult<()> {
         let q = Sql::new(
             "INSERT INTO ledger (id, payment_id, order_id, kind, amount_cents, currency, \
              provider_ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -155,7 +155,7 @@ impl<D: Dialect> Tx<D> {
         Ok(orders)
     }
 
-    pub async fn orders_of(&mut self, user_id: &str) -> StoreResult<Vec<OrderRecord>> {
+    pub(crate) async fn orders_of(&mut self, user_id: &str) -> StoreResult<Vec<OrderRecord>> {
         let q = Sql::new(format!(
             "SELECT {ORDER_COLUMNS} WHERE user_id = ? ORDER BY created_at DESC, id DESC"
         ));
@@ -163,7 +163,7 @@ impl<D: Dialect> Tx<D> {
         self.with_tickets(rows).await
     }
 
-    pub async fn order_by_id(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>> {
+    pub(crate) async fn order_by_id(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>> {
         let q = Sql::new(format!("SELECT {ORDER_COLUMNS} WHERE id = ?"));
         let Some(row) = self.optional(q.bind(order_id)).await? else {
             return Ok(None);
@@ -171,13 +171,19 @@ impl<D: Dialect> Tx<D> {
         Ok(self.with_tickets(vec![row]).await?.pop())
     }
 
-    pub async fn ticket_by_id(&mut self, ticket_id: &str) -> StoreResult<Option<TicketRecord>> {
+    pub(crate) async fn ticket_by_id(
+        &mut self,
+        ticket_id: &str,
+    ) -> StoreResult<Option<TicketRecord>> {
         let q = Sql::new(format!("SELECT {TICKET_COLUMNS} WHERE id = ?"));
         let row: Option<TicketRow> = self.optional(q.bind(ticket_id)).await?;
         Ok(row.map(TicketRecord::from))
     }
 
-    pub async fn order_id_for_payment(&mut self, payment_id: &str) -> StoreResult<Option<String>> {
+    pub(crate) async fn order_id_for_payment(
+        &mut self,
+        payment_id: &str,
+    ) -> StoreResult<Option<String>> {
         let q = Sql::new("SELECT id FROM orders WHERE payment_id = ?");
         let row: Option<(String,)> = self.optional(q.bind(payment_id)).await?;
         Ok(row.map(|(id,)| id))

@@ -56,7 +56,7 @@ fn select_payments<D: Dialect>(condition: &str) -> Sql<D> {
 }
 
 impl<D: Dialect> Tx<D> {
-    pub async fn idempotency_record(
+    pub(crate) async fn idempotency_record(
         &mut self,
         user_id: &str,
         key: &str,
@@ -72,7 +72,7 @@ impl<D: Dialect> Tx<D> {
         }))
     }
 
-    pub async fn insert_idempotency_record(
+    pub(crate) async fn insert_idempotency_record(
         &mut self,
         user_id: &str,
         key: &str,
@@ -88,7 +88,7 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub async fn complete_idempotency_record(
+    pub(crate) async fn complete_idempotency_record(
         &mut self,
         user_id: &str,
         key: &str,
@@ -104,25 +104,32 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub async fn purge_idempotency_records(&mut self, before: Timestamp) -> StoreResult<u64> {
+    pub(crate) async fn purge_idempotency_records(
+        &mut self,
+        before: Timestamp,
+    ) -> StoreResult<u64> {
         let q = Sql::new(
             "DELETE FROM idempotency_keys WHERE created_at < ? AND status_code IS NOT NULL",
         );
         self.execute(q.bind(before.millis())).await
     }
 
-    pub async fn delete_idempotency_record(&mut self, user_id: &str, key: &str) -> StoreResult<()> {
+    pub(crate) async fn delete_idempotency_record(
+        &mut self,
+        user_id: &str,
+        key: &str,
+    ) -> StoreResult<()> {
         let q = Sql::new("DELETE FROM idempotency_keys WHERE user_id = ? AND idem_key = ?");
         self.execute(q.bind(user_id).bind(key)).await?;
         Ok(())
     }
 
-    pub async fn insert_payment(&mut self, p: &PaymentRecord) -> StoreResult<()> {
+    pub(crate) async fn insert_payment(&mut self, p: &PaymentRecord) -> StoreResult<()> {
         self.execute(payment_insert(p, "INSERT INTO", "")).await?;
         Ok(())
     }
 
-    pub async fn insert_payment_for_new_key(&mut self, p: &PaymentRecord) -> StoreResult<bool> {
+    pub(crate) async fn insert_payment_for_new_key(&mut self, p: &PaymentRecord) -> StoreResult<bool> {
         let (insert, tail) = D::insert_unless_duplicate("user_id, idem_key");
         Ok(self.execute(payment_insert(p, insert, &tail)).await? == 1)
     }
@@ -150,7 +157,7 @@ fn payment_insert<D: Dialect>(p: &PaymentRecord, insert: &str, tail: &str) -> Sq
 }
 
 impl<D: Dialect> Tx<D> {
-    pub async fn finish_payment(
+    pub(crate) async fn finish_payment(
         &mut self,
         payment_id: &str,
         status: PaymentStatus,
@@ -174,18 +181,24 @@ impl<D: Dialect> Tx<D> {
         row.map(StoredPayment::try_from).transpose()
     }
 
-    pub async fn payment_by_id(&mut self, payment_id: &str) -> StoreResult<Option<StoredPayment>> {
+    pub(crate) async fn payment_by_id(
+        &mut self,
+        payment_id: &str,
+    ) -> StoreResult<Option<StoredPayment>> {
         self.payment(select_payments("id = ?").bind(payment_id))
             .await
     }
 
     /// Where `FOR UPDATE` is empty, the writer's transaction is already the only writer.
-    pub async fn lock_payment(&mut self, payment_id: &str) -> StoreResult<Option<StoredPayment>> {
+    pub(crate) async fn lock_payment(
+        &mut self,
+        payment_id: &str,
+    ) -> StoreResult<Option<StoredPayment>> {
         let q = select_payments(&format!("id = ?{}", D::FOR_UPDATE));
         self.payment(q.bind(payment_id)).await
     }
 
-    pub async fn payment_by_reference(
+    pub(crate) async fn payment_by_reference(
         &mut self,
         provider_ref: &str,
     ) -> StoreResult<Option<StoredPayment>> {
@@ -193,7 +206,7 @@ impl<D: Dialect> Tx<D> {
             .await
     }
 
-    pub async fn payment_by_key(
+    pub(crate) async fn payment_by_key(
         &mut self,
         user_id: &str,
         key: &str,
@@ -202,7 +215,7 @@ impl<D: Dialect> Tx<D> {
         self.payment(q.bind(user_id).bind(key)).await
     }
 
-    pub async fn set_payment_reference(
+    pub(crate) async fn set_payment_reference(
         &mut self,
         payment_id: &str,
         provider_ref: &str,
@@ -212,7 +225,7 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub async fn pending_payments(
+    pub(crate) async fn pending_payments(
         &mut self,
         before: Timestamp,
         limit: u32,
@@ -225,7 +238,7 @@ impl<D: Dialect> Tx<D> {
         rows.into_iter().map(StoredPayment::try_from).collect()
     }
 
-    pub async fn retry_failed_payment(
+    pub(crate) async fn retry_failed_payment(
         &mut self,
         payment_id: &str,
         now: Timestamp,

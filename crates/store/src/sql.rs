@@ -305,19 +305,19 @@ pub(super) struct Sql<D: SqlxDatabase> {
 }
 
 impl<D: Dialect> Sql<D> {
-    pub fn new(template: impl Into<String>) -> Self {
+    pub(crate) fn new(template: impl Into<String>) -> Self {
         Sql {
             built: QueryBuilder::new(""),
             rest: template.into(),
         }
     }
 
-    pub fn then(mut self, more: impl AsRef<str>) -> Self {
+    pub(crate) fn then(mut self, more: impl AsRef<str>) -> Self {
         self.rest.push_str(more.as_ref());
         self
     }
 
-    pub fn bind<T: Param>(mut self, value: T) -> Self
+    pub(crate) fn bind<T: Param>(mut self, value: T) -> Self
     where
         D: Bind<T::Owned>,
     {
@@ -334,21 +334,21 @@ impl<D: Dialect> Sql<D> {
     }
 
     /// `column` is one of `ids`.
-    pub fn list(mut self, column: &str, ids: &[String]) -> Self {
+    pub(crate) fn list(mut self, column: &str, ids: &[String]) -> Self {
         self.flush();
         D::push_in(&mut self.built, column, ids);
         self
     }
 
     /// The event's seats `seat_ids` (see [`Dialect::push_seats`]).
-    pub fn seats(mut self, alias: &str, event_id: &str, seat_ids: &[String]) -> Self {
+    pub(crate) fn seats(mut self, alias: &str, event_id: &str, seat_ids: &[String]) -> Self {
         self.flush();
         D::push_seats(&mut self.built, alias, event_id, seat_ids);
         self
     }
 
     /// Hands the builder to the dialect for what only it can write.
-    pub fn with(mut self, push: impl FnOnce(&mut QueryBuilder<D>)) -> Self {
+    pub(crate) fn with(mut self, push: impl FnOnce(&mut QueryBuilder<D>)) -> Self {
         self.flush();
         push(&mut self.built);
         self
@@ -386,25 +386,25 @@ pub(super) async fn fetch_optional<D: Dialect + Maps<T>, T>(
 pub(super) struct Tx<D: SqlxDatabase>(pub Transaction<'static, D>);
 
 impl<D: Dialect> Tx<D> {
-    pub async fn execute(&mut self, q: Sql<D>) -> StoreResult<u64> {
+    pub(crate) async fn execute(&mut self, q: Sql<D>) -> StoreResult<u64> {
         execute(&mut *self.0, q).await
     }
 
-    pub async fn all<T>(&mut self, q: Sql<D>) -> StoreResult<Vec<T>>
+    pub(crate) async fn all<T>(&mut self, q: Sql<D>) -> StoreResult<Vec<T>>
     where
         D: Maps<T>,
     {
         fetch_all(&mut *self.0, q).await
     }
 
-    pub async fn optional<T>(&mut self, q: Sql<D>) -> StoreResult<Option<T>>
+    pub(crate) async fn optional<T>(&mut self, q: Sql<D>) -> StoreResult<Option<T>>
     where
         D: Maps<T>,
     {
         fetch_optional(&mut *self.0, q).await
     }
 
-    pub async fn one<T>(&mut self, q: Sql<D>) -> StoreResult<T>
+    pub(crate) async fn one<T>(&mut self, q: Sql<D>) -> StoreResult<T>
     where
         D: Maps<T>,
     {
@@ -412,7 +412,7 @@ impl<D: Dialect> Tx<D> {
     }
 
     /// The first column of the one row.
-    pub async fn scalar<T>(&mut self, q: Sql<D>) -> StoreResult<T>
+    pub(crate) async fn scalar<T>(&mut self, q: Sql<D>) -> StoreResult<T>
     where
         D: Maps<(T,)>,
     {
@@ -420,7 +420,7 @@ impl<D: Dialect> Tx<D> {
     }
 
     /// The first column of every row.
-    pub async fn column<T>(&mut self, q: Sql<D>) -> StoreResult<Vec<T>>
+    pub(crate) async fn column<T>(&mut self, q: Sql<D>) -> StoreResult<Vec<T>>
     where
         D: Maps<(T,)>,
     {
@@ -433,7 +433,7 @@ impl<D: Dialect> Tx<D> {
     }
 
     /// A statement given whole (the audit's), each row as its columns joined by `/`.
-    pub async fn audit_query(&mut self, sql: &str) -> StoreResult<Vec<String>> {
+    pub(crate) async fn audit_query(&mut self, sql: &str) -> StoreResult<Vec<String>> {
         let rows = D::fetch_all(&mut *self.0, QueryBuilder::new(sql)).await?;
         rows.iter().map(|r| Ok(D::texts(r)?.join("/"))).collect()
     }
@@ -451,7 +451,7 @@ pub(super) struct Pools<D: SqlxDatabase> {
 }
 
 impl<D: SqlxDatabase> Pools<D> {
-    pub fn new(
+    pub(crate) fn new(
         pools: [Pool<D>; 3],
         begins: [Option<&'static str>; 3],
         names: [&'static str; 3],
@@ -466,7 +466,7 @@ impl<D: SqlxDatabase> Pools<D> {
         }
     }
 
-    pub fn writer(&self) -> &Pool<D> {
+    pub(crate) fn writer(&self) -> &Pool<D> {
         &self.writer
     }
 }

@@ -25,6 +25,7 @@ pub struct Boxoffice {
 }
 
 impl Boxoffice {
+    /// Instances of the binary at `bin`.
     pub fn new(bin: impl AsRef<Path>) -> Boxoffice {
         Boxoffice {
             bin: bin.as_ref().to_owned(),
@@ -106,12 +107,15 @@ impl Boxoffice {
     }
 }
 
+/// A running `boxoffice serve`; killed when dropped.
 pub struct Instance {
+    /// `http://127.0.0.1:PORT`.
     pub base: String,
     child: Child,
 }
 
 impl Instance {
+    /// The id of the first event listed (the demo event on a seeded server).
     pub async fn event_id(&self) -> String {
         get(self, "/api/v1/events").await["events"][0]["id"]
             .as_str()
@@ -133,13 +137,6 @@ impl Instance {
                 .status();
         }
     }
-
-    pub async fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        tokio::time::timeout(within, self.child.wait())
-            .await
-            .ok()
-            .and_then(Result::ok)
-    }
 }
 
 fn client() -> reqwest::Client {
@@ -149,6 +146,7 @@ fn client() -> reqwest::Client {
         .expect("http client")
 }
 
+/// The status of `GET path`; `None` when the instance does not answer.
 pub async fn status(instance: &Instance, path: &str) -> Option<u16> {
     client()
         .get(format!("{}{path}", instance.base))
@@ -158,6 +156,7 @@ pub async fn status(instance: &Instance, path: &str) -> Option<u16> {
         .map(|r| r.status().as_u16())
 }
 
+/// `GET path` as JSON; panics when the instance does not answer.
 pub async fn get(instance: &Instance, path: &str) -> Value {
     let r = client()
         .get(format!("{}{path}", instance.base))
@@ -182,6 +181,7 @@ pub struct Buyer {
 }
 
 impl Buyer {
+    /// Registers a new account on `instance` and signs it in.
     pub async fn register(instance: &Instance) -> Self {
         let client = client();
         let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
@@ -215,6 +215,7 @@ impl Buyer {
         }
     }
 
+    /// `GET path` as this buyer: the status and the JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         parts(
             self.client
@@ -227,6 +228,7 @@ impl Buyer {
         .await
     }
 
+    /// Asks to hold `seats` of `event`: the status and the JSON body.
     pub async fn hold(&self, event: &str, seats: &[&str]) -> (u16, Value) {
         let url = format!("{}/api/v1/events/{event}/holds", self.base);
         parts(
@@ -241,6 +243,7 @@ impl Buyer {
         .await
     }
 
+    /// Releases a hold; the status.
     pub async fn release(&self, hold_id: &str) -> u16 {
         let url = format!("{}/api/v1/holds/{hold_id}", self.base);
         self.client
@@ -253,6 +256,7 @@ impl Buyer {
             .as_u16()
     }
 
+    /// Pays for a hold with a sandbox card under `key`; status 0 when no answer came.
     pub async fn checkout(&self, hold_id: &str, key: &str, card: &str) -> (u16, Value) {
         let url = format!("{}/api/v1/holds/{hold_id}/checkout", self.base);
         let body = json!({"payment": {"method": "sandbox", "card_number": card}});

@@ -66,6 +66,7 @@ impl PrivateRedis {
         bail!("the private redis did not start on port {port}")
     }
 
+    /// The port it listens on, on loopback.
     pub fn port(&self) -> u16 {
         self.port
     }

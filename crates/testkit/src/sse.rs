@@ -16,6 +16,7 @@ pub struct SseParser {
 }
 
 impl SseParser {
+    /// Feeds more of the body; returns the frames it completed.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Frame> {
         self.buf.extend_from_slice(bytes);
         let mut frames = Vec::new();
@@ -61,6 +62,7 @@ pub struct SseStream {
 }
 
 impl SseStream {
+    /// Reads `response`'s body as SSE.
     pub fn new(response: reqwest::Response) -> SseStream {
         SseStream {
             body: Box::pin(response.bytes_stream()),

@@ -10,11 +10,13 @@ use crate::{process::Instance, sse::SseStream};
 /// An SSE subscriber that assembles the seat map as a browser does: snapshot, then changes that
 /// are newer than what it has.
 pub struct SeatWatcher {
+    /// Seat id → (state, version), as assembled so far.
     pub states: HashMap<String, (String, i64)>,
     frames: SseStream,
 }
 
 impl SeatWatcher {
+    /// Subscribes to `event`'s stream on `instance` and waits for its snapshot.
     pub async fn connect(instance: &Instance, event: &str) -> Self {
         let r = reqwest::Client::new()
             .get(format!("{}/api/v1/events/{event}/stream", instance.base))
@@ -69,6 +71,7 @@ impl SeatWatcher {
         }
     }
 
+    /// The next frame named `wanted`, applied to the map; `None` after `within`.
     pub async fn next_event_named(&mut self, wanted: &str, within: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + within;
         while let Some((name, value)) = self.next_frame(deadline).await {

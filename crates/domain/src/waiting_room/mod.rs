@@ -18,16 +18,20 @@ pub use queue::{Claim, QueueBook, QueueFigures};
 pub use token::{AdmissionRefused, AdmissionToken};
 
 /// The fastest admission rate an admin may set or the controller may reach.
-pub const MAX_ADMIT_PER_MINUTE: u32 = 600_000;
+pub(crate) const MAX_ADMIT_PER_MINUTE: u32 = 600_000;
 /// The slowest the controller goes: a room never stops admitting altogether.
-pub const MIN_AUTO_ADMIT_PER_MINUTE: u32 = 30;
+pub(crate) const MIN_AUTO_ADMIT_PER_MINUTE: u32 = 30;
 
 /// How an admin configured one event's room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomSettings {
+    /// Whether buyers queue before they may hold seats.
     pub enabled: bool,
+    /// How many buyers are let in per minute (the starting rate when automatic).
     pub admit_per_minute: u32,
+    /// At most this many admitted buyers shopping at once, when set.
     pub max_active: Option<u32>,
+    /// Pacing by the sale's hold latency instead of a fixed rate, when set.
     pub auto: Option<AutoPacing>,
     /// When these settings were saved (ms): a change restarts the automatic rate from
     /// `admit_per_minute`.
@@ -35,8 +39,10 @@ pub struct RoomSettings {
     pub revision: i64,
 }
 
+/// Pacing admissions by the hold latency the sale sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutoPacing {
+    /// The hold p99 the rate is steered to stay under.
     pub target_hold_p99_ms: u32,
 }
 
@@ -99,11 +105,22 @@ pub enum Standing {
     /// Joined before the opening: the order is drawn then. `position` is where the buyer's
     /// random key puts them among those already waiting, which is where they will be if nobody
     /// else arrives early.
-    BeforeOpening { position: u64 },
+    BeforeOpening {
+        /// Counted from 1.
+        position: u64,
+    },
     /// In line with number `seq`, behind `ahead` others still waiting.
-    Waiting { seq: u64, ahead: u64 },
+    Waiting {
+        /// The buyer's number in line.
+        seq: u64,
+        /// Buyers still waiting in front.
+        ahead: u64,
+    },
     /// Let in: may now hold seats and pay.
-    Admitted { seq: u64 },
+    Admitted {
+        /// The buyer's number in line.
+        seq: u64,
+    },
 }
 
 /// The standing of number `seq` against `frontier`.
@@ -122,7 +139,7 @@ pub fn standing(seq: u64, frontier: u64) -> Standing {
 /// left over from the last step (`carry`), and how many are still waiting. Returns the whole
 /// number to admit and the new carry. Capacity not used because nobody was waiting is not saved
 /// up: a quiet minute must not let a later crowd in all at once.
-pub fn admissions_due(
+pub(crate) fn admissions_due(
     elapsed_ms: i64,
     admit_per_minute: u32,
     carry: f64,

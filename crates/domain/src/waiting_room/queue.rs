@@ -11,7 +11,7 @@ use super::{Standing, admissions_due, standing};
 pub struct QueueBook {
     early: BTreeSet<(u64, String)>,
     early_key: HashMap<String, u64>,
-    /// Set at the opening: how many had joined before it (they hold numbers 1..=opened_with).
+    /// Set at the opening: how many had joined before it (they hold numbers `1..=opened_with`).
     opened_with: Option<u64>,
     numbers: HashMap<String, u64>,
     /// When each numbered buyer started waiting (the opening, for early arrivals).
@@ -28,16 +28,22 @@ pub struct QueueBook {
 /// the buyer had waited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Claim {
+    /// When the admission runs out.
     pub expires_ms: i64,
+    /// When the buyer joined the line, on the first claim only, so the wait is counted once.
     pub waited_since_ms: Option<i64>,
 }
 
 /// The counts an admin and `/metrics` see.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueFigures {
+    /// Everyone who has joined.
     pub joined: u64,
+    /// Numbers up to this one have been let in.
     pub frontier: u64,
+    /// Still in line.
     pub waiting: u64,
+    /// Let in and shopping now.
     pub active: u64,
 }
 
@@ -59,6 +65,7 @@ impl QueueBook {
         self.standing(user).expect("just joined")
     }
 
+    /// Where `user` stands, if they joined.
     pub fn standing(&self, user: &str) -> Option<Standing> {
         if let Some(&seq) = self.numbers.get(user) {
             return Some(standing(seq, self.frontier));
@@ -153,6 +160,7 @@ impl QueueBook {
         self.active.remove(user);
     }
 
+    /// The line's figures at `now_ms`.
     pub fn figures(&self, now_ms: i64) -> QueueFigures {
         let early = self.early.len() as u64;
         QueueFigures {

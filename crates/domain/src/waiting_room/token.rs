@@ -7,12 +7,16 @@ use sha2::Sha256;
 /// Why an admission token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AdmissionRefused {
+    /// Malformed, or its signature does not match.
     #[error("the admission token is not one this box office signed")]
     Forged,
+    /// Genuine, but its admission ran out.
     #[error("the admission token has expired")]
     Expired,
+    /// Genuine, for another event.
     #[error("the admission token is for another event")]
     OtherEvent,
+    /// Genuine, for another buyer.
     #[error("the admission token is for another buyer")]
     OtherUser,
 }
@@ -20,9 +24,13 @@ pub enum AdmissionRefused {
 /// Proof that a buyer was let in: any instance checks it with the shared key, no database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdmissionToken {
+    /// The event the buyer was let into.
     pub event_id: String,
+    /// The buyer.
     pub user_id: String,
+    /// When the admission runs out.
     pub expires_ms: i64,
+    /// Derived from the rest: the same admission always has the same id.
     pub id: String,
 }
 
@@ -50,6 +58,7 @@ impl AdmissionToken {
         )
     }
 
+    /// The token as sent to the buyer: its fields and their signature.
     pub fn sign(&self, key: &[u8]) -> String {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;

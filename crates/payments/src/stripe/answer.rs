@@ -1,4 +1,4 @@
-//! Stripe's answers read as the trait's: a PaymentIntent's or a refund's status, a 402 as a
+//! Stripe's answers read as the trait's: a `PaymentIntent`'s or a refund's status, a 402 as a
 //! decline, and which failures leave the effect unknown.
 
 use reqwest::StatusCode;
@@ -75,7 +75,7 @@ struct ErrorBody {
 
 const DEFAULT_DECLINE: &str = "Your card was declined.";
 
-/// A PaymentIntent's status as the trait sees it.
+/// A `PaymentIntent`'s status as the trait sees it.
 pub(super) fn intent_status(pi: &PaymentIntentObject) -> Result<IntentStatus, ProviderError> {
     let declined = |e: Option<&ErrorObject>| IntentStatus::Declined {
         reason: e
@@ -143,7 +143,7 @@ impl Answer {
             .map_err(|e| ProviderError::Unavailable(format!("an answer we cannot read ({e})")))
     }
 
-    /// A PaymentIntent answer, with a 402 card error read as a decline.
+    /// A `PaymentIntent` answer, with a 402 card error read as a decline.
     pub(super) fn intent(&self) -> Result<Intent, ProviderError> {
         if self.status == StatusCode::PAYMENT_REQUIRED {
             let e = self.error();

@@ -47,12 +47,12 @@ use boxoffice_domain::{
 };
 use request::{confirm_params, create_params, pair, scoped_key, segment};
 
-pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
+pub(crate) const DEFAULT_API_BASE: &str = "https://api.stripe.com";
 /// Stripe.js, always loaded from Stripe itself (Stripe does not allow self-hosting it).
 pub const DEFAULT_JS_URL: &str = "https://js.stripe.com/v3/";
 /// The API version our requests and parsing were written against.
 pub const DEFAULT_API_VERSION: &str = "2024-06-20";
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the provider needs. [`StripeConfig::new`] fills in the defaults.
 #[derive(Clone)]
@@ -85,6 +85,7 @@ impl std::fmt::Debug for StripeConfig {
 }
 
 impl StripeConfig {
+    /// Stripe's defaults with these secrets.
     pub fn new(api_key: impl Into<String>, webhook_secret: impl Into<String>) -> Self {
         StripeConfig {
             api_key: api_key.into(),
@@ -97,6 +98,7 @@ impl StripeConfig {
         }
     }
 
+    /// Another `Stripe-Version`.
     pub fn with_api_version(mut self, version: impl Into<String>) -> Self {
         self.api_version = version.into();
         self
@@ -109,17 +111,20 @@ impl StripeConfig {
         self
     }
 
+    /// Another API base: the sandbox service in tests and rehearsals.
     pub fn with_api_base(mut self, base: impl Into<String>) -> Self {
         self.api_base = base.into();
         self
     }
 
+    /// Another timeout for each call.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 }
 
+/// The provider that talks to Stripe (or to anything speaking its API).
 pub struct StripeProvider {
     client: reqwest::Client,
     base: String,

@@ -168,7 +168,7 @@ fn reply(status: StatusCode, body: String, key: Option<&str>, replayed: bool) ->
     response
 }
 
-fn error_reply(e: ApiError) -> Response {
+fn error_reply(e: &ApiError) -> Response {
     reply(e.status, e.body.to_string(), None, false)
 }
 
@@ -191,10 +191,10 @@ async fn handle(
     shared.stats.bump(|s| &s.requests);
     let key_kind = match authenticate(shared, headers) {
         Ok(k) => k,
-        Err(e) => return error_reply(e),
+        Err(e) => return error_reply(&e),
     };
     if key_kind == Key::Publishable && !op.browser_may() {
-        return error_reply(ApiError::new(
+        return error_reply(&ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",
             Some("secret_key_required"),
@@ -215,14 +215,14 @@ async fn handle(
     {
         Ok(p) => p,
         Err(e) => {
-            return error_reply(ApiError::invalid("parameter_invalid", e.to_string()));
+            return error_reply(&ApiError::invalid("parameter_invalid", e.to_string()));
         }
     };
     if key_kind == Key::Publishable
         && let Some(id) = op.intent_id()
         && let Err(e) = check_client_secret(shared, id, uri, &params)
     {
-        return error_reply(e);
+        return error_reply(&e);
     }
     let draws = {
         let mut rng = lock(&shared.rng);
@@ -238,7 +238,7 @@ async fn handle(
         None => None,
         Some(Ok(k)) if !k.is_empty() && k.len() <= 255 => Some(k.to_owned()),
         Some(_) => {
-            return error_reply(ApiError::invalid(
+            return error_reply(&ApiError::invalid(
                 "idempotency_key_invalid",
                 "Idempotency keys must be 1 to 255 characters long.".into(),
             ));
@@ -373,7 +373,7 @@ async fn handle(
 }
 
 fn unavailable() -> Response {
-    error_reply(ApiError::new(
+    error_reply(&ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "api_error",
         None,

@@ -17,14 +17,15 @@ pub(super) fn incorrect_number(param: &str) -> ApiError {
 
 /// A Stripe-shaped API error: the status and `{"error": {type, code, message, …}}`.
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub status: StatusCode,
     pub body: Value,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, kind: &str, code: Option<&str>, message: String) -> Self {
-        let mut error = json!({ "type": kind, "message": message });
+    pub(crate) fn new(status: StatusCode, kind: &str, code: Option<&str>, message: String) -> Self {
+        let mut error = json!({ "type": kind });
+        error["message"] = Value::String(message);
         if let Some(code) = code {
             error["code"] = json!(code);
         }
@@ -34,7 +35,7 @@ impl ApiError {
         }
     }
 
-    pub fn invalid(code: &str, message: String) -> Self {
+    pub(crate) fn invalid(code: &str, message: String) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
@@ -43,7 +44,7 @@ impl ApiError {
         )
     }
 
-    pub fn param(code: &str, param: &str, message: String) -> Self {
+    pub(crate) fn param(code: &str, param: &str, message: String) -> Self {
         let mut e = Self::invalid(code, message);
         e.body["error"]["param"] = json!(param);
         e
@@ -68,12 +69,12 @@ impl ApiError {
 
 /// A response as sent, kept for idempotent replays.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stored {
+pub(crate) struct Stored {
     pub status: StatusCode,
     pub body: String,
 }
 
-pub enum Replay {
+pub(crate) enum Replay {
     /// First use of the key (or forgotten): execute.
     Fresh,
     /// The same request again: send the stored response.

@@ -100,7 +100,7 @@ impl PaymentIntent {
 
 /// A webhook the service owes: the event id, the intent, and what happened to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
+pub(crate) struct Event {
     pub id: String,
     pub intent_id: String,
     pub status: IntentStatus,
@@ -108,7 +108,7 @@ pub struct Event {
 
 /// The parameters of `POST /v1/payment_intents`.
 #[derive(Debug, Default)]
-pub struct CreateParams {
+pub(crate) struct CreateParams {
     pub amount: i64,
     pub currency: String,
     pub description: Option<String>,
@@ -118,7 +118,7 @@ pub struct CreateParams {
 
 /// How the card for a confirmation was named.
 #[derive(Debug, Clone)]
-pub enum PaymentMethod {
+pub(crate) enum PaymentMethod {
     Id(String),
     Card(String),
 }

@@ -23,21 +23,21 @@ use boxoffice_payments::test_cards::{
 };
 
 use error::incorrect_number;
-pub use error::{ApiError, Replay, Stored};
-pub use intent::{CreateParams, Event, PaymentMethod};
+pub(crate) use error::{ApiError, Replay, Stored};
+pub(crate) use intent::{CreateParams, Event, PaymentMethod};
 use intent::{Decline, PaymentIntent, Status};
 
-pub struct Limits {
+pub(crate) struct Limits {
     /// Whether this account may send raw card numbers with its secret key (Stripe refuses them
     /// unless the account was granted raw card data access).
-    pub allow_raw_card_data: bool,
-    pub max_intents: usize,
-    pub max_keys: usize,
-    pub key_ttl: Duration,
+    pub(crate) allow_raw_card_data: bool,
+    pub(crate) max_intents: usize,
+    pub(crate) max_keys: usize,
+    pub(crate) key_ttl: Duration,
     pub settle_delay: Duration,
 }
 
-pub struct Ledger {
+pub(crate) struct Ledger {
     limits: Limits,
     intents: HashMap<String, PaymentIntent>,
     intent_order: VecDeque<String>,
@@ -53,9 +53,9 @@ pub struct Ledger {
 
 /// What a successful operation answers, and whether the answer is then lost on purpose.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub body: Value,
-    pub lose_answer: bool,
+    pub(crate) lose_answer: bool,
 }
 
 impl From<Value> for Outcome {
@@ -72,7 +72,7 @@ fn unix_now() -> i64 {
 }
 
 impl Ledger {
-    pub fn new(limits: Limits) -> Self {
+    pub(crate) fn new(limits: Limits) -> Self {
         Ledger {
             limits,
             intents: HashMap::new(),
@@ -85,20 +85,21 @@ impl Ledger {
         }
     }
 
-    pub fn allows_raw_card_data(&self) -> bool {
+    pub(crate) fn allows_raw_card_data(&self) -> bool {
         self.limits.allow_raw_card_data
     }
 
-    pub fn take_events(&mut self) -> Vec<Event> {
+    pub(crate) fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.outbox)
     }
 
-    pub fn intent_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn intent_count(&self) -> usize {
         self.intents.len()
     }
 
     /// Looks up an idempotency key. `fingerprint` names the endpoint and its parameters.
-    pub fn replay(&mut self, key: &str, fingerprint: &str) -> Replay {
+    pub(crate) fn replay(&mut self, key: &str, fingerprint: &str) -> Replay {
         self.expire_keys();
         match self.keys.get(key) {
             None => Replay::Fresh,
@@ -107,7 +108,7 @@ impl Ledger {
         }
     }
 
-    pub fn remember(&mut self, key: &str, fingerprint: &str, stored: Stored) {
+    pub(crate) fn remember(&mut self, key: &str, fingerprint: &str, stored: Stored) {
         self.expire_keys();
         if self.keys.len() >= self.limits.max_keys
             && let Some((_, oldest)) = self.key_order.pop_front()
@@ -132,7 +133,7 @@ impl Ledger {
 
     /// Refuses amounts outside Stripe's limits: at least the currency's minimum charge, at most
     /// eight digits.
-    pub fn check_amount(amount: i64, currency: &str) -> Result<(), ApiError> {
+    pub(crate) fn check_amount(amount: i64, currency: &str) -> Result<(), ApiError> {
         let minimum = currency::provider_minimum(&currency.to_ascii_uppercase());
         if amount < minimum {
             return Err(ApiError::param(
@@ -152,7 +153,7 @@ impl Ledger {
     }
 
     /// Makes a payment method from card details sent by the browser (`POST /v1/payment_methods`).
-    pub fn create_payment_method(&mut self, number: &str) -> Result<Outcome, ApiError> {
+    pub(crate) fn create_payment_method(&mut self, number: &str) -> Result<Outcome, ApiError> {
         let card = CardNumber::parse(number).map_err(|_| incorrect_number("card[number]"))?;
         let id = format!("pm_{}", new_id());
         self.payment_methods
@@ -168,7 +169,7 @@ impl Ledger {
     }
 
     /// The buyer's answer to the 3-D Secure challenge of an intent in `requires_action`.
-    pub fn authenticate(&mut self, id: &str, passed: bool) -> Result<Outcome, ApiError> {
+    pub(crate) fn authenticate(&mut self, id: &str, passed: bool) -> Result<Outcome, ApiError> {
         let intent = self.intent(id)?;
         if intent.status != Status::RequiresAction {
             let message = format!(
@@ -206,11 +207,11 @@ impl Ledger {
     }
 
     /// The client secret of an intent, to check a browser's request against.
-    pub fn client_secret_of(&mut self, id: &str) -> Result<String, ApiError> {
+    pub(crate) fn client_secret_of(&mut self, id: &str) -> Result<String, ApiError> {
         Ok(self.intent(id)?.client_secret())
     }
 
-    pub fn retrieve_refund(&self, id: &str) -> Result<Outcome, ApiError> {
+    pub(crate) fn retrieve_refund(&self, id: &str) -> Result<Outcome, ApiError> {
         self.refunds
             .get(id)
             .cloned()
@@ -218,7 +219,7 @@ impl Ledger {
             .ok_or_else(|| ApiError::missing("refund", id))
     }
 
-    pub fn create(&mut self, params: CreateParams) -> Outcome {
+    pub(crate) fn create(&mut self, params: CreateParams) -> Outcome {
         if self.intents.len() >= self.limits.max_intents
             && let Some(oldest) = self.intent_order.pop_front()
         {
@@ -283,17 +284,17 @@ impl Ledger {
     }
 
     /// Settles the intent if its settle time has come (called by the settle timer).
-    pub fn settle(&mut self, id: &str) {
+    pub(crate) fn settle(&mut self, id: &str) {
         let _ = self.intent(id);
     }
 
-    pub fn retrieve(&mut self, id: &str) -> Result<Outcome, ApiError> {
+    pub(crate) fn retrieve(&mut self, id: &str) -> Result<Outcome, ApiError> {
         Ok(self.intent(id)?.to_json().into())
     }
 
     /// Confirms an intent. `forced_decline` is the decline-rate fault: a card that would succeed
     /// is declined instead. Returns the settle time for intents left processing.
-    pub fn confirm(
+    pub(crate) fn confirm(
         &mut self,
         id: &str,
         method: Option<PaymentMethod>,
@@ -427,7 +428,7 @@ impl Ledger {
         Ok((Outcome { body, lose_answer }, settle_in))
     }
 
-    pub fn cancel(&mut self, id: &str) -> Result<Outcome, ApiError> {
+    pub(crate) fn cancel(&mut self, id: &str) -> Result<Outcome, ApiError> {
         let intent = self.intent(id)?;
         if !matches!(
             intent.status,
@@ -454,7 +455,11 @@ impl Ledger {
     }
 
     /// Refunds `amount` (all that is left when absent) of a succeeded intent.
-    pub fn refund(&mut self, intent_id: &str, amount: Option<i64>) -> Result<Outcome, ApiError> {
+    pub(crate) fn refund(
+        &mut self,
+        intent_id: &str,
+        amount: Option<i64>,
+    ) -> Result<Outcome, ApiError> {
         let intent = self.intent(intent_id)?;
         if intent.status != Status::Succeeded {
             return Err(ApiError::invalid(

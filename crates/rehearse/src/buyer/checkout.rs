@@ -92,7 +92,7 @@ pub(super) async fn pay(
 }
 
 /// Records a paid order: the hold converted, its seats sold, the order to read back at the end.
-pub fn record_paid(
+pub(crate) fn record_paid(
     chart: &Chart,
     api: &Api,
     hold: usize,
@@ -125,7 +125,7 @@ pub fn record_paid(
 }
 
 /// What a payment came to, once the server said.
-pub enum Settled {
+pub(crate) enum Settled {
     Paid {
         order_id: String,
         seats: Vec<String>,
@@ -225,7 +225,12 @@ impl Checkout<'_> {
 }
 
 /// Asks once what became of a payment that was confirming.
-pub async fn follow_payment(api: &Api, payment_id: &str, token: &str, seats: &[String]) -> Settled {
+pub(crate) async fn follow_payment(
+    api: &Api,
+    payment_id: &str,
+    token: &str,
+    seats: &[String],
+) -> Settled {
     let path = format!("/api/v1/payments/{payment_id}");
     let Some(reply) = api
         .call(Step::Payment, Method::GET, &path, Some(token), None, None)

@@ -22,20 +22,20 @@ use super::{
 };
 
 use checkout::pay;
-pub use checkout::{Settled, follow_payment, record_paid};
+pub(crate) use checkout::{Settled, follow_payment, record_paid};
 
 pub(super) const PASSWORD: &str = "rehearsal-password-1";
 /// How long a buyer waits to see its own seats turn "mine" on its map before going on.
 const OWN_SEATS_WAIT: Duration = Duration::from_secs(1);
 
 /// What every buyer shares.
-pub struct Crowd {
+pub(crate) struct Crowd {
     pub api: Api,
-    pub chart: Arc<Chart>,
+    pub(crate) chart: Arc<Chart>,
     pub event_id: String,
     pub plan: Plan,
     /// Makes this run's e-mail addresses unique on a deployment that has seen earlier runs.
-    pub run_id: String,
+    pub(crate) run_id: String,
     pub stop: CancellationToken,
     /// The checkout's `payment.method`: the provider's name (`sandbox`, as the API documents),
     /// or `card`, which any provider takes (a spawned cluster pays through `stripe`).
@@ -44,7 +44,7 @@ pub struct Crowd {
 
 impl Crowd {
     /// The wire of the n-th live map under the plan's transport.
-    pub fn wire(&self, n: usize) -> Wire {
+    pub(crate) fn wire(&self, n: usize) -> Wire {
         match self.plan.transport {
             Transport::Sse => Wire::Sse,
             Transport::Ws => Wire::Ws,
@@ -53,7 +53,7 @@ impl Crowd {
         }
     }
 
-    pub fn subscription(&self, token: Option<String>, n: usize) -> Subscription {
+    pub(crate) fn subscription(&self, token: Option<String>, n: usize) -> Subscription {
         Subscription {
             api: self.api.on(n),
             chart: self.chart.clone(),
@@ -66,12 +66,12 @@ impl Crowd {
 }
 
 /// Buyer `n`'s e-mail address in the run `run_id`.
-pub fn buyer_email(run_id: &str, n: usize) -> String {
+pub(crate) fn buyer_email(run_id: &str, n: usize) -> String {
     format!("rehearse-{run_id}-{n}@example.com")
 }
 
 /// Registers buyer `n` and signs it in; the bearer token, or `None` if either step failed.
-pub async fn sign_in(crowd: &Crowd, n: usize) -> Option<String> {
+pub(crate) async fn sign_in(crowd: &Crowd, n: usize) -> Option<String> {
     let api = crowd.api.on(n);
     let email = buyer_email(&crowd.run_id, n);
     let account = json!({"email": email, "password": PASSWORD, "name": format!("Buyer {n}")});
@@ -105,7 +105,13 @@ pub async fn sign_in(crowd: &Crowd, n: usize) -> Option<String> {
         .map(str::to_owned)
 }
 
-pub async fn visit(crowd: Arc<Crowd>, n: usize, intent: Intent, token: Option<String>, seed: u64) {
+pub(crate) async fn visit(
+    crowd: Arc<Crowd>,
+    n: usize,
+    intent: Intent,
+    token: Option<String>,
+    seed: u64,
+) {
     let mut rng = StdRng::seed_from_u64(seed);
     let stop = crowd.stop.child_token();
     let outcome = shop(&crowd, n, intent, token, &mut rng, &stop).await;

@@ -25,7 +25,7 @@ pub struct ChaosEvent {
 /// What the chaos did: its events, and the windows in which a component was down (a 5xx answer
 /// in one is reported apart, as `during_chaos`).
 #[derive(Debug, Clone, Default)]
-pub struct ChaosLog {
+pub(crate) struct ChaosLog {
     pub events: Vec<ChaosEvent>,
     pub windows: Vec<(Duration, Duration)>,
 }
@@ -64,7 +64,7 @@ pub(super) fn schedule(sale: Duration, rng: &mut StdRng) -> Vec<(Duration, Fault
 /// Runs the chaos over the sale: each fault in turn at its moment, each healed before the next
 /// (at most one instance is down at a time). On `stop`, no new fault starts; the one under way
 /// is still healed.
-pub async fn run_chaos(
+pub(crate) async fn run_chaos(
     cluster: Arc<Cluster>,
     recorder: Arc<Recorder>,
     sale: Duration,
@@ -151,7 +151,7 @@ pub async fn run_chaos(
 }
 
 impl ChaosLog {
-    pub fn during(&self, at: Duration) -> bool {
+    pub(crate) fn during(&self, at: Duration) -> bool {
         self.windows.iter().any(|(a, b)| *a <= at && at <= *b)
     }
 }

@@ -39,12 +39,18 @@ use sale::{run_sale, settle_confirming, sign_in_early};
 /// Everything a rehearsal needs.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The deployment's base URL: loopback only unless `allow_remote`
+    /// ([`check_target`](crate::check_target)).
     pub target: String,
+    /// Who arrives, when, and what they do.
     pub plan: Plan,
+    /// The event to sell; by default the first one listed with seats available.
     pub event_id: Option<String>,
     /// After the arrivals, how long buyers still buying may finish.
     pub grace: Duration,
+    /// Whether `target` may be another machine.
     pub allow_remote: bool,
+    /// A progress line on stderr.
     pub progress: bool,
     /// When set, `boxoffice audit` runs on this database at the end.
     pub audit_database_url: Option<String>,
@@ -60,6 +66,7 @@ const RESYNC_LIMIT_MS: f64 = 5000.0;
 /// After the sale, how long payments still confirming are waited for at most.
 const CONFIRMING_LIMIT: Duration = Duration::from_secs(20);
 
+/// Runs the rehearsal (on its own cluster when `cluster` is set) and reports.
 pub async fn rehearse(options: Options) -> anyhow::Result<Report> {
     let Some(spec) = options.cluster.clone() else {
         return rehearse_on(options, None).await;
