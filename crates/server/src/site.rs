@@ -22,22 +22,22 @@ use boxoffice_app::compress::{Coding, Compressed, Effort, content_tag};
 struct Sources;
 
 /// Where hashed assets live in the URL space (and in an exported directory).
-pub const ASSETS_DIR: &str = "assets";
+pub(crate) const ASSETS_DIR: &str = "assets";
 
-pub struct Asset {
-    pub mime: String,
-    pub body: Compressed,
+pub(crate) struct Asset {
+    pub(crate) mime: String,
+    pub(crate) body: Compressed,
 }
 
 pub struct Site {
     /// `index.html`, with references to hashed names.
-    pub index: Asset,
+    pub(crate) index: Asset,
     /// Hashed path (`assets/js/app.<hash>.js`) → asset.
-    pub hashed: HashMap<String, Asset>,
+    pub(crate) hashed: HashMap<String, Asset>,
     /// Source path (`js/app.js`) → its hashed path.
-    pub names: BTreeMap<String, String>,
+    pub(crate) names: BTreeMap<String, String>,
     /// Source path → the source as it is, for links to the plain names (old pages, bookmarks).
-    pub plain: HashMap<String, Asset>,
+    pub(crate) plain: HashMap<String, Asset>,
 }
 
 static SITE: LazyLock<Site> = LazyLock::new(|| {
