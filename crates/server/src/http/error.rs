@@ -50,10 +50,6 @@ impl ApiError {
         StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    pub(crate) fn body(&self) -> Value {
-        self.0.body()
-    }
-
     /// The application error inside, for a use case that asks the HTTP layer a question.
     pub(crate) fn into_app(self) -> AppError {
         self.0
