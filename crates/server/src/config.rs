@@ -272,21 +272,35 @@ fn networks(raw: &str) -> Result<Networks, String> {
 /// The limits against scripts: rate limits, hoarding caps, retention and who reads `/metrics`.
 #[derive(Debug, Clone)]
 pub struct LimitSettings {
+    /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpNet>,
+    /// Sign-in requests per client address; `None`: off (the same for every rate).
     pub sign_in_per_address: Option<RateQuota>,
+    /// Registrations per client address.
     pub register_per_address: Option<RateQuota>,
+    /// Hold requests per client address.
     pub holds_per_address: Option<RateQuota>,
+    /// Checkout requests per client address.
     pub checkout_per_address: Option<RateQuota>,
+    /// Sign-in attempts on one account from one address.
     pub sign_in_per_account: Option<RateQuota>,
+    /// Sign-in attempts on one account from all addresses together.
     pub sign_in_per_account_any_address: Option<RateQuota>,
+    /// Holds created per account.
     pub holds_per_account: Option<RateQuota>,
+    /// Seats one account may hold at once, across all events.
     pub max_seats_held_total: u32,
-    /// 0: no cap.
+    /// Seats held from one address within one hold's lifetime; 0: no cap.
     pub max_seats_per_address: u32,
+    /// How long after releasing or losing a hold an account waits to hold again.
     pub hold_cooldown: Duration,
+    /// Holds one account may create per event per hour.
     pub max_holds_per_event_per_hour: u32,
+    /// How long released and expired holds are kept before they are deleted.
     pub ended_hold_retention: Duration,
+    /// Addresses that may read `/metrics` without a token.
     pub metrics_allow: Vec<IpNet>,
+    /// A bearer token that lets any address read `/metrics`.
     pub metrics_token: Option<String>,
 }
 
@@ -327,9 +341,13 @@ impl LimitSettings {
 pub enum PaymentSettings {
     /// The in-process sandbox: test cards, no network.
     Sandbox,
+    /// Stripe, or a stand-in that speaks its wire format (`boxoffice sandbox-psp`).
     Stripe {
+        /// The secret key (`sk_…`).
         api_key: String,
+        /// Where the API is.
         api_base: String,
+        /// How long a call may take before its outcome counts as unknown.
         timeout: Duration,
         /// What the buyer's page needs; see [`StripeBrowser`].
         browser: StripeBrowser,
@@ -342,8 +360,11 @@ pub enum PaymentSettings {
 /// pinned API version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StripeBrowser {
+    /// The publishable key (`pk_…`) the page gives Stripe.js.
     pub publishable_key: String,
+    /// Where the page loads Stripe.js from; its origin goes into the page's CSP.
     pub js_url: String,
+    /// The API version sent as `Stripe-Version`.
     pub api_version: String,
 }
 
@@ -360,24 +381,43 @@ impl Default for StripeBrowser {
 /// Everything the application needs to start, independent of how it was given.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The address to bind; port 0 picks a free one.
     pub listen: SocketAddr,
+    /// `sqlite://…`, `mysql://…` or `postgres://…`.
     pub database_url: String,
+    /// Redis for the cross-instance fan-out and waiting rooms; `None`: in-process only.
     pub redis_url: Option<String>,
+    /// How long a hold keeps its seats.
     pub hold_ttl: Duration,
+    /// Seats one account may hold per event, across its active holds.
     pub max_seats_per_hold: u32,
+    /// How long a buyer let in by a waiting room may hold and pay.
     pub admission_ttl: Duration,
+    /// Seed the demo venue and event into an empty database.
     pub demo: bool,
+    /// An admin account (email, password) created or updated at start.
     pub admin: Option<(String, String)>,
+    /// The key for signed tokens and ticket codes; `None`: the one stored in the database.
     pub secret: Option<String>,
+    /// The key of the provider's webhook signatures; `None`: derived (sandbox only).
     pub webhook_secret: Option<String>,
+    /// Which provider takes the money.
     pub payment: PaymentSettings,
+    /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Between sweeps that release expired holds.
     pub sweep_interval: Duration,
+    /// Between reconciliations of the in-memory seat maps with the database.
     pub reconcile_interval: Duration,
+    /// Between passes that ask the provider about payments still confirming.
     pub payment_reconcile_interval: Duration,
+    /// Requests served at once before new ones are refused with 503.
     pub max_concurrent_requests: usize,
+    /// Database connections in the pool.
     pub db_pool_size: u32,
+    /// On shutdown, how long `/readyz` fails before streams and the listener close.
     pub drain_delay: Duration,
+    /// The limits against scripts.
     pub limits: LimitSettings,
 }
 

@@ -24,11 +24,14 @@ struct Sources;
 /// Where hashed assets live in the URL space (and in an exported directory).
 pub(crate) const ASSETS_DIR: &str = "assets";
 
+/// One file of the site: its media type and its body, compressed ahead of time.
 pub(crate) struct Asset {
     pub(crate) mime: String,
     pub(crate) body: Compressed,
 }
 
+/// The buyer's site: `index.html` and its assets under content-hashed names, each compressed
+/// ahead of time.
 pub struct Site {
     /// `index.html`, with references to hashed names.
     pub(crate) index: Asset,
