@@ -313,7 +313,7 @@ impl LimitSettings {
 
     /// For tests: every limit so high that a suite signing in a thousand times from 127.0.0.1
     /// never meets one. The tests of the limits set the one they test low.
-    pub fn generous() -> Self {
+    pub(crate) fn generous() -> Self {
         let high = Some(RateQuota::new(1_000_000, Duration::from_secs(1)));
         LimitSettings {
             trusted_proxies: Vec::new(),

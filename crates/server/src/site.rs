@@ -67,7 +67,7 @@ fn asset(path: &str, bytes: Vec<u8>) -> Asset {
 
 impl Site {
     /// `sources`: path under `crates/server/web/` → contents.
-    pub fn build(sources: BTreeMap<String, Vec<u8>>) -> Site {
+    pub(crate) fn build(sources: BTreeMap<String, Vec<u8>>) -> Site {
         let mut names = BTreeMap::new();
         let mut texts = BTreeMap::new();
         let mut visiting = Vec::new();
