@@ -5,10 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use boxoffice_server::{
-    config::{Settings, SettingsArgs},
-    startup::{Application, shutdown_signal},
-};
+use boxoffice_server::{Application, Settings, SettingsArgs, shutdown_signal};
 use boxoffice_store::{self as storage, audit};
 
 #[derive(Debug, Parser)]
@@ -62,7 +59,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::SandboxPsp(args) => return sandbox_psp(settings.listen, *args).await,
         Command::ExportStatic { dir } => export_static(&dir),
         Command::Probe { path } => {
-            return match boxoffice_server::probe::probe(settings.listen, &path).await {
+            return match boxoffice_server::probe(settings.listen, &path).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("unhealthy: {e}");
@@ -107,10 +104,10 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `boxoffice export-static DIR`: the site's files, as [`boxoffice_server::site::Site::export`] writes them.
+/// `boxoffice export-static DIR`: the site's files, as [`boxoffice_server::Site::export`] writes them.
 fn export_static(dir: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
-    let written = boxoffice_server::site::site()
+    let written = boxoffice_server::site()
         .export(dir)
         .with_context(|| format!("writing the site into {}", dir.display()))?;
     for path in &written {

@@ -8,6 +8,6 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    boxoffice_server::telemetry::init();
+    boxoffice_server::init_telemetry();
     cli::run(cli).await
 }

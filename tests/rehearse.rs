@@ -8,10 +8,7 @@ use boxoffice_rehearse::{
     Options, Overrides, Plan, Report, Scenario, Transport, Visit, check_target, rehearse,
     render_text,
 };
-use boxoffice_server::{
-    config::{LimitSettings, Settings},
-    startup::Application,
-};
+use boxoffice_server::{Application, LimitSettings, Settings};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 /// One rehearsal at a time: each is a small load test, and the machine is shared.

@@ -10,7 +10,7 @@ pub use feeds::{SeatMap, SseReader, WsItem, WsReader};
 
 use std::{collections::HashMap, path::PathBuf, sync::Once, time::Duration};
 
-use boxoffice_server::{config::Settings, startup::Application};
+use boxoffice_server::{Application, Settings};
 use boxoffice_store::audit::AuditReport;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -33,7 +33,7 @@ static TRACING: Once = Once::new();
 fn init_tracing() {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            boxoffice_server::telemetry::init();
+            boxoffice_server::init_telemetry();
         }
     });
 }

@@ -8,7 +8,7 @@ mod charges;
 use std::time::Duration;
 
 use boxoffice_psp::{Faults, PspConfig, PspHandle, SandboxPsp};
-use boxoffice_server::config::{PaymentSettings, StripeBrowser};
+use boxoffice_server::{PaymentSettings, StripeBrowser};
 use boxoffice_testkit::free_port;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -22,22 +22,25 @@ use boxoffice_app::compress::{Coding, Compressed, Effort, content_tag};
 struct Sources;
 
 /// Where hashed assets live in the URL space (and in an exported directory).
-pub const ASSETS_DIR: &str = "assets";
+pub(crate) const ASSETS_DIR: &str = "assets";
 
-pub struct Asset {
-    pub mime: String,
-    pub body: Compressed,
+/// One file of the site: its media type and its body, compressed ahead of time.
+pub(crate) struct Asset {
+    pub(crate) mime: String,
+    pub(crate) body: Compressed,
 }
 
+/// The buyer's site: `index.html` and its assets under content-hashed names, each compressed
+/// ahead of time.
 pub struct Site {
     /// `index.html`, with references to hashed names.
-    pub index: Asset,
+    pub(crate) index: Asset,
     /// Hashed path (`assets/js/app.<hash>.js`) → asset.
-    pub hashed: HashMap<String, Asset>,
+    pub(crate) hashed: HashMap<String, Asset>,
     /// Source path (`js/app.js`) → its hashed path.
-    pub names: BTreeMap<String, String>,
+    pub(crate) names: BTreeMap<String, String>,
     /// Source path → the source as it is, for links to the plain names (old pages, bookmarks).
-    pub plain: HashMap<String, Asset>,
+    pub(crate) plain: HashMap<String, Asset>,
 }
 
 static SITE: LazyLock<Site> = LazyLock::new(|| {
@@ -64,7 +67,7 @@ fn asset(path: &str, bytes: Vec<u8>) -> Asset {
 
 impl Site {
     /// `sources`: path under `crates/server/web/` → contents.
-    pub fn build(sources: BTreeMap<String, Vec<u8>>) -> Site {
+    pub(crate) fn build(sources: BTreeMap<String, Vec<u8>>) -> Site {
         let mut names = BTreeMap::new();
         let mut texts = BTreeMap::new();
         let mut visiting = Vec::new();

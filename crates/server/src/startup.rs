@@ -29,6 +29,7 @@ use boxoffice_app::{
 };
 use boxoffice_payments::SandboxProvider;
 
+/// A server that is connected, migrated, seeded and bound, but not serving yet.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
@@ -80,6 +81,8 @@ fn payment_provider(
 }
 
 impl Application {
+    /// Connects to the database (and Redis, when set), migrates, seeds, sets up the payment
+    /// provider and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = boxoffice_store::connect(&settings.database_url, settings.db_pool_size)
             .await
@@ -186,12 +189,14 @@ impl Application {
         Ok(Application { listener, state })
     }
 
+    /// The address bound, with the port chosen when `listen` asked for port 0.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
     }
 
+    /// The port bound.
     pub fn port(&self) -> u16 {
         self.local_addr().port()
     }

@@ -17,7 +17,7 @@ const RECONCILE_WINDOW: Duration = Duration::from_secs(5);
 const FULL_RECONCILE_EVERY: Duration = Duration::from_secs(60);
 const PURGE_EVERY: Duration = Duration::from_secs(300);
 
-pub fn spawn_all(state: AppState) -> Vec<JoinHandle<()>> {
+pub(crate) fn spawn_all(state: AppState) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(sweeper(state.clone())),
         tokio::spawn(reconciler(state.clone())),

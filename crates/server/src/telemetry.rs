@@ -17,7 +17,7 @@ pub fn init() {
 
 /// The process-wide Prometheus recorder. Tests build many applications in one process, so the
 /// recorder is installed once and shared.
-pub fn metrics_handle() -> PrometheusHandle {
+pub(crate) fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {

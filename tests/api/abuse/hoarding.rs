@@ -33,7 +33,7 @@ async fn one_account_cannot_hold_more_seats_across_events_than_the_total_cap() {
 }
 
 pub(super) async fn app_with_admin_and(
-    configure: impl FnOnce(&mut boxoffice_server::config::Settings),
+    configure: impl FnOnce(&mut boxoffice_server::Settings),
 ) -> (TestApp, crate::helpers::Buyer) {
     let app = TestApp::spawn_with(|s| {
         s.admin = Some((ADMIN.to_owned(), PASSWORD.to_owned()));
@@ -171,7 +171,7 @@ pub(super) async fn hold_from(
         .unwrap()
 }
 
-pub(super) fn behind_the_proxy(s: &mut boxoffice_server::config::Settings) {
+pub(super) fn behind_the_proxy(s: &mut boxoffice_server::Settings) {
     s.limits.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
 }
 
@@ -232,7 +232,7 @@ async fn with_redis_two_instances_share_one_address_seat_cap() {
     let redis = std::env::var("BOXOFFICE_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let client = format!("10.{}.{}.{}", rand_octet(), rand_octet(), rand_octet());
-    let configure = |s: &mut boxoffice_server::config::Settings| {
+    let configure = |s: &mut boxoffice_server::Settings| {
         s.redis_url = Some(redis.clone());
         s.limits.max_seats_per_address = 3;
         behind_the_proxy(s);

@@ -129,7 +129,7 @@ async fn with_redis_two_instances_share_one_allowance() {
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     // A client address of its own, so that no other run shares the counter in Redis.
     let client = format!("10.{}.{}.{}", rand_octet(), rand_octet(), rand_octet());
-    let configure = |s: &mut boxoffice_server::config::Settings| {
+    let configure = |s: &mut boxoffice_server::Settings| {
         s.redis_url = Some(redis.clone());
         s.limits.sign_in_per_address = per_minute(2);
         s.limits.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];

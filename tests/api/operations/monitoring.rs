@@ -141,20 +141,13 @@ async fn metrics_carry_the_signals_autoscalers_and_operators_scale_on() {
 async fn the_probe_subcommand_passes_on_a_ready_server_and_fails_on_a_draining_or_absent_one() {
     let mut app = TestApp::spawn_with(|s| s.drain_delay = Duration::from_secs(3)).await;
     let listen: std::net::SocketAddr = format!("0.0.0.0:{}", app.port).parse().unwrap();
-    boxoffice_server::probe::probe(listen, "/healthz")
-        .await
-        .unwrap();
-    boxoffice_server::probe::probe(listen, "readyz")
-        .await
-        .unwrap();
-    let missing = boxoffice_server::probe::probe(listen, "/no-such-page").await;
+    boxoffice_server::probe(listen, "/healthz").await.unwrap();
+    boxoffice_server::probe(listen, "readyz").await.unwrap();
+    let missing = boxoffice_server::probe(listen, "/no-such-page").await;
     assert!(missing.is_err(), "a 404 is not healthy");
     app.begin_shutdown();
     let deadline = Instant::now() + WAIT;
-    while boxoffice_server::probe::probe(listen, "/readyz")
-        .await
-        .is_ok()
-    {
+    while boxoffice_server::probe(listen, "/readyz").await.is_ok() {
         assert!(Instant::now() < deadline, "/readyz fails while draining");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -163,11 +156,7 @@ async fn the_probe_subcommand_passes_on_a_ready_server_and_fails_on_a_draining_o
         .unwrap()
         .local_addr()
         .unwrap();
-    assert!(
-        boxoffice_server::probe::probe(free, "/healthz")
-            .await
-            .is_err()
-    );
+    assert!(boxoffice_server::probe(free, "/healthz").await.is_err());
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use boxoffice_payments::sandbox::CARD_DECLINED;
 use boxoffice_psp::{Faults, PspConfig, PspHandle, SandboxPsp};
-use boxoffice_server::config::{PaymentSettings, StripeBrowser};
+use boxoffice_server::{PaymentSettings, StripeBrowser};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -48,7 +48,7 @@ end
 return window
 ";
 
-pub struct AddressSeats {
+pub(crate) struct AddressSeats {
     cap: u32,
     window: Duration,
     local: Mutex<HashMap<String, SeatWindow>>,
@@ -61,7 +61,7 @@ pub struct AddressSeats {
 
 /// Seats counted for a hold not yet granted: give it back with [`AddressSeats::cancel`] if the
 /// hold fails.
-pub struct Reservation {
+pub(crate) struct Reservation {
     key: String,
     ticket: u64,
     seats: u32,
@@ -83,7 +83,11 @@ impl AddressSeats {
     }
 
     /// Counts `seats` for the address `key`; `Err(wait)` when they would take it past the cap.
-    pub async fn reserve(&self, key: &str, seats: u32) -> Result<Option<Reservation>, Duration> {
+    pub(crate) async fn reserve(
+        &self,
+        key: &str,
+        seats: u32,
+    ) -> Result<Option<Reservation>, Duration> {
         if self.cap == 0 {
             return Ok(None);
         }
@@ -137,7 +141,7 @@ impl AddressSeats {
     }
 
     /// Takes back the seats of a hold that was not granted.
-    pub async fn cancel(&self, reservation: Reservation) {
+    pub(crate) async fn cancel(&self, reservation: Reservation) {
         if reservation.in_redis {
             if let Some((shared, _)) = &self.shared
                 && let Some(connection) = shared.connection.get()
@@ -170,7 +174,7 @@ impl AddressSeats {
     }
 
     /// Forgets addresses with nothing left in their window.
-    pub fn forget_idle(&self) {
+    pub(crate) fn forget_idle(&self) {
         let now = self.now_ms();
         lock(&self.local).retain(|_, w| !w.forget_before(now));
     }
@@ -201,14 +205,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A hold's seats counted against its client address's cap: the use case reserves before it
 /// writes the hold and gives back when the hold is refused.
-pub struct AddressAllowance<'a> {
+pub(crate) struct AddressAllowance<'a> {
     state: &'a AppState,
     client: ClientAddress,
     reservation: Option<Reservation>,
 }
 
 impl<'a> AddressAllowance<'a> {
-    pub fn new(state: &'a AppState, client: ClientAddress) -> Self {
+    pub(crate) fn new(state: &'a AppState, client: ClientAddress) -> Self {
         AddressAllowance {
             state,
             client,

@@ -23,7 +23,7 @@ use boxoffice_domain::{
     seat::SeatState,
 };
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/orders/{order_id}/refund", post(refund_order))
         .route("/admin/events/{event_id}/sales", get(sales_report))
@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct RefundRequest {
+pub(crate) struct RefundRequest {
     /// The tickets to refund; every ticket still valid when absent.
     #[serde(default)]
     pub ticket_ids: Option<Vec<String>>,
@@ -44,7 +44,7 @@ pub struct RefundRequest {
     responses((status = 200, body = OrderResponse), (status = 401), (status = 403), (status = 404),
         (status = 409, description = "already refunded"), (status = 422, description = "tickets not in the order"),
         (status = 503, description = "the payment provider did not answer; nothing changed")))]
-pub async fn refund_order(
+pub(crate) async fn refund_order(
     State(state): State<AppState>,
     ApiPath(order_id): ApiPath<String>,
     AdminUser(user): AdminUser,
@@ -64,7 +64,7 @@ pub async fn refund_order(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SalesReport {
+pub(crate) struct SalesReport {
     pub event_id: String,
     pub seats_total: u64,
     pub available: u64,
@@ -79,7 +79,7 @@ pub struct SalesReport {
 #[utoipa::path(get, path = "/api/v1/admin/events/{event_id}/sales", tag = "admin",
     params(("event_id" = String, Path)),
     responses((status = 200, body = SalesReport), (status = 401), (status = 403), (status = 404)))]
-pub async fn sales_report(
+pub(crate) async fn sales_report(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     _admin: AdminUser,
@@ -105,21 +105,21 @@ pub async fn sales_report(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct SetRoleRequest {
+pub(crate) struct SetRoleRequest {
     pub email: String,
     /// `buyer`, `staff` (may check tickets in at the door) or `admin`.
     pub role: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UserResponse {
+pub(crate) struct UserResponse {
     pub user: UserView,
 }
 
 /// Give an existing account a role, for example `staff` for the people scanning tickets.
 #[utoipa::path(put, path = "/api/v1/admin/users/role", tag = "admin", request_body = SetRoleRequest,
     responses((status = 200, body = UserResponse), (status = 401), (status = 403), (status = 404), (status = 422)))]
-pub async fn set_role(
+pub(crate) async fn set_role(
     State(state): State<AppState>,
     AdminUser(user): AdminUser,
     ApiJson(body): ApiJson<SetRoleRequest>,

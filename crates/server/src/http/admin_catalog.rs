@@ -23,9 +23,9 @@ use boxoffice_domain::{event_plan::CategoryInput, venue::Layout};
 /// Request bodies of these routes may carry a 50,000-seat layout (about 4 MB of JSON, twice that
 /// with long labels and pretty-printing): they get their own limit, the rest of the API keeps the
 /// general one. The admin is checked before the body is read.
-pub const CATALOG_BODY_LIMIT: usize = 32 * 1024 * 1024;
+pub(crate) const CATALOG_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/venues", post(create_venue))
         .route("/admin/events", post(create_event))
@@ -33,7 +33,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateVenueRequest {
+pub(crate) struct CreateVenueRequest {
     pub name: String,
     /// Seats need ids unique in the venue (letters, digits, `-`, `_`, `.`; at most 64), labels,
     /// and coordinates inside `0 0 width height`; at most 50,000 seats. Prices come per event.
@@ -41,7 +41,7 @@ pub struct CreateVenueRequest {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct VenueView {
+pub(crate) struct VenueView {
     pub id: String,
     pub name: String,
     pub layout: Layout,
@@ -50,7 +50,7 @@ pub struct VenueView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct VenueResponse {
+pub(crate) struct VenueResponse {
     pub venue: VenueView,
 }
 
@@ -61,7 +61,7 @@ pub struct VenueResponse {
         (status = 422, description = "invalid_venue_name, invalid_layout, empty_layout, too_many_seats, \
             invalid_seat_ids, duplicate_seat_ids, invalid_seat_labels or seats_outside_layout; \
             details name the offending seats")))]
-pub async fn create_venue(
+pub(crate) async fn create_venue(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     ApiJson(body): ApiJson<CreateVenueRequest>,
@@ -82,7 +82,7 @@ pub async fn create_venue(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateEventRequest {
+pub(crate) struct CreateEventRequest {
     pub venue_id: String,
     pub name: String,
     /// RFC 3339; in the future.
@@ -105,7 +105,7 @@ pub struct CreateEventRequest {
             sale_opens_after_start, no_categories, too_many_categories, invalid_category_names, \
             duplicate_categories, invalid_prices, invalid_currency, mixed_currencies, unknown_seats, \
             unknown_categories or unpriced_seats; details name the offending seats or categories")))]
-pub async fn create_event(
+pub(crate) async fn create_event(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     ApiJson(body): ApiJson<CreateEventRequest>,

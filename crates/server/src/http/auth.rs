@@ -23,9 +23,9 @@ use boxoffice_app::{
 use boxoffice_domain::account::{Email, Password};
 use boxoffice_store::UserRecord;
 
-pub use boxoffice_app::accounts::SESSION_TTL;
+pub(crate) use boxoffice_app::accounts::SESSION_TTL;
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
@@ -34,20 +34,20 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct RegisterRequest {
+pub(crate) struct RegisterRequest {
     pub email: String,
     pub password: String,
     pub name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct LoginRequest {
+pub(crate) struct LoginRequest {
     pub email: String,
     pub password: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct UserView {
+pub(crate) struct UserView {
     pub id: String,
     pub email: String,
     pub name: String,
@@ -67,12 +67,12 @@ impl From<&UserRecord> for UserView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UserResponse {
+pub(crate) struct UserResponse {
     pub user: UserView,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct LoginResponse {
+pub(crate) struct LoginResponse {
     pub user: UserView,
     /// For `Authorization: Bearer <token>`; browsers use the session cookie instead.
     pub token: String,
@@ -81,7 +81,7 @@ pub struct LoginResponse {
 /// Create an account.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "accounts", request_body = RegisterRequest,
     responses((status = 201, body = UserResponse), (status = 409, description = "email_taken"), (status = 422, description = "invalid input")))]
-pub async fn register(
+pub(crate) async fn register(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<Response> {
@@ -98,7 +98,7 @@ pub async fn register(
 /// Sign in: returns a bearer token and sets the session cookie.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, description = "invalid_credentials")))]
-pub async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     client: ClientAddress,
@@ -145,7 +145,10 @@ pub async fn login(
 
 /// Sign out: ends the session (if any) and clears the cookie.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", responses((status = 204)))]
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     if let Some(token) = session_token(&headers) {
         let digest = token_digest(&token);
         let mut tx = state.app.db.begin().await?;
@@ -163,7 +166,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
 
 /// The signed-in user.
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts", responses((status = 200, body = UserResponse), (status = 401)))]
-pub async fn me(user: CurrentUser) -> Json<UserResponse> {
+pub(crate) async fn me(user: CurrentUser) -> Json<UserResponse> {
     Json(UserResponse {
         user: UserView::from(&user.0),
     })

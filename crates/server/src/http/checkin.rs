@@ -11,18 +11,18 @@ use super::{
 };
 use boxoffice_app::checkin::{self, CheckedIn};
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/checkin", post(check_in))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct CheckInRequest {
+pub(crate) struct CheckInRequest {
     /// The code the ticket's QR image encodes.
     pub code: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CheckInResponse {
+pub(crate) struct CheckInResponse {
     pub ticket: TicketView,
     pub first_scan: bool,
 }
@@ -32,7 +32,7 @@ pub struct CheckInResponse {
     responses((status = 200, body = CheckInResponse), (status = 401), (status = 403),
         (status = 404, description = "invalid_ticket: forged, refunded or unknown"),
         (status = 409, description = "already_checked_in")))]
-pub async fn check_in(
+pub(crate) async fn check_in(
     State(state): State<AppState>,
     StaffUser(user): StaffUser,
     ApiJson(body): ApiJson<CheckInRequest>,

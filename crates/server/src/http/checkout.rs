@@ -26,12 +26,12 @@ use boxoffice_domain::{
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct CheckoutRequest {
+pub(crate) struct CheckoutRequest {
     pub payment: PaymentDetails,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct PaymentDetails {
+pub(crate) struct PaymentDetails {
     /// `card`, or the provider's name (`sandbox`, `stripe`).
     pub method: String,
     /// The in-process sandbox only: with a provider whose buyers pay in the browser, sending a
@@ -52,7 +52,7 @@ pub struct PaymentDetails {
         (status = 403, description = "admission_required or invalid_admission: the event's waiting room comes first"),
         (status = 404), (status = 409, description = "hold_not_active or payment_in_progress"),
         (status = 422, description = "idempotency_key_reused, invalid_card_number or unsupported_payment_method")))]
-pub async fn checkout(
+pub(crate) async fn checkout(
     State(state): State<AppState>,
     ApiPath(hold_id): ApiPath<String>,
     user: CurrentUser,

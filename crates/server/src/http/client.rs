@@ -10,12 +10,12 @@ use axum::{
 use ipnet::IpNet;
 
 /// The address a request comes from, as far as we can trust it.
-pub fn client_addr<B>(request: &Request<B>, trusted: &[IpNet]) -> Option<IpAddr> {
+pub(crate) fn client_addr<B>(request: &Request<B>, trusted: &[IpNet]) -> Option<IpAddr> {
     client_of_parts(request.extensions(), request.headers(), trusted)
 }
 
 /// [`client_addr`] from a request's parts, for extractors.
-pub fn client_of_parts(
+pub(crate) fn client_of_parts(
     extensions: &Extensions,
     headers: &HeaderMap,
     trusted: &[IpNet],
@@ -35,7 +35,7 @@ pub fn client_of_parts(
 /// Walks `X-Forwarded-For` from the right (the hop nearest us) while each hop is a trusted
 /// proxy; the first one that is not is the client. A hop we cannot read ends the walk at the
 /// last address we could trust, never at what the client wrote.
-pub fn resolve(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
+pub(crate) fn resolve(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     let mut client = peer;
     if !is_trusted(&client) {
@@ -58,7 +58,7 @@ pub fn resolve(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
 }
 
 /// A comma-separated list of networks (`10.0.0.0/8, 192.168.1.7`); a bare address is one host.
-pub fn parse_networks(raw: &str) -> Result<Vec<IpNet>, String> {
+pub(crate) fn parse_networks(raw: &str) -> Result<Vec<IpNet>, String> {
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -9,7 +9,7 @@ use boxoffice_payments::BrowserCheckout;
 const STRIPE_JS_ORIGIN: &str = "https://js.stripe.com";
 
 /// The policy for the pages, given what the payment provider needs in the browser.
-pub fn policy(browser: Option<&BrowserCheckout>) -> String {
+pub(crate) fn policy(browser: Option<&BrowserCheckout>) -> String {
     let (script, frame, connect) = match browser.and_then(|b| origin(&b.js_url)) {
         None => (String::new(), String::new(), String::new()),
         Some(o) if o == STRIPE_JS_ORIGIN => (

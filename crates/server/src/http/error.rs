@@ -12,50 +12,46 @@ use boxoffice_app::error::{AppError, ErrorCode};
 use boxoffice_domain::InvalidInput;
 use boxoffice_store::StoreError;
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// An application error on its way out as the API's JSON error body. The codes, their statuses
 /// and messages live in one table, [`ErrorCode`]; this type only turns them into responses and
 /// maps what the HTTP layer itself refuses (unreadable bodies, paths and queries).
 #[derive(Debug)]
-pub struct ApiError(AppError);
+pub(crate) struct ApiError(AppError);
 
 impl ApiError {
     /// A refusal with the code's usual message.
-    pub fn of(code: ErrorCode) -> Self {
+    pub(crate) fn of(code: ErrorCode) -> Self {
         ApiError(AppError::refused(code))
     }
 
-    pub fn not_found(what: &str) -> Self {
+    pub(crate) fn not_found(what: &str) -> Self {
         ApiError(AppError::not_found(what))
     }
 
-    pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+    pub(crate) fn internal(source: impl Into<anyhow::Error>) -> Self {
         ApiError(AppError::internal(source))
     }
 
-    pub fn message(self, message: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+    pub(crate) fn message(self, message: impl Into<std::borrow::Cow<'static, str>>) -> Self {
         ApiError(self.0.message(message))
     }
 
-    pub fn details(self, details: Value) -> Self {
+    pub(crate) fn details(self, details: Value) -> Self {
         ApiError(self.0.details(details))
     }
 
-    pub fn retry_after(self, secs: u64) -> Self {
+    pub(crate) fn retry_after(self, secs: u64) -> Self {
         ApiError(self.0.retry_after(secs))
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    pub fn body(&self) -> Value {
-        self.0.body()
-    }
-
     /// The application error inside, for a use case that asks the HTTP layer a question.
-    pub fn into_app(self) -> AppError {
+    pub(crate) fn into_app(self) -> AppError {
         self.0
     }
 }

@@ -25,7 +25,7 @@ use boxoffice_app::{
 };
 use boxoffice_domain::{seat::SeatView, time::Timestamp, venue::Layout};
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/events", get(list_events))
         .route("/events/{event_id}", get(get_event))
@@ -36,13 +36,13 @@ pub fn router() -> Router<AppState> {
 
 /// `?format=` of the seat views and streams: `full` (the default, API.md's form) or `compact`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SeatFormat {
+pub(crate) enum SeatFormat {
     Full,
     Compact,
 }
 
 impl SeatFormat {
-    pub fn of(uri: &Uri) -> ApiResult<SeatFormat> {
+    pub(crate) fn of(uri: &Uri) -> ApiResult<SeatFormat> {
         match query_param(uri, "format") {
             None | Some("full") => Ok(SeatFormat::Full),
             Some("compact") => Ok(SeatFormat::Compact),
@@ -52,13 +52,13 @@ impl SeatFormat {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct VenueRef {
+pub(crate) struct VenueRef {
     pub id: String,
     pub name: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventSummary {
+pub(crate) struct EventSummary {
     pub id: String,
     pub name: String,
     pub venue: VenueRef,
@@ -72,7 +72,7 @@ pub struct EventSummary {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CategoryView {
+pub(crate) struct CategoryView {
     pub id: String,
     pub name: String,
     pub price_cents: i64,
@@ -80,7 +80,7 @@ pub struct CategoryView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventDetail {
+pub(crate) struct EventDetail {
     #[serde(flatten)]
     pub summary: EventSummary,
     pub categories: Vec<CategoryView>,
@@ -96,14 +96,14 @@ pub struct EventDetail {
 
 /// Whether buyers must pass the event's waiting room before holding seats.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WaitingRoomFlag {
+pub(crate) struct WaitingRoomFlag {
     pub enabled: bool,
 }
 
 /// What `GET /api/v1/events/{event_id}/layout/{hash}` answers: everything about the event that
 /// never changes, seats in the order the compact seat map follows.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct LayoutResponse {
+pub(crate) struct LayoutResponse {
     pub event_id: String,
     pub categories: Vec<CategoryView>,
     pub layout: Layout,
@@ -115,7 +115,7 @@ pub struct LayoutResponse {
 /// version) and written with their state's first character. The caller's own seats are not
 /// marked: `GET …/seats/mine` lists them.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CompactSeatsResponse {
+pub(crate) struct CompactSeatsResponse {
     pub event_id: String,
     /// Always `compact`.
     pub format: String,
@@ -127,17 +127,17 @@ pub struct CompactSeatsResponse {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventList {
+pub(crate) struct EventList {
     pub events: Vec<EventSummary>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventResponse {
+pub(crate) struct EventResponse {
     pub event: EventDetail,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SeatsResponse {
+pub(crate) struct SeatsResponse {
     pub event_id: String,
     pub seats: Vec<SeatView>,
 }
@@ -162,7 +162,7 @@ fn summary(info: &EventInfo, live: &LiveEvent) -> EventSummary {
 }
 
 /// The event and its live seat states, or 404.
-pub async fn live_event(
+pub(crate) async fn live_event(
     state: &AppState,
     event_id: &str,
 ) -> ApiResult<(Arc<EventInfo>, Arc<LiveEvent>)> {
@@ -183,7 +183,7 @@ pub async fn live_event(
 
 /// All events, soonest first.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", responses((status = 200, body = EventList)))]
-pub async fn list_events(State(state): State<AppState>) -> ApiResult<Json<EventList>> {
+pub(crate) async fn list_events(State(state): State<AppState>) -> ApiResult<Json<EventList>> {
     let mut events = Vec::new();
     for info in state.app.catalog.all().await? {
         if let Some(live) = state.app.hub.live(&info.record.id).await? {
@@ -199,7 +199,7 @@ pub async fn list_events(State(state): State<AppState>) -> ApiResult<Json<EventL
     params(("event_id" = String, Path),
         ("layout" = Option<String>, Query, description = "`inline` (the default) or `url`: leave the layout out and fetch it from `layout_url`")),
     responses((status = 200, body = EventResponse), (status = 404), (status = 422)))]
-pub async fn get_event(
+pub(crate) async fn get_event(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     uri: Uri,
@@ -230,7 +230,7 @@ pub async fn get_event(
         ("ETag" = String, description = "the hash, quoted"),
         ("Content-Encoding" = String, description = "br, gzip or none, by Accept-Encoding"))),
         (status = 304), (status = 404)))]
-pub async fn get_layout(
+pub(crate) async fn get_layout(
     State(state): State<AppState>,
     ApiPath((event_id, hash)): ApiPath<(String, String)>,
     headers: HeaderMap,
@@ -254,7 +254,7 @@ pub async fn get_layout(
 }
 
 /// The event as `GET /events/{event_id}` shows it (and as creating it answers).
-pub fn detail(info: &EventInfo, live: &LiveEvent, room_enabled: bool) -> EventDetail {
+pub(crate) fn detail(info: &EventInfo, live: &LiveEvent, room_enabled: bool) -> EventDetail {
     let categories = info
         .categories
         .iter()
@@ -287,7 +287,7 @@ pub fn detail(info: &EventInfo, live: &LiveEvent, room_enabled: bool) -> EventDe
         ("format" = Option<String>, Query, description = "`full` (the default) or `compact`")),
     responses((status = 200, body = SeatsResponse, description = "full; with format=compact, CompactSeatsResponse"),
         (status = 304, description = "compact, and If-None-Match names the current tag"), (status = 404), (status = 422)))]
-pub async fn get_seats(
+pub(crate) async fn get_seats(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     user: MaybeUser,
@@ -322,7 +322,7 @@ pub async fn get_seats(
 /// compact map that every caller shares.
 #[utoipa::path(get, path = "/api/v1/events/{event_id}/seats/mine", tag = "events",
     params(("event_id" = String, Path)), responses((status = 200, body = SeatsResponse), (status = 401), (status = 404)))]
-pub async fn get_my_seats(
+pub(crate) async fn get_my_seats(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     user: CurrentUser,

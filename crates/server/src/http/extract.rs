@@ -12,12 +12,12 @@ use boxoffice_app::security::token_digest;
 use boxoffice_domain::{account::Role, text, time::Timestamp};
 use boxoffice_store::UserRecord;
 
-pub const SESSION_COOKIE: &str = "boxoffice_session";
+pub(crate) const SESSION_COOKIE: &str = "boxoffice_session";
 
 /// `axum::Json`, but its rejections speak the API's error format, and no string anywhere in the
 /// body (keys included) may hold a control, bidirectional or invisible character: one check for
 /// every field of every route, present and future, before any of it reaches a database.
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
@@ -36,7 +36,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 /// A JSON body that may be left out: no body at all means `T::default()`; anything else is read
 /// exactly as [`ApiJson`] reads it, with the same errors.
-pub struct OptionalJson<T>(pub T);
+pub(crate) struct OptionalJson<T>(pub T);
 
 impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
@@ -65,7 +65,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 }
 
 /// `axum::extract::Path`, but a malformed segment (say, invalid UTF-8) is a JSON 404.
-pub struct ApiPath<T>(pub T);
+pub(crate) struct ApiPath<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;
@@ -86,7 +86,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
 
 /// The value of one query parameter as sent. Only plain words are looked for (`format=compact`),
 /// so nothing needs percent-decoding.
-pub fn query_param<'a>(uri: &'a axum::http::Uri, name: &str) -> Option<&'a str> {
+pub(crate) fn query_param<'a>(uri: &'a axum::http::Uri, name: &str) -> Option<&'a str> {
     uri.query()?
         .split('&')
         .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
@@ -95,18 +95,18 @@ pub fn query_param<'a>(uri: &'a axum::http::Uri, name: &str) -> Option<&'a str> 
 
 /// The signed-in caller; 401 when there is none.
 #[derive(Debug, Clone)]
-pub struct CurrentUser(pub UserRecord);
+pub(crate) struct CurrentUser(pub UserRecord);
 
 /// The caller if signed in, for endpoints that serve everyone.
 #[derive(Debug, Clone)]
-pub struct MaybeUser(pub Option<UserRecord>);
+pub(crate) struct MaybeUser(pub Option<UserRecord>);
 
 impl CurrentUser {
-    pub fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         &self.0.id
     }
 
-    pub fn require_role(&self, roles: &[Role]) -> Result<(), ApiError> {
+    pub(crate) fn require_role(&self, roles: &[Role]) -> Result<(), ApiError> {
         if roles.contains(&self.0.role) {
             Ok(())
         } else {
@@ -116,7 +116,7 @@ impl CurrentUser {
 }
 
 /// The session token from `Authorization: Bearer …`, else from the session cookie.
-pub fn session_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
     if let Some(auth) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -175,7 +175,7 @@ impl FromRequestParts<AppState> for CurrentUser {
 /// A signed-in admin: 401 when nobody is signed in, 403 for any other role. Checked before the
 /// body is read, so that only an admin can make the server read a large one.
 #[derive(Debug, Clone)]
-pub struct AdminUser(pub CurrentUser);
+pub(crate) struct AdminUser(pub CurrentUser);
 
 impl FromRequestParts<AppState> for AdminUser {
     type Rejection = ApiError;
@@ -192,7 +192,7 @@ impl FromRequestParts<AppState> for AdminUser {
 
 /// A signed-in admin or door staff, checked before the body as [`AdminUser`] is.
 #[derive(Debug, Clone)]
-pub struct StaffUser(pub CurrentUser);
+pub(crate) struct StaffUser(pub CurrentUser);
 
 impl FromRequestParts<AppState> for StaffUser {
     type Rejection = ApiError;
@@ -210,7 +210,7 @@ impl FromRequestParts<AppState> for StaffUser {
 /// The client's address as the limits see it (a trusted proxy's `X-Forwarded-For` resolved);
 /// `None` only where no connection info is recorded.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientAddress(pub Option<std::net::IpAddr>);
+pub(crate) struct ClientAddress(pub Option<std::net::IpAddr>);
 
 impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = std::convert::Infallible;

@@ -24,7 +24,7 @@ use boxoffice_domain::{
     time::Timestamp,
 };
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/events/{event_id}/holds", post(create_hold))
         .route("/holds/{hold_id}", get(get_hold).delete(release_hold))
@@ -32,12 +32,12 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateHoldRequest {
+pub(crate) struct CreateHoldRequest {
     pub seat_ids: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct HoldView {
+pub(crate) struct HoldView {
     pub id: String,
     pub event_id: String,
     pub seat_ids: Vec<String>,
@@ -47,7 +47,7 @@ pub struct HoldView {
 }
 
 impl HoldView {
-    pub fn of(hold: &Hold, now: Timestamp) -> Self {
+    pub(crate) fn of(hold: &Hold, now: Timestamp) -> Self {
         HoldView {
             id: hold.id.clone(),
             event_id: hold.event_id.clone(),
@@ -60,7 +60,7 @@ impl HoldView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct HoldResponse {
+pub(crate) struct HoldResponse {
     pub hold: HoldView,
 }
 
@@ -72,7 +72,7 @@ pub struct HoldResponse {
         (status = 404),
         (status = 409, description = "seat_unavailable (details.seat_ids), seat_cooling_down (details.seat_ids, Retry-After), sale_not_open or event_ended"),
         (status = 422, description = "no_seats, duplicate_seats, unknown_seats, too_many_seats (per event) or too_many_seats_held (across events)")))]
-pub async fn create_hold(
+pub(crate) async fn create_hold(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     user: CurrentUser,
@@ -104,7 +104,7 @@ pub async fn create_hold(
 /// The caller's hold; 404 for anyone else's.
 #[utoipa::path(get, path = "/api/v1/holds/{hold_id}", tag = "holds", params(("hold_id" = String, Path)),
     responses((status = 200, body = HoldResponse), (status = 401), (status = 404)))]
-pub async fn get_hold(
+pub(crate) async fn get_hold(
     State(state): State<AppState>,
     ApiPath(hold_id): ApiPath<String>,
     user: CurrentUser,
@@ -119,7 +119,7 @@ pub async fn get_hold(
 /// Release a hold's seats at once. Idempotent: releasing an ended hold changes nothing.
 #[utoipa::path(delete, path = "/api/v1/holds/{hold_id}", tag = "holds", params(("hold_id" = String, Path)),
     responses((status = 204), (status = 401), (status = 404)))]
-pub async fn release_hold(
+pub(crate) async fn release_hold(
     State(state): State<AppState>,
     ApiPath(hold_id): ApiPath<String>,
     user: CurrentUser,

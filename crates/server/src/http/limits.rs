@@ -52,7 +52,7 @@ return 0
 ";
 
 /// One named limit: its quota, this instance's counters, and the shared ones when Redis is set.
-pub struct Limiter {
+pub(crate) struct Limiter {
     name: &'static str,
     quota: RateQuota,
     local: DefaultKeyedRateLimiter<String>,
@@ -80,7 +80,7 @@ impl Limiter {
     }
 
     /// Counts one request for `key`: `Err(wait)` when it is over the limit.
-    pub async fn check(&self, key: &str) -> Result<(), Duration> {
+    pub(crate) async fn check(&self, key: &str) -> Result<(), Duration> {
         if let Some(shared) = &self.shared
             && let Some(connection) = shared.connection.get()
         {
@@ -123,14 +123,14 @@ impl Limiter {
 
     /// Forgets keys whose allowance is full again, so that a crowd of addresses does not stay in
     /// memory for good.
-    pub fn forget_idle(&self) {
+    pub(crate) fn forget_idle(&self) {
         self.local.retain_recent();
         self.local.shrink_to_fit();
     }
 }
 
 /// Every limit of the application; an unset (`off`) limit is `None`.
-pub struct RateLimits {
+pub(crate) struct RateLimits {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub sign_in_per_address: Option<Limiter>,
     pub register_per_address: Option<Limiter>,
@@ -145,7 +145,7 @@ pub struct RateLimits {
 
 impl RateLimits {
     /// The limits of `settings`; with a Redis URL, shared through Redis once it answers.
-    pub fn new(
+    pub(crate) fn new(
         settings: &LimitSettings,
         hold_ttl: Duration,
         redis_url: Option<&str>,
@@ -176,7 +176,7 @@ impl RateLimits {
         })
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &Limiter> {
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Limiter> {
         [
             &self.sign_in_per_address,
             &self.register_per_address,
@@ -235,12 +235,12 @@ pub(super) fn connect(url: &str) -> anyhow::Result<Shared> {
 }
 
 /// The 429 for a request over `limit` that may come back after `wait`.
-pub fn rate_limited(wait: Duration) -> ApiError {
+pub(crate) fn rate_limited(wait: Duration) -> ApiError {
     boxoffice_app::holds::rate_limited(wait).into()
 }
 
 /// Counts one request against `limiter` for `key`, as a 429 when over.
-pub async fn check(limiter: Option<&Limiter>, key: &str) -> Result<(), ApiError> {
+pub(crate) async fn check(limiter: Option<&Limiter>, key: &str) -> Result<(), ApiError> {
     match limiter {
         Some(limiter) => limiter.check(key).await.map_err(|wait| {
             metrics::counter!("boxoffice_rate_limited_total", "limit" => limiter.name).increment(1);
@@ -251,7 +251,7 @@ pub async fn check(limiter: Option<&Limiter>, key: &str) -> Result<(), ApiError>
 }
 
 /// The client address of `request` as the limits see it.
-pub fn client_of(request: &Request, limits: &RateLimits) -> Option<IpAddr> {
+pub(crate) fn client_of(request: &Request, limits: &RateLimits) -> Option<IpAddr> {
     client_addr(request, &limits.trusted_proxies)
 }
 
@@ -271,7 +271,7 @@ pub(super) fn address_key(addr: IpAddr) -> String {
 }
 
 /// The per-address limits, before any body is read: a refused request costs next to nothing.
-pub async fn limit_by_address(
+pub(crate) async fn limit_by_address(
     State(state): State<AppState>,
     request: Request,
     next: Next,

@@ -18,7 +18,7 @@ use super::{ApiError, AppState};
 
 /// Past `max` requests in flight, answer 503 with `Retry-After` at once instead of queueing:
 /// a quick "try again" beats a timeout for the crowd and for the load balancer.
-pub fn shed_load(router: Router<AppState>, max: usize) -> Router<AppState> {
+pub(crate) fn shed_load(router: Router<AppState>, max: usize) -> Router<AppState> {
     router.layer(
         ServiceBuilder::new()
             .layer(HandleErrorLayer::new(|err: BoxError| async move {
@@ -40,7 +40,7 @@ pub fn shed_load(router: Router<AppState>, max: usize) -> Router<AppState> {
 
 /// Browsers send cookies on cross-site requests; refusing state changes from another origin
 /// closes that door (SameSite=Lax covers most of it, this covers the rest).
-pub async fn refuse_cross_origin_writes(request: Request, next: Next) -> Response {
+pub(crate) async fn refuse_cross_origin_writes(request: Request, next: Next) -> Response {
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -84,18 +84,18 @@ fn cross_origin() -> Response {
     ApiError::of(ErrorCode::CrossOriginRequest).into_response()
 }
 
-pub async fn api_not_found() -> ApiError {
+pub(crate) async fn api_not_found() -> ApiError {
     ApiError::not_found("Endpoint")
 }
 
-pub async fn api_method_not_allowed() -> ApiError {
+pub(crate) async fn api_method_not_allowed() -> ApiError {
     ApiError::of(ErrorCode::MethodNotAllowed)
 }
 
 /// Request counts and latencies by route template (never by raw path: ids would explode the
 /// number of series), and the requests in flight: an autoscaler's signal that, unlike CPU, also
 /// rises when requests wait on the database.
-pub async fn record_metrics(request: Request<Body>, next: Next) -> Response {
+pub(crate) async fn record_metrics(request: Request<Body>, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()

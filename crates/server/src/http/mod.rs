@@ -1,29 +1,29 @@
 //! The HTTP layer: shared state, the router assembled from one module per resource, and the
 //! cross-cutting layers (body limit, overload shedding, cross-origin refusal, metrics).
 
-pub mod address_seats;
-pub mod admin;
-pub mod admin_catalog;
-pub mod auth;
-pub mod checkin;
-pub mod checkout;
-pub mod client;
-pub mod csp;
-pub mod error;
-pub mod events;
-pub mod extract;
-pub mod holds;
-pub mod limits;
-pub mod middleware;
-pub mod openapi;
-pub mod ops;
-pub mod orders;
-pub mod payments;
-pub mod precompressed;
-pub mod queue;
-pub mod sessions;
-pub mod stream;
-pub mod web;
+pub(crate) mod address_seats;
+pub(crate) mod admin;
+pub(crate) mod admin_catalog;
+pub(crate) mod auth;
+pub(crate) mod checkin;
+pub(crate) mod checkout;
+pub(crate) mod client;
+pub(crate) mod csp;
+pub(crate) mod error;
+pub(crate) mod events;
+pub(crate) mod extract;
+pub(crate) mod holds;
+pub(crate) mod limits;
+pub(crate) mod middleware;
+pub(crate) mod openapi;
+pub(crate) mod ops;
+pub(crate) mod orders;
+pub(crate) mod payments;
+pub(crate) mod precompressed;
+pub(crate) mod queue;
+pub(crate) mod sessions;
+pub(crate) mod stream;
+pub(crate) mod web;
 
 use std::sync::{Arc, atomic::AtomicBool};
 
@@ -39,12 +39,12 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::config::Settings;
 use boxoffice_app::App;
 
-pub use error::{ApiError, ApiResult};
+pub(crate) use error::{ApiError, ApiResult};
 
 /// What every handler can reach: the application, and what only the HTTP layer needs. Cheap to
 /// clone: everything is behind an `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub app: App,
     pub settings: Arc<Settings>,
     /// Cancelled when a graceful shutdown begins: streams tell their clients to reconnect.
@@ -56,7 +56,7 @@ pub struct AppState {
     pub sessions: Arc<sessions::SessionCache>,
 }
 
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(events::router())

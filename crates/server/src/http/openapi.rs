@@ -36,18 +36,18 @@ use super::{
 )]
 struct ApiDoc;
 
-pub fn document() -> utoipa::openapi::OpenApi {
+pub(crate) fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
 /// The one error format (crates/server/src/http/error.rs), as the document describes every error answer.
 #[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     pub error: ErrorObject,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct ErrorObject {
+pub(crate) struct ErrorObject {
     /// A stable `snake_case` code, such as `seat_unavailable` or `rate_limited`.
     pub code: String,
     pub message: String,

@@ -53,7 +53,7 @@ fn may_read_metrics(state: &AppState, request: &Request) -> Result<(), ApiError>
     }
 }
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -63,12 +63,12 @@ pub fn router() -> Router<AppState> {
 
 /// 200 while the process runs.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200)))]
-pub async fn healthz() -> Json<serde_json::Value> {
+pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-pub struct ReadyQuery {
+pub(crate) struct ReadyQuery {
     /// `redis`: report ready while the database answers even if Redis does not. For load balancer
     /// health checks: sales go on without Redis (live updates then come from reconciliation), so
     /// a Redis outage must not take every instance out of rotation.
@@ -78,7 +78,10 @@ pub struct ReadyQuery {
 /// 200 when the database (and Redis, when configured) answer; 503 when not, and from the start of
 /// a graceful shutdown.
 #[utoipa::path(get, path = "/readyz", tag = "operations", params(ReadyQuery), responses((status = 200), (status = 503)))]
-pub async fn readyz(State(state): State<AppState>, Query(query): Query<ReadyQuery>) -> Response {
+pub(crate) async fn readyz(
+    State(state): State<AppState>,
+    Query(query): Query<ReadyQuery>,
+) -> Response {
     if !state.ready.load(Ordering::SeqCst) {
         return ApiError::of(ErrorCode::Unavailable)
             .message("This server is shutting down.")
@@ -125,7 +128,7 @@ pub async fn readyz(State(state): State<AppState>, Query(query): Query<ReadyQuer
     responses((status = 200, content_type = "text/plain"),
         (status = 401, description = "unauthorized: a token is configured and this one is missing or wrong"),
         (status = 403, description = "forbidden: not an allowed address, and no token is configured")))]
-pub async fn metrics_text(State(state): State<AppState>, request: Request) -> Response {
+pub(crate) async fn metrics_text(State(state): State<AppState>, request: Request) -> Response {
     if let Err(e) = may_read_metrics(&state, &request) {
         return e.into_response();
     }
@@ -148,7 +151,7 @@ pub async fn metrics_text(State(state): State<AppState>, request: Request) -> Re
 
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json")))]
-pub async fn openapi_json() -> Response {
+pub(crate) async fn openapi_json() -> Response {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
         Json(openapi::document()),

@@ -18,7 +18,7 @@ use super::{
 use boxoffice_app::views::{OrderResponse, OrderView};
 use boxoffice_store::OrderRecord;
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/orders", get(list_orders))
         .route("/orders/{order_id}", get(get_order))
@@ -27,12 +27,12 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct OrderList {
+pub(crate) struct OrderList {
     pub orders: Vec<OrderView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TicketView {
+pub(crate) struct TicketView {
     pub id: String,
     pub order_id: String,
     pub event_id: String,
@@ -43,18 +43,18 @@ pub struct TicketView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TicketResponse {
+pub(crate) struct TicketResponse {
     pub ticket: TicketView,
 }
 
-pub async fn view(state: &AppState, order: &OrderRecord) -> ApiResult<OrderView> {
+pub(crate) async fn view(state: &AppState, order: &OrderRecord) -> ApiResult<OrderView> {
     let event = state.app.catalog.event(&order.event_id).await?;
     Ok(OrderView::of(order, event.as_deref()))
 }
 
 /// The caller's orders, newest first.
 #[utoipa::path(get, path = "/api/v1/orders", tag = "orders", responses((status = 200, body = OrderList), (status = 401)))]
-pub async fn list_orders(
+pub(crate) async fn list_orders(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> ApiResult<Json<OrderList>> {
@@ -71,7 +71,7 @@ pub async fn list_orders(
 /// One of the caller's orders.
 #[utoipa::path(get, path = "/api/v1/orders/{order_id}", tag = "orders", params(("order_id" = String, Path)),
     responses((status = 200, body = OrderResponse), (status = 401), (status = 404)))]
-pub async fn get_order(
+pub(crate) async fn get_order(
     State(state): State<AppState>,
     ApiPath(order_id): ApiPath<String>,
     user: CurrentUser,
@@ -119,7 +119,7 @@ async fn own_ticket(
 /// One of the caller's tickets.
 #[utoipa::path(get, path = "/api/v1/tickets/{ticket_id}", tag = "orders", params(("ticket_id" = String, Path)),
     responses((status = 200, body = TicketResponse), (status = 401), (status = 404)))]
-pub async fn get_ticket(
+pub(crate) async fn get_ticket(
     State(state): State<AppState>,
     ApiPath(ticket_id): ApiPath<String>,
     user: CurrentUser,
@@ -132,7 +132,7 @@ pub async fn get_ticket(
 /// The ticket's code as a QR image (SVG).
 #[utoipa::path(get, path = "/api/v1/tickets/{ticket_id}/qr.svg", tag = "orders", params(("ticket_id" = String, Path)),
     responses((status = 200, content_type = "image/svg+xml", body = String), (status = 401), (status = 404)))]
-pub async fn ticket_qr(
+pub(crate) async fn ticket_qr(
     State(state): State<AppState>,
     ApiPath(ticket_id): ApiPath<String>,
     user: CurrentUser,

@@ -23,7 +23,7 @@ use boxoffice_app::{
 use boxoffice_domain::time::Timestamp;
 use boxoffice_payments::{IntentStatus, WebhookError};
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/payments/provider", get(get_provider))
         .route("/payments/{payment_id}", get(get_payment))
@@ -32,27 +32,27 @@ pub fn router() -> Router<AppState> {
 /// What the buyer's page needs to collect card details: with a provider whose buyers pay in
 /// the browser, its publishable key and where its script (Stripe.js) is.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ProviderView {
+pub(crate) struct ProviderView {
     pub name: String,
     /// `None` when payments are taken over the API only (the in-process sandbox's card numbers).
     pub browser: Option<BrowserView>,
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct BrowserView {
+pub(crate) struct BrowserView {
     pub publishable_key: String,
     pub stripe_js_url: String,
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ProviderResponse {
+pub(crate) struct ProviderResponse {
     pub payment_provider: ProviderView,
 }
 
 /// The payment provider, as the buyer's page sees it (no secrets: the publishable key is public).
 #[utoipa::path(get, path = "/api/v1/payments/provider", tag = "orders",
     responses((status = 200, body = ProviderResponse)))]
-pub async fn get_provider(State(state): State<AppState>) -> Json<ProviderResponse> {
+pub(crate) async fn get_provider(State(state): State<AppState>) -> Json<ProviderResponse> {
     Json(ProviderResponse {
         payment_provider: ProviderView {
             name: state.app.payments.name().to_owned(),
@@ -65,7 +65,7 @@ pub async fn get_provider(State(state): State<AppState>) -> Json<ProviderRespons
 }
 
 /// The webhook comes from the provider, not a browser: no session, no origin check.
-pub fn webhook_router() -> Router<AppState> {
+pub(crate) fn webhook_router() -> Router<AppState> {
     Router::new().route("/payments/webhook", post(webhook))
 }
 
@@ -73,7 +73,7 @@ pub fn webhook_router() -> Router<AppState> {
 #[utoipa::path(get, path = "/api/v1/payments/{payment_id}", tag = "orders",
     params(("payment_id" = String, Path)),
     responses((status = 200, body = PaymentResponse), (status = 401), (status = 404)))]
-pub async fn get_payment(
+pub(crate) async fn get_payment(
     State(state): State<AppState>,
     ApiPath(payment_id): ApiPath<String>,
     user: CurrentUser,
@@ -125,7 +125,7 @@ async fn declined_in_browser(
 #[utoipa::path(post, path = "/api/v1/payments/webhook", tag = "orders",
     responses((status = 200, description = "handled"), (status = 400, description = "bad signature, stale or malformed"),
         (status = 503, description = "not handled now; the provider retries")))]
-pub async fn webhook(
+pub(crate) async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,

@@ -11,12 +11,12 @@ use axum::{
 use boxoffice_app::compress::{Compressed, negotiate};
 
 /// A long-lived, never-changing body: a CDN and the browser keep it for a year.
-pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+pub(crate) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// A body that changes at any moment: ask every time (an ETag makes the answer cheap).
-pub const REVALIDATE: &str = "no-cache";
+pub(crate) const REVALIDATE: &str = "no-cache";
 
 /// Whether `If-None-Match` names `tag` (weak comparison, as RFC 9110 asks for this header).
-pub fn none_match(request: &HeaderMap, tag: &str) -> bool {
+pub(crate) fn none_match(request: &HeaderMap, tag: &str) -> bool {
     request
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -26,7 +26,7 @@ pub fn none_match(request: &HeaderMap, tag: &str) -> bool {
         .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t).trim_matches('"') == tag)
 }
 
-pub fn respond(
+pub(crate) fn respond(
     body: &Compressed,
     request: &HeaderMap,
     cache_control: &'static str,

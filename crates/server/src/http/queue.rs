@@ -24,13 +24,13 @@ use boxoffice_domain::{
 };
 
 /// The header a buyer shows at the door; the page may keep the token in a cookie instead.
-pub const ADMISSION_HEADER: &str = "admission-token";
+pub(crate) const ADMISSION_HEADER: &str = "admission-token";
 const ADMISSION_COOKIE_PREFIX: &str = "boxoffice_admission_";
 const PASS_COOKIE: &str = "boxoffice_queue_pass";
 /// The rate a room starts with when an admin turns it on without naming one.
 const DEFAULT_ADMIT_PER_MINUTE: u32 = 600;
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/events/{event_id}/queue", post(join_queue).get(read_place))
         .route(
@@ -40,7 +40,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PlaceResponse {
+pub(crate) struct PlaceResponse {
     pub place: Place,
 }
 
@@ -49,7 +49,7 @@ pub struct PlaceResponse {
     params(("event_id" = String, Path)),
     responses((status = 200, body = PlaceResponse), (status = 401), (status = 404),
         (status = 503, description = "the shared queue does not answer and this buyer has no number yet")))]
-pub async fn join_queue(
+pub(crate) async fn join_queue(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     user: CurrentUser,
@@ -117,7 +117,7 @@ fn admission_cookie(event_id: &str, place: &Place, headers: &HeaderMap) -> Respo
     responses((status = 200, body = PlaceResponse), (status = 401),
         (status = 404, description = "not_in_queue: join first"),
         (status = 503, description = "the shared queue does not answer")))]
-pub async fn read_place(
+pub(crate) async fn read_place(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     headers: HeaderMap,
@@ -168,12 +168,12 @@ fn room_error(e: RoomError) -> ApiError {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct AutoRequest {
+pub(crate) struct AutoRequest {
     pub target_hold_p99_ms: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct RoomRequest {
+pub(crate) struct RoomRequest {
     pub enabled: bool,
     pub admit_per_minute: i64,
     #[serde(default)]
@@ -183,12 +183,12 @@ pub struct RoomRequest {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AutoView {
+pub(crate) struct AutoView {
     pub target_hold_p99_ms: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RoomView {
+pub(crate) struct RoomView {
     pub enabled: bool,
     pub admit_per_minute: u32,
     pub max_active: Option<u32>,
@@ -202,7 +202,7 @@ pub struct RoomView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RoomResponse {
+pub(crate) struct RoomResponse {
     pub waiting_room: RoomView,
 }
 
@@ -235,7 +235,7 @@ fn room_view(state: &AppState, event_id: &str) -> RoomView {
 #[utoipa::path(get, path = "/api/v1/admin/events/{event_id}/waiting-room", tag = "waiting room",
     params(("event_id" = String, Path)),
     responses((status = 200, body = RoomResponse), (status = 401), (status = 403), (status = 404)))]
-pub async fn get_room(
+pub(crate) async fn get_room(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     _admin: AdminUser,
@@ -257,7 +257,7 @@ pub async fn get_room(
     params(("event_id" = String, Path)), request_body = RoomRequest,
     responses((status = 200, body = RoomResponse), (status = 400), (status = 401), (status = 403),
         (status = 404), (status = 415), (status = 422)))]
-pub async fn put_room(
+pub(crate) async fn put_room(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     _admin: AdminUser,
@@ -287,7 +287,7 @@ pub async fn put_room(
 }
 
 /// Lets a hold or checkout on `event_id` through the waiting room's door, or turns it away.
-pub fn admit(
+pub(crate) fn admit(
     state: &AppState,
     event_id: &str,
     user_id: &str,

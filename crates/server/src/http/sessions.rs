@@ -13,18 +13,18 @@ use std::{
 use boxoffice_store::UserRecord;
 
 /// How long a session read from the database is trusted without reading it again.
-pub const TTL: Duration = Duration::from_secs(10);
+pub(crate) const TTL: Duration = Duration::from_secs(10);
 /// Past this many sessions the oldest half is dropped: memory stays bounded under any crowd.
 const MAX_ENTRIES: usize = 200_000;
 
 #[derive(Default)]
-pub struct SessionCache {
+pub(crate) struct SessionCache {
     entries: Mutex<HashMap<String, (UserRecord, Instant)>>,
 }
 
 impl SessionCache {
     /// The user of the session with this digest, if it was read within `TTL`.
-    pub fn get(&self, digest: &str) -> Option<UserRecord> {
+    pub(crate) fn get(&self, digest: &str) -> Option<UserRecord> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(digest)
@@ -32,7 +32,7 @@ impl SessionCache {
             .map(|(user, _)| user.clone())
     }
 
-    pub fn put(&self, digest: &str, user: &UserRecord) {
+    pub(crate) fn put(&self, digest: &str, user: &UserRecord) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             let mut ages: Vec<Instant> = entries.values().map(|(_, at)| *at).collect();
@@ -44,7 +44,7 @@ impl SessionCache {
     }
 
     /// The session ended here: forget it at once.
-    pub fn forget(&self, digest: &str) {
+    pub(crate) fn forget(&self, digest: &str) {
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -52,7 +52,7 @@ impl SessionCache {
     }
 
     /// The account changed (its role, say): every session of it is read again.
-    pub fn forget_user(&self, user_id: &str) {
+    pub(crate) fn forget_user(&self, user_id: &str) {
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -42,7 +42,7 @@ const MAX_STREAMS: usize = 50_000;
 /// A client that cannot take a message for this long is disconnected; it resyncs on reconnect.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/events/{event_id}/stream", get(sse))
         .route("/events/{event_id}/ws", get(websocket))
@@ -145,7 +145,7 @@ async fn open(state: &AppState, event_id: &str, uri: &Uri, user: MaybeUser) -> A
 #[utoipa::path(get, path = "/api/v1/events/{event_id}/stream", tag = "events",
     params(("event_id" = String, Path), ("format" = Option<String>, Query, description = "`full` (the default) or `compact`")),
     responses((status = 200, content_type = "text/event-stream", description = "event: snapshot (the /seats body), then event: seats with {changes: [{id, state, version}]}. With format=compact the snapshot is the compact map (the …/seats?format=compact body with \"type\": \"snapshot\"), then event: mine {type: mine, seats: [{id, state, version, mine}]} when the caller has seats"), (status = 404), (status = 422)))]
-pub async fn sse(
+pub(crate) async fn sse(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     user: MaybeUser,
@@ -177,7 +177,7 @@ const WS_MAX_INCOMING: usize = 16 * 1024;
 #[utoipa::path(get, path = "/api/v1/events/{event_id}/ws", tag = "events",
     params(("event_id" = String, Path), ("format" = Option<String>, Query, description = "`full` (the default) or `compact`")),
     responses((status = 101, description = "WebSocket: text frames {type: snapshot|seats|reconnect, …}; with format=compact the snapshot is compact and a {type: mine} frame follows it when the caller has seats"), (status = 404), (status = 422)))]
-pub async fn websocket(
+pub(crate) async fn websocket(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     user: MaybeUser,

@@ -17,7 +17,7 @@ const PLAIN: &str = "public, max-age=300, stale-while-revalidate=60";
 
 /// `/` is the buyer's page; any other path not claimed by the API is looked up among the assets.
 /// `csp` is the pages' Content-Security-Policy ([`super::csp::policy`]).
-pub fn router(csp: &str) -> Router<AppState> {
+pub(crate) fn router(csp: &str) -> Router<AppState> {
     let csp = HeaderValue::from_str(csp)
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
     let index_csp = csp.clone();
