@@ -14,7 +14,7 @@ use boxoffice_store::{self as storage, audit};
     version,
     about = "Ticket sales for reserved-seat events"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub settings: SettingsArgs,
     #[command(subcommand)]
@@ -22,7 +22,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the HTTP server (the default). Migrates an empty database and creates the demo event.
     Serve,
     /// Apply database migrations and exit.
@@ -50,7 +50,7 @@ pub enum Command {
     },
 }
 
-pub async fn run(cli: Cli) -> ExitCode {
+pub(crate) async fn run(cli: Cli) -> ExitCode {
     let settings = Settings::from(cli.settings);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
@@ -159,7 +159,10 @@ fn database_url_given() -> bool {
 
 /// `boxoffice sandbox-psp`: the sandbox payment provider as its own HTTP service (Stripe's wire
 /// format) on `listen` (the global `--listen`), until SIGTERM or SIGINT.
-pub async fn sandbox_psp(listen: std::net::SocketAddr, args: boxoffice_psp::PspArgs) -> ExitCode {
+pub(crate) async fn sandbox_psp(
+    listen: std::net::SocketAddr,
+    args: boxoffice_psp::PspArgs,
+) -> ExitCode {
     let config = args.into_config(listen);
     match boxoffice_psp::SandboxPsp::run(config, shutdown_signal()).await {
         Ok(_) => ExitCode::SUCCESS,

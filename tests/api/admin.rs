@@ -6,10 +6,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Buyer, PASSWORD, TestApp, WAIT, assert_error};
 
-pub const ADMIN: &str = "admin@boxoffice.test";
+pub(crate) const ADMIN: &str = "admin@boxoffice.test";
 
 /// An application whose admin account is signed in.
-pub async fn app_with_admin() -> (TestApp, Buyer) {
+pub(crate) async fn app_with_admin() -> (TestApp, Buyer) {
     let app =
         TestApp::spawn_with(|s| s.admin = Some((ADMIN.to_owned(), PASSWORD.to_owned()))).await;
     let admin = app.sign_in(ADMIN, PASSWORD).await;

@@ -106,7 +106,7 @@ async fn create_event(admin: &Buyer, body: &Value) -> Value {
 }
 
 /// A venue of `rows` × `per_row` seats with the standard event in it; returns the event id.
-pub async fn venue_and_event(admin: &Buyer, rows: usize, per_row: usize) -> String {
+pub(crate) async fn venue_and_event(admin: &Buyer, rows: usize, per_row: usize) -> String {
     let layout = hall(rows, per_row);
     let venue = create_venue(admin, "Small Hall", &layout).await;
     let event = create_event(admin, &event_body(venue["id"].as_str().unwrap(), &layout)).await;
@@ -114,7 +114,7 @@ pub async fn venue_and_event(admin: &Buyer, rows: usize, per_row: usize) -> Stri
 }
 
 /// A new buyer whose hold helpers act on `event_id`.
-pub async fn buyer_for(app: &TestApp, event_id: &str) -> Buyer {
+pub(crate) async fn buyer_for(app: &TestApp, event_id: &str) -> Buyer {
     let mut buyer = app.register_and_login().await;
     buyer.event_id = event_id.to_owned();
     buyer

@@ -5,8 +5,8 @@
 mod buyer;
 mod feeds;
 
-pub use buyer::{Buyer, assert_error, checkout_body, error_body, parse_time, strings};
-pub use feeds::{SeatMap, SseReader, WsItem, WsReader};
+pub(crate) use buyer::{Buyer, assert_error, checkout_body, error_body, parse_time, strings};
+pub(crate) use feeds::{SeatMap, SseReader, WsItem, WsReader};
 
 use std::{collections::HashMap, path::PathBuf, sync::Once, time::Duration};
 
@@ -18,15 +18,15 @@ use tokio::{sync::oneshot, task::JoinHandle};
 use uuid::Uuid;
 
 /// The sandbox card that always succeeds.
-pub const GOOD_CARD: &str = "4242424242424242";
+pub(crate) const GOOD_CARD: &str = "4242424242424242";
 
 /// The sandbox card that is always declined.
-pub const DECLINED_CARD: &str = "4000000000000002";
+pub(crate) const DECLINED_CARD: &str = "4000000000000002";
 
 /// The bound on every single wait in these tests.
-pub const WAIT: Duration = Duration::from_secs(5);
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
 
-pub const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 static TRACING: Once = Once::new();
 
@@ -44,7 +44,7 @@ fn sqlite_path(url: &str) -> Option<PathBuf> {
 }
 
 /// A plain client (no cookies) with a generous overall timeout so that nothing hangs.
-pub fn plain_client() -> Client {
+pub(crate) fn plain_client() -> Client {
     Client::builder()
         .timeout(Duration::from_secs(60))
         .connect_timeout(WAIT)
@@ -69,7 +69,7 @@ fn stream_client() -> Client {
         .expect("a reqwest client")
 }
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub address: String,
     pub port: u16,
     pub db_url: String,
@@ -83,16 +83,16 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    pub async fn spawn() -> TestApp {
+    pub(crate) async fn spawn() -> TestApp {
         Self::spawn_with(|_| {}).await
     }
 
-    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    pub(crate) async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         Self::spawn_on(crate::database::fresh_database_url().await, configure).await
     }
 
     /// An application on the database the URL names (migrated and seeded if empty).
-    pub async fn spawn_on(db_url: String, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    pub(crate) async fn spawn_on(db_url: String, configure: impl FnOnce(&mut Settings)) -> TestApp {
         init_tracing();
         let mut settings = Settings::for_tests(db_url.clone());
         configure(&mut settings);
@@ -118,23 +118,23 @@ impl TestApp {
     }
 
     /// Keeps the database file when this app is dropped (to start another app on it).
-    pub fn keep_database(&mut self) {
+    pub(crate) fn keep_database(&mut self) {
         self.keep_db = true;
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
 
     /// Begins a graceful shutdown without waiting for it.
-    pub fn begin_shutdown(&mut self) {
+    pub(crate) fn begin_shutdown(&mut self) {
         if let Some(tx) = self.shutdown_tx.take() {
             let _ = tx.send(());
         }
     }
 
     /// Waits (bounded) for `run_until` to return, and returns its result.
-    pub async fn stopped(&mut self, within: Duration) -> anyhow::Result<()> {
+    pub(crate) async fn stopped(&mut self, within: Duration) -> anyhow::Result<()> {
         let server = self.server.take().expect("the server was started once");
         tokio::time::timeout(within, server)
             .await
@@ -142,7 +142,7 @@ impl TestApp {
     }
 
     /// Graceful shutdown: signals and waits for `run_until` to return.
-    pub async fn shutdown(&mut self) {
+    pub(crate) async fn shutdown(&mut self) {
         self.begin_shutdown();
         self.stopped(Duration::from_secs(10))
             .await
@@ -150,7 +150,7 @@ impl TestApp {
     }
 
     /// The demo event's id (the first event of the list).
-    pub async fn event_id(&self) -> String {
+    pub(crate) async fn event_id(&self) -> String {
         self.event_id
             .get_or_init(|| async {
                 let body: Value = self.get_json("/api/v1/events").await;
@@ -163,18 +163,18 @@ impl TestApp {
             .clone()
     }
 
-    pub async fn get(&self, path: &str) -> Response {
+    pub(crate) async fn get(&self, path: &str) -> Response {
         self.api.get(self.url(path)).send().await.expect("GET")
     }
 
     /// GET that must answer 200 with JSON.
-    pub async fn get_json(&self, path: &str) -> Value {
+    pub(crate) async fn get_json(&self, path: &str) -> Value {
         let r = self.get(path).await;
         assert_eq!(r.status(), StatusCode::OK, "GET {path}");
         r.json().await.expect("a JSON body")
     }
 
-    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.api
             .post(self.url(path))
             .json(body)
@@ -184,13 +184,13 @@ impl TestApp {
     }
 
     /// The event detail (`event` object).
-    pub async fn event(&self) -> Value {
+    pub(crate) async fn event(&self) -> Value {
         let id = self.event_id().await;
         self.get_json(&format!("/api/v1/events/{id}")).await["event"].clone()
     }
 
     /// The anonymous `/seats` view as id → (state, version).
-    pub async fn seat_map(&self) -> SeatMap {
+    pub(crate) async fn seat_map(&self) -> SeatMap {
         let id = self.event_id().await;
         let body = self.get_json(&format!("/api/v1/events/{id}/seats")).await;
         let mut map = SeatMap::default();
@@ -198,12 +198,12 @@ impl TestApp {
         map
     }
 
-    pub async fn seat_state(&self, seat: &str) -> String {
+    pub(crate) async fn seat_state(&self, seat: &str) -> String {
         self.seat_map().await.state(seat).to_owned()
     }
 
     /// Seat id → price in cents, from the event detail (layout category → category price).
-    pub async fn prices(&self) -> HashMap<String, i64> {
+    pub(crate) async fn prices(&self) -> HashMap<String, i64> {
         let event = self.event().await;
         let price_of: HashMap<String, i64> = event["categories"]
             .as_array()
@@ -228,7 +228,7 @@ impl TestApp {
         out
     }
 
-    pub async fn register(&self, email: &str, password: &str, name: &str) -> Response {
+    pub(crate) async fn register(&self, email: &str, password: &str, name: &str) -> Response {
         self.post_json(
             "/api/v1/auth/register",
             &json!({"email": email, "password": password, "name": name}),
@@ -236,7 +236,7 @@ impl TestApp {
         .await
     }
 
-    pub async fn login(&self, email: &str, password: &str) -> Response {
+    pub(crate) async fn login(&self, email: &str, password: &str) -> Response {
         self.post_json(
             "/api/v1/auth/login",
             &json!({"email": email, "password": password}),
@@ -245,7 +245,7 @@ impl TestApp {
     }
 
     /// Registers a new buyer with a unique e-mail and signs them in with their own cookie jar.
-    pub async fn register_and_login(&self) -> Buyer {
+    pub(crate) async fn register_and_login(&self) -> Buyer {
         let email = format!("buyer-{}@example.com", Uuid::new_v4().simple());
         let r = self.register(&email, PASSWORD, "Test Buyer").await;
         assert_eq!(r.status(), StatusCode::CREATED, "register {email}");
@@ -253,7 +253,7 @@ impl TestApp {
     }
 
     /// Signs an existing account in, with its own cookie jar.
-    pub async fn sign_in(&self, email: &str, password: &str) -> Buyer {
+    pub(crate) async fn sign_in(&self, email: &str, password: &str) -> Buyer {
         let client = cookie_client();
         let r = client
             .post(self.url("/api/v1/auth/login"))
@@ -274,12 +274,12 @@ impl TestApp {
     }
 
     /// `n` buyers, registered and signed in concurrently.
-    pub async fn buyers(&self, n: usize) -> Vec<Buyer> {
+    pub(crate) async fn buyers(&self, n: usize) -> Vec<Buyer> {
         futures_util::future::join_all((0..n).map(|_| self.register_and_login())).await
     }
 
     /// Runs `boxoffice audit` against this app's database.
-    pub async fn audit(&self) -> AuditReport {
+    pub(crate) async fn audit(&self) -> AuditReport {
         let db = boxoffice_store::connect(&self.db_url, 1)
             .await
             .expect("the audit connects");
@@ -290,7 +290,7 @@ impl TestApp {
         report
     }
 
-    pub async fn assert_audit_ok(&self) {
+    pub(crate) async fn assert_audit_ok(&self) {
         let report = self.audit().await;
         assert!(
             report.ok,
@@ -302,7 +302,7 @@ impl TestApp {
     /// Every value a direct query returns, for checks the API does not expose. `sql` uses `?`
     /// placeholders and only text parameters; they are renumbered for PostgreSQL, and MySQL's
     /// reserved `key` and `value` columns are quoted its way.
-    pub async fn scalars<T>(&self, sql: &str, params: &[&str]) -> Vec<T>
+    pub(crate) async fn scalars<T>(&self, sql: &str, params: &[&str]) -> Vec<T>
     where
         T: Send + Unpin,
         T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
@@ -348,25 +348,25 @@ impl TestApp {
     }
 
     /// A number from a direct query (see [`TestApp::scalars`]).
-    pub async fn count(&self, sql: &str, params: &[&str]) -> i64 {
+    pub(crate) async fn count(&self, sql: &str, params: &[&str]) -> i64 {
         self.scalars::<i64>(sql, params).await[0]
     }
 
     /// A text value from a direct query (see [`TestApp::scalars`]).
-    pub async fn text(&self, sql: &str, params: &[&str]) -> String {
+    pub(crate) async fn text(&self, sql: &str, params: &[&str]) -> String {
         self.scalars::<String>(sql, params).await.remove(0)
     }
 
     /// Every text value a direct query returns (see [`TestApp::scalars`]).
-    pub async fn texts(&self, sql: &str, params: &[&str]) -> Vec<String> {
+    pub(crate) async fn texts(&self, sql: &str, params: &[&str]) -> Vec<String> {
         self.scalars(sql, params).await
     }
 
-    pub async fn sse(&self) -> SseReader {
+    pub(crate) async fn sse(&self) -> SseReader {
         SseReader::connect(self, None).await
     }
 
-    pub async fn ws(&self) -> WsReader {
+    pub(crate) async fn ws(&self) -> WsReader {
         WsReader::connect(self).await
     }
 }
@@ -387,7 +387,7 @@ impl Drop for TestApp {
 }
 
 /// The seat ids of the demo hall in row-major order: A-1 … P-32.
-pub fn all_seat_ids() -> Vec<String> {
+pub(crate) fn all_seat_ids() -> Vec<String> {
     ('A'..='P')
         .flat_map(|r| (1..=32).map(move |n| format!("{r}-{n}")))
         .collect()

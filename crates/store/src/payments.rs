@@ -129,7 +129,10 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub(crate) async fn insert_payment_for_new_key(&mut self, p: &PaymentRecord) -> StoreResult<bool> {
+    pub(crate) async fn insert_payment_for_new_key(
+        &mut self,
+        p: &PaymentRecord,
+    ) -> StoreResult<bool> {
         let (insert, tail) = D::insert_unless_duplicate("user_id, idem_key");
         Ok(self.execute(payment_insert(p, insert, &tail)).await? == 1)
     }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::GOOD_CARD;
 
 /// A signed-in buyer with their own cookie jar (requests go with the session cookie).
-pub struct Buyer {
+pub(crate) struct Buyer {
     pub client: Client,
     pub token: String,
     pub user_id: String,
@@ -18,15 +18,15 @@ pub struct Buyer {
 }
 
 impl Buyer {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
 
-    pub async fn get(&self, path: &str) -> Response {
+    pub(crate) async fn get(&self, path: &str) -> Response {
         self.client.get(self.url(path)).send().await.expect("GET")
     }
 
-    pub async fn delete(&self, path: &str) -> Response {
+    pub(crate) async fn delete(&self, path: &str) -> Response {
         self.client
             .delete(self.url(path))
             .send()
@@ -34,7 +34,7 @@ impl Buyer {
             .expect("DELETE")
     }
 
-    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))
             .json(body)
@@ -44,7 +44,7 @@ impl Buyer {
     }
 
     /// Tries to hold seats of the demo event.
-    pub async fn hold(&self, seats: &[&str]) -> Response {
+    pub(crate) async fn hold(&self, seats: &[&str]) -> Response {
         self.post_json(
             &format!("/api/v1/events/{}/holds", self.event_id),
             &json!({ "seat_ids": seats }),
@@ -53,7 +53,7 @@ impl Buyer {
     }
 
     /// Holds seats of the demo event, which must succeed; returns the `hold` object.
-    pub async fn hold_ok(&self, seats: &[&str]) -> Value {
+    pub(crate) async fn hold_ok(&self, seats: &[&str]) -> Value {
         let r = self.hold(seats).await;
         let status = r.status();
         let body: Value = r.json().await.unwrap();
@@ -61,20 +61,25 @@ impl Buyer {
         body["hold"].clone()
     }
 
-    pub async fn get_hold(&self, hold_id: &str) -> Response {
+    pub(crate) async fn get_hold(&self, hold_id: &str) -> Response {
         self.get(&format!("/api/v1/holds/{hold_id}")).await
     }
 
-    pub async fn release(&self, hold_id: &str) -> Response {
+    pub(crate) async fn release(&self, hold_id: &str) -> Response {
         self.delete(&format!("/api/v1/holds/{hold_id}")).await
     }
 
-    pub async fn checkout(&self, hold_id: &str, key: &str, card: &str) -> Response {
+    pub(crate) async fn checkout(&self, hold_id: &str, key: &str, card: &str) -> Response {
         self.checkout_body(hold_id, Some(key), &checkout_body(card))
             .await
     }
 
-    pub async fn checkout_body(&self, hold_id: &str, key: Option<&str>, body: &Value) -> Response {
+    pub(crate) async fn checkout_body(
+        &self,
+        hold_id: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> Response {
         let mut rb = self
             .client
             .post(self.url(&format!("/api/v1/holds/{hold_id}/checkout")))
@@ -86,7 +91,7 @@ impl Buyer {
     }
 
     /// Holds the seats and pays with the good card; returns the `order` object.
-    pub async fn buy(&self, seats: &[&str]) -> Value {
+    pub(crate) async fn buy(&self, seats: &[&str]) -> Value {
         let hold = self.hold_ok(seats).await;
         let r = self
             .checkout(
@@ -102,7 +107,7 @@ impl Buyer {
     }
 
     /// The `/seats` body as seen by this buyer.
-    pub async fn seats(&self) -> Value {
+    pub(crate) async fn seats(&self) -> Value {
         let r = self
             .get(&format!("/api/v1/events/{}/seats", self.event_id))
             .await;
@@ -111,12 +116,12 @@ impl Buyer {
     }
 }
 
-pub fn checkout_body(card: &str) -> Value {
+pub(crate) fn checkout_body(card: &str) -> Value {
     json!({"payment": {"method": "sandbox", "card_number": card}})
 }
 
 /// Asserts the status and the documented error shape; returns the `error` object.
-pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value {
+pub(crate) async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value {
     let got = r.status();
     let body = error_body(r).await;
     assert_eq!(got, status, "unexpected status; body: {body}");
@@ -126,7 +131,7 @@ pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value 
 
 /// Reads a response that must be a JSON error `{"error": {"code", "message", …}}`; returns the
 /// `error` object.
-pub async fn error_body(r: Response) -> Value {
+pub(crate) async fn error_body(r: Response) -> Value {
     let status = r.status();
     let ct = r
         .headers()
@@ -158,7 +163,7 @@ pub async fn error_body(r: Response) -> Value {
     error.clone()
 }
 
-pub fn strings(v: &Value) -> Vec<String> {
+pub(crate) fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap_or_else(|| panic!("not an array: {v}"))
         .iter()
@@ -166,7 +171,7 @@ pub fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-pub fn parse_time(s: &str) -> time::OffsetDateTime {
+pub(crate) fn parse_time(s: &str) -> time::OffsetDateTime {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|e| panic!("{s:?} is not RFC 3339: {e}"))
 }

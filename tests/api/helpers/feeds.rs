@@ -14,12 +14,12 @@ use super::{TestApp, WAIT, stream_client};
 
 /// A client-side seat map: a snapshot, then changes applied only when newer.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SeatMap {
+pub(crate) struct SeatMap {
     pub seats: HashMap<String, (String, i64)>,
 }
 
 impl SeatMap {
-    pub fn apply_snapshot(&mut self, seats: &Value) {
+    pub(crate) fn apply_snapshot(&mut self, seats: &Value) {
         self.seats.clear();
         for s in seats.as_array().expect("seats is an array") {
             self.seats.insert(
@@ -33,7 +33,7 @@ impl SeatMap {
     }
 
     /// Applies changes that are newer; returns how many were.
-    pub fn apply_changes(&mut self, changes: &Value) -> usize {
+    pub(crate) fn apply_changes(&mut self, changes: &Value) -> usize {
         let mut n = 0;
         for c in changes.as_array().expect("changes is an array") {
             let id = c["id"].as_str().unwrap();
@@ -51,7 +51,7 @@ impl SeatMap {
     }
 
     /// Applies a feed message (`snapshot` or `seats`) by name.
-    pub fn apply(&mut self, name: &str, data: &Value) {
+    pub(crate) fn apply(&mut self, name: &str, data: &Value) {
         match name {
             "snapshot" => self.apply_snapshot(&data["seats"]),
             "seats" => {
@@ -61,40 +61,44 @@ impl SeatMap {
         }
     }
 
-    pub fn state(&self, seat: &str) -> &str {
+    pub(crate) fn state(&self, seat: &str) -> &str {
         self.seats
             .get(seat)
             .map(|(s, _)| s.as_str())
             .unwrap_or("missing")
     }
 
-    pub fn version(&self, seat: &str) -> i64 {
+    pub(crate) fn version(&self, seat: &str) -> i64 {
         self.seats.get(seat).map(|(_, v)| *v).unwrap_or(-1)
     }
 
-    pub fn count(&self, state: &str) -> usize {
+    pub(crate) fn count(&self, state: &str) -> usize {
         self.seats.values().filter(|(s, _)| s == state).count()
     }
 }
 
 /// Reads a Server-Sent Events stream as `(event name, JSON data)` frames.
-pub struct SseReader {
+pub(crate) struct SseReader {
     frames: SseStream,
 }
 
 impl SseReader {
-    pub async fn connect(app: &TestApp, token: Option<&str>) -> SseReader {
+    pub(crate) async fn connect(app: &TestApp, token: Option<&str>) -> SseReader {
         let id = app.event_id().await;
         Self::connect_to(app, &id, token).await
     }
 
     /// The stream of any event (not only the demo event's).
-    pub async fn connect_to(app: &TestApp, event_id: &str, token: Option<&str>) -> SseReader {
+    pub(crate) async fn connect_to(
+        app: &TestApp,
+        event_id: &str,
+        token: Option<&str>,
+    ) -> SseReader {
         Self::at(app, &format!("/api/v1/events/{event_id}/stream"), token).await
     }
 
     /// The stream at `path` (a query string included), which must open.
-    pub async fn at(app: &TestApp, path: &str, token: Option<&str>) -> SseReader {
+    pub(crate) async fn at(app: &TestApp, path: &str, token: Option<&str>) -> SseReader {
         let r = Self::open(app, path, token).await;
         assert_eq!(r.status(), StatusCode::OK);
         let ct = r
@@ -108,7 +112,7 @@ impl SseReader {
         }
     }
 
-    pub async fn open(app: &TestApp, path: &str, token: Option<&str>) -> Response {
+    pub(crate) async fn open(app: &TestApp, path: &str, token: Option<&str>) -> Response {
         let mut rb = stream_client().get(app.url(path));
         if let Some(t) = token {
             rb = rb.bearer_auth(t);
@@ -120,7 +124,7 @@ impl SseReader {
     }
 
     /// The next event, `None` when the stream ended; `Err` when none came within `within`.
-    pub async fn next_within(
+    pub(crate) async fn next_within(
         &mut self,
         within: Duration,
     ) -> Result<Option<(String, Value)>, tokio::time::error::Elapsed> {
@@ -128,7 +132,7 @@ impl SseReader {
     }
 
     /// The next event within [`WAIT`]; panics otherwise. `None` when the stream ended.
-    pub async fn next(&mut self) -> Option<(String, Value)> {
+    pub(crate) async fn next(&mut self) -> Option<(String, Value)> {
         self.next_within(WAIT)
             .await
             .expect("an SSE event within the time limit")
@@ -142,7 +146,7 @@ impl SseReader {
     }
 
     /// Reads events until `pred` accepts one (returned), within `within` in total.
-    pub async fn until(
+    pub(crate) async fn until(
         &mut self,
         within: Duration,
         mut pred: impl FnMut(&str, &Value) -> bool,
@@ -164,30 +168,30 @@ impl SseReader {
 }
 
 /// Reads the WebSocket feed as JSON text frames.
-pub struct WsReader {
+pub(crate) struct WsReader {
     pub socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
 #[derive(Debug)]
-pub enum WsItem {
+pub(crate) enum WsItem {
     Json(Value),
     Close(Option<u16>),
     Ended,
 }
 
 impl WsReader {
-    pub async fn connect(app: &TestApp) -> WsReader {
+    pub(crate) async fn connect(app: &TestApp) -> WsReader {
         let id = app.event_id().await;
         Self::connect_to(app, &id).await
     }
 
     /// The WebSocket feed of any event (not only the demo event's).
-    pub async fn connect_to(app: &TestApp, event_id: &str) -> WsReader {
+    pub(crate) async fn connect_to(app: &TestApp, event_id: &str) -> WsReader {
         Self::at(app, &format!("/api/v1/events/{event_id}/ws"), None).await
     }
 
     /// The WebSocket at `path` (a query string included), signed in with `token` if given.
-    pub async fn at(app: &TestApp, path: &str, token: Option<&str>) -> WsReader {
+    pub(crate) async fn at(app: &TestApp, path: &str, token: Option<&str>) -> WsReader {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut request = format!("ws://127.0.0.1:{}{path}", app.port)
             .into_client_request()
@@ -208,7 +212,7 @@ impl WsReader {
     }
 
     /// The next JSON frame or close, within [`WAIT`].
-    pub async fn next(&mut self) -> WsItem {
+    pub(crate) async fn next(&mut self) -> WsItem {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -228,14 +232,14 @@ impl WsReader {
         }
     }
 
-    pub async fn next_json(&mut self) -> Value {
+    pub(crate) async fn next_json(&mut self) -> Value {
         match self.next().await {
             WsItem::Json(v) => v,
             other => panic!("expected a JSON frame, got {other:?}"),
         }
     }
 
-    pub async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         let _ = self.socket.send(Message::Close(None)).await;
     }
 }

@@ -12,7 +12,7 @@ use boxoffice_store::Repository;
 
 /// Inside the hold's transaction, after the account is locked, so that two holds at once cannot
 /// both slip under a cap.
-pub async fn check_in_transaction(
+pub(super) async fn check_in_transaction(
     tx: &mut dyn Repository,
     rules: &SaleRules,
     request: &HoldRequest,

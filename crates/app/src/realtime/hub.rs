@@ -322,7 +322,7 @@ impl SeatHub {
 pub(crate) mod tests_support {
     use super::*;
 
-    pub fn live_event(seats: Vec<SeatStatus>) -> LiveEvent {
+    pub(crate) fn live_event(seats: Vec<SeatStatus>) -> LiveEvent {
         LiveEvent::new("e".into(), seats)
     }
 }

@@ -182,7 +182,7 @@ pub(super) struct SharedStep {
 type RedisResult<T> = Result<T, redis::RedisError>;
 
 impl SharedQueue {
-    pub fn new(url: &str) -> anyhow::Result<Self> {
+    pub(super) fn new(url: &str) -> anyhow::Result<Self> {
         Ok(SharedQueue {
             client: redis::Client::open(url)?,
             connection: OnceCell::new(),
@@ -207,7 +207,7 @@ impl SharedQueue {
     }
 
     /// Puts the user in line; `(opened, number or early position)`.
-    pub async fn join(
+    pub(super) async fn join(
         &self,
         event_id: &str,
         user: &str,
@@ -234,7 +234,11 @@ impl SharedQueue {
     }
 
     /// `None` when the user is not in line.
-    pub async fn standing(&self, event_id: &str, user: &str) -> RedisResult<Option<(bool, u64)>> {
+    pub(super) async fn standing(
+        &self,
+        event_id: &str,
+        user: &str,
+    ) -> RedisResult<Option<(bool, u64)>> {
         let k = Keys::of(event_id);
         let mut c = self.connection().await?;
         let (opened, n): (i64, u64) = self
@@ -248,7 +252,7 @@ impl SharedQueue {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub async fn step(
+    pub(super) async fn step(
         &self,
         event_id: &str,
         now: i64,
@@ -304,7 +308,7 @@ impl SharedQueue {
         })
     }
 
-    pub async fn set_rate(
+    pub(super) async fn set_rate(
         &self,
         event_id: &str,
         seen_control: i64,
@@ -326,7 +330,7 @@ impl SharedQueue {
 
     /// `Ok(Some((expiry, waited_since)))` once admitted; `Ok(None)` while still waiting or the cap
     /// is full; an error of kind `ClientError` when the user is not in line.
-    pub async fn claim(
+    pub(super) async fn claim(
         &self,
         event_id: &str,
         user: &str,
@@ -358,7 +362,7 @@ impl SharedQueue {
         })
     }
 
-    pub async fn finish(&self, event_id: &str, user: &str) -> RedisResult<()> {
+    pub(super) async fn finish(&self, event_id: &str, user: &str) -> RedisResult<()> {
         let k = Keys::of(event_id);
         let mut c = self.connection().await?;
         redis::cmd("ZREM")
