@@ -81,6 +81,27 @@ fn move_seats<D: Dialect>(set: &str) -> Sql<D> {
     ))
 }
 
+/// The head of an UPDATE that moves seats to `set` and locks them first, in the one seat order,
+/// in its own subquery (where [`Dialect::LOCKS_IN_UPDATE`]): the caller binds `set`'s values,
+/// then ends it with [`locked_seats`].
+fn move_locked_seats<D: Dialect>(set: &str) -> Sql<D> {
+    Sql::new(format!(
+        "UPDATE seats SET {set}, version = version + 1, updated_at = {} \
+         FROM (SELECT {order} AS locked_key FROM seats WHERE ",
+        D::NOW,
+        order = D::SEAT_ORDER
+    ))
+}
+
+/// The rest of [`move_locked_seats`]: which seats it locks, and the join back to them.
+fn locked_seats<D: Dialect>(q: Sql<D>, event_id: &str, seat_ids: &[String]) -> Sql<D> {
+    q.seats("", event_id, seat_ids).then(format!(
+        " ORDER BY {order}{lock}) locked WHERE seats.{order} = locked.locked_key AND ",
+        order = D::SEAT_ORDER,
+        lock = D::FOR_UPDATE
+    ))
+}
+
 impl<D: Dialect> Tx<D> {
     pub(crate) async fn lock_user(&mut self, user_id: &str) -> StoreResult<()> {
         if !D::USER_LOCK.is_empty() {
@@ -364,12 +385,17 @@ impl<D: Dialect> Tx<D> {
         holder: &str,
         seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>> {
+        let change = (SeatState::Available, None, SeatState::Held);
+        if D::LOCKS_IN_UPDATE && D::locks_first(SeatMove::Take) {
+            let q = move_locked_seats::<D>("state = 'held', hold_id = ?").bind(hold_id);
+            let q = locked_seats(q, event_id, seat_ids).then("state = 'available'");
+            return self.changed_seats(q, Vec::new(), change, holder).await;
+        }
         let locked = self.lock_seats(SeatMove::Take, event_id, seat_ids).await?;
         let q = move_seats::<D>("state = 'held', hold_id = ?").bind(hold_id);
         let q = q
             .seats("", event_id, seat_ids)
             .then(" AND state = 'available'");
-        let change = (SeatState::Available, None, SeatState::Held);
         self.changed_seats(q, locked, change, holder).await
     }
 
@@ -380,10 +406,15 @@ impl<D: Dialect> Tx<D> {
         holder: &str,
         seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>> {
+        let change = (SeatState::Held, Some(hold_id), SeatState::Sold);
+        if D::LOCKS_IN_UPDATE && D::locks_first(SeatMove::Sell) {
+            let q = locked_seats(move_locked_seats::<D>("state = 'sold'"), event_id, seat_ids);
+            let q = q.then("hold_id = ? AND state = 'held'").bind(hold_id);
+            return self.changed_seats(q, Vec::new(), change, holder).await;
+        }
         let locked = self.lock_seats(SeatMove::Sell, event_id, seat_ids).await?;
         let q = move_seats::<D>("state = 'sold'").seats("", event_id, seat_ids);
         let q = q.then(" AND hold_id = ? AND state = 'held'").bind(hold_id);
-        let change = (SeatState::Held, Some(hold_id), SeatState::Sold);
         self.changed_seats(q, locked, change, holder).await
     }
 

@@ -68,6 +68,9 @@ impl Dialect for Postgres {
     const SEAT_STATUS: &'static str = "s.id, s.state, s.version, \
         (SELECT h.user_id FROM holds h WHERE h.id = s.hold_id) AS holder FROM seats s";
     const SEAT_ORDER: &'static str = "seat_key";
+    /// `UPDATE … FROM (SELECT … ORDER BY seat_key FOR UPDATE)`: the subquery's rows are locked in
+    /// its order before the update joins them.
+    const LOCKS_IN_UPDATE: bool = true;
     const SEAT_ID_LIST: &'static str = "string_agg(seat_id, ',' ORDER BY seat_id)";
 
     fn rows_affected(result: &PgQueryResult) -> u64 {

@@ -206,6 +206,9 @@ pub(super) trait Dialect:
     const USER_LOCK: &'static str = Self::FOR_UPDATE;
     /// Whether an UPDATE can return the rows it changed.
     const RETURNING: bool = true;
+    /// Whether a seat UPDATE can lock its seats in order itself, in a locking subquery, instead
+    /// of after a locking read of its own: one statement where there were two.
+    const LOCKS_IN_UPDATE: bool = false;
     /// A seat's status with its holder: the columns and the FROM clause, aliasing seats `s`.
     const SEAT_STATUS: &'static str = "s.id, s.state, s.version, h.user_id AS holder \
         FROM seats s LEFT JOIN holds h ON h.id = s.hold_id";
