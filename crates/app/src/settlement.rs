@@ -23,8 +23,8 @@ use boxoffice_domain::{
 };
 use boxoffice_payments::IntentStatus;
 use boxoffice_store::{
-    LedgerEntry, LedgerKind, OrderRecord, OrderStatus, PaymentStatus, Repository, StoredPayment,
-    TicketRecord,
+    LedgerEntry, LedgerKind, OrderRecord, OrderStatus, PaymentStatus, Repository, SaleRecord,
+    StoredPayment, TicketRecord,
 };
 
 /// Applies what the provider says about `payment_id`. Returns the final answer when this call
@@ -127,13 +127,6 @@ async fn settle_payment(
         IntentStatus::Succeeded => {
             match fulfil(app, tx.as_mut(), &payment, known, now).await? {
                 Some((answer, event_id, changes)) => {
-                    tx.complete_idempotency_record(
-                        &payment.user_id,
-                        &payment.idempotency_key,
-                        answer.status,
-                        &answer.body.to_string(),
-                    )
-                    .await?;
                     tx.commit().await?;
                     app.publish(&event_id, changes);
                     // The buyer is done: their place under the room's cap goes to the next.
@@ -227,27 +220,27 @@ async fn fulfil(
     }
     let reference = payment.provider_ref.clone().unwrap_or_default();
     let order = new_order(app, &hold, payment, &lines, now);
-    tx.insert_order(&order).await?;
-    tx.insert_tickets(&order.tickets).await?;
-    tx.finish_payment(
-        &payment.id,
-        PaymentStatus::Succeeded,
-        payment.provider_ref.as_deref(),
-        now,
-    )
-    .await?;
+    let body = json!(OrderResponse {
+        order: OrderView::of(&order, Some(&event))
+    });
     // A free order has its charge too, of zero: every paid order has exactly one.
-    tx.insert_ledger_entry(&ledger(
+    let charge = ledger(
         payment,
         LedgerKind::Charge,
         Some(&order.id),
         &reference,
         now,
-    ))
+    );
+    let answer = body.to_string();
+    tx.record_sale(&SaleRecord {
+        order: &order,
+        provider_ref: payment.provider_ref.as_deref(),
+        charge: &charge,
+        idempotency_key: &payment.idempotency_key,
+        answer: (201, &answer),
+        now,
+    })
     .await?;
-    let body = json!(OrderResponse {
-        order: OrderView::of(&order, Some(&event))
-    });
     Ok(Some((
         Answer { status: 201, body },
         hold.event_id.clone(),

@@ -40,7 +40,8 @@ pub struct HoldCounts {
     pub held_in_event: u32,
     /// Seats of the buyer's active holds for every event.
     pub held_in_all: u32,
-    /// Holds the buyer made for this event since the time asked about.
+    /// Holds the buyer made for this event since the time asked about, up to the cap asked
+    /// about.
     pub holds_since: u32,
     /// When the oldest of those was made.
     pub oldest_since: Option<Timestamp>,
@@ -129,29 +130,36 @@ impl<D: Dialect> Tx<D> {
         Ok(n as u32)
     }
 
-    /// The buyer's [`HoldCounts`] for `event_id`: holds made since `since`, holds let go since
-    /// `let_go_since`. One statement where there were four: it runs on every hold.
+    /// The buyer's [`HoldCounts`] for `event_id`: holds made since `since`, counted up to
+    /// `made_cap` (the rule only asks whether the cap is reached), and holds let go since
+    /// `let_go_since`. One statement where there were four: it runs on every hold. Each part
+    /// reads an index of just what it counts, so a buyer's long history (an agency's thousands
+    /// of orders) costs it nothing.
     pub(crate) async fn hold_counts(
         &mut self,
         event_id: &str,
         user_id: &str,
         now: Timestamp,
-        since: Timestamp,
+        (since, made_cap): (Timestamp, u32),
         let_go_since: Timestamp,
     ) -> StoreResult<HoldCounts> {
         const ACTIVE: &str = "SELECT COUNT(*) FROM hold_seats hs JOIN holds h ON h.id = hs.hold_id \
              WHERE h.user_id = ? AND h.ended_at IS NULL AND h.expires_at > ?";
+        const MADE: &str = "FROM holds WHERE user_id = ? AND event_id = ? AND created_at >= ?";
         let q = Sql::new(format!(
             "SELECT ({ACTIVE} AND h.event_id = ?) AS held_in_event, ({ACTIVE}) AS held_in_all, \
-             COUNT(*) AS holds_since, MIN(created_at) AS oldest_since, \
+             (SELECT COUNT(*) FROM (SELECT 1 AS one {MADE} ORDER BY created_at LIMIT ?) made) \
+             AS holds_since, \
+             (SELECT MIN(created_at) {MADE}) AS oldest_since, \
              (SELECT MAX(ended_at) FROM holds WHERE user_id = ? AND event_id = ? \
-              AND status IN ('released', 'expired') AND ended_at >= ?) AS last_let_go \
-             FROM holds WHERE user_id = ? AND event_id = ? AND created_at >= ?"
+              AND status IN ('released', 'expired') AND ended_at >= ?) AS last_let_go"
         ));
         let q = q.bind(user_id).bind(now.millis()).bind(event_id);
         let q = q.bind(user_id).bind(now.millis());
-        let q = q.bind(user_id).bind(event_id).bind(let_go_since.millis());
         let q = q.bind(user_id).bind(event_id).bind(since.millis());
+        let q = q.bind(i64::from(made_cap));
+        let q = q.bind(user_id).bind(event_id).bind(since.millis());
+        let q = q.bind(user_id).bind(event_id).bind(let_go_since.millis());
         let row: HoldCountsRow = self.one(q).await?;
         Ok(HoldCounts {
             held_in_event: row.held_in_event as u32,
@@ -211,15 +219,27 @@ impl<D: Dialect> Tx<D> {
     }
 
     pub(crate) async fn insert_hold(&mut self, h: &Hold) -> StoreResult<()> {
-        let q = Sql::new(
-            "INSERT INTO holds (id, event_id, user_id, status, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        );
+        let head = if D::CHAINS_WRITES {
+            "WITH new_hold AS ("
+        } else {
+            ""
+        };
+        let q = Sql::new(format!(
+            "{head}INSERT INTO holds (id, event_id, user_id, status, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)"
+        ));
         let q = q.bind(&h.id).bind(&h.event_id).bind(&h.user_id);
         let q = q.bind(h.status.as_str()).bind(h.created_at.millis());
-        self.execute(q.bind(h.expires_at.millis())).await?;
-        // One statement for all the seats: a hold is on every buyer's path.
-        let q = Sql::new("INSERT INTO hold_seats (hold_id, event_id, seat_id) ");
+        let q = q.bind(h.expires_at.millis());
+        // One statement for all the seats, chained to the hold's where the dialect can: a hold
+        // is on every buyer's path.
+        let q = if D::CHAINS_WRITES {
+            q.then(") ")
+        } else {
+            self.execute(q).await?;
+            Sql::new("")
+        };
+        let q = q.then("INSERT INTO hold_seats (hold_id, event_id, seat_id) ");
         self.execute(q.with(|q| D::push_hold_seats(q, &h.id, &h.event_id, &h.seat_ids)))
             .await?;
         Ok(())

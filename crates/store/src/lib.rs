@@ -296,14 +296,14 @@ pub trait Repository: Send {
     ) -> StoreResult<u32>;
     /// What the hold rules count of the buyer, in one statement: seats held in the event and in
     /// all events ("active" as in [`Repository::seats_held_by`]), the holds made in the event at
-    /// `since` or later with the oldest of them, and the last hold let go at `let_go_since` or
-    /// later.
+    /// `made.0` or later (counted up to `made.1`) with the oldest of them, and the last hold let
+    /// go at `let_go_since` or later.
     async fn hold_counts(
         &mut self,
         event_id: &str,
         user_id: &str,
         now: Timestamp,
-        since: Timestamp,
+        made: (Timestamp, u32),
         let_go_since: Timestamp,
     ) -> StoreResult<HoldCounts>;
     /// Which of `seat_ids` the buyer released or let expire in the event at `since` or later, each
@@ -434,6 +434,9 @@ pub trait Repository: Send {
     async fn insert_ticket(&mut self, ticket: &TicketRecord) -> StoreResult<()>;
     /// An order's tickets in one statement.
     async fn insert_tickets(&mut self, tickets: &[TicketRecord]) -> StoreResult<()>;
+    /// Writes a sale's order and tickets, ends its payment as succeeded, records its charge and
+    /// stores the answer its key replays: one statement where the dialect can chain writes.
+    async fn record_sale(&mut self, sale: &SaleRecord<'_>) -> StoreResult<()>;
     /// Records a movement of money.
     async fn insert_ledger_entry(&mut self, entry: &LedgerEntry) -> StoreResult<()>;
     /// The buyer's orders with their tickets, newest first.

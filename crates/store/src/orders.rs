@@ -2,7 +2,9 @@
 //! how buyers and the door read it back.
 
 use super::{
-    LedgerEntry, OrderRecord, OrderStatus, StoreError, StoreResult, TicketRecord,
+    LedgerEntry, OrderRecord, OrderStatus, PaymentStatus, SaleRecord, StoreError, StoreResult,
+    TicketRecord,
+    payments::{idempotency_completion, payment_finish},
     sql::{Dialect, Sql, Tx},
 };
 use boxoffice_domain::time::Timestamp;
@@ -78,21 +80,7 @@ const TICKET_COLUMNS: &str = "id, order_id, event_id, seat_id, price_cents, code
 
 impl<D: Dialect> Tx<D> {
     pub(crate) async fn insert_order(&mut self, o: &OrderRecord) -> StoreResult<()> {
-        let q = Sql::new(
-            "INSERT INTO orders (id, user_id, hold_id, event_id, payment_id, status, total_cents, \
-             currency, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        );
-        let q = q
-            .bind(&o.id)
-            .bind(&o.user_id)
-            .bind(&o.hold_id)
-            .bind(&o.event_id);
-        let q = q
-            .bind(&o.payment_id)
-            .bind(o.status.as_str())
-            .bind(o.total_cents);
-        self.execute(q.bind(&o.currency).bind(o.created_at.millis()))
-            .await?;
+        self.execute(order_insert(Sql::new(""), o)).await?;
         Ok(())
     }
 
@@ -100,41 +88,54 @@ impl<D: Dialect> Tx<D> {
         if tickets.is_empty() {
             return Ok(());
         }
-        let mut q = Sql::new(
-            "INSERT INTO tickets (id, order_id, event_id, seat_id, price_cents, code, valid_seat, \
-             created_at) VALUES ",
-        );
-        for (i, t) in tickets.iter().enumerate() {
-            q = q.then(if i == 0 {
-                "(?, ?, ?, ?, ?, ?, ?, ?)"
-            } else {
-                ", (?, ?, ?, ?, ?, ?, ?, ?)"
-            });
-            q = q
-                .bind(&t.id)
-                .bind(&t.order_id)
-                .bind(&t.event_id)
-                .bind(&t.seat_id);
-            let valid_seat = t.valid.then(|| format!("{}/{}", t.event_id, t.seat_id));
-            q = q.bind(t.price_cents).bind(&t.code).bind(valid_seat);
-            q = q.bind(t.created_at.millis());
-        }
-        self.execute(q).await?;
+        self.execute(tickets_insert(Sql::new(""), tickets)).await?;
         Ok(())
     }
 
     pub(crate) async fn insert_ledger_entry(&mut self, e: &LedgerEntry) -> StoreResult<()> {
-        let q = Sql::new(
-            "INSERT INTO ledger (id, payment_id, order_id, kind, amount_cents, currency, \
-             provider_ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        self.execute(ledger_insert(Sql::new(""), e)).await?;
+        Ok(())
+    }
+
+    /// Writes what a succeeded payment leaves: the order with its tickets, the payment's end,
+    /// its charge in the ledger and the answer its key replays. Where the dialect chains writes
+    /// (PostgreSQL's data-modifying `WITH`) that is one statement; elsewhere five.
+    pub(crate) async fn record_sale(&mut self, sale: &SaleRecord<'_>) -> StoreResult<()> {
+        let order = sale.order;
+        let succeeded = PaymentStatus::Succeeded;
+        if D::CHAINS_WRITES {
+            let q = order_insert(Sql::new("WITH new_order AS ("), order);
+            let q = tickets_insert(q.then("), new_tickets AS ("), &order.tickets);
+            let q = payment_finish(
+                q.then("), paid AS ("),
+                &order.payment_id,
+                succeeded,
+                sale.provider_ref,
+                sale.now,
+            );
+            let q = ledger_insert(q.then("), charged AS ("), sale.charge).then(") ");
+            let q = idempotency_completion(q, &order.user_id, sale.idempotency_key, sale.answer);
+            self.execute(q).await?;
+            return Ok(());
+        }
+        self.insert_order(order).await?;
+        self.insert_tickets(&order.tickets).await?;
+        let q = payment_finish(
+            Sql::new(""),
+            &order.payment_id,
+            succeeded,
+            sale.provider_ref,
+            sale.now,
         );
-        let q = q.bind(&e.id).bind(&e.payment_id).bind(&e.order_id);
-        let q = q
-            .bind(e.kind.as_str())
-            .bind(e.amount_cents)
-            .bind(&e.currency);
-        self.execute(q.bind(&e.provider_ref).bind(e.created_at.millis()))
-            .await?;
+        self.execute(q).await?;
+        self.insert_ledger_entry(sale.charge).await?;
+        let q = idempotency_completion(
+            Sql::new(""),
+            &order.user_id,
+            sale.idempotency_key,
+            sale.answer,
+        );
+        self.execute(q).await?;
         Ok(())
     }
 
@@ -188,4 +189,60 @@ impl<D: Dialect> Tx<D> {
         let row: Option<(String,)> = self.optional(q.bind(payment_id)).await?;
         Ok(row.map(|(id,)| id))
     }
+}
+
+/// `q` followed by the INSERT of an order (without its tickets).
+fn order_insert<D: Dialect>(q: Sql<D>, o: &OrderRecord) -> Sql<D> {
+    let q = q.then(
+        "INSERT INTO orders (id, user_id, hold_id, event_id, payment_id, status, total_cents, \
+         currency, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    let q = q
+        .bind(&o.id)
+        .bind(&o.user_id)
+        .bind(&o.hold_id)
+        .bind(&o.event_id);
+    let q = q
+        .bind(&o.payment_id)
+        .bind(o.status.as_str())
+        .bind(o.total_cents);
+    q.bind(&o.currency).bind(o.created_at.millis())
+}
+
+/// `q` followed by the one INSERT of `tickets` (at least one).
+fn tickets_insert<D: Dialect>(q: Sql<D>, tickets: &[TicketRecord]) -> Sql<D> {
+    let mut q = q.then(
+        "INSERT INTO tickets (id, order_id, event_id, seat_id, price_cents, code, valid_seat, \
+         created_at) VALUES ",
+    );
+    for (i, t) in tickets.iter().enumerate() {
+        q = q.then(if i == 0 {
+            "(?, ?, ?, ?, ?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?, ?, ?, ?, ?)"
+        });
+        q = q
+            .bind(&t.id)
+            .bind(&t.order_id)
+            .bind(&t.event_id)
+            .bind(&t.seat_id);
+        let valid_seat = t.valid.then(|| format!("{}/{}", t.event_id, t.seat_id));
+        q = q.bind(t.price_cents).bind(&t.code).bind(valid_seat);
+        q = q.bind(t.created_at.millis());
+    }
+    q
+}
+
+/// `q` followed by the INSERT of a ledger entry.
+fn ledger_insert<D: Dialect>(q: Sql<D>, e: &LedgerEntry) -> Sql<D> {
+    let q = q.then(
+        "INSERT INTO ledger (id, payment_id, order_id, kind, amount_cents, currency, \
+         provider_ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    let q = q.bind(&e.id).bind(&e.payment_id).bind(&e.order_id);
+    let q = q
+        .bind(e.kind.as_str())
+        .bind(e.amount_cents)
+        .bind(&e.currency);
+    q.bind(&e.provider_ref).bind(e.created_at.millis())
 }

@@ -95,12 +95,8 @@ impl<D: Dialect> Tx<D> {
         status: u16,
         response: &str,
     ) -> StoreResult<()> {
-        let q = Sql::new(
-            "UPDATE idempotency_keys SET status_code = ?, response = ? \
-             WHERE user_id = ? AND idem_key = ?",
-        );
-        let q = q.bind(i64::from(status)).bind(response);
-        self.execute(q.bind(user_id).bind(key)).await?;
+        let q = idempotency_completion(Sql::new(""), user_id, key, (status, response));
+        self.execute(q).await?;
         Ok(())
     }
 
@@ -167,15 +163,8 @@ impl<D: Dialect> Tx<D> {
         provider_ref: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<()> {
-        let q = Sql::new(
-            "UPDATE payments SET status = ?, provider_ref = COALESCE(?, provider_ref), \
-             in_flight_hold_id = CASE WHEN ? THEN hold_id ELSE NULL END, updated_at = ? WHERE id = ?",
-        );
-        let q = q
-            .bind(status.as_str())
-            .bind(provider_ref.map(str::to_owned));
-        let q = q.bind(status.blocks_hold()).bind(now.millis());
-        self.execute(q.bind(payment_id)).await?;
+        let q = payment_finish(Sql::new(""), payment_id, status, provider_ref, now);
+        self.execute(q).await?;
         Ok(())
     }
 
@@ -252,4 +241,39 @@ impl<D: Dialect> Tx<D> {
         );
         Ok(self.execute(q.bind(now.millis()).bind(payment_id)).await? == 1)
     }
+}
+
+/// `q` followed by the UPDATE that stores the answer an idempotency key replays.
+pub(super) fn idempotency_completion<D: Dialect>(
+    q: Sql<D>,
+    user_id: &str,
+    key: &str,
+    (status, response): (u16, &str),
+) -> Sql<D> {
+    let q = q.then(
+        "UPDATE idempotency_keys SET status_code = ?, response = ? \
+         WHERE user_id = ? AND idem_key = ?",
+    );
+    let q = q.bind(i64::from(status)).bind(response);
+    q.bind(user_id).bind(key)
+}
+
+/// `q` followed by the UPDATE that ends a payment attempt as `status`.
+pub(super) fn payment_finish<D: Dialect>(
+    q: Sql<D>,
+    payment_id: &str,
+    status: PaymentStatus,
+    provider_ref: Option<&str>,
+    now: Timestamp,
+) -> Sql<D> {
+    let q = q.then(
+        "UPDATE payments SET status = ?, provider_ref = COALESCE(?, provider_ref), \
+         in_flight_hold_id = CASE WHEN ? THEN hold_id ELSE NULL END, updated_at = ? WHERE id = ?",
+    );
+    let q = q
+        .bind(status.as_str())
+        .bind(provider_ref.map(str::to_owned));
+    q.bind(status.blocks_hold())
+        .bind(now.millis())
+        .bind(payment_id)
 }

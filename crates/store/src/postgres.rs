@@ -71,6 +71,7 @@ impl Dialect for Postgres {
     /// `UPDATE … FROM (SELECT … ORDER BY seat_key FOR UPDATE)`: the subquery's rows are locked in
     /// its order before the update joins them.
     const LOCKS_IN_UPDATE: bool = true;
+    const CHAINS_WRITES: bool = true;
     const SEAT_ID_LIST: &'static str = "string_agg(seat_id, ',' ORDER BY seat_id)";
 
     fn rows_affected(result: &PgQueryResult) -> u64 {

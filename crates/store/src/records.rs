@@ -316,3 +316,20 @@ pub struct LedgerEntry {
     /// When it was recorded.
     pub created_at: Timestamp,
 }
+
+/// What a succeeded payment leaves behind, written at once by [`crate::Repository::record_sale`].
+#[derive(Debug, Clone, Copy)]
+pub struct SaleRecord<'a> {
+    /// The new order, with its tickets; its `payment_id` names the payment that ends.
+    pub order: &'a OrderRecord,
+    /// The provider's intent, stored on the payment if it had none.
+    pub provider_ref: Option<&'a str>,
+    /// The payment's charge.
+    pub charge: &'a LedgerEntry,
+    /// The buyer's key for the checkout, whose answer is stored for replays.
+    pub idempotency_key: &'a str,
+    /// That answer: its HTTP status and JSON body.
+    pub answer: (u16, &'a str),
+    /// When the payment ended.
+    pub now: Timestamp,
+}

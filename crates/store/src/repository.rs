@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::{
     CategoryRecord, EventRecord, HoldCounts, IdempotencyRecord, LedgerEntry, NewEvent, OrderRecord,
-    OrderStatus, PaymentRecord, PaymentStatus, Repository, StoreResult, StoredPayment,
+    OrderStatus, PaymentRecord, PaymentStatus, Repository, SaleRecord, StoreResult, StoredPayment,
     TicketRecord, UserRecord, VenueRecord,
     sql::{Dialect, SeatMove, Tx},
 };
@@ -48,7 +48,7 @@ impl<D: Dialect> Repository for Tx<D> {
     async fn seat_statuses_changed_since(&mut self, event_id: &str, since: Timestamp) -> StoreResult<Vec<SeatStatus>> { Tx::seat_statuses_changed_since(self, event_id, since).await }
     async fn lock_user(&mut self, user_id: &str) -> StoreResult<()> { Tx::lock_user(self, user_id).await }
     async fn seats_held_by(&mut self, event_id: &str, user_id: &str, now: Timestamp) -> StoreResult<u32> { Tx::seats_held(self, user_id, Some(event_id), now).await }
-    async fn hold_counts(&mut self, event_id: &str, user_id: &str, now: Timestamp, since: Timestamp, let_go_since: Timestamp) -> StoreResult<HoldCounts> { Tx::hold_counts(self, event_id, user_id, now, since, let_go_since).await }
+    async fn hold_counts(&mut self, event_id: &str, user_id: &str, now: Timestamp, made: (Timestamp, u32), let_go_since: Timestamp) -> StoreResult<HoldCounts> { Tx::hold_counts(self, event_id, user_id, now, made, let_go_since).await }
     async fn seats_recently_let_go(&mut self, event_id: &str, user_id: &str, seat_ids: &[String], since: Timestamp) -> StoreResult<Vec<(String, Timestamp)>> { Tx::seats_recently_let_go(self, event_id, user_id, seat_ids, since).await }
     async fn prunable_holds(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<String>> { Tx::prunable_holds(self, before, limit).await }
     async fn delete_ended_holds(&mut self, hold_ids: &[String]) -> StoreResult<u64> { Tx::delete_ended_holds(self, hold_ids).await }
@@ -71,6 +71,7 @@ impl<D: Dialect> Repository for Tx<D> {
     async fn insert_order(&mut self, order: &OrderRecord) -> StoreResult<()> { Tx::insert_order(self, order).await }
     async fn insert_ticket(&mut self, ticket: &TicketRecord) -> StoreResult<()> { Tx::insert_tickets(self, std::slice::from_ref(ticket)).await }
     async fn insert_tickets(&mut self, tickets: &[TicketRecord]) -> StoreResult<()> { Tx::insert_tickets(self, tickets).await }
+    async fn record_sale(&mut self, sale: &SaleRecord<'_>) -> StoreResult<()> { Tx::record_sale(self, sale).await }
     async fn insert_ledger_entry(&mut self, entry: &LedgerEntry) -> StoreResult<()> { Tx::insert_ledger_entry(self, entry).await }
     async fn orders_of(&mut self, user_id: &str) -> StoreResult<Vec<OrderRecord>> { Tx::orders_of(self, user_id).await }
     async fn order_by_id(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>> { Tx::order_by_id(self, order_id).await }

@@ -34,6 +34,7 @@ macro_rules! migrations {
             (2, migration!($dialect, "0002_purchase_indexes.sql")),
             (3, migration!($dialect, "0003_free_orders.sql")),
             (4, migration!($dialect, "0004_ended_holds.sql")),
+            (5, migration!($dialect, "0005_hold_caps.sql")),
         ]
     };
 }
@@ -209,6 +210,9 @@ pub(super) trait Dialect:
     /// Whether a seat UPDATE can lock its seats in order itself, in a locking subquery, instead
     /// of after a locking read of its own: one statement where there were two.
     const LOCKS_IN_UPDATE: bool = false;
+    /// Whether one statement can chain several writes to different tables (a data-modifying
+    /// `WITH`), so that a sale's last writes are one round trip.
+    const CHAINS_WRITES: bool = false;
     /// A seat's status with its holder: the columns and the FROM clause, aliasing seats `s`.
     const SEAT_STATUS: &'static str = "s.id, s.state, s.version, h.user_id AS holder \
         FROM seats s LEFT JOIN holds h ON h.id = s.hold_id";

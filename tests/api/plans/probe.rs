@@ -9,8 +9,14 @@ use boxoffice_domain::{
     time::Timestamp,
 };
 use boxoffice_store::{
-    Database, LedgerKind, OrderStatus, PaymentRecord, PaymentStatus, Repository, UserRecord,
+    Database, LedgerKind, OrderStatus, PaymentRecord, PaymentStatus, Repository, SaleRecord,
+    UserRecord,
 };
+
+/// The windows the hold rules count over, as the server's defaults have them.
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+const COOLDOWN: std::time::Duration = std::time::Duration::from_secs(30);
+const HOURLY_CAP: u32 = 30;
 
 use super::fixture::{EventFixture, ledger, new_hold, order_for};
 
@@ -29,6 +35,14 @@ pub(super) enum ReadCounter {
 }
 
 impl ReadCounter {
+    /// Whether the hold caps' counts are held to the bound here. Not yet on PostgreSQL: there
+    /// the counts of the buyer's active holds read the dead entries their converted holds left
+    /// in `holds_by_buyer` until vacuum (up to 1,600 rows for the fixture's agency buyer), as the
+    /// separate counts they replaced did, unmeasured. ARCHITECTURE.md, "Not yet", says more.
+    pub(super) fn measures_hold_counts(&self) -> bool {
+        matches!(self, ReadCounter::MySql)
+    }
+
     pub(super) fn for_backend(backend: &str) -> Self {
         match backend {
             "postgres" => ReadCounter::Postgres,
@@ -144,6 +158,19 @@ impl Probe<'_> {
                 .await
                 .unwrap()
         });
+        if self.counter.measures_hold_counts() {
+            measured!(self, r, tx, at("hold_counts"), {
+                tx.hold_counts(
+                    &event.id,
+                    &self.user.id,
+                    now,
+                    (now.minus(HOUR), HOURLY_CAP),
+                    now.minus(COOLDOWN),
+                )
+                .await
+                .unwrap()
+            });
+        }
         measured!(self, r, tx, at("insert_hold"), {
             tx.insert_hold(&hold).await.unwrap()
         });
@@ -191,6 +218,11 @@ impl Probe<'_> {
         measured!(self, r, tx, at("insert_payment"), {
             tx.insert_payment(&payment).await.unwrap()
         });
+        let mut again = payment.clone();
+        again.id = new_id();
+        measured!(self, r, tx, at("insert_payment_for_new_key (key taken)"), {
+            tx.insert_payment_for_new_key(&again).await.unwrap()
+        });
         tx.commit().await.expect("commit the payment attempt");
         let intent = format!("pi_{}", new_id());
         let mut tx = self.begin().await;
@@ -212,21 +244,21 @@ impl Probe<'_> {
         });
         assert_eq!(sold.len(), hold.seat_ids.len(), "the hold's seats are sold");
         let order = order_for(&hold, &payment, now);
-        measured!(self, r, tx, at("insert_order"), {
-            tx.insert_order(&order).await.unwrap()
+        let charge = ledger(&payment, Some(&order.id), LedgerKind::Charge, now);
+        measured!(self, r, tx, at("record_sale"), {
+            tx.record_sale(&SaleRecord {
+                order: &order,
+                provider_ref: Some(&intent),
+                charge: &charge,
+                idempotency_key: &key,
+                answer: (201, "{}"),
+                now,
+            })
+            .await
+            .unwrap()
         });
-        for t in &order.tickets {
-            measured!(self, r, tx, at("insert_ticket"), {
-                tx.insert_ticket(t).await.unwrap()
-            });
-        }
         measured!(self, r, tx, at("finish_payment"), {
             tx.finish_payment(&payment.id, PaymentStatus::Succeeded, Some(&intent), now)
-                .await
-                .unwrap()
-        });
-        measured!(self, r, tx, at("insert_ledger_entry (charge)"), {
-            tx.insert_ledger_entry(&ledger(&payment, Some(&order.id), LedgerKind::Charge, now))
                 .await
                 .unwrap()
         });

@@ -26,7 +26,10 @@ pub(super) async fn check_in_transaction(
             event_id,
             user_id,
             now,
-            now.minus(hoarding::HOUR),
+            (
+                now.minus(hoarding::HOUR),
+                rules.max_holds_per_event_per_hour,
+            ),
             now.minus(rules.hold_cooldown),
         )
         .await?;
