@@ -23,7 +23,9 @@ use boxoffice_store::{CategoryRecord, Database, EventRecord, StoreError, StoreRe
 /// Everything about an event that is fixed once it is published.
 #[derive(Debug)]
 pub struct EventInfo {
+    /// The event as stored: its id, name, venue, and when its sale opens and it starts.
     pub record: EventRecord,
+    /// Its price categories, each with its price.
     pub categories: Vec<CategoryRecord>,
     /// The venue layout with each seat's category filled in.
     pub layout: Layout,
@@ -34,8 +36,10 @@ pub struct EventInfo {
     pub layout_document: LayoutDocument,
     /// Seat ids in layout order: the order of the compact seat map.
     pub seat_order: Arc<SeatOrder>,
-    pub category_of_seat: HashMap<String, String>,
-    pub price_of_category: HashMap<String, Price>,
+    /// Seat id → category id.
+    pub(crate) category_of_seat: HashMap<String, String>,
+    /// Category id → price.
+    pub(crate) price_of_category: HashMap<String, Price>,
     seat_labels: HashMap<String, String>,
 }
 
@@ -44,7 +48,7 @@ pub struct EventInfo {
 pub struct LayoutJson(Arc<serde_json::value::RawValue>);
 
 impl LayoutJson {
-    pub fn of(layout: &Layout) -> serde_json::Result<LayoutJson> {
+    pub(crate) fn of(layout: &Layout) -> serde_json::Result<LayoutJson> {
         Ok(LayoutJson(Arc::from(serde_json::value::to_raw_value(
             layout,
         )?)))
@@ -62,6 +66,8 @@ impl serde::Serialize for LayoutJson {
 /// these very bytes, so were that ever to change the URL would change with it.
 #[derive(Debug)]
 pub struct LayoutDocument {
+    /// Hex of the first 10 bytes of the document's SHA-256: the last segment of its URL, and
+    /// its ETag.
     pub hash: String,
     identity: Bytes,
     compressed: tokio::sync::OnceCell<Arc<Compressed>>,
@@ -112,7 +118,7 @@ struct LayoutCategory<'a> {
 }
 
 impl EventInfo {
-    pub fn build(
+    pub(crate) fn build(
         record: EventRecord,
         categories: Vec<CategoryRecord>,
         seat_categories: Vec<(String, String)>,
@@ -193,6 +199,7 @@ impl EventInfo {
             .unwrap_or_else(|| seat_id.to_owned())
     }
 
+    /// Where the event's sale stands at `now`, with `seats_available` seats still free.
     pub fn status(&self, now: Timestamp, seats_available: u64) -> EventStatus {
         EventStatus::at(
             now,
@@ -207,19 +214,23 @@ fn describe(section: &str, row: &str, seat: &SeatPlace) -> String {
     format!("{section}, row {row}, seat {}", seat.label)
 }
 
+/// Where an event's sale stands: the `status` of the event list and of an event, in snake_case
+/// (`scheduled`, `on_sale`, `sold_out`, `ended`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventStatus {
     /// The sale has not opened yet.
     Scheduled,
+    /// The sale is open and seats are free.
     OnSale,
+    /// The sale is open but no seat is free.
     SoldOut,
     /// The event has started: no more sales.
     Ended,
 }
 
 impl EventStatus {
-    pub fn at(
+    pub(crate) fn at(
         now: Timestamp,
         sale_opens_at: Timestamp,
         starts_at: Timestamp,
@@ -237,12 +248,14 @@ impl EventStatus {
     }
 }
 
+/// The events this instance knows, each read from the database once and then kept in memory.
 pub struct Catalog {
     db: Arc<dyn Database>,
     events: RwLock<HashMap<String, Arc<EventInfo>>>,
 }
 
 impl Catalog {
+    /// An empty catalogue, which reads events from `db` as they are asked for.
     pub fn new(db: Arc<dyn Database>) -> Self {
         Catalog {
             db,
@@ -250,6 +263,8 @@ impl Catalog {
         }
     }
 
+    /// The event, from memory after its first read; `None` if it does not exist (and then
+    /// nothing is kept, so an event created meanwhile is found next time).
     pub async fn event(&self, event_id: &str) -> StoreResult<Option<Arc<EventInfo>>> {
         if let Some(e) = self
             .events

@@ -10,8 +10,11 @@ use sha2::{Digest, Sha256};
 /// A content coding of a response body (RFC 9110, section 8.4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coding {
+    /// Uncompressed, sent without `Content-Encoding`.
     Identity,
+    /// `Content-Encoding: gzip`.
     Gzip,
+    /// `Content-Encoding: br`.
     Brotli,
 }
 
@@ -39,7 +42,10 @@ impl Coding {
 /// change of the seat map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effort {
+    /// The smallest output (gzip 9, brotli 11; brotli 9 above 1 MiB), for a body made once and
+    /// served for ever.
     Once,
+    /// Fast (gzip 6, brotli 5), for a body remade on every change.
     Often,
 }
 
@@ -50,14 +56,18 @@ const BROTLI_MAX_QUALITY_LIMIT: usize = 1 << 20;
 /// One body in every coding we serve, and its content tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Compressed {
+    /// The body as it was given.
     pub identity: Bytes,
+    /// The same body, gzip-compressed.
     pub gzip: Bytes,
+    /// The same body, brotli-compressed.
     pub brotli: Bytes,
     /// Hex of the first 10 bytes of the body's SHA-256: names the content, whatever its coding.
     pub tag: String,
 }
 
 impl Compressed {
+    /// Compresses `identity` in every coding, as hard as `effort` says, and tags it.
     pub fn new(identity: impl Into<Bytes>, effort: Effort) -> Compressed {
         let identity: Bytes = identity.into();
         let (gzip_level, brotli_quality) = match effort {
@@ -73,6 +83,7 @@ impl Compressed {
         }
     }
 
+    /// The bytes to send in `coding`.
     pub fn body(&self, coding: Coding) -> &Bytes {
         match coding {
             Coding::Identity => &self.identity,

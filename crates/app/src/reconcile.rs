@@ -32,7 +32,7 @@ pub(crate) async fn unconfirmed_payments(app: &App) -> StoreResult<Vec<StoredPay
 }
 
 /// Cancels the unconfirmed intent of a hold about to be released by its buyer. Returns whether
-/// the hold may be released (see [`cancel_before_release`]).
+/// the hold may be released (see `cancel_before_release`).
 pub async fn cancel_unconfirmed_payment_of(app: &App, hold_id: &str) -> StoreResult<bool> {
     let pending = unconfirmed_payments(app).await?;
     Ok(match pending.iter().find(|p| p.hold_id == hold_id) {

@@ -140,12 +140,14 @@ fn refund_not_settled(order_id: &str, e: RefundError) -> AppError {
 
 /// Why a refund has not (yet) sent the money back.
 #[derive(Debug, thiserror::Error)]
-pub enum RefundError {
+pub(crate) enum RefundError {
+    /// The provider did not answer, or refused the request.
     #[error(transparent)]
     Provider(#[from] ProviderError),
     /// Accepted by the provider, not finished: asking again (same key) later finds it.
     #[error("refund {0} is still pending at the provider")]
     Pending(String),
+    /// The provider failed or cancelled the refund: the money did not go back.
     #[error("refund {id} failed at the provider: {reason}")]
     Failed { id: String, reason: String },
 }
@@ -156,7 +158,7 @@ const REFUND_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis
 
 /// Refunds `amount` under `key` and waits briefly for the refund to succeed: the ledger records
 /// a refund only once the provider says the money went back. Returns the refund's id.
-pub async fn refund_until_settled(
+pub(crate) async fn refund_until_settled(
     app: &App,
     intent_id: &str,
     amount: &Money,

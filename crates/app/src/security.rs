@@ -40,6 +40,7 @@ impl Default for PasswordHasher {
 const WAITING_PER_HASHER: usize = 256;
 
 impl PasswordHasher {
+    /// Hashers for half of this machine's cores (at least one).
     pub fn new() -> Self {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -47,7 +48,7 @@ impl PasswordHasher {
         Self::with_hashers((cores / 2).max(1))
     }
 
-    pub fn with_hashers(hashers: usize) -> Self {
+    pub(crate) fn with_hashers(hashers: usize) -> Self {
         PasswordHasher {
             permits: Arc::new(Semaphore::new(hashers)),
             waiting: Arc::new(AtomicUsize::new(0)),
@@ -70,7 +71,8 @@ impl PasswordHasher {
         Ok(permit?)
     }
 
-    pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
+    /// An argon2id hash of `password`, with a fresh salt, as the database stores it.
+    pub(crate) async fn hash(&self, password: &Password) -> anyhow::Result<String> {
         let _permit = self.hasher().await?;
         let password = password.clone();
         tokio::task::spawn_blocking(move || {
@@ -112,6 +114,7 @@ pub fn new_session_token() -> (String, String) {
     (token, digest)
 }
 
+/// The hex SHA-256 of a session token: the form the database stores and looks it up by.
 pub fn token_digest(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }

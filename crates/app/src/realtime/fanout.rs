@@ -25,7 +25,8 @@ use boxoffice_domain::{
     time::Timestamp,
 };
 
-pub const CHANNEL: &str = "boxoffice:seats";
+/// The Redis pub/sub channel every instance publishes its batches on and listens to.
+pub(crate) const CHANNEL: &str = "boxoffice:seats";
 /// Changes waiting to be published; past this the oldest work is dropped (and healed by
 /// reconciliation) rather than letting requests wait on Redis.
 const PUBLISH_QUEUE: usize = 10_000;
@@ -35,27 +36,29 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A batch of changes as it travels between instances.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WireBatch {
-    pub origin: String,
-    pub event_id: String,
-    pub changes: Vec<WireChange>,
+pub(crate) struct WireBatch {
+    /// The instance that published it, which ignores it when it comes back.
+    pub(crate) origin: String,
+    pub(crate) event_id: String,
+    pub(crate) changes: Vec<WireChange>,
     /// The publisher's wall clock (ms) when it handed the batch over, right after the commit:
     /// receivers report their fan-out lag from it. Absent from older instances' batches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sent_ms: Option<i64>,
+    pub(crate) sent_ms: Option<i64>,
 }
 
+/// One seat's new status in a [`WireBatch`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WireChange {
-    pub id: String,
-    pub state: SeatState,
-    pub version: i64,
+pub(crate) struct WireChange {
+    pub(crate) id: String,
+    pub(crate) state: SeatState,
+    pub(crate) version: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub holder: Option<String>,
+    pub(crate) holder: Option<String>,
 }
 
 impl WireBatch {
-    pub fn new(origin: &str, event_id: &str, changes: &[SeatStatus]) -> Self {
+    pub(crate) fn new(origin: &str, event_id: &str, changes: &[SeatStatus]) -> Self {
         WireBatch {
             origin: origin.to_owned(),
             event_id: event_id.to_owned(),
@@ -72,7 +75,7 @@ impl WireBatch {
         }
     }
 
-    pub fn into_statuses(self) -> Vec<SeatStatus> {
+    pub(crate) fn into_statuses(self) -> Vec<SeatStatus> {
         self.changes
             .into_iter()
             .map(|c| SeatStatus {
@@ -101,6 +104,7 @@ struct RedisLink {
 }
 
 impl FanOut {
+    /// Changes go to this instance's seat maps only (no `REDIS_URL`).
     pub fn local(hub: Arc<SeatHub>) -> Self {
         FanOut { hub, redis: None }
     }
@@ -174,6 +178,8 @@ impl FanOut {
         self.hub.apply(event_id, changes);
     }
 
+    /// Whether changes are also shared through Redis (`REDIS_URL` is set), whether or not it
+    /// answers now.
     pub fn uses_redis(&self) -> bool {
         self.redis.is_some()
     }

@@ -17,18 +17,24 @@ use boxoffice_domain::{
 /// period goes out at once.
 pub const COALESCE_WINDOW: Duration = Duration::from_millis(100);
 
+/// One message of a seat feed, sent as an SSE event or a WebSocket frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedItem {
+    /// Every seat, with the caller's own held or sold seats marked `mine`: the first message,
+    /// and again whenever the subscriber fell behind.
     Snapshot(Vec<SeatView>),
     /// The map in compact form, the same for every subscriber of this version of the map.
     CompactSnapshot(Arc<CompactSnapshot>),
     /// The caller's own seats, right after a compact snapshot (which does not mark them).
     Mine(Vec<SeatView>),
+    /// The seats that changed since the last message, each in its latest version, at most
+    /// one batch per [`COALESCE_WINDOW`].
     Changes(Vec<SeatView>),
     /// The instance is draining: the client should reconnect (elsewhere) and resync.
     Reconnect,
 }
 
+/// One subscriber's feed of an event's seats; each [`SeatFeed::next`] is the next message.
 pub struct SeatFeed {
     live: Arc<LiveEvent>,
     rx: tokio::sync::broadcast::Receiver<Arc<Vec<SeatStatus>>>,
@@ -44,6 +50,8 @@ pub struct SeatFeed {
 }
 
 impl SeatFeed {
+    /// A feed of `live` for `caller` (whose own seats are marked), which asks the client to
+    /// reconnect once `shutdown` fires.
     pub fn new(live: Arc<LiveEvent>, caller: Option<String>, shutdown: CancellationToken) -> Self {
         let rx = live.subscribe();
         SeatFeed {

@@ -27,6 +27,7 @@ pub(crate) const CHANNEL_CAPACITY: usize = 1024;
 
 /// One event's seat states, in layout order, and the channel its changes go out on.
 pub struct LiveEvent {
+    /// The event these seats are of.
     pub event_id: String,
     index: HashMap<String, usize>,
     seats: RwLock<Vec<SeatStatus>>,
@@ -45,7 +46,9 @@ pub struct LiveEvent {
 /// answers), compressed, and the same as a WebSocket frame.
 #[derive(Debug, PartialEq, Eq)]
 pub struct CompactSnapshot {
-    pub generation: u64,
+    /// The version of the map it shows: a snapshot is rebuilt only when this moves on.
+    pub(crate) generation: u64,
+    /// The JSON body, in every coding.
     pub body: Compressed,
     /// `{"type":"snapshot",…}`: the body with the frame's type first.
     pub ws_text: Bytes,
@@ -147,15 +150,19 @@ impl LiveEvent {
         self.changes.subscribe()
     }
 
+    /// How many feeds on this instance are subscribed to the event's changes.
     pub fn subscriber_count(&self) -> usize {
         self.changes.receiver_count()
     }
 
+    /// Every seat's state and version now, with `caller`'s own held or sold seats marked
+    /// `mine`.
     pub fn snapshot(&self, caller: Option<&str>) -> Vec<SeatView> {
         let seats = self.seats.read().unwrap_or_else(|e| e.into_inner());
         seats.iter().map(|s| s.view_for(caller)).collect()
     }
 
+    /// The seats counted by state, as this instance sees them now.
     pub fn counts(&self) -> SeatCounts {
         let seats = self.seats.read().unwrap_or_else(|e| e.into_inner());
         let mut c = SeatCounts {
@@ -172,7 +179,7 @@ impl LiveEvent {
         c
     }
 
-    pub fn contains(&self, seat_id: &str) -> bool {
+    pub(crate) fn contains(&self, seat_id: &str) -> bool {
         self.index.contains_key(seat_id)
     }
 
@@ -221,10 +228,15 @@ impl LiveEvent {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How many of an event's seats are in each state.
 pub struct SeatCounts {
+    /// Every seat of the event.
     pub total: u64,
+    /// Free to hold.
     pub available: u64,
+    /// Held by a buyer, not paid for yet.
     pub held: u64,
+    /// Paid for.
     pub sold: u64,
 }
 
@@ -237,6 +249,7 @@ pub struct SeatHub {
 }
 
 impl SeatHub {
+    /// A hub with no event loaded yet: each is read from `db` on first use.
     pub fn new(db: Arc<dyn Database>) -> Self {
         SeatHub {
             db,
@@ -288,7 +301,7 @@ impl SeatHub {
         }
     }
 
-    pub fn loaded_events(&self) -> Vec<Arc<LiveEvent>> {
+    pub(crate) fn loaded_events(&self) -> Vec<Arc<LiveEvent>> {
         self.events
             .read()
             .unwrap_or_else(|e| e.into_inner())

@@ -38,10 +38,15 @@ const SETTINGS_PREFIX: &str = "waiting_room:";
 /// A room's figures as this instance last saw them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Figures {
+    /// The sale has opened: early arrivals have been given their numbers and the line moves.
     pub opened: bool,
+    /// Everyone who has joined the line.
     pub joined: u64,
+    /// Numbers up to this one have been let in (the admin's `admitted_total`).
     pub frontier: u64,
+    /// Still in line (the admin's `queue_length`).
     pub waiting: u64,
+    /// Let in and shopping now, whose admission has not run out: what `max_active` caps.
     pub active: u64,
 }
 
@@ -56,10 +61,14 @@ pub struct Place {
     /// are let in first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub number: Option<u64>,
+    /// How many buyers are ahead in line; 0 once admitted.
     pub ahead: u64,
+    /// Roughly how many seconds until this buyer is let in, at the room's current rate (and
+    /// counting the wait for the opening); 0 once admitted.
     pub eta_seconds: u64,
     /// True until the sale opens: the order of early arrivals is drawn at the opening.
     pub before_opening: bool,
+    /// Once admitted: the token to send as `Admission-Token` with holds and checkouts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admission_token: Option<String>,
     /// RFC 3339 UTC.
@@ -67,10 +76,14 @@ pub struct Place {
     pub admission_expires_at: Option<String>,
 }
 
+/// Why the waiting room could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum RoomError {
+    /// Redis (the shared line) does not answer, and this instance does not know the buyer's
+    /// place from memory: the API answers 503.
     #[error("the shared queue does not answer")]
     Unavailable,
+    /// The database failed.
     #[error(transparent)]
     Store(#[from] boxoffice_store::StoreError),
 }
@@ -78,7 +91,10 @@ pub enum RoomError {
 /// Why a hold or checkout was turned away at the door.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Door {
+    /// No admission token came with the request (403 `admission_required`).
     TokenRequired,
+    /// The token is forged, expired, another event's or another buyer's
+    /// (403 `invalid_admission`).
     Refused(AdmissionRefused),
 }
 
@@ -116,6 +132,8 @@ impl View {
     }
 }
 
+/// Every event's waiting room, as this instance runs it: who is in line, the pace of
+/// admissions, and the tokens that holds and checkouts check.
 pub struct WaitingRoom {
     catalog: Arc<Catalog>,
     db: Arc<dyn Database>,
@@ -129,6 +147,8 @@ pub struct WaitingRoom {
 }
 
 impl WaitingRoom {
+    /// Rooms whose tokens are signed with keys derived from `secret` and admit for
+    /// `admission_ttl`; with `redis_url` the line is shared by every instance.
     pub fn new(
         db: Arc<dyn Database>,
         catalog: Arc<Catalog>,
@@ -164,6 +184,7 @@ impl WaitingRoom {
             .map(|r| r.settings.read().unwrap_or_else(|e| e.into_inner()).clone())
     }
 
+    /// Whether the event's room is on, so that holds and checkouts need an admission token.
     pub fn is_enabled(&self, event_id: &str) -> bool {
         self.settings(event_id).is_some_and(|s| s.enabled)
     }
