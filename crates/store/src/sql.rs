@@ -180,7 +180,6 @@ pub(super) trait Dialect:
     + Maps<(String,)>
     + Maps<(String, String)>
     + Maps<(String, i64)>
-    + Maps<(i64, Option<i64>)>
     + Maps<LockedSeat>
     + Maps<UserRow>
     + Maps<VenueRecord>
