@@ -172,13 +172,24 @@ test('two buyers pinned to different instances see each other live through HAPro
   const { pageA, pageB } = state;
   await register(pageA, cluster.baseUrl, 'Ada Cluster', `ada-${stamp}@example.com`, 'correct horse battery');
   await register(pageB, cluster.baseUrl, 'Ben Cluster', `ben-${stamp}@example.com`, 'battery staple horse');
+  await cluster.waitForServers({ app1: 'UP', app2: 'UP' });
   await openDemoEvent(pageA, cluster.baseUrl);
   await openDemoEvent(pageB, cluster.baseUrl);
-  // Each instance holds exactly one of the two live maps: the browsers really are on different instances.
+  // Each instance holds exactly one of the two live maps: the browsers really are on different
+  // instances. One health check missed on a busy machine takes an instance out of rotation for two
+  // seconds (fall 1, rise 2), and HAProxy redispatches a pinned browser's new stream to the other
+  // instance, where it stays: then, once both are back up, the misplaced browser opens its map
+  // again, as a buyer reloading would.
   await eventually('one open stream on each instance', async () => {
     const counts = [await cluster.openStreams(0), await cluster.openStreams(1)];
-    return counts[0] === 1 && counts[1] === 1 ? true : counts;
-  });
+    if (counts[0] === 1 && counts[1] === 1) return true;
+    const misplaced = counts[0] === 2 ? pageB : counts[1] === 2 ? pageA : null;
+    if (misplaced) {
+      await cluster.waitForServers({ app1: 'UP', app2: 'UP' });
+      await openDemoEvent(misplaced, cluster.baseUrl);
+    }
+    return counts;
+  }, 20_000);
 
   const ids = await pickTwoSeats(pageA, 4);
   const dialog = await selectAndHold(pageA, ids);
