@@ -179,17 +179,23 @@ test('two buyers pinned to different instances see each other live through HAPro
   // instances. One health check missed on a busy machine takes an instance out of rotation for two
   // seconds (fall 1, rise 2), and HAProxy redispatches a pinned browser's new stream to the other
   // instance, where it stays: then, once both are back up, the misplaced browser opens its map
-  // again, as a buyer reloading would.
+  // again.
   await eventually('one open stream on each instance', async () => {
     const counts = [await cluster.openStreams(0), await cluster.openStreams(1)];
     if (counts[0] === 1 && counts[1] === 1) return true;
-    const misplaced = counts[0] === 2 ? pageB : counts[1] === 2 ? pageA : null;
+    // HAProxy also rewrote the misplaced browser's cookie to the instance it was sent to: pin it
+    // back first.
+    const [misplaced, server] =
+      counts[1] === 0 && counts[0] >= 2 ? [pageB, 'app2'] : counts[0] === 0 && counts[1] >= 2 ? [pageA, 'app1'] : [];
     if (misplaced) {
       await cluster.waitForServers({ app1: 'UP', app2: 'UP' });
+      await misplaced.context().addCookies([{ name: 'BOXOFFICE_INSTANCE', value: server, url: cluster.baseUrl }]);
       await openDemoEvent(misplaced, cluster.baseUrl);
     }
     return counts;
-  }, 20_000);
+    // The misplaced browser's old stream counts until its instance writes the next keep-alive
+    // (15 s) and finds it closed.
+  }, 45_000);
 
   const ids = await pickTwoSeats(pageA, 4);
   const dialog = await selectAndHold(pageA, ids);
