@@ -146,20 +146,44 @@ impl<D: Dialect> Tx<D> {
         const ACTIVE: &str = "SELECT COUNT(*) FROM hold_seats hs JOIN holds h ON h.id = hs.hold_id \
              WHERE h.user_id = ? AND h.ended_at IS NULL AND h.expires_at > ?";
         const MADE: &str = "FROM holds WHERE user_id = ? AND event_id = ? AND created_at >= ?";
+        // Where an index of the holds made is ordered by time, counting stops at the cap; where
+        // there is none (PostgreSQL), the count and the oldest come from one pass.
+        let made = if D::COUNTS_MADE_HOLDS_BY_INDEX {
+            format!(
+                "(SELECT COUNT(*) FROM (SELECT 1 AS one {MADE} ORDER BY created_at LIMIT ?) m) \
+                 AS holds_since, (SELECT MIN(created_at) {MADE}) AS oldest_since"
+            )
+        } else {
+            "made.holds_since, made.oldest_since".to_owned()
+        };
+        let from = if D::COUNTS_MADE_HOLDS_BY_INDEX {
+            String::new()
+        } else {
+            format!(
+                " FROM (SELECT COUNT(*) AS holds_since, MIN(created_at) AS oldest_since {MADE}) made"
+            )
+        };
         let q = Sql::new(format!(
             "SELECT ({ACTIVE} AND h.event_id = ?) AS held_in_event, ({ACTIVE}) AS held_in_all, \
-             (SELECT COUNT(*) FROM (SELECT 1 AS one {MADE} ORDER BY created_at LIMIT ?) made) \
-             AS holds_since, \
-             (SELECT MIN(created_at) {MADE}) AS oldest_since, \
+             {made}, \
              (SELECT MAX(ended_at) FROM holds WHERE user_id = ? AND event_id = ? \
-              AND status IN ('released', 'expired') AND ended_at >= ?) AS last_let_go"
+              AND status IN ('released', 'expired') AND ended_at >= ?) AS last_let_go{from}"
         ));
         let q = q.bind(user_id).bind(now.millis()).bind(event_id);
         let q = q.bind(user_id).bind(now.millis());
-        let q = q.bind(user_id).bind(event_id).bind(since.millis());
-        let q = q.bind(i64::from(made_cap));
-        let q = q.bind(user_id).bind(event_id).bind(since.millis());
+        let q = if D::COUNTS_MADE_HOLDS_BY_INDEX {
+            let q = q.bind(user_id).bind(event_id).bind(since.millis());
+            let q = q.bind(i64::from(made_cap));
+            q.bind(user_id).bind(event_id).bind(since.millis())
+        } else {
+            q
+        };
         let q = q.bind(user_id).bind(event_id).bind(let_go_since.millis());
+        let q = if D::COUNTS_MADE_HOLDS_BY_INDEX {
+            q
+        } else {
+            q.bind(user_id).bind(event_id).bind(since.millis())
+        };
         let row: HoldCountsRow = self.one(q).await?;
         Ok(HoldCounts {
             held_in_event: row.held_in_event as u32,

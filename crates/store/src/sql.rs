@@ -206,12 +206,12 @@ pub(super) trait Dialect:
     const USER_LOCK: &'static str = Self::FOR_UPDATE;
     /// Whether an UPDATE can return the rows it changed.
     const RETURNING: bool = true;
-    /// Whether a seat UPDATE can lock its seats in order itself, in a locking subquery, instead
-    /// of after a locking read of its own: one statement where there were two.
+    /// Whether a seat UPDATE can lock its seats in order in its own subquery (one statement, not two).
     const LOCKS_IN_UPDATE: bool = false;
-    /// Whether one statement can chain several writes to different tables (a data-modifying
-    /// `WITH`), so that a sale's last writes are one round trip.
+    /// Whether one statement can chain writes to several tables (a data-modifying `WITH`).
     const CHAINS_WRITES: bool = false;
+    /// Whether migration 0005's index of the holds a buyer made, by time, is there.
+    const COUNTS_MADE_HOLDS_BY_INDEX: bool = true;
     /// A seat's status with its holder: the columns and the FROM clause, aliasing seats `s`.
     const SEAT_STATUS: &'static str = "s.id, s.state, s.version, h.user_id AS holder \
         FROM seats s LEFT JOIN holds h ON h.id = s.hold_id";
