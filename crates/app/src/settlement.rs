@@ -142,13 +142,7 @@ async fn settle_payment(
             }
         }
     };
-    tx.complete_idempotency_record(
-        &payment.user_id,
-        &payment.idempotency_key,
-        answer.status,
-        &answer.body.to_string(),
-    )
-    .await?;
+    store_answer(tx.as_mut(), &payment, &answer).await?;
     tx.commit().await?;
     Ok(Some(answer))
 }
@@ -312,17 +306,28 @@ async fn refund_late(
         status: 409,
         body: e.body(),
     };
-    tx.complete_idempotency_record(
-        &payment.user_id,
-        &payment.idempotency_key,
-        answer.status,
-        &answer.body.to_string(),
-    )
-    .await?;
+    store_answer(tx.as_mut(), &payment, &answer).await?;
     tx.commit().await?;
     metrics::counter!("boxoffice_payments_refunded_late_total").increment(1);
     tracing::info!(payment_id, "late payment refunded: its seats were taken");
     Ok(Some(answer))
+}
+
+/// Stores the answer the payment's idempotency key replays from now on.
+async fn store_answer(
+    tx: &mut dyn Repository,
+    payment: &StoredPayment,
+    answer: &Answer,
+) -> AppResult<()> {
+    let body = answer.body.to_string();
+    tx.complete_idempotency_record(
+        &payment.user_id,
+        &payment.idempotency_key,
+        answer.status,
+        &body,
+    )
+    .await?;
+    Ok(())
 }
 
 /// The final answer stored for a settled payment's idempotency key.
