@@ -176,6 +176,25 @@ fn to_provider_units(cents: i64, code: &str) -> Result<i64, AmountError> {
     Ok(amount)
 }
 
+/// An amount as a person reads it, in the currency's own decimals: `EUR 45.00`, `JPY 500`,
+/// `KWD 12.345`, `EUR -0.50`. For e-mails and receipts, whose readers have no locale we know.
+pub fn display_amount(cents: i64, code: &str) -> String {
+    let code = code.to_ascii_uppercase();
+    let exponent = iso_exponent(&code);
+    let sign = if cents < 0 { "-" } else { "" };
+    let units = cents.unsigned_abs();
+    if exponent == 0 {
+        return format!("{code} {sign}{units}");
+    }
+    let scale = 10u64.pow(exponent);
+    format!(
+        "{code} {sign}{}.{:0width$}",
+        units / scale,
+        units % scale,
+        width = exponent as usize
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +272,16 @@ mod tests {
     fn refunds_convert_the_same_way_without_a_minimum() {
         assert_eq!(provider_refund_amount(&money(1, "EUR")), Ok(1));
         assert_eq!(provider_refund_amount(&money(15, "ISK")), Ok(1500));
+    }
+
+    #[test]
+    fn amounts_are_shown_in_the_currency_s_own_decimals() {
+        assert_eq!(display_amount(4500, "EUR"), "EUR 45.00");
+        assert_eq!(display_amount(5, "usd"), "USD 0.05");
+        assert_eq!(display_amount(500, "JPY"), "JPY 500");
+        assert_eq!(display_amount(12_345, "KWD"), "KWD 12.345");
+        assert_eq!(display_amount(-50, "EUR"), "EUR -0.50");
+        assert_eq!(display_amount(0, "EUR"), "EUR 0.00");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod hold;
 pub mod idempotency;
 pub mod ids;
 pub mod money;
+pub mod outbox;
 pub mod rate;
 pub mod refund;
 pub mod seat;
