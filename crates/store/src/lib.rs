@@ -11,6 +11,7 @@ mod catalogue;
 mod holds;
 mod mysql;
 mod orders;
+mod outbox;
 mod payments;
 mod postgres;
 mod records;
@@ -20,6 +21,7 @@ mod sqlite;
 use async_trait::async_trait;
 
 pub use holds::HoldCounts;
+pub use outbox::{ClaimedMail, MailKind, MailOutcome, NewMail};
 pub use records::*;
 
 use boxoffice_domain::{hold::Hold, seat::SeatStatus, time::Timestamp};
@@ -434,8 +436,9 @@ pub trait Repository: Send {
     async fn insert_ticket(&mut self, ticket: &TicketRecord) -> StoreResult<()>;
     /// An order's tickets in one statement.
     async fn insert_tickets(&mut self, tickets: &[TicketRecord]) -> StoreResult<()>;
-    /// Writes a sale's order and tickets, ends its payment as succeeded, records its charge and
-    /// stores the answer its key replays: one statement where the dialect can chain writes.
+    /// Writes a sale's order and tickets, ends its payment as succeeded, records its charge,
+    /// stores the answer its key replays and queues its confirmation when there is one: one
+    /// statement where the dialect can chain writes.
     async fn record_sale(&mut self, sale: &SaleRecord<'_>) -> StoreResult<()>;
     /// Records a movement of money.
     async fn insert_ledger_entry(&mut self, entry: &LedgerEntry) -> StoreResult<()>;
@@ -514,6 +517,27 @@ pub trait Repository: Send {
         email: &str,
         role: boxoffice_domain::account::Role,
     ) -> StoreResult<Option<UserRecord>>;
+
+    // The e-mail outbox.
+    /// Queues a message to the account `mail.user_id`, in this transaction.
+    async fn queue_mail(&mut self, mail: &NewMail) -> StoreResult<()>;
+    /// Claims up to `limit` messages that are due, for `lease_ms` of the database's clock, under
+    /// `lease` (a token of this claim's own). No other claim takes them until the lease runs out.
+    async fn claim_due_mail(
+        &mut self,
+        lease: &str,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedMail>>;
+    /// Records what became of an attempt; false when `lease` no longer holds the message.
+    async fn settle_mail(
+        &mut self,
+        id: &str,
+        lease: &str,
+        outcome: &MailOutcome,
+    ) -> StoreResult<bool>;
+    /// How many messages are neither sent nor given up on.
+    async fn unsent_mail(&mut self) -> StoreResult<i64>;
 
     /// Runs one audit query: each row names something that breaks an invariant.
     async fn audit_query(&mut self, sql: &str) -> StoreResult<Vec<String>>;

@@ -4,6 +4,7 @@
 use super::{
     LedgerEntry, OrderRecord, OrderStatus, PaymentStatus, SaleRecord, StoreError, StoreResult,
     TicketRecord,
+    outbox::mail_insert,
     payments::{idempotency_completion, payment_finish},
     sql::{Dialect, Sql, Tx},
 };
@@ -98,8 +99,9 @@ impl<D: Dialect> Tx<D> {
     }
 
     /// Writes what a succeeded payment leaves: the order with its tickets, the payment's end,
-    /// its charge in the ledger and the answer its key replays. Where the dialect chains writes
-    /// (PostgreSQL's data-modifying `WITH`) that is one statement; elsewhere five.
+    /// its charge in the ledger, the answer its key replays and its confirmation e-mail (when
+    /// there is one). Where the dialect chains writes (PostgreSQL's data-modifying `WITH`) that
+    /// is one statement; elsewhere five, or six with the e-mail.
     pub(crate) async fn record_sale(&mut self, sale: &SaleRecord<'_>) -> StoreResult<()> {
         let order = sale.order;
         let succeeded = PaymentStatus::Succeeded;
@@ -113,7 +115,11 @@ impl<D: Dialect> Tx<D> {
                 sale.provider_ref,
                 sale.now,
             );
-            let q = ledger_insert(q.then("), charged AS ("), sale.charge).then(") ");
+            let mut q = ledger_insert(q.then("), charged AS ("), sale.charge);
+            if let Some(mail) = sale.mail {
+                q = mail_insert(q.then("), mailed AS ("), mail);
+            }
+            let q = q.then(") ");
             let q = idempotency_completion(q, &order.user_id, sale.idempotency_key, sale.answer);
             self.execute(q).await?;
             return Ok(());
@@ -129,6 +135,9 @@ impl<D: Dialect> Tx<D> {
         );
         self.execute(q).await?;
         self.insert_ledger_entry(sale.charge).await?;
+        if let Some(mail) = sale.mail {
+            self.queue_mail(mail).await?;
+        }
         let q = idempotency_completion(
             Sql::new(""),
             &order.user_id,

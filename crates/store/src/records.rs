@@ -332,4 +332,6 @@ pub struct SaleRecord<'a> {
     pub answer: (u16, &'a str),
     /// When the payment ended.
     pub now: Timestamp,
+    /// The confirmation to queue with the sale, when e-mail is on.
+    pub mail: Option<&'a crate::NewMail>,
 }

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 
 use super::{
-    CategoryRecord, EventRecord, HoldCounts, IdempotencyRecord, LedgerEntry, NewEvent, OrderRecord,
-    OrderStatus, PaymentRecord, PaymentStatus, Repository, SaleRecord, StoreResult, StoredPayment,
-    TicketRecord, UserRecord, VenueRecord,
+    CategoryRecord, ClaimedMail, EventRecord, HoldCounts, IdempotencyRecord, LedgerEntry,
+    MailOutcome, NewEvent, NewMail, OrderRecord, OrderStatus, PaymentRecord, PaymentStatus,
+    Repository, SaleRecord, StoreResult, StoredPayment, TicketRecord, UserRecord, VenueRecord,
     sql::{Dialect, SeatMove, Tx},
 };
 use boxoffice_domain::{
@@ -94,5 +94,9 @@ impl<D: Dialect> Repository for Tx<D> {
     async fn check_in_ticket(&mut self, ticket_id: &str, now: Timestamp) -> StoreResult<bool> { Tx::check_in_ticket(self, ticket_id, now).await }
     async fn revenue_of_event(&mut self, event_id: &str) -> StoreResult<i64> { Tx::revenue_of_event(self, event_id).await }
     async fn set_user_role(&mut self, email: &str, role: Role) -> StoreResult<Option<UserRecord>> { Tx::set_user_role(self, email, role).await }
+    async fn queue_mail(&mut self, mail: &NewMail) -> StoreResult<()> { Tx::queue_mail(self, mail).await }
+    async fn claim_due_mail(&mut self, lease: &str, lease_ms: i64, limit: u32) -> StoreResult<Vec<ClaimedMail>> { Tx::claim_due_mail(self, lease, lease_ms, limit).await }
+    async fn settle_mail(&mut self, id: &str, lease: &str, outcome: &MailOutcome) -> StoreResult<bool> { Tx::settle_mail(self, id, lease, outcome).await }
+    async fn unsent_mail(&mut self) -> StoreResult<i64> { Tx::unsent_mail(self).await }
     async fn audit_query(&mut self, sql: &str) -> StoreResult<Vec<String>> { Tx::audit_query(self, sql).await }
 }

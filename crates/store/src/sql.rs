@@ -21,6 +21,7 @@ use super::{
     catalogue::SeatRow,
     holds::{HoldCountsRow, HoldRow, LockedSeat},
     orders::{OrderRow, TicketRow},
+    outbox::MailRow,
     payments::{IdempotencyRow, PaymentRow},
     waiting,
 };
@@ -36,6 +37,7 @@ macro_rules! migrations {
             (4, migration!($dialect, "0004_ended_holds.sql")),
             (5, migration!($dialect, "0005_hold_caps.sql")),
             (6, migration!($dialect, "0006_hold_caps_by_time.sql")),
+            (7, migration!($dialect, "0007_outbox.sql")),
         ]
     };
 }
@@ -193,6 +195,7 @@ pub(super) trait Dialect:
     + Maps<PaymentRow>
     + Maps<OrderRow>
     + Maps<TicketRow>
+    + Maps<MailRow>
 {
     /// As `Database::dialect` names it.
     const LABEL: &'static str;

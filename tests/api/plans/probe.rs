@@ -9,8 +9,8 @@ use boxoffice_domain::{
     time::Timestamp,
 };
 use boxoffice_store::{
-    Database, LedgerKind, OrderStatus, PaymentRecord, PaymentStatus, Repository, SaleRecord,
-    UserRecord,
+    Database, LedgerKind, MailKind, MailOutcome, NewMail, OrderStatus, PaymentRecord,
+    PaymentStatus, Repository, SaleRecord, UserRecord,
 };
 
 /// The windows the hold rules count over, as the server's defaults have them.
@@ -235,6 +235,15 @@ impl Probe<'_> {
         assert_eq!(sold.len(), hold.seat_ids.len(), "the hold's seats are sold");
         let order = order_for(&hold, &payment, now);
         let charge = ledger(&payment, Some(&order.id), LedgerKind::Charge, now);
+        // With e-mail on, the sale also queues its confirmation, its recipient read by key.
+        let mail = NewMail {
+            id: new_id(),
+            kind: MailKind::OrderConfirmation,
+            order_id: Some(order.id.clone()),
+            user_id: hold.user_id.clone(),
+            payload: "{}".into(),
+            created_at: now,
+        };
         measured!(self, r, tx, at("record_sale"), {
             tx.record_sale(&SaleRecord {
                 order: &order,
@@ -243,6 +252,7 @@ impl Probe<'_> {
                 idempotency_key: &key,
                 answer: (201, "{}"),
                 now,
+                mail: Some(&mail),
             })
             .await
             .unwrap()
@@ -296,6 +306,23 @@ impl Probe<'_> {
                 .unwrap()
         });
         tx.commit().await.expect("commit the reads");
+
+        // The e-mail sender's pass: claim what is due, mark the confirmation sent.
+        let lease = new_id();
+        let mut tx = self.begin().await;
+        let claimed = measured!(self, r, tx, at("claim_due_mail (sender)"), {
+            tx.claim_due_mail(&lease, 60_000, 20).await.unwrap()
+        });
+        assert!(
+            claimed.iter().any(|m| m.id == mail.id),
+            "the confirmation is due"
+        );
+        measured!(self, r, tx, at("settle_mail (sender)"), {
+            tx.settle_mail(&mail.id, &lease, &MailOutcome::Sent { at: now })
+                .await
+                .unwrap()
+        });
+        tx.commit().await.expect("commit the sender's pass");
 
         // Refund, as the admin's refund does it.
         let mut tx = self.begin().await;

@@ -1,0 +1,27 @@
+-- The e-mail outbox: a message is a row written in the same transaction as the sale or refund it
+-- tells of, so that no committed sale goes unmailed and no rolled-back one is mailed. A background
+-- task on any instance claims due rows with a lease, sends them and marks them sent.
+-- `due_at` is when the row may next be claimed: its next attempt while pending, the end of its
+-- lease while an instance sends it, NULL once it is sent or has failed for good; the claim reads
+-- only the index of the due rows, however many were sent before (a range on `due_at` skips the
+-- NULLs). `lease` names the claim that holds the row, so that an instance whose lease ran out
+-- cannot mark another's attempt. `payload` is the facts the message is written from (JSON), fixed
+-- when the sale commits.
+CREATE TABLE IF NOT EXISTS outbox (
+    id             VARCHAR(32) NOT NULL PRIMARY KEY,
+    kind           VARCHAR(32) NOT NULL CHECK (kind IN ('order_confirmation', 'refund_notice')),
+    order_id       VARCHAR(32),
+    recipient      VARCHAR(254) NOT NULL,
+    recipient_name TEXT NOT NULL,
+    payload        MEDIUMTEXT NOT NULL,
+    status         VARCHAR(16) NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    due_at         BIGINT,
+    lease          VARCHAR(32),
+    attempts       BIGINT NOT NULL DEFAULT 0,
+    last_error     TEXT,
+    created_at     BIGINT NOT NULL,
+    sent_at        BIGINT,
+    FOREIGN KEY (order_id) REFERENCES orders (id),
+    INDEX outbox_due (due_at),
+    INDEX outbox_by_order (order_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
