@@ -1,5 +1,5 @@
 //! What every use case works with: the store, the catalogue, the live seat maps and their
-//! fan-out, the payment provider, the waiting room, and the rules a sale is run by.
+//! fan-out, the payment provider, the waiting room, the mailer, and the rules a sale is run by.
 
 use std::{sync::Arc, time::Duration};
 
@@ -9,6 +9,7 @@ use boxoffice_store::Database;
 
 use crate::{
     catalog::Catalog,
+    mail::Mailer,
     realtime::{FanOut, SeatHub},
     security::PasswordHasher,
     waiting_room::WaitingRoom,
@@ -37,6 +38,8 @@ pub struct App {
     pub rules: Arc<SaleRules>,
     /// Hashes and checks passwords off the request threads.
     pub hasher: PasswordHasher,
+    /// Sends the buyers' e-mail; `None`: e-mail is off and nothing is queued.
+    pub mail: Option<Arc<Mailer>>,
 }
 
 /// The settings the sale's use cases obey, read once at startup.
@@ -60,5 +63,13 @@ impl App {
     /// Sends committed seat changes to every subscriber of the event, on every instance.
     pub fn publish(&self, event_id: &str, changes: Vec<SeatStatus>) {
         self.fanout.publish(&self.instance_id, event_id, changes);
+    }
+
+    /// After a commit that queued e-mail: this instance's sender goes at once rather than at its
+    /// next round (any instance's would send it, this one is merely the quickest).
+    pub(crate) fn mail_queued(&self) {
+        if let Some(mailer) = &self.mail {
+            mailer.wake();
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The application layer: the use cases of a sale (hold, release, expire, checkout, settle,
-//! refund, check-in) and what they stand on: the catalogue of live events, the real-time seat hub
-//! and its fan-out, the waiting room, password and token security, compression shared by every
-//! body, and the demo seed. The HTTP server and the background tasks call the same use cases; this
+//! refund, check-in, e-mail) and what they stand on: the catalogue of live events, the real-time
+//! seat hub and its fan-out, the waiting room, password and token security, compression shared
+//! by every body, and the demo seed. The HTTP server and the background tasks call the same use cases; this
 //! crate knows nothing of HTTP beyond the status each refusal code is answered with.
 
 pub mod accounts;
@@ -13,6 +13,7 @@ pub mod compress;
 mod context;
 pub mod error;
 pub mod holds;
+pub mod mail;
 pub mod realtime;
 pub mod reconcile;
 pub mod refunds;

@@ -90,8 +90,20 @@ pub async fn refund_order(
         .order_by_id(&order.id)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("order {order_id} vanished")))?;
+    if app.mail.is_some() {
+        // The notice commits with the refund or not at all.
+        let event = app
+            .catalog
+            .event(&order.event_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("Event"))?;
+        let notice =
+            crate::mail::facts::refund_notice(&order, &event, &plan.ticket_ids, plan.amount_cents);
+        tx.queue_mail(&notice).await?;
+    }
     tx.commit().await?;
     app.publish(&order.event_id, changes);
+    app.mail_queued();
     metrics::counter!("boxoffice_refunds_total").increment(1);
     tracing::info!(
         %order_id,

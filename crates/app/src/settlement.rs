@@ -129,6 +129,7 @@ async fn settle_payment(
                 Some((answer, event_id, changes)) => {
                     tx.commit().await?;
                     app.publish(&event_id, changes);
+                    app.mail_queued();
                     // The buyer is done: their place under the room's cap goes to the next.
                     app.waiting_room.finish(&event_id, &payment.user_id).await;
                     metrics::counter!("boxoffice_orders_paid_total").increment(1);
@@ -226,6 +227,11 @@ async fn fulfil(
         now,
     );
     let answer = body.to_string();
+    // The confirmation commits with the sale or not at all.
+    let mail = app
+        .mail
+        .is_some()
+        .then(|| crate::mail::facts::confirmation(&order, &event));
     tx.record_sale(&SaleRecord {
         order: &order,
         provider_ref: payment.provider_ref.as_deref(),
@@ -233,6 +239,7 @@ async fn fulfil(
         idempotency_key: &payment.idempotency_key,
         answer: (201, &answer),
         now,
+        mail: mail.as_ref(),
     })
     .await?;
     Ok(Some((

@@ -22,6 +22,7 @@ use crate::{
 use boxoffice_app::{
     App, SaleRules,
     catalog::Catalog,
+    mail::Mailer,
     realtime::{FanOut, SeatHub},
     security::{PasswordHasher, new_secret},
     seed,
@@ -160,6 +161,14 @@ impl Application {
             max_holds_per_event_per_hour: settings.limits.max_holds_per_event_per_hour,
             ended_hold_retention: settings.limits.ended_hold_retention,
         };
+        let mail = match &settings.mail {
+            Some(config) => {
+                let mailer = Mailer::new(config).context("setting up e-mail")?;
+                tracing::info!(from = %config.from, "e-mail to buyers is on");
+                Some(Arc::new(mailer))
+            }
+            None => None,
+        };
         let app = App {
             db,
             catalog,
@@ -175,6 +184,7 @@ impl Application {
             secret: Arc::new(secret.into_bytes()),
             rules: Arc::new(rules),
             hasher,
+            mail,
         };
         let state = AppState {
             app,

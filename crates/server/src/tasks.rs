@@ -1,6 +1,6 @@
 //! When the background work runs, and that it stops on shutdown: releasing expired holds, healing
 //! the in-memory seat maps from the database, settling payments whose outcome was not known at
-//! checkout, and purging old records. The work itself is the application's use cases, the same
+//! checkout, sending the buyers' e-mail, and purging old records. The work itself is the application's use cases, the same
 //! ones the requests call.
 
 use std::time::Duration;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::http::AppState;
-use boxoffice_app::{holds, reconcile};
+use boxoffice_app::{holds, mail, reconcile};
 
 /// Changes stamped this recently are re-read on every reconciliation: wide enough to cover any
 /// transaction still in flight when the previous pass ran.
@@ -16,14 +16,66 @@ const RECONCILE_WINDOW: Duration = Duration::from_secs(5);
 /// Every so often the whole seat map is re-read, whatever the timestamps say.
 const FULL_RECONCILE_EVERY: Duration = Duration::from_secs(60);
 const PURGE_EVERY: Duration = Duration::from_secs(300);
+/// How often the outbox is looked at when nothing woke the sender: for messages other instances
+/// queued, and for retries whose wait is over.
+const MAIL_EVERY: Duration = Duration::from_secs(1);
+/// How often the count of unsent messages is refreshed for `/metrics`.
+const MAIL_GAUGE_EVERY: Duration = Duration::from_secs(10);
+/// How long a send in progress may finish after shutdown begins; past it, it is dropped, and
+/// the message goes out again from another instance when its lease runs out.
+const MAIL_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 pub(crate) fn spawn_all(state: AppState) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(sweeper(state.clone())),
         tokio::spawn(reconciler(state.clone())),
         tokio::spawn(payment_reconciler(state.clone())),
+        tokio::spawn(mail_sender(state.clone())),
         tokio::spawn(waiting_rooms(state)),
     ]
+}
+
+/// Sends the outbox's due messages: woken at once by a sale or refund on this instance, and
+/// every second otherwise. A full round goes again straight away.
+async fn mail_sender(state: AppState) {
+    let Some(mailer) = state.app.mail.clone() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(MAIL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_gauge: Option<tokio::time::Instant> = None;
+    let mut again = false;
+    loop {
+        if !again {
+            tokio::select! {
+                _ = state.shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+                _ = mailer.woken() => {}
+            }
+        }
+        let grace = async {
+            state.shutdown.cancelled().await;
+            tokio::time::sleep(MAIL_SHUTDOWN_GRACE).await;
+        };
+        let round = tokio::select! {
+            round = mail::deliver_due(&state.app) => round,
+            _ = grace => return,
+        };
+        again = match round {
+            Ok(round) => round.was_full() && !state.shutdown.is_cancelled(),
+            Err(e) => {
+                tracing::warn!(error = %e, "sending e-mail failed; will retry");
+                false
+            }
+        };
+        if last_gauge.is_none_or(|at| at.elapsed() >= MAIL_GAUGE_EVERY) {
+            last_gauge = Some(tokio::time::Instant::now());
+            match mail::unsent_mail(&state.app).await {
+                Ok(n) => metrics::gauge!("boxoffice_mail_unsent").set(n as f64),
+                Err(e) => tracing::warn!(error = %e, "counting unsent e-mail failed"),
+            }
+        }
+    }
 }
 
 /// Steps every waiting room four times a second, and reloads their settings (which an admin on

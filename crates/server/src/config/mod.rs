@@ -5,7 +5,10 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Parser;
 use ipnet::IpNet;
 
+use boxoffice_app::mail::MailConfig;
 use boxoffice_domain::rate::RateQuota;
+
+mod mail;
 
 /// Every setting of the server, from flags and `BOXOFFICE_*` variables. The `boxoffice` command
 /// flattens these into its own parser; parsed alone they configure a server in tests.
@@ -251,6 +254,9 @@ pub struct SettingsArgs {
         global = true
     )]
     pub(crate) metrics_token: Option<String>,
+    /// E-mail to buyers (issue 14): off unless an SMTP server is named.
+    #[command(flatten)]
+    pub(crate) mail: mail::MailArgs,
 }
 
 /// A rate limit as given: `None` is `off`.
@@ -419,6 +425,8 @@ pub struct Settings {
     pub drain_delay: Duration,
     /// The limits against scripts.
     pub limits: LimitSettings,
+    /// E-mail to buyers; `None`: off, and nothing is queued.
+    pub mail: Option<MailConfig>,
 }
 
 impl From<SettingsArgs> for Settings {
@@ -476,6 +484,7 @@ impl From<SettingsArgs> for Settings {
                 metrics_allow: a.metrics_allow.0,
                 metrics_token: a.metrics_token.filter(|t| !t.is_empty()),
             },
+            mail: a.mail.config(),
         }
     }
 }
@@ -503,6 +512,7 @@ impl Settings {
             db_pool_size: 8,
             drain_delay: Duration::ZERO,
             limits: LimitSettings::generous(),
+            mail: None,
         }
     }
 }

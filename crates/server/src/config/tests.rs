@@ -86,3 +86,30 @@ fn the_stripe_api_version_is_pinned_by_default_and_can_be_set() {
     assert_eq!(browser.api_version, "2025-01-27.acacia");
     assert_eq!(browser.publishable_key, "pk_test_y");
 }
+
+#[test]
+fn e_mail_is_off_unless_an_smtp_server_is_named_and_has_a_default_sender() {
+    let mail = |args: &[&str]| {
+        let cli =
+            SettingsArgs::try_parse_from(std::iter::once("boxoffice").chain(args.iter().copied()))
+                .expect("the arguments parse");
+        Settings::from(cli).mail
+    };
+    assert!(mail(&[]).is_none());
+    assert!(mail(&["--smtp-url", ""]).is_none());
+    let on = mail(&["--smtp-url", "smtp://127.0.0.1:2525"]).expect("mail is on");
+    assert_eq!(on.smtp_url, "smtp://127.0.0.1:2525");
+    assert_eq!(on.from, super::mail::DEFAULT_FROM);
+    assert_eq!(on.retry_cap, std::time::Duration::from_secs(300));
+    let set = mail(&[
+        "--smtp-url",
+        "smtp://mail:25",
+        "--mail-from",
+        "Tickets <tickets@example.org>",
+        "--mail-retry-max-secs",
+        "5",
+    ])
+    .expect("mail is on");
+    assert_eq!(set.from, "Tickets <tickets@example.org>");
+    assert_eq!(set.retry_cap, std::time::Duration::from_secs(5));
+}
