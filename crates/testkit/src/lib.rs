@@ -1,11 +1,12 @@
 //! Shared test support: the one reader of Server-Sent Events frames (`sse`), a private
-//! redis-server per test (`redis`), a fresh database per test on the backend the suite runs
-//! against (`database`), and real `boxoffice` processes with clients and a live seat map
-//! (`process`, `watcher`). Used by the integration tests and by the rehearsal; never by the server.
+//! redis-server per test (`redis`), a mail sink per test (`smtp`), a fresh database per test on
+//! the backend the suite runs against (`database`), and real `boxoffice` processes with clients
+//! and a live seat map (`process`, `watcher`). Used by the integration tests and by the rehearsal; never by the server.
 
 pub mod database;
 pub mod process;
 pub mod redis;
+pub mod smtp;
 pub mod sse;
 pub mod watcher;
 
