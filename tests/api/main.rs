@@ -12,6 +12,7 @@ mod fuzz;
 mod helpers;
 mod holds;
 mod interleavings;
+mod mail;
 mod map;
 mod operations;
 mod payments;
