@@ -83,8 +83,9 @@ pub enum MailOutcome {
         /// When.
         at: Timestamp,
     },
-    /// Try again after `after_ms` (the database's clock); `counted` says whether this was an
-    /// attempt (a message handed back untried, behind one that found the server down, is not).
+    /// Try again after `after_ms` (the database's clock); `counted` says whether the wait that
+    /// follows grows with it (it does not for a message handed back only because its round ran
+    /// out of lease).
     Retry {
         /// How long to wait.
         after_ms: i64,

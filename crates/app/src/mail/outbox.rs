@@ -71,28 +71,37 @@ pub async fn deliver_due(app: &App) -> AppResult<Delivery> {
         claimed: batch.len(),
         ..Delivery::default()
     };
-    // Once the server cannot be reached, the rest of the batch is handed back untried.
+    // Once the server cannot be reached, the rest of the batch is handed back untried. Each of
+    // them still counts the round as a failure, so that its wait grows as the outage lasts:
+    // otherwise only each round's first message would back off, and a long outage would cost a
+    // connection attempt every second.
     let mut unreachable: Option<String> = None;
     for mail in &batch {
         let kind = mail.kind.as_str();
         let late = claimed_at.elapsed() + SEND_TIMEOUT + Duration::from_secs(30) > LEASE;
-        let outcome = match (&unreachable, late) {
-            (Some(error), _) => MailOutcome::Retry {
-                after_ms: backoff(mailer, mail.attempts + 1),
-                error: format!("not tried: {error}"),
-                counted: false,
-            },
-            (None, true) => MailOutcome::Retry {
-                after_ms: 0,
-                error: "not tried: the round ran out of lease".into(),
-                counted: false,
-            },
+        let (outcome, tried) = match (&unreachable, late) {
+            (Some(error), _) => (
+                MailOutcome::Retry {
+                    after_ms: backoff(mailer, mail.attempts + 1),
+                    error: format!("not tried: {error}"),
+                    counted: true,
+                },
+                false,
+            ),
+            (None, true) => (
+                MailOutcome::Retry {
+                    after_ms: 0,
+                    error: "not tried: the round ran out of lease".into(),
+                    counted: false,
+                },
+                false,
+            ),
             (None, false) => {
                 let (outcome, reachable) = attempt(mailer, mail).await;
                 if !reachable && let MailOutcome::Retry { error, .. } = &outcome {
                     unreachable = Some(error.clone());
                 }
-                outcome
+                (outcome, true)
             }
         };
         match &outcome {
@@ -101,7 +110,7 @@ pub async fn deliver_due(app: &App) -> AppResult<Delivery> {
                 metrics::counter!("boxoffice_mail_sent_total", "kind" => kind).increment(1);
                 tracing::info!(mail_id = %mail.id, kind, order_id = mail.order_id.as_deref(), "e-mail sent");
             }
-            MailOutcome::Retry { counted: false, .. } => {}
+            MailOutcome::Retry { .. } if !tried => round.retried += 1,
             MailOutcome::Retry {
                 error, after_ms, ..
             } => {
