@@ -2,6 +2,9 @@
 //! `boxoffice_testkit::smtp`): the confirmation with the tickets, the refund notice, delivery
 //! once each when the mail server was down and comes back (also with two instances sharing the
 //! database), a checkout that never waits for the mail server, and nothing queued with e-mail off.
+//! The leases themselves are tested in `mail/leases.rs`.
+
+mod leases;
 
 use std::time::{Duration, Instant};
 
