@@ -1,5 +1,6 @@
 //! E-mail to buyers, against a real SMTP server of the test's own (aiosmtpd, see
-//! `boxoffice_testkit::smtp`): the confirmation with the tickets, the refund notice, delivery
+//! `boxoffice_testkit::smtp`): the confirmation with the tickets, the refund notices (an
+//! admin's, and a late payment's given back automatically), delivery
 //! once each when the mail server was down and comes back (also with two instances sharing the
 //! database), a checkout that never waits for the mail server, and nothing queued with e-mail off.
 //! The leases themselves are tested in `mail/leases.rs`.
@@ -14,8 +15,10 @@ use serde_json::{Value, json};
 use crate::{
     admin::ADMIN,
     helpers::{Buyer, PASSWORD, TestApp},
+    payments::{confirming_checkout, settled},
 };
 use boxoffice_app::mail::MailConfig;
+use boxoffice_payments::sandbox::CARD_SLOW_SUCCESS;
 use boxoffice_testkit::{
     free_port,
     smtp::{ReceivedMail, SmtpSink, smtp_url},
@@ -256,6 +259,56 @@ async fn a_refund_mails_a_notice_naming_the_refunded_tickets_and_the_amount() {
             "refund_notice/sent",
             "refund_notice/sent"
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_payment_refunded_because_its_seats_were_taken_tells_the_buyer_by_mail() {
+    let sink = SmtpSink::start(free_port()).await;
+    let app = TestApp::spawn_with(|s| {
+        mail_settings(s, sink.port());
+        s.hold_ttl = Duration::from_secs(1);
+    })
+    .await;
+    let late = app.register_and_login().await;
+    let quick = app.register_and_login().await;
+    let prices = app.prices().await;
+    let (_, payment_id) =
+        confirming_checkout(&late, &["K-9"], "late-mailed", CARD_SLOW_SUCCESS).await;
+    // The hold expires and someone else takes the seat before the slow payment lands.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.seat_state("K-9").await != "available" {
+        assert!(Instant::now() < deadline, "the hold never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    quick.hold_ok(&["K-9"]).await;
+    let payment = settled(&late, &payment_id, Duration::from_secs(10)).await;
+    assert_eq!(payment["status"], "refunded", "{payment}");
+
+    let mails = sink.wait_for(1, MAIL_WAIT).await;
+    assert_eq!(mails.len(), 1, "one notice, and no confirmation");
+    let mail = &mails[0];
+    assert_eq!(mail.rcpt_tos, [late.email.clone()]);
+    assert!(
+        mail.header("subject").contains("refunded"),
+        "{}",
+        mail.header("subject")
+    );
+    let text = mail.text("text/plain").unwrap();
+    assert!(text.contains(&payment_id), "{text}");
+    assert!(text.contains("no order and no ticket"), "{text}");
+    assert!(
+        text.contains(&format!("Amount refunded: {}", eur(prices["K-9"]))),
+        "{text}"
+    );
+    assert!(
+        mail.text("text/html")
+            .unwrap()
+            .contains(&eur(prices["K-9"]))
+    );
+    assert_eq!(
+        app.texts("SELECT kind FROM outbox", &[]).await,
+        ["payment_refunded"]
     );
 }
 

@@ -21,7 +21,7 @@ async fn json(r: reqwest::Response) -> (StatusCode, Value) {
 }
 
 /// Polls the buyer's view of a payment until its status is no longer `confirming`.
-async fn settled(buyer: &Buyer, payment_id: &str, within: Duration) -> Value {
+pub(crate) async fn settled(buyer: &Buyer, payment_id: &str, within: Duration) -> Value {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let (status, body) = json(buyer.get(&format!("/api/v1/payments/{payment_id}")).await).await;
@@ -37,7 +37,7 @@ async fn settled(buyer: &Buyer, payment_id: &str, within: Duration) -> Value {
     }
 }
 
-async fn confirming_checkout(
+pub(crate) async fn confirming_checkout(
     buyer: &Buyer,
     seats: &[&str],
     key: &str,

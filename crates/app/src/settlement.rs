@@ -314,7 +314,16 @@ async fn refund_late(
         body: e.body(),
     };
     store_answer(tx.as_mut(), &payment, &answer).await?;
+    if app.mail.is_some()
+        && let Some(hold) = tx.hold_by_id(&payment.hold_id).await?
+        && let Some(event) = app.catalog.event(&hold.event_id).await?
+    {
+        // The buyer may have closed the page long ago: the notice commits with the refund.
+        let notice = crate::mail::facts::payment_refunded(&payment, &hold, &event);
+        tx.queue_mail(&notice).await?;
+    }
     tx.commit().await?;
+    app.mail_queued();
     metrics::counter!("boxoffice_payments_refunded_late_total").increment(1);
     tracing::info!(payment_id, "late payment refunded: its seats were taken");
     Ok(Some(answer))

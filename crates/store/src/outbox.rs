@@ -15,6 +15,8 @@ pub enum MailKind {
     OrderConfirmation,
     /// Some or all of the order's tickets were refunded.
     RefundNotice,
+    /// A payment that went through after its seats were taken was given back: no order.
+    PaymentRefunded,
 }
 
 impl MailKind {
@@ -23,6 +25,7 @@ impl MailKind {
         match self {
             MailKind::OrderConfirmation => "order_confirmation",
             MailKind::RefundNotice => "refund_notice",
+            MailKind::PaymentRefunded => "payment_refunded",
         }
     }
 
@@ -31,6 +34,7 @@ impl MailKind {
         match s {
             "order_confirmation" => Some(MailKind::OrderConfirmation),
             "refund_notice" => Some(MailKind::RefundNotice),
+            "payment_refunded" => Some(MailKind::PaymentRefunded),
             _ => None,
         }
     }

@@ -15,7 +15,7 @@ use lettre::{
 
 use super::{
     Mailer,
-    facts::{Confirmation, EventFacts, RefundNotice, TicketFacts},
+    facts::{Confirmation, EventFacts, PaymentRefunded, RefundNotice, TicketFacts},
     qr,
 };
 use boxoffice_domain::{currency::display_amount, time::Timestamp};
@@ -57,6 +57,19 @@ pub(crate) fn message(mailer: &Mailer, mail: &ClaimedMail) -> anyhow::Result<Mes
                 .multipart(related);
             Ok(builder
                 .subject(format!("Your tickets for {}", facts.event.name))
+                .multipart(body)?)
+        }
+        MailKind::PaymentRefunded => {
+            let facts: PaymentRefunded = serde_json::from_str(&mail.payload)?;
+            let body = MultiPart::alternative()
+                .boundary(boundary(1))
+                .singlepart(SinglePart::plain(payment_refunded_text(&facts, &greeting)))
+                .singlepart(SinglePart::html(payment_refunded_html(&facts, &greeting)));
+            Ok(builder
+                .subject(format!(
+                    "Your payment for {} was refunded",
+                    facts.event.name
+                ))
                 .multipart(body)?)
         }
         MailKind::RefundNotice => {
@@ -228,6 +241,44 @@ fn refund_html(f: &RefundNotice, greeting: &str) -> String {
         name = escape(&f.event.name),
         when = escape(&when(&f.event)),
         order = escape(&f.order_id),
+        amount = escape(&display_amount(f.refunded_cents, &f.currency)),
+    ))
+}
+
+fn payment_refunded_summary(f: &PaymentRefunded) -> String {
+    format!(
+        "Your payment went through only after your hold on the seats had ended and they could no \
+         longer be sold to you, so there is no order and no ticket. The whole amount, {}, goes \
+         back to the card you paid with.",
+        display_amount(f.refunded_cents, &f.currency)
+    )
+}
+
+fn payment_refunded_text(f: &PaymentRefunded, greeting: &str) -> String {
+    let mut t = String::new();
+    let _ = writeln!(t, "{greeting}\n\n{}\n", payment_refunded_summary(f));
+    let _ = writeln!(t, "Event:    {}", f.event.name);
+    let _ = writeln!(t, "When:     {}", when(&f.event));
+    let _ = writeln!(t, "Seats:    {}", f.seats.join("; "));
+    let _ = writeln!(t, "Payment:  {}\n", f.payment_id);
+    let _ = writeln!(
+        t,
+        "Amount refunded: {}",
+        display_amount(f.refunded_cents, &f.currency)
+    );
+    t
+}
+
+fn payment_refunded_html(f: &PaymentRefunded, greeting: &str) -> String {
+    page(&format!(
+        "<p>{greeting}</p><p>{summary}</p><p>{name}<br>{when}<br>Seats: {seats}<br>\
+         Payment {payment}</p><p><strong>Amount refunded: {amount}</strong></p>",
+        greeting = escape(greeting),
+        summary = escape(&payment_refunded_summary(f)),
+        name = escape(&f.event.name),
+        when = escape(&when(&f.event)),
+        seats = escape(&f.seats.join("; ")),
+        payment = escape(&f.payment_id),
         amount = escape(&display_amount(f.refunded_cents, &f.currency)),
     ))
 }

@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::EventInfo;
-use boxoffice_domain::new_id;
-use boxoffice_store::{MailKind, NewMail, OrderRecord, TicketRecord};
+use boxoffice_domain::{hold::Hold, new_id};
+use boxoffice_store::{MailKind, NewMail, OrderRecord, StoredPayment, TicketRecord};
 
 /// The event, as the buyer knows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -50,6 +50,18 @@ pub(crate) struct RefundNotice {
     pub(crate) tickets: Vec<TicketFacts>,
     /// The tickets of the order that still admit.
     pub(crate) tickets_left: usize,
+}
+
+/// A payment refunded because its seats were gone by the time it went through (see
+/// `settlement.rs`): the buyer paid, has no order, and has the money back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct PaymentRefunded {
+    pub(crate) payment_id: String,
+    pub(crate) event: EventFacts,
+    pub(crate) currency: String,
+    pub(crate) refunded_cents: i64,
+    /// The seats that were being paid for.
+    pub(crate) seats: Vec<String>,
 }
 
 fn event_facts(event: &EventInfo) -> EventFacts {
@@ -108,6 +120,25 @@ pub(crate) fn refund_notice(
         tickets_left: order.tickets.iter().filter(|t| t.valid).count(),
     };
     new_mail(MailKind::RefundNotice, order, &facts)
+}
+
+/// The notice of a late payment given back in full, to its buyer.
+pub(crate) fn payment_refunded(payment: &StoredPayment, hold: &Hold, event: &EventInfo) -> NewMail {
+    let facts = PaymentRefunded {
+        payment_id: payment.id.clone(),
+        event: event_facts(event),
+        currency: payment.currency.clone(),
+        refunded_cents: payment.amount_cents,
+        seats: hold.seat_ids.iter().map(|s| event.seat_label(s)).collect(),
+    };
+    NewMail {
+        id: new_id(),
+        kind: MailKind::PaymentRefunded,
+        order_id: None,
+        user_id: payment.user_id.clone(),
+        payload: serde_json::to_string(&facts).expect("the facts always serialise"),
+        created_at: boxoffice_domain::time::Timestamp::now(),
+    }
 }
 
 fn new_mail(kind: MailKind, order: &OrderRecord, facts: &impl Serialize) -> NewMail {

@@ -9,7 +9,7 @@
 -- when the sale commits.
 CREATE TABLE IF NOT EXISTS outbox (
     id             VARCHAR(32) NOT NULL PRIMARY KEY,
-    kind           VARCHAR(32) NOT NULL CHECK (kind IN ('order_confirmation', 'refund_notice')),
+    kind           VARCHAR(32) NOT NULL CHECK (kind IN ('order_confirmation', 'refund_notice', 'payment_refunded')),
     order_id       VARCHAR(32),
     recipient      VARCHAR(254) NOT NULL,
     recipient_name TEXT NOT NULL,

@@ -8,7 +8,7 @@
 -- `payload` is the facts the message is written from (JSON), fixed when the sale commits.
 CREATE TABLE outbox (
     id             TEXT PRIMARY KEY,
-    kind           TEXT NOT NULL CHECK (kind IN ('order_confirmation', 'refund_notice')),
+    kind           TEXT NOT NULL CHECK (kind IN ('order_confirmation', 'refund_notice', 'payment_refunded')),
     order_id       TEXT REFERENCES orders (id),
     recipient      TEXT NOT NULL,
     recipient_name TEXT NOT NULL,
