@@ -103,7 +103,7 @@ async fn a_purchase_mails_one_confirmation_with_its_tickets_and_amounts_to_the_b
     let mails = sink.wait_for(1, MAIL_WAIT).await;
     assert_eq!(mails.len(), 1, "one confirmation");
     let mail = &mails[0];
-    assert_eq!(mail.rcpt_tos, [buyer.email.clone()]);
+    assert_eq!(mail.rcpt_tos, std::slice::from_ref(&buyer.email));
     assert!(
         mail.header("to").contains(&buyer.email),
         "{}",
@@ -212,7 +212,7 @@ async fn a_refund_mails_a_notice_naming_the_refunded_tickets_and_the_amount() {
     let mails = sink.wait_for(2, MAIL_WAIT).await;
     assert_eq!(mails.len(), 2);
     let partial = &mails[1];
-    assert_eq!(partial.rcpt_tos, [buyer.email.clone()]);
+    assert_eq!(partial.rcpt_tos, std::slice::from_ref(&buyer.email));
     assert!(
         partial.header("subject").contains(&eur(prices[first_seat])),
         "{}",
@@ -288,7 +288,7 @@ async fn a_payment_refunded_because_its_seats_were_taken_tells_the_buyer_by_mail
     let mails = sink.wait_for(1, MAIL_WAIT).await;
     assert_eq!(mails.len(), 1, "one notice, and no confirmation");
     let mail = &mails[0];
-    assert_eq!(mail.rcpt_tos, [late.email.clone()]);
+    assert_eq!(mail.rcpt_tos, std::slice::from_ref(&late.email));
     assert!(
         mail.header("subject").contains("refunded"),
         "{}",
@@ -371,7 +371,7 @@ async fn mail_queued_while_the_mail_server_is_down_arrives_once_each_from_two_in
     for (email, order_id) in &orders {
         let copies = about(&mails, order_id);
         assert_eq!(copies.len(), 1, "order {order_id}: one confirmation");
-        assert_eq!(copies[0].rcpt_tos, [email.clone()]);
+        assert_eq!(copies[0].rcpt_tos, std::slice::from_ref(email));
         assert_eq!(
             outbox_rows(&first, order_id).await,
             ["order_confirmation/sent"]

@@ -35,10 +35,10 @@ pub struct MailConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum MailSetupError {
     /// The SMTP URL does not parse.
-    #[error("BOXOFFICE_SMTP_URL is not an SMTP URL: {0}")]
+    #[error("BOXOFFICE_SMTP_URL is not an SMTP URL")]
     Url(#[source] lettre::transport::smtp::Error),
     /// The sender is not an address.
-    #[error("BOXOFFICE_MAIL_FROM is not an e-mail address: {0}")]
+    #[error("BOXOFFICE_MAIL_FROM is not an e-mail address")]
     From(#[source] lettre::address::AddressError),
 }
 
