@@ -2,13 +2,66 @@
 //! picking. N adjacent free seats in one row, all of one category, nearest the stage's centre,
 //! and never a block that would strand a single free seat between taken ones.
 
-use super::venue::{Layout, SeatPlace};
+use super::{
+    InvalidInput,
+    hold::{no_seats, too_many},
+    venue::{Layout, SeatPlace},
+};
 
 /// What the buyer asked for: how many seats, and optionally of which category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Wanted<'a> {
+pub struct Wanted<'a> {
+    /// How many seats, side by side.
     pub count: usize,
+    /// Only seats of this category; any one category when `None`.
     pub category_id: Option<&'a str>,
+}
+
+/// A validated ask for the best seats: at least one and at most the per-hold maximum. Whether the
+/// category is one of the event's is for the caller, who knows the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BestAvailable {
+    count: usize,
+    category_id: Option<String>,
+}
+
+impl BestAvailable {
+    /// Checks the count against `max_seats` (the same limit a pick has).
+    pub fn parse(
+        count: u64,
+        category_id: Option<String>,
+        max_seats: u32,
+    ) -> Result<Self, InvalidInput> {
+        if count == 0 {
+            return Err(no_seats());
+        }
+        if count > u64::from(max_seats) {
+            return Err(too_many(max_seats));
+        }
+        Ok(BestAvailable {
+            // At most `max_seats`, a u32: it fits.
+            count: count as usize,
+            category_id,
+        })
+    }
+
+    /// How many seats.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The category asked for, if any.
+    pub fn category_id(&self) -> Option<&str> {
+        self.category_id.as_deref()
+    }
+
+    /// The ask as [`best_block`] takes it.
+    pub fn wanted(&self) -> Wanted<'_> {
+        Wanted {
+            count: self.count,
+            category_id: self.category_id(),
+        }
+    }
 }
 
 /// A gap this many times a row's usual seat pitch is an aisle: the seats either side of it are
@@ -20,7 +73,7 @@ const AISLE_FACTOR: f64 = 1.6;
 /// `is_free` says whether a seat may be handed out now (available in the live map). Wheelchair
 /// spaces are never chosen: they are for the buyers who pick them. Ties go to the earlier row in
 /// the layout, then to the earlier seat, so the answer is the same on every instance.
-pub(crate) fn best_block(
+pub fn best_block(
     layout: &Layout,
     wanted: Wanted<'_>,
     is_free: impl Fn(&str) -> bool,
