@@ -368,6 +368,77 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_ask_keeps_its_count_and_category_for_the_pick() {
+        let ask = BestAvailable::parse(3, Some("std".into()), 8).unwrap();
+        assert_eq!(
+            ask.wanted(),
+            Wanted {
+                count: 3,
+                category_id: Some("std")
+            }
+        );
+        assert_eq!(
+            BestAvailable::parse(0, None, 8).unwrap_err().code,
+            "no_seats"
+        );
+        assert_eq!(
+            BestAvailable::parse(9, None, 8).unwrap_err().code,
+            "too_many_seats"
+        );
+    }
+
+    /// The reference hall with its demo categories filled in, as the catalogue does.
+    fn demo() -> Layout {
+        let mut layout = crate::venue::demo_hall();
+        for row in layout.sections.iter_mut().flat_map(|s| s.rows.iter_mut()) {
+            for seat in &mut row.seats {
+                seat.category_id = crate::venue::demo_category_of(&seat.id).map(str::to_owned);
+            }
+        }
+        layout
+    }
+
+    #[test]
+    fn in_the_curved_demo_hall_the_best_seats_face_the_stage_from_row_a() {
+        let layout = demo();
+        assert_eq!(
+            best_block(&layout, want(2), |_| true),
+            Some(vec!["A-16".into(), "A-17".into()])
+        );
+        let four = best_block(&layout, want(4), |_| true).unwrap();
+        assert_eq!(four, ["A-15", "A-16", "A-17", "A-18"]);
+        // A category further back starts from its own front row.
+        let value = best_block(
+            &layout,
+            Wanted {
+                count: 2,
+                category_id: Some("Value"),
+            },
+            |_| true,
+        )
+        .unwrap();
+        assert!(value.iter().all(|id| id.starts_with("L-")), "{value:?}");
+    }
+
+    #[test]
+    fn the_demo_hall_aisles_after_seats_8_and_24_are_never_crossed() {
+        let layout = demo();
+        // Only seats 5..=12 of row A are free: eight in a line on the drawing, but with the
+        // aisle after seat 8 the most side by side is four.
+        let free = |id: &str| {
+            id.strip_prefix("A-")
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| (5..=12).contains(&n))
+        };
+        assert_eq!(best_block(&layout, want(5), free), None);
+        let four = best_block(&layout, want(4), free).unwrap();
+        assert!(
+            four == ["A-5", "A-6", "A-7", "A-8"] || four == ["A-9", "A-10", "A-11", "A-12"],
+            "{four:?}"
+        );
+    }
+
     /// Free seats with no free neighbour in the row (an edge counts as taken).
     fn isolated(free: &[bool]) -> HashSet<usize> {
         (0..free.len())
