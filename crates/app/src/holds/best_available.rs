@@ -50,8 +50,10 @@ pub(super) async fn hold_best_available(
         if attempt > 0 {
             metrics::counter!("boxoffice_best_available_retries_total").increment(1);
         }
-        let available = live.availability();
+        // The map is read under the claims' lock: a pick that drops its claim has published its
+        // hold first, so its seats are either claimed or already shown taken, never neither.
         let claim = live.claims().claim(|claimed| {
+            let available = live.availability();
             best_block(&event.layout, ask.wanted(), |id| {
                 available.is_free(id) && !claimed.contains(id) && !passed_over.contains(id)
             })
