@@ -5,6 +5,7 @@
 mod abuse;
 mod accounts;
 mod admin;
+mod best_available;
 mod catalog;
 mod checkout;
 mod events;

@@ -91,6 +91,9 @@ error_codes! {
     Conflict => 409, "conflict", "That conflicts with the current state; reload and try again.";
     /// Some of the seats asked for are held or sold (`details.seat_ids`); no seat was held.
     SeatUnavailable => 409, "seat_unavailable", "Some of these seats were just taken by someone else.";
+    /// No block of that many adjacent free seats in one row (of the category asked for) is left, or
+    /// other buyers kept taking the best ones first (`details.count`, `details.category_id`).
+    NoSeatsTogether => 409, "no_seats_together", "There are not that many free seats together; try fewer seats or another category.";
     /// The account asks again for seats it just released or let expire; `Retry-After` says when it may.
     SeatCoolingDown => 409, "seat_cooling_down", "You just let these seats go; you may hold them again shortly.";
     /// A hold before the event's sale opens.
@@ -121,6 +124,8 @@ error_codes! {
     InvalidRequest => 422, "invalid_request", "The request does not have the expected fields.";
     /// A hold naming seats this event does not have (`details.seat_ids`).
     UnknownSeats => 422, "unknown_seats", "Some seats do not exist in this event.";
+    /// A best-available hold asking for a category the event does not have.
+    UnknownCategory => 422, "unknown_category", "This event has no such category.";
     /// An event created with a `venue_id` no venue has.
     UnknownVenue => 422, "unknown_venue", "There is no venue with this venue_id.";
     /// A seat map asked with a `format` other than `full` or `compact`.
@@ -226,6 +231,21 @@ impl AppError {
     /// Whether this is the refusal `code`.
     pub fn is(&self, code: ErrorCode) -> bool {
         self.code == code.as_str()
+    }
+
+    /// The text values listed under `key` in the refusal's details (the seats it names, say).
+    pub fn detail_strings(&self, key: &str) -> Vec<String> {
+        self.details
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Seconds the client should wait before trying again, when the refusal says.

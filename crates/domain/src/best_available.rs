@@ -2,13 +2,66 @@
 //! picking. N adjacent free seats in one row, all of one category, nearest the stage's centre,
 //! and never a block that would strand a single free seat between taken ones.
 
-use super::venue::{Layout, SeatPlace};
+use super::{
+    InvalidInput,
+    hold::{no_seats, too_many},
+    venue::{Layout, SeatPlace},
+};
 
 /// What the buyer asked for: how many seats, and optionally of which category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Wanted<'a> {
+pub struct Wanted<'a> {
+    /// How many seats, side by side.
     pub count: usize,
+    /// Only seats of this category; any one category when `None`.
     pub category_id: Option<&'a str>,
+}
+
+/// A validated ask for the best seats: at least one and at most the per-hold maximum. Whether the
+/// category is one of the event's is for the caller, who knows the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BestAvailable {
+    count: usize,
+    category_id: Option<String>,
+}
+
+impl BestAvailable {
+    /// Checks the count against `max_seats` (the same limit a pick has).
+    pub fn parse(
+        count: u64,
+        category_id: Option<String>,
+        max_seats: u32,
+    ) -> Result<Self, InvalidInput> {
+        if count == 0 {
+            return Err(no_seats());
+        }
+        if count > u64::from(max_seats) {
+            return Err(too_many(max_seats));
+        }
+        Ok(BestAvailable {
+            // At most `max_seats`, a u32: it fits.
+            count: count as usize,
+            category_id,
+        })
+    }
+
+    /// How many seats.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The category asked for, if any.
+    pub fn category_id(&self) -> Option<&str> {
+        self.category_id.as_deref()
+    }
+
+    /// The ask as [`best_block`] takes it.
+    pub fn wanted(&self) -> Wanted<'_> {
+        Wanted {
+            count: self.count,
+            category_id: self.category_id(),
+        }
+    }
 }
 
 /// A gap this many times a row's usual seat pitch is an aisle: the seats either side of it are
@@ -20,7 +73,7 @@ const AISLE_FACTOR: f64 = 1.6;
 /// `is_free` says whether a seat may be handed out now (available in the live map). Wheelchair
 /// spaces are never chosen: they are for the buyers who pick them. Ties go to the earlier row in
 /// the layout, then to the earlier seat, so the answer is the same on every instance.
-pub(crate) fn best_block(
+pub fn best_block(
     layout: &Layout,
     wanted: Wanted<'_>,
     is_free: impl Fn(&str) -> bool,
@@ -312,6 +365,77 @@ mod tests {
         assert_eq!(
             best_block(&layout, want(2), |_| true),
             Some(vec!["0-3".into(), "0-4".into()])
+        );
+    }
+
+    #[test]
+    fn an_ask_keeps_its_count_and_category_for_the_pick() {
+        let ask = BestAvailable::parse(3, Some("std".into()), 8).unwrap();
+        assert_eq!(
+            ask.wanted(),
+            Wanted {
+                count: 3,
+                category_id: Some("std")
+            }
+        );
+        assert_eq!(
+            BestAvailable::parse(0, None, 8).unwrap_err().code,
+            "no_seats"
+        );
+        assert_eq!(
+            BestAvailable::parse(9, None, 8).unwrap_err().code,
+            "too_many_seats"
+        );
+    }
+
+    /// The reference hall with its demo categories filled in, as the catalogue does.
+    fn demo() -> Layout {
+        let mut layout = crate::venue::demo_hall();
+        for row in layout.sections.iter_mut().flat_map(|s| s.rows.iter_mut()) {
+            for seat in &mut row.seats {
+                seat.category_id = crate::venue::demo_category_of(&seat.id).map(str::to_owned);
+            }
+        }
+        layout
+    }
+
+    #[test]
+    fn in_the_curved_demo_hall_the_best_seats_face_the_stage_from_row_a() {
+        let layout = demo();
+        assert_eq!(
+            best_block(&layout, want(2), |_| true),
+            Some(vec!["A-16".into(), "A-17".into()])
+        );
+        let four = best_block(&layout, want(4), |_| true).unwrap();
+        assert_eq!(four, ["A-15", "A-16", "A-17", "A-18"]);
+        // A category further back starts from its own front row.
+        let value = best_block(
+            &layout,
+            Wanted {
+                count: 2,
+                category_id: Some("Value"),
+            },
+            |_| true,
+        )
+        .unwrap();
+        assert!(value.iter().all(|id| id.starts_with("L-")), "{value:?}");
+    }
+
+    #[test]
+    fn the_demo_hall_aisles_after_seats_8_and_24_are_never_crossed() {
+        let layout = demo();
+        // Only seats 5..=12 of row A are free: eight in a line on the drawing, but with the
+        // aisle after seat 8 the most side by side is four.
+        let free = |id: &str| {
+            id.strip_prefix("A-")
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| (5..=12).contains(&n))
+        };
+        assert_eq!(best_block(&layout, want(5), free), None);
+        let four = best_block(&layout, want(4), free).unwrap();
+        assert!(
+            four == ["A-5", "A-6", "A-7", "A-8"] || four == ["A-9", "A-10", "A-11", "A-12"],
+            "{four:?}"
         );
     }
 

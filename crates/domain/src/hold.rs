@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{InvalidInput, time::Timestamp};
+use super::{InvalidInput, best_available::BestAvailable, time::Timestamp};
 
 /// Where a hold is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -87,7 +87,7 @@ impl HoldRequest {
     /// Checks the seats asked for: at least one, none twice, at most `max_seats`.
     pub fn parse(seat_ids: &[String], max_seats: u32) -> Result<Self, InvalidInput> {
         if seat_ids.is_empty() {
-            return Err(InvalidInput::new("no_seats", "Choose at least one seat."));
+            return Err(no_seats());
         }
         let unique: BTreeSet<&str> = seat_ids.iter().map(String::as_str).collect();
         if unique.len() != seat_ids.len() {
@@ -124,7 +124,40 @@ impl HoldRequest {
     }
 }
 
-fn too_many(max: u32) -> InvalidInput {
+/// What a hold asks for: the seats the buyer picked, or the best block of so many the hall has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldChoice {
+    /// These seats, all or none.
+    Pick(HoldRequest),
+    /// The best adjacent seats free now.
+    BestAvailable(BestAvailable),
+}
+
+impl HoldChoice {
+    /// Exactly one of the two ways of asking, each checked against `max_seats`.
+    pub fn parse(
+        seat_ids: Option<&[String]>,
+        best_available: Option<(u64, Option<String>)>,
+        max_seats: u32,
+    ) -> Result<Self, InvalidInput> {
+        match (seat_ids, best_available) {
+            (Some(ids), None) => Ok(HoldChoice::Pick(HoldRequest::parse(ids, max_seats)?)),
+            (None, Some((count, category_id))) => Ok(HoldChoice::BestAvailable(
+                BestAvailable::parse(count, category_id, max_seats)?,
+            )),
+            (Some(_), Some(_)) | (None, None) => Err(InvalidInput::new(
+                "invalid_request",
+                "Send seat_ids or best_available: exactly one of them.",
+            )),
+        }
+    }
+}
+
+pub(crate) fn no_seats() -> InvalidInput {
+    InvalidInput::new("no_seats", "Choose at least one seat.")
+}
+
+pub(crate) fn too_many(max: u32) -> InvalidInput {
     InvalidInput::new(
         "too_many_seats",
         format!("You can hold at most {max} seats for this event."),
@@ -174,6 +207,41 @@ mod tests {
     fn seat_ids_come_out_sorted() {
         let r = HoldRequest::parse(&ids(&["B-2", "A-1"]), 8).unwrap();
         assert_eq!(r.seat_ids(), &ids(&["A-1", "B-2"])[..]);
+    }
+
+    #[test]
+    fn a_hold_asks_for_picked_seats_or_the_best_ones_but_never_both_or_neither() {
+        let picked = ids(&["A-2", "A-1"]);
+        assert!(matches!(
+            HoldChoice::parse(Some(&picked), None, 8),
+            Ok(HoldChoice::Pick(r)) if r.seat_ids() == &ids(&["A-1", "A-2"])[..]
+        ));
+        match HoldChoice::parse(None, Some((3, Some("std".into()))), 8) {
+            Ok(HoldChoice::BestAvailable(b)) => {
+                assert_eq!((b.count(), b.category_id()), (3, Some("std")));
+            }
+            other => panic!("{other:?}"),
+        }
+        for (seats, best) in [(Some(&picked[..]), Some((2, None))), (None, None)] {
+            assert_eq!(
+                HoldChoice::parse(seats, best, 8).unwrap_err().code,
+                "invalid_request"
+            );
+        }
+    }
+
+    #[test]
+    fn the_best_available_count_is_one_to_the_per_hold_maximum() {
+        let code = |count| {
+            HoldChoice::parse(None, Some((count, None)), 8)
+                .err()
+                .map(|e| e.code)
+        };
+        assert_eq!(code(0), Some("no_seats"));
+        assert_eq!(code(1), None);
+        assert_eq!(code(8), None);
+        assert_eq!(code(9), Some("too_many_seats"));
+        assert_eq!(code(u64::MAX), Some("too_many_seats"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Holds: reserving seats, all or nothing, while the buyer pays; letting them go when the buyer
 //! releases the hold or its payment window closes; forgetting ended holds after a while.
 
+mod best_available;
 mod caps;
 
 pub use caps::rate_limited;
@@ -16,7 +17,7 @@ use crate::{
     reconcile,
 };
 use boxoffice_domain::{
-    hold::{Hold, HoldRequest, HoldStatus},
+    hold::{Hold, HoldChoice, HoldRequest, HoldStatus},
     ids::HoldId,
     new_id,
     seat::SeatStatus,
@@ -39,26 +40,41 @@ pub struct HoldCommand<'a> {
     pub user_id: &'a str,
     /// The event, from the catalogue.
     pub event: &'a EventInfo,
-    /// This instance's live map of the event, for the cheap refusal.
+    /// This instance's live map of the event, for the cheap refusal and the best-available pick.
     pub live: &'a LiveEvent,
-    /// The seats, as sent.
-    pub seat_ids: &'a [String],
+    /// The seats picked, or how many of the best.
+    pub choice: &'a HoldChoice,
 }
 
-/// Holds every seat asked for, or none, for the payment window, and tells every open map.
+/// Holds every seat asked for, or none, for the payment window, and tells every open map. The
+/// seats are the buyer's pick or the best block free now; either way the same caps and the same
+/// all-or-nothing write decide.
 pub async fn place_hold(
     app: &App,
     command: HoldCommand<'_>,
+    allowance: &mut impl SeatAllowance,
+) -> AppResult<Hold> {
+    match command.choice {
+        HoldChoice::Pick(request) => hold_picked_seats(app, &command, request, allowance).await,
+        HoldChoice::BestAvailable(ask) => {
+            best_available::hold_best_available(app, &command, ask, allowance).await
+        }
+    }
+}
+
+async fn hold_picked_seats(
+    app: &App,
+    command: &HoldCommand<'_>,
+    request: &HoldRequest,
     allowance: &mut impl SeatAllowance,
 ) -> AppResult<Hold> {
     let HoldCommand {
         user_id,
         event,
         live,
-        seat_ids,
-    } = command;
-    let event_id = event.record.id.clone();
-    let request = HoldRequest::parse(seat_ids, app.rules.max_seats_per_hold)?;
+        ..
+    } = *command;
+    let event_id = &event.record.id;
     let unknown: Vec<&String> = request
         .seat_ids()
         .iter()
@@ -69,12 +85,7 @@ pub async fn place_hold(
             AppError::refused(ErrorCode::UnknownSeats).details(json!({ "seat_ids": unknown }))
         );
     }
-    let now = Timestamp::now();
-    match event.status(now, 1) {
-        EventStatus::Scheduled => return Err(ErrorCode::SaleNotOpen.into()),
-        EventStatus::Ended => return Err(ErrorCode::EventEnded.into()),
-        EventStatus::OnSale | EventStatus::SoldOut => {}
-    }
+    check_on_sale(event)?;
     // Cheap refusal: when this instance's live map says a seat is taken, confirm it with one read
     // (which never waits for the writers) and answer 409 without a write transaction. A crowd
     // clicking the same few seats is mostly refusals, and they must not queue behind the sales.
@@ -82,7 +93,7 @@ pub async fn place_hold(
     if !live.seen_taken(request.seat_ids()).is_empty() {
         let mut tx = app.db.refusal_read().await?;
         let unavailable = tx
-            .unavailable_seats(&event_id, request.seat_ids(), "")
+            .unavailable_seats(event_id, request.seat_ids(), "")
             .await?;
         tx.commit().await?;
         if !unavailable.is_empty() {
@@ -90,9 +101,42 @@ pub async fn place_hold(
             return Err(seat_unavailable(unavailable));
         }
     }
+    match grant(app, user_id, event_id, request, allowance).await? {
+        Granted::Held(hold) => Ok(hold),
+        Granted::Taken(unavailable) => Err(seat_unavailable(unavailable)),
+    }
+}
+
+/// Holds are taken only while the sale is open.
+fn check_on_sale(event: &EventInfo) -> AppResult<()> {
+    match event.status(Timestamp::now(), 1) {
+        EventStatus::Scheduled => Err(ErrorCode::SaleNotOpen.into()),
+        EventStatus::Ended => Err(ErrorCode::EventEnded.into()),
+        EventStatus::OnSale | EventStatus::SoldOut => Ok(()),
+    }
+}
+
+/// How a hold's one write came out, when nothing unexpected failed.
+enum Granted {
+    /// Written and published.
+    Held(Hold),
+    /// Refused, nothing changed: these seats were no longer available.
+    Taken(Vec<String>),
+}
+
+/// Counts the seats against the allowance, writes the hold (caps, then all the seats or none) and
+/// publishes its seats; the allowance is given back when the hold is not granted.
+async fn grant(
+    app: &App,
+    user_id: &str,
+    event_id: &str,
+    request: &HoldRequest,
+    allowance: &mut impl SeatAllowance,
+) -> AppResult<Granted> {
+    let now = Timestamp::now();
     let hold = Hold {
         id: new_id(),
-        event_id: event_id.clone(),
+        event_id: event_id.to_owned(),
         user_id: user_id.to_owned(),
         seat_ids: request.seat_ids().to_vec(),
         status: HoldStatus::Active,
@@ -100,23 +144,31 @@ pub async fn place_hold(
         expires_at: now.plus(app.rules.hold_ttl),
     };
     allowance.reserve(hold.seat_ids.len()).await?;
-    let written = write_hold(app, &request, &hold, now).await;
-    if written.is_err() {
-        allowance.give_back().await;
+    match write_hold(app, request, &hold, now).await {
+        Ok(Ok(changes)) => {
+            app.publish(event_id, changes);
+            metrics::counter!("boxoffice_holds_created_total").increment(1);
+            Ok(Granted::Held(hold))
+        }
+        Ok(Err(unavailable)) => {
+            allowance.give_back().await;
+            Ok(Granted::Taken(unavailable))
+        }
+        Err(e) => {
+            allowance.give_back().await;
+            Err(e)
+        }
     }
-    app.publish(&event_id, written?);
-    metrics::counter!("boxoffice_holds_created_total").increment(1);
-    Ok(hold)
 }
 
 /// The hold's one transaction: the account's caps, then all the seats or none. Returns the seat
-/// changes to publish.
+/// changes to publish, or the seats that were not available (and then nothing was written).
 async fn write_hold(
     app: &App,
     request: &HoldRequest,
     hold: &Hold,
     now: Timestamp,
-) -> AppResult<Vec<SeatStatus>> {
+) -> AppResult<Result<Vec<SeatStatus>, Vec<String>>> {
     let (event_id, user_id) = (&hold.event_id, &hold.user_id);
     let mut tx = app.db.begin().await?;
     tx.lock_user(user_id).await?;
@@ -131,10 +183,10 @@ async fn write_hold(
             .await?;
         drop(tx); // rolls back: all or nothing
         metrics::counter!("boxoffice_holds_refused_total").increment(1);
-        return Err(seat_unavailable(unavailable));
+        return Ok(Err(unavailable));
     }
     tx.commit().await?;
-    Ok(changes)
+    Ok(Ok(changes))
 }
 
 fn seat_unavailable(seat_ids: Vec<String>) -> AppError {

@@ -13,6 +13,7 @@ use bytes::Bytes;
 
 use tokio::sync::{Mutex, broadcast};
 
+use super::claims::Claims;
 use crate::compress::{Compressed, Effort};
 use boxoffice_domain::{
     compact_seats::{self, SeatOrder},
@@ -40,6 +41,8 @@ pub struct LiveEvent {
     /// For each seat of the layout order, its index here (the database lists seats its own way).
     layout_positions: OnceLock<Vec<Option<usize>>>,
     changes: broadcast::Sender<Arc<Vec<SeatStatus>>>,
+    /// The seats best-available picks on this instance are trying to hold now.
+    claims: Claims,
 }
 
 /// The compact seat map of one version of an event's map (the JSON `GET …/seats?format=compact`
@@ -80,6 +83,7 @@ impl LiveEvent {
             compact: StdMutex::new(None),
             layout_positions: OnceLock::new(),
             changes,
+            claims: Claims::default(),
         }
     }
 
@@ -179,6 +183,24 @@ impl LiveEvent {
         c
     }
 
+    /// Which seats this instance last knew as available, copied at one version of the map so a
+    /// whole pick is made against one state without holding the lock while it is made.
+    pub(crate) fn availability(&self) -> Availability<'_> {
+        let seats = self.seats.read().unwrap_or_else(|e| e.into_inner());
+        Availability {
+            index: &self.index,
+            free: seats
+                .iter()
+                .map(|s| s.state == SeatState::Available)
+                .collect(),
+        }
+    }
+
+    /// The seats best-available picks on this instance are trying to hold now.
+    pub(crate) fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
     pub(crate) fn contains(&self, seat_id: &str) -> bool {
         self.index.contains_key(seat_id)
     }
@@ -224,6 +246,19 @@ impl LiveEvent {
             let _ = self.changes.send(Arc::new(applied));
         }
         n
+    }
+}
+
+/// A copy of which seats of one live event are available (see [`LiveEvent::availability`]).
+pub(crate) struct Availability<'a> {
+    index: &'a HashMap<String, usize>,
+    free: Vec<bool>,
+}
+
+impl Availability<'_> {
+    /// Whether the seat is one of the event's and was available; a hint, as the map is.
+    pub(crate) fn is_free(&self, seat_id: &str) -> bool {
+        self.index.get(seat_id).is_some_and(|&i| self.free[i])
     }
 }
 

@@ -1,6 +1,7 @@
 //! Live seat status: each instance keeps the seat states of live events in memory, fed by changes
 //! after every commit and healed by reconciliation, and fans them out to subscribers.
 
+mod claims;
 pub mod fanout;
 pub mod feed;
 pub mod hub;

@@ -7,7 +7,13 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{
+        Ref, RefOr,
+        schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type},
+    },
+};
 
 use super::{
     ApiError, ApiResult, AppState,
@@ -17,9 +23,12 @@ use super::{
     extract::{ApiJson, ApiPath, ClientAddress, CurrentUser},
     limits, queue,
 };
-use boxoffice_app::holds::{self, HoldCommand};
+use boxoffice_app::{
+    AppError,
+    holds::{self, HoldCommand},
+};
 use boxoffice_domain::{
-    hold::{Hold, HoldStatus},
+    hold::{Hold, HoldChoice, HoldStatus},
     ids::HoldId,
     time::Timestamp,
 };
@@ -31,9 +40,55 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/holds/{hold_id}/checkout", post(checkout::checkout))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// `{seat_ids}` or `{best_available}`, exactly one of them (see [`HoldChoice::parse`]).
+#[derive(Debug, Deserialize)]
 pub(crate) struct CreateHoldRequest {
-    pub seat_ids: Vec<String>,
+    pub seat_ids: Option<Vec<String>>,
+    pub best_available: Option<BestAvailableRequest>,
+}
+
+/// The best adjacent seats in one row, nearest the stage's centre, leaving no single seat alone.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct BestAvailableRequest {
+    /// How many seats, side by side: 1 to the per-hold maximum.
+    #[schema(minimum = 1)]
+    pub count: u64,
+    /// Only seats of this category: the id of one of the event's `categories`.
+    pub category_id: Option<String>,
+}
+
+// Written out rather than derived: the body is one of two shapes, which serde reads as one
+// struct of two optional fields so that both or neither can be refused with a clear message.
+impl utoipa::PartialSchema for CreateHoldRequest {
+    fn schema() -> RefOr<Schema> {
+        let pick = ObjectBuilder::new()
+            .description(Some("The seats the buyer picked: all of them, or none."))
+            .property(
+                "seat_ids",
+                ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)),
+            )
+            .required("seat_ids");
+        let best = ObjectBuilder::new()
+            .description(Some(
+                "The best block of `count` adjacent free seats in one row, chosen by the server.",
+            ))
+            .property(
+                "best_available",
+                Ref::from_schema_name(BestAvailableRequest::name()),
+            )
+            .required("best_available");
+        OneOfBuilder::new().item(pick).item(best).into()
+    }
+}
+
+impl ToSchema for CreateHoldRequest {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((
+            BestAvailableRequest::name().into_owned(),
+            BestAvailableRequest::schema(),
+        ));
+        <BestAvailableRequest as ToSchema>::schemas(schemas);
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,14 +119,15 @@ pub(crate) struct HoldResponse {
     pub hold: HoldView,
 }
 
-/// Hold seats, all or nothing, for the payment window.
+/// Hold seats, all or nothing, for the payment window: the seats picked, or the best block of so
+/// many adjacent seats free now.
 #[utoipa::path(post, path = "/api/v1/events/{event_id}/holds", tag = "holds", request_body = CreateHoldRequest,
     params(("event_id" = String, Path)),
     responses((status = 201, body = HoldResponse), (status = 401),
         (status = 403, description = "admission_required or invalid_admission: the event's waiting room comes first"),
         (status = 404),
-        (status = 409, description = "seat_unavailable (details.seat_ids), seat_cooling_down (details.seat_ids, Retry-After), sale_not_open or event_ended"),
-        (status = 422, description = "no_seats, duplicate_seats, unknown_seats, too_many_seats (per event) or too_many_seats_held (across events)")))]
+        (status = 409, description = "seat_unavailable (details.seat_ids), seat_cooling_down (details.seat_ids, Retry-After), no_seats_together (best_available: no block of that many adjacent free seats; details.count, details.category_id), sale_not_open or event_ended"),
+        (status = 422, description = "invalid_request (both seat_ids and best_available, or neither), no_seats, duplicate_seats, unknown_seats, unknown_category (best_available), too_many_seats (per event) or too_many_seats_held (across events)")))]
 pub(crate) async fn create_hold(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
@@ -84,11 +140,17 @@ pub(crate) async fn create_hold(
     let started = std::time::Instant::now();
     let (info, live) = live_event(&state, &event_id).await?;
     queue::admit(&state, &event_id, user.id(), &headers)?;
+    let choice = HoldChoice::parse(
+        body.seat_ids.as_deref(),
+        body.best_available.map(|b| (b.count, b.category_id)),
+        state.app.rules.max_seats_per_hold,
+    )
+    .map_err(AppError::from)?;
     let command = HoldCommand {
         user_id: user.id(),
         event: &info,
         live: &live,
-        seat_ids: &body.seat_ids,
+        choice: &choice,
     };
     let mut allowance = AddressAllowance::new(&state, client);
     let result = holds::place_hold(&state.app, command, &mut allowance).await;

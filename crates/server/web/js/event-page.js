@@ -5,6 +5,7 @@ import { SeatFeed } from './live.js';
 import { openPayment, STILL_CONFIRMING } from './checkout.js';
 import { h, money, longDate, plural, announce, flash } from './util.js';
 import { waitForAdmission } from './queue.js';
+import { bestAvailableForm } from './best-available.js';
 
 export const MAX_SEATS = 8;
 
@@ -22,6 +23,8 @@ export function eventPage(main, params, app) {
   const selectionKey = `boxoffice.selection.${eventId}`;
   let map = null;
   let feed = null;
+  /** "Find me N seats", once the map (and so the categories) is known. */
+  let best = null;
   let payment = null;
   /** Seat ids the buyer picked on the map (not yet held). */
   const selected = new Set();
@@ -88,6 +91,7 @@ export function eventPage(main, params, app) {
     map = new SeatMap(event, { onActivate: toggle, onHover: showHover, onZoomed: () => { hover.textContent = 'Zoomed in: tap a seat to select it, or Fit to see the whole hall.'; } });
     viewport.append(map.svg);
     restoreSelection();
+    best = bestAvailableForm({ categories: map.categories, max: MAX_SEATS, onFind: findSeats });
 
     const venue = event.venue?.name;
     main.replaceChildren(
@@ -110,8 +114,9 @@ export function eventPage(main, params, app) {
           hover,
           legend(map),
         ),
-        h('aside', { class: 'basket', 'aria-labelledby': 'basket-title' },
-          h('h2', { id: 'basket-title' }, 'Your seats ', basketCount),
+        h('aside', { class: 'basket', 'aria-label': 'Your seats' },
+          best.element,
+          h('h2', { id: 'basket-title', class: 'basket-title' }, 'Your seats ', basketCount),
           basketEmpty,
           basketList,
           h('p', { class: 'basket-total' }, h('span', { text: 'Total' }), totalAmount),
@@ -258,6 +263,7 @@ export function eventPage(main, params, app) {
     const t = totalOf(ids);
     totalAmount.textContent = ids.length ? money(t.cents, t.currency) : '—';
     holdButton.disabled = !ids.length || holding || !!blocked;
+    best?.render({ busy: holding, blocked: !!blocked || !!payment });
     saleNote.textContent = blocked || '';
     saleNote.hidden = !blocked;
     holdButton.textContent = holding ? 'Holding your seats…' : ids.length ? `Hold ${plural(ids.length, 'seat', 'seats')} & pay` : 'Hold seats & pay';
@@ -273,25 +279,36 @@ export function eventPage(main, params, app) {
     hover.textContent = id ? `${map.describe(id)} · ${map.seats.get(id).el.getAttribute('aria-label').split(', ').pop()}` : '\u00a0';
   }
 
-  async function holdSeats() {
+  function holdSeats() {
     if (holding || !selected.size || payment) return;
+    startHold({ seat_ids: [...selected] }, () => holdButton);
+  }
+
+  /** "Find me N seats": the server picks the block; the rest is as for a pick. */
+  function findSeats(count, categoryId) {
+    if (holding || payment) return;
+    const ask = categoryId ? { count, category_id: categoryId } : { count };
+    startHold({ best_available: ask }, () => best.element.querySelector('button'));
+  }
+
+  /** Holds what `body` asks for, then runs the payment window; `returnFocus` says where keyboard focus goes after. */
+  async function startHold(body, returnFocus) {
     if (!app.session.user) {
       saveSelection();
-      flash('Sign in or create an account to hold your seats. Your selection is kept.');
+      flash(body.seat_ids ? 'Sign in or create an account to hold your seats. Your selection is kept.' : 'Sign in or create an account, and we will find your seats.');
       app.navigate(`#/login?next=${encodeURIComponent(`#/events/${eventId}`)}`);
       return;
     }
     holding = true;
     renderBasket();
     say('');
-    const seatIds = [...selected];
     let hold;
     try {
-      ({ hold } = await api(`/events/${encodeURIComponent(eventId)}/holds`, { method: 'POST', body: { seat_ids: seatIds } }));
+      ({ hold } = await api(`/events/${encodeURIComponent(eventId)}/holds`, { method: 'POST', body }));
     } catch (err) {
       holding = false;
       if (gone) return;
-      holdFailed(err);
+      holdFailed(err, body);
       renderBasket();
       return;
     }
@@ -300,22 +317,27 @@ export function eventPage(main, params, app) {
       return;
     }
     heldByMe = new Set(hold.seat_ids);
-    selected.clear();
+    // A pick holds exactly the selection; the best seats may include some of it.
+    for (const id of hold.seat_ids) selected.delete(id);
     holding = false;
     for (const id of hold.seat_ids) repaint(id);
     renderBasket();
-    announce(`${plural(hold.seat_ids.length, 'seat', 'seats')} held for you. Complete payment in the dialog.`);
+    const names = hold.seat_ids.map((id) => map.seats.get(id)?.label || id).join(', ');
+    announce(`${plural(hold.seat_ids.length, 'seat', 'seats')} held for you: ${names}. Complete payment in the dialog.`);
 
     const lines = hold.seat_ids.map(lineFor);
     payment = openPayment({ hold, lines, total: totalOf(hold.seat_ids) });
+    renderBasket();
     const result = await payment.done;
     payment = null;
     const mySeats = heldByMe;
     heldByMe = new Set();
     if (gone) return;
     for (const id of mySeats) repaint(id);
-    // Give keyboard users their place back on the map (the button may be disabled now).
-    if (!holdButton.disabled) holdButton.focus();
+    renderBasket();
+    // Give keyboard users their place back (the button may be disabled now, then on the map).
+    const back = returnFocus();
+    if (back && !back.disabled) back.focus();
     else if (mySeats.size) map.focusSeat([...mySeats][0]);
 
     switch (result.outcome) {
@@ -347,7 +369,7 @@ export function eventPage(main, params, app) {
     }
   }
 
-  function holdFailed(err) {
+  function holdFailed(err, body) {
     if (err.status === 401) {
       app.session.user = null;
       app.refreshHeader();
@@ -373,6 +395,15 @@ export function eventPage(main, params, app) {
         ? `Sorry — ${names} ${taken.length === 1 ? 'was' : 'were'} just taken by someone else. ${taken.length === 1 ? 'It has' : 'They have'} been removed from your selection${selected.size ? '; your other seats are still selected' : ''}.`
         : 'Some of those seats were just taken. Please choose again.';
       say(text, 'error');
+      announce(text);
+      return;
+    }
+    if (err.status === 409 && err.code === 'no_seats_together' && body.best_available) {
+      const { count, category_id: categoryId } = body.best_available;
+      const where = categoryId ? ` at ${map.categories.get(categoryId)?.name ?? 'that price'}` : '';
+      const what = count === 1 ? 'there is no seat left' : `there are no ${count} seats together`;
+      const text = `Sorry — ${what}${where} right now. Try fewer seats${map.categories.size > 1 ? ' or another price' : ''}, or pick seats on the map.`;
+      say(text, 'warn');
       announce(text);
       return;
     }
