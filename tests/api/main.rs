@@ -7,6 +7,7 @@ mod accounts;
 mod admin;
 mod catalog;
 mod checkout;
+mod door;
 mod events;
 mod fuzz;
 mod helpers;

@@ -15,8 +15,8 @@ use sqlx::{
 };
 
 use super::{
-    CategoryRecord, Database, EventRecord, PoolStats, Repository, StoreResult, UserRecord,
-    VenueRecord,
+    CategoryRecord, Database, EventRecord, GateCheckins, PoolStats, Repository, StoreResult,
+    UserRecord, VenueRecord,
     accounts::UserRow,
     catalogue::SeatRow,
     holds::{HoldCountsRow, HoldRow, LockedSeat},
@@ -36,6 +36,7 @@ macro_rules! migrations {
             (4, migration!($dialect, "0004_ended_holds.sql")),
             (5, migration!($dialect, "0005_hold_caps.sql")),
             (6, migration!($dialect, "0006_hold_caps_by_time.sql")),
+            (7, migration!($dialect, "0007_door.sql")),
         ]
     };
 }
@@ -193,6 +194,7 @@ pub(super) trait Dialect:
     + Maps<PaymentRow>
     + Maps<OrderRow>
     + Maps<TicketRow>
+    + Maps<GateCheckins>
 {
     /// As `Database::dialect` names it.
     const LABEL: &'static str;
