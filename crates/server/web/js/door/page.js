@@ -345,6 +345,7 @@ class Door {
     const seat = (s) => this.labels.get(s.scan.seat_id) || s.result.ticket?.seat_label || `Seat ${s.scan.seat_id}`;
     const summary = `The server settled ${plural(settled.length, 'offline scan', 'offline scans')}: ${admitted.length} first entry, ${twice.length} already in before, ${invalid.length} not valid.`;
     this.syncBox.hidden = false;
+    this.syncBox.dataset.problems = String(twice.length + invalid.length > 0);
     this.syncBox.replaceChildren(...present(
       h('h2', { id: 'door-sync-title', text: 'Offline scans sent' }),
       h('p', { 'data-testid': 'door-sync-summary', text: summary }),

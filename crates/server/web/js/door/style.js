@@ -35,6 +35,7 @@ const CSS = `
 .door-gates { list-style: none; padding: 0; margin: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(8.5rem, 1fr)); gap: 6px; }
 .door-gates li { display: flex; justify-content: space-between; gap: 8px; padding: 6px 10px; border-radius: 8px; background: #f3f4f8; }
 .door-sync ul { margin: .3em 0 0; padding-left: 1.2em; }
+.door-sync[data-problems="true"] { border-left: 6px solid #d97706; }
 .door-away { max-width: 560px; margin: 0 auto; padding: 20px; }
 @media (max-width: 420px) {
   .door-setup { grid-template-columns: 1fr; }
