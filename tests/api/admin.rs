@@ -16,7 +16,11 @@ pub(crate) async fn app_with_admin() -> (TestApp, Buyer) {
     (app, admin)
 }
 
-async fn refund(admin: &Buyer, order_id: &str, body: Option<Value>) -> reqwest::Response {
+pub(crate) async fn refund(
+    admin: &Buyer,
+    order_id: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
     let request = admin
         .client
         .post(admin.url(&format!("/api/v1/admin/orders/{order_id}/refund")));
@@ -35,7 +39,7 @@ async fn sales(admin: &Buyer) -> Value {
     r.json().await.unwrap()
 }
 
-async fn set_role(admin: &Buyer, email: &str, role: &str) -> reqwest::Response {
+pub(crate) async fn set_role(admin: &Buyer, email: &str, role: &str) -> reqwest::Response {
     admin
         .client
         .put(admin.url("/api/v1/admin/users/role"))

@@ -8,6 +8,7 @@ mod admin;
 mod best_available;
 mod catalog;
 mod checkout;
+mod door;
 mod events;
 mod fuzz;
 mod helpers;

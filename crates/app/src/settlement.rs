@@ -402,6 +402,7 @@ fn new_order(
                 price_cents: *price,
                 valid: true,
                 checked_in_at: None,
+                checked_in_gate: None,
                 created_at: now,
             }
         })

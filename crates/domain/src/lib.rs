@@ -5,6 +5,7 @@ pub mod best_available;
 pub mod card;
 pub mod compact_seats;
 pub mod currency;
+pub mod door;
 pub mod event_plan;
 pub mod hoarding;
 pub mod hold;

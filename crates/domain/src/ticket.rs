@@ -1,50 +1,25 @@
-//! Ticket codes: signed with a per-event key derived from the server secret, so a code cannot be
-//! forged and verifies without trusting the client.
+//! Ticket codes. New tickets carry `BO2` codes signed with their event's Ed25519 key, which a
+//! door device checks offline with the event's public key alone; the `BO1` codes (an HMAC) of
+//! tickets issued before keep verifying on the server. Both keys are derived from the server
+//! secret and the event id, so every instance agrees on them and no private key is stored.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+mod legacy;
+mod signed;
 
-type HmacSha256 = Hmac<Sha256>;
+pub use signed::{DOOR_KEY_ALGORITHM, door_public_key};
 
-const PREFIX: &str = "BO1";
-
-/// The key for one event's tickets: HMAC(secret, "ticket-key:" + event id).
-pub(crate) fn event_key(secret: &[u8], event_id: &str) -> [u8; 32] {
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(b"ticket-key:");
-    mac.update(event_id.as_bytes());
-    mac.finalize().into_bytes().into()
-}
-
-fn signature(key: &[u8; 32], ticket_id: &str, event_id: &str, seat_id: &str) -> String {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
-    for part in [ticket_id, event_id, seat_id] {
-        mac.update(part.as_bytes());
-        mac.update(&[0]);
-    }
-    URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16])
-}
-
-/// `BO1.<ticket id>.<signature>`: short enough for a small QR code.
+/// The code a new ticket gets: `BO2.<ticket id>.<event id>.<seat id>.<signature>`, everything
+/// the door needs offline, about 160 characters (a QR code of version 9 at level M).
 pub fn issue_code(secret: &[u8], ticket_id: &str, event_id: &str, seat_id: &str) -> String {
-    let key = event_key(secret, event_id);
-    format!(
-        "{PREFIX}.{ticket_id}.{}",
-        signature(&key, ticket_id, event_id, seat_id)
-    )
+    signed::issue(secret, ticket_id, event_id, seat_id)
 }
 
 /// The ticket id a code claims to be for, before it is verified.
 pub fn claimed_ticket_id(code: &str) -> Option<&str> {
-    let mut parts = code.split('.');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(PREFIX), Some(id), Some(_), None) if !id.is_empty() => Some(id),
-        _ => None,
-    }
+    legacy::claimed_ticket_id(code).or_else(|| signed::SignedCode::parse(code).map(|c| c.ticket_id))
 }
 
-/// Whether `code` is the genuine code of this ticket, compared in constant time.
+/// Whether `code` is the genuine code of this ticket, in either format.
 pub fn verify_code(
     secret: &[u8],
     code: &str,
@@ -52,22 +27,10 @@ pub fn verify_code(
     event_id: &str,
     seat_id: &str,
 ) -> bool {
-    let Some(sig) = code.rsplit('.').next() else {
-        return false;
-    };
-    if claimed_ticket_id(code) != Some(ticket_id) {
-        return false;
+    match signed::SignedCode::parse(code) {
+        Some(signed) => signed.verify(secret, ticket_id, event_id, seat_id),
+        None => legacy::verify_code(secret, code, ticket_id, event_id, seat_id),
     }
-    let Ok(given) = URL_SAFE_NO_PAD.decode(sig) else {
-        return false;
-    };
-    let key = event_key(secret, event_id);
-    let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC takes keys of any length");
-    for part in [ticket_id, event_id, seat_id] {
-        mac.update(part.as_bytes());
-        mac.update(&[0]);
-    }
-    mac.verify_truncated_left(&given).is_ok() && given.len() == 16
 }
 
 #[cfg(test)]
@@ -98,5 +61,16 @@ mod tests {
         assert!(!verify_code(b"secret", &forged, "t1", "e1", "A-1"));
         assert!(!verify_code(b"secret", "BO1.t1.", "t1", "e1", "A-1"));
         assert_eq!(claimed_ticket_id("garbage"), None);
+    }
+
+    #[test]
+    fn new_tickets_get_signed_codes_and_old_hmac_codes_still_verify() {
+        assert!(issue_code(b"secret", "t1", "e1", "A-1").starts_with("BO2.t1.e1.A-1."));
+        let old = legacy::issue_code(b"secret", "t1", "e1", "A-1");
+        assert!(old.starts_with("BO1.t1."), "{old}");
+        assert_eq!(claimed_ticket_id(&old), Some("t1"));
+        assert!(verify_code(b"secret", &old, "t1", "e1", "A-1"));
+        assert!(!verify_code(b"secret", &old, "t1", "e1", "A-2"));
+        assert!(!verify_code(b"other", &old, "t1", "e1", "A-1"));
     }
 }

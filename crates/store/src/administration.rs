@@ -2,7 +2,7 @@
 //! the database's clock; and the audit's queries.
 
 use super::{
-    OrderRecord, OrderStatus, StoreResult,
+    GateCheckins, OrderRecord, OrderStatus, StoreResult,
     sql::{Dialect, Sql, Tx},
 };
 use boxoffice_domain::time::Timestamp;
@@ -105,13 +105,44 @@ impl<D: Dialect> Tx<D> {
     pub(crate) async fn check_in_ticket(
         &mut self,
         ticket_id: &str,
+        gate: &str,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let q = Sql::new(
-            "UPDATE tickets SET checked_in_at = ? \
+            "UPDATE tickets SET checked_in_at = ?, gate = ? \
              WHERE id = ? AND checked_in_at IS NULL AND valid_seat IS NOT NULL",
         );
-        Ok(self.execute(q.bind(now.millis()).bind(ticket_id)).await? == 1)
+        let q = q.bind(now.millis()).bind(gate).bind(ticket_id);
+        Ok(self.execute(q).await? == 1)
+    }
+
+    /// One conditional update, so that scans settled at once by several requests, in any
+    /// order, leave the earliest; at the same millisecond the scan recorded first stays.
+    pub(crate) async fn record_earlier_scan(
+        &mut self,
+        ticket_id: &str,
+        gate: &str,
+        scanned_at: Timestamp,
+    ) -> StoreResult<bool> {
+        let q = Sql::new(
+            "UPDATE tickets SET checked_in_at = ?, gate = ? \
+             WHERE id = ? AND valid_seat IS NOT NULL \
+             AND (checked_in_at IS NULL OR checked_in_at > ?)",
+        );
+        let at = scanned_at.millis();
+        let q = q.bind(at).bind(gate).bind(ticket_id).bind(at);
+        Ok(self.execute(q).await? == 1)
+    }
+
+    pub(crate) async fn checkins_by_gate(
+        &mut self,
+        event_id: &str,
+    ) -> StoreResult<Vec<GateCheckins>> {
+        let q = Sql::new(
+            "SELECT gate, COUNT(*) AS tickets, COUNT(checked_in_at) AS checked_in FROM tickets \
+             WHERE event_id = ? AND valid_seat IS NOT NULL GROUP BY gate",
+        );
+        self.all(q.bind(event_id)).await
     }
 
     pub(crate) async fn revenue_of_event(&mut self, event_id: &str) -> StoreResult<i64> {

@@ -507,8 +507,25 @@ pub trait Repository: Send {
     ) -> StoreResult<u64>;
     /// Sets what became of an order after a refund.
     async fn set_order_status(&mut self, order_id: &str, status: OrderStatus) -> StoreResult<()>;
-    /// Records a ticket's first scan; false when it was scanned before or is void.
-    async fn check_in_ticket(&mut self, ticket_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Records a ticket's first scan, at `gate`; false when it was scanned before or is void.
+    async fn check_in_ticket(
+        &mut self,
+        ticket_id: &str,
+        gate: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Records a scan made offline as the ticket's first scan unless one at least as early is
+    /// recorded; false then, and for a void ticket.
+    async fn record_earlier_scan(
+        &mut self,
+        ticket_id: &str,
+        gate: &str,
+        scanned_at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// The event's valid tickets grouped by the gate of their first scan, as (gate, tickets,
+    /// tickets checked in): the group without a gate holds the tickets not scanned yet, and
+    /// those checked in before gates existed.
+    async fn checkins_by_gate(&mut self, event_id: &str) -> StoreResult<Vec<GateCheckins>>;
     /// The prices of the event's valid tickets, summed: revenue net of refunds.
     async fn revenue_of_event(&mut self, event_id: &str) -> StoreResult<i64>;
     /// Gives the account with this e-mail a role; `None` when there is no such account.

@@ -55,6 +55,7 @@ pub(super) struct TicketRow {
     code: String,
     valid_seat: Option<String>,
     checked_in_at: Option<i64>,
+    gate: Option<String>,
     created_at: i64,
 }
 
@@ -69,6 +70,7 @@ impl From<TicketRow> for TicketRecord {
             code: r.code,
             valid: r.valid_seat.is_some(),
             checked_in_at: r.checked_in_at.map(Timestamp),
+            checked_in_gate: r.gate,
             created_at: Timestamp(r.created_at),
         }
     }
@@ -77,7 +79,7 @@ impl From<TicketRow> for TicketRecord {
 const ORDER_COLUMNS: &str = "id, user_id, hold_id, event_id, payment_id, status, total_cents, \
                              currency, created_at FROM orders";
 const TICKET_COLUMNS: &str = "id, order_id, event_id, seat_id, price_cents, code, valid_seat, \
-                              checked_in_at, created_at FROM tickets";
+                              checked_in_at, gate, created_at FROM tickets";
 
 impl<D: Dialect> Tx<D> {
     pub(crate) async fn insert_order(&mut self, o: &OrderRecord) -> StoreResult<()> {

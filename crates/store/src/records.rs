@@ -271,10 +271,23 @@ pub struct TicketRecord {
     pub code: String,
     /// False once refunded.
     pub valid: bool,
-    /// When the ticket was first scanned at the door.
+    /// When the ticket was first scanned at the door (by the scanning device's clock).
     pub checked_in_at: Option<Timestamp>,
+    /// The gate of that first scan; `None` for tickets checked in before gates existed.
+    pub checked_in_gate: Option<String>,
     /// When it was issued.
     pub created_at: Timestamp,
+}
+
+/// An event's valid tickets that share the gate of their first scan.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct GateCheckins {
+    /// The gate; `None` for the tickets not scanned yet and those checked in before gates.
+    pub gate: Option<String>,
+    /// How many tickets.
+    pub tickets: i64,
+    /// How many of them are checked in.
+    pub checked_in: i64,
 }
 
 /// Which way money moved.

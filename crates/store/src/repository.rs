@@ -3,9 +3,10 @@
 use async_trait::async_trait;
 
 use super::{
-    CategoryRecord, ClaimedMail, EventRecord, HoldCounts, IdempotencyRecord, LedgerEntry,
-    MailOutcome, NewEvent, NewMail, OrderRecord, OrderStatus, PaymentRecord, PaymentStatus,
-    Repository, SaleRecord, StoreResult, StoredPayment, TicketRecord, UserRecord, VenueRecord,
+    CategoryRecord, ClaimedMail, EventRecord, GateCheckins, HoldCounts, IdempotencyRecord,
+    LedgerEntry, MailOutcome, NewEvent, NewMail, OrderRecord, OrderStatus, PaymentRecord,
+    PaymentStatus, Repository, SaleRecord, StoreResult, StoredPayment, TicketRecord, UserRecord,
+    VenueRecord,
     sql::{Dialect, SeatMove, Tx},
 };
 use boxoffice_domain::{
@@ -91,7 +92,9 @@ impl<D: Dialect> Repository for Tx<D> {
     async fn void_tickets(&mut self, order_id: &str, ticket_ids: &[String]) -> StoreResult<u64> { Tx::void_tickets(self, order_id, ticket_ids).await }
     async fn free_sold_seats(&mut self, event_id: &str, hold_id: &str, seat_ids: &[String]) -> StoreResult<u64> { Tx::return_to_sale(self, SeatMove::Refund, (event_id, hold_id, seat_ids), SeatState::Sold).await }
     async fn set_order_status(&mut self, order_id: &str, status: OrderStatus) -> StoreResult<()> { Tx::set_order_status(self, order_id, status).await }
-    async fn check_in_ticket(&mut self, ticket_id: &str, now: Timestamp) -> StoreResult<bool> { Tx::check_in_ticket(self, ticket_id, now).await }
+    async fn check_in_ticket(&mut self, ticket_id: &str, gate: &str, now: Timestamp) -> StoreResult<bool> { Tx::check_in_ticket(self, ticket_id, gate, now).await }
+    async fn record_earlier_scan(&mut self, ticket_id: &str, gate: &str, scanned_at: Timestamp) -> StoreResult<bool> { Tx::record_earlier_scan(self, ticket_id, gate, scanned_at).await }
+    async fn checkins_by_gate(&mut self, event_id: &str) -> StoreResult<Vec<GateCheckins>> { Tx::checkins_by_gate(self, event_id).await }
     async fn revenue_of_event(&mut self, event_id: &str) -> StoreResult<i64> { Tx::revenue_of_event(self, event_id).await }
     async fn set_user_role(&mut self, email: &str, role: Role) -> StoreResult<Option<UserRecord>> { Tx::set_user_role(self, email, role).await }
     async fn queue_mail(&mut self, mail: &NewMail) -> StoreResult<()> { Tx::queue_mail(self, mail).await }

@@ -15,8 +15,8 @@ use sqlx::{
 };
 
 use super::{
-    CategoryRecord, Database, EventRecord, PoolStats, Repository, StoreResult, UserRecord,
-    VenueRecord,
+    CategoryRecord, Database, EventRecord, GateCheckins, PoolStats, Repository, StoreResult,
+    UserRecord, VenueRecord,
     accounts::UserRow,
     catalogue::SeatRow,
     holds::{HoldCountsRow, HoldRow, LockedSeat},
@@ -38,6 +38,7 @@ macro_rules! migrations {
             (5, migration!($dialect, "0005_hold_caps.sql")),
             (6, migration!($dialect, "0006_hold_caps_by_time.sql")),
             (7, migration!($dialect, "0007_outbox.sql")),
+            (8, migration!($dialect, "0008_door.sql")),
         ]
     };
 }
@@ -196,6 +197,7 @@ pub(super) trait Dialect:
     + Maps<OrderRow>
     + Maps<TicketRow>
     + Maps<MailRow>
+    + Maps<GateCheckins>
 {
     /// As `Database::dialect` names it.
     const LABEL: &'static str;

@@ -304,6 +304,7 @@ pub(super) fn order_for(hold: &Hold, payment: &PaymentRecord, now: Timestamp) ->
                 code: new_id(),
                 valid: true,
                 checked_in_at: None,
+                checked_in_gate: None,
                 created_at: now,
             })
             .collect(),

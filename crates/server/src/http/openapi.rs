@@ -23,7 +23,8 @@ use super::{
         holds::create_hold, holds::get_hold, holds::release_hold, checkout::checkout,
         orders::list_orders, orders::get_order, orders::get_ticket, orders::ticket_qr,
         admin_catalog::create_venue, admin_catalog::create_event,
-        admin::refund_order, admin::sales_report, admin::set_role, checkin::check_in,
+        admin::refund_order, admin::sales_report, admin::set_role,
+        checkin::check_in, checkin::check_in_batch, checkin::door_key, checkin::checkin_counts,
         payments::get_payment, payments::get_provider, payments::webhook,
         queue::join_queue, queue::read_place, queue::get_room, queue::put_room,
         ops::healthz, ops::readyz, ops::metrics_text, ops::openapi_json,
@@ -31,7 +32,7 @@ use super::{
     components(schemas(ErrorBody, ErrorObject, events::CompactSeatsResponse)),
     modifiers(&EveryStatus),
     tags(
-        (name = "accounts"), (name = "events"), (name = "holds"), (name = "orders"), (name = "admin"), (name = "waiting room"), (name = "operations"),
+        (name = "accounts"), (name = "events"), (name = "holds"), (name = "orders"), (name = "admin"), (name = "door"), (name = "waiting room"), (name = "operations"),
     )
 )]
 struct ApiDoc;
@@ -206,6 +207,9 @@ mod tests {
             "/api/v1/admin/orders/{order_id}/refund",
             "/api/v1/admin/events/{event_id}/sales",
             "/api/v1/checkin",
+            "/api/v1/checkin/batch",
+            "/api/v1/events/{event_id}/door-key",
+            "/api/v1/events/{event_id}/checkins",
             "/readyz",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");

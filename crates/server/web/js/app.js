@@ -7,12 +7,34 @@ import { loginPage, eventsPage, orderPage, ticketsPage } from './pages.js';
 const main = document.getElementById('main');
 const account = document.getElementById('account');
 
+/**
+ * A view whose module is fetched the first time it is opened, so that pages only staff use stay out of what every
+ * buyer downloads. `load` is a dynamic import; `name` the view function it exports.
+ */
+function lazyView(load, name) {
+  return (main, params, app) => {
+    let inner = null;
+    let left = false;
+    main.replaceChildren(h('p', { class: 'loading', text: 'Loading…' }));
+    load().then((module) => {
+      if (!left) inner = module[name](main, params, app) || null;
+    }, () => {
+      if (!left) main.replaceChildren(h('h1', { tabindex: '-1', text: 'This page could not be loaded' }), h('p', { text: 'Check the connection and reload the page.' }));
+    });
+    return () => {
+      left = true;
+      if (typeof inner === 'function') inner();
+    };
+  };
+}
+
 const routes = [
   [/^\/?$/, eventsPage],
   [/^\/events\/([^/]+)$/, eventPage, ['id']],
   [/^\/orders\/([^/]+)$/, orderPage, ['id']],
   [/^\/tickets$/, ticketsPage],
   [/^\/login$/, loginPage],
+  [/^\/door$/, lazyView(() => import('./door/page.js'), 'doorPage')],
 ];
 
 const app = {
@@ -101,8 +123,18 @@ function hinted() {
   }
 }
 
+/** Door staff and admins get a link to the door page; buyers never see one. */
+function showDoorLink(user) {
+  const nav = document.querySelector('.site-nav');
+  const link = nav?.querySelector('[data-testid="door-link"]');
+  const staff = user && (user.role === 'staff' || user.role === 'admin');
+  if (staff && !link) nav?.append(h('a', { href: '#/door', 'data-testid': 'door-link', text: 'Door' }));
+  if (!staff && link) link.remove();
+}
+
 function refreshHeader() {
   const user = app.session.user;
+  showDoorLink(user);
   if (user) {
     storeHint(true);
     account.replaceChildren(
