@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod catalog;
 pub mod catalog_admin;
+pub mod catalog_edit;
 pub mod checkin;
 pub mod checkout;
 pub mod compress;

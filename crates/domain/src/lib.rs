@@ -11,6 +11,7 @@ mod best_available;
 pub mod card;
 pub mod compact_seats;
 pub mod currency;
+pub mod event_edit;
 pub mod event_plan;
 pub mod hoarding;
 pub mod hold;

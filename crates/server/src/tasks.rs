@@ -22,8 +22,29 @@ pub(crate) fn spawn_all(state: AppState) -> Vec<JoinHandle<()>> {
         tokio::spawn(sweeper(state.clone())),
         tokio::spawn(reconciler(state.clone())),
         tokio::spawn(payment_reconciler(state.clone())),
-        tokio::spawn(waiting_rooms(state)),
+        tokio::spawn(waiting_rooms(state.clone())),
+        tokio::spawn(catalogue(state)),
     ]
+}
+
+/// How soon an admin's edit of an event, made on another instance, shows here.
+const CATALOGUE_REFRESH: Duration = Duration::from_secs(2);
+
+/// Forgets every event an admin edited on another instance since it was read here.
+async fn catalogue(state: AppState) {
+    let mut tick = tokio::time::interval(CATALOGUE_REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match state.app.catalog.refresh().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(events = n, "edited events will be read again"),
+            Err(e) => tracing::warn!(error = %e, "refreshing the catalogue failed; will retry"),
+        }
+    }
 }
 
 /// Steps every waiting room four times a second, and reloads their settings (which an admin on

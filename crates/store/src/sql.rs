@@ -16,7 +16,7 @@ use sqlx::{
 
 use super::{
     CategoryRecord, Database, EventRecord, PoolStats, Repository, StoreResult, UserRecord,
-    VenueRecord,
+    VenueRecord, VenueSummary,
     accounts::UserRow,
     catalogue::SeatRow,
     holds::{HoldCountsRow, HoldRow, LockedSeat},
@@ -35,6 +35,7 @@ macro_rules! migrations {
             (3, migration!($dialect, "0003_free_orders.sql")),
             (4, migration!($dialect, "0004_ended_holds.sql")),
             (5, migration!($dialect, "0005_hold_caps.sql")),
+            (8, migration!($dialect, "0008_admin.sql")),
         ]
     };
 }
@@ -183,6 +184,7 @@ pub(super) trait Dialect:
     + Maps<LockedSeat>
     + Maps<UserRow>
     + Maps<VenueRecord>
+    + Maps<VenueSummary>
     + Maps<EventRecord>
     + Maps<CategoryRecord>
     + Maps<SeatRow>

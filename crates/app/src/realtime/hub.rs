@@ -48,6 +48,8 @@ pub struct LiveEvent {
 pub struct CompactSnapshot {
     /// The version of the map it shows: a snapshot is rebuilt only when this moves on.
     pub(crate) generation: u64,
+    /// The layout document it names: an admin's edit of the prices makes a new one.
+    layout_hash: String,
     /// The JSON body, in every coding.
     pub body: Compressed,
     /// `{"type":"snapshot",…}`: the body with the frame's type first.
@@ -89,6 +91,7 @@ impl LiveEvent {
         let mut cached = self.compact.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = cached.as_ref()
             && c.generation == self.generation.load(Ordering::Acquire)
+            && c.layout_hash == order.layout_hash
         {
             return c.clone();
         }
@@ -126,6 +129,7 @@ impl LiveEvent {
         ));
         let built = Arc::new(CompactSnapshot {
             generation,
+            layout_hash: order.layout_hash.clone(),
             body: Compressed::new(json, Effort::Often),
             ws_text,
         });

@@ -4,6 +4,7 @@
 pub(crate) mod address_seats;
 pub(crate) mod admin;
 pub(crate) mod admin_catalog;
+pub(crate) mod admin_events;
 pub(crate) mod auth;
 pub(crate) mod checkin;
 pub(crate) mod checkout;
@@ -64,6 +65,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(orders::router())
         .merge(admin::router())
         .merge(admin_catalog::router())
+        .merge(admin_events::router())
         .merge(payments::router())
         .merge(checkin::router())
         .merge(queue::router())

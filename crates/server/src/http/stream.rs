@@ -34,7 +34,7 @@ use super::{
     extract::{ApiPath, MaybeUser},
 };
 use boxoffice_app::realtime::{FeedItem, LiveEvent, SeatFeed};
-use boxoffice_domain::seat::SeatView;
+use boxoffice_domain::{account::Role, seat::SeatView};
 
 /// Past this many open streams per instance new ones get 503: the load balancer sends them to
 /// another instance.
@@ -120,6 +120,15 @@ async fn open(state: &AppState, event_id: &str, uri: &Uri, user: MaybeUser) -> A
             .retry_after(1));
     }
     let format = SeatFormat::of(uri)?;
+    // A draft's map is for admins only (the organiser's dashboard); to anyone else it does not exist.
+    let is_admin = user.0.as_ref().is_some_and(|u| u.role == Role::Admin);
+    let info = state
+        .app
+        .catalog
+        .event(event_id)
+        .await?
+        .filter(|info| is_admin || info.record.is_published())
+        .ok_or_else(|| ApiError::not_found("Event"))?;
     let live: Arc<LiveEvent> = state
         .app
         .hub
@@ -129,15 +138,7 @@ async fn open(state: &AppState, event_id: &str, uri: &Uri, user: MaybeUser) -> A
     let feed = SeatFeed::new(live, user.0.map(|u| u.id), state.shutdown.clone());
     Ok(match format {
         SeatFormat::Full => feed,
-        SeatFormat::Compact => {
-            let info = state
-                .app
-                .catalog
-                .event(event_id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("Event"))?;
-            feed.compact(info.seat_order.clone())
-        }
+        SeatFormat::Compact => feed.compact(info.seat_order.clone()),
     })
 }
 
