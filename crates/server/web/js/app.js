@@ -13,7 +13,24 @@ const routes = [
   [/^\/orders\/([^/]+)$/, orderPage, ['id']],
   [/^\/tickets$/, ticketsPage],
   [/^\/login$/, loginPage],
+  [/^\/admin\/?(.*)$/, lazyView(() => import('./admin/index.js'), 'adminPage'), ['rest']],
 ];
+
+/** A view whose module loads on first use: the organiser's pages never weigh on the buyer's. */
+function lazyView(load, name) {
+  return (main, params, app) => {
+    let inner = null;
+    let gone = false;
+    main.replaceChildren(h('p', { class: 'loading', text: 'Loading…' }));
+    load()
+      .then((m) => { if (!gone) inner = m[name](main, params, app) || null; })
+      .catch(() => { if (!gone) main.replaceChildren(h('p', { class: 'form-error', role: 'alert', text: "This page couldn't be loaded. Reload to try again." })); });
+    return () => {
+      gone = true;
+      if (typeof inner === 'function') inner();
+    };
+  };
+}
 
 const app = {
   session: { user: null },
@@ -110,6 +127,7 @@ function refreshHeader() {
         h('span', { class: 'avatar', 'aria-hidden': 'true', text: initials(user.name || user.email) }),
         h('span', { class: 'user-name', 'data-testid': 'signed-in-user', text: user.name || user.email }),
       ),
+      user.role === 'admin' ? h('a', { class: 'btn ghost small', href: '#/admin', 'data-testid': 'admin-link', text: 'Organiser' }) : null,
       h('button', { type: 'button', class: 'btn ghost small', onclick: signOut }, 'Sign out'),
     );
   } else {
