@@ -14,6 +14,7 @@ mod holds;
 mod interleavings;
 mod map;
 mod operations;
+mod organiser;
 mod payments;
 mod plans;
 mod provider;

@@ -5,6 +5,7 @@
 //! crate knows nothing of HTTP beyond the status each refusal code is answered with.
 
 pub mod accounts;
+pub mod admin_orders;
 pub mod catalog;
 pub mod catalog_admin;
 pub mod catalog_edit;

@@ -246,6 +246,12 @@ pub trait Repository: Send {
     async fn insert_venue(&mut self, venue: &VenueRecord) -> StoreResult<()>;
     /// The venue with this id.
     async fn venue_by_id(&mut self, venue_id: &str) -> StoreResult<Option<VenueRecord>>;
+    /// Orders as an admin searches them, newest first, with their tickets.
+    async fn search_orders(&mut self, search: &OrderSearch) -> StoreResult<Vec<OrderRecord>>;
+    /// The accounts with these ids.
+    async fn users_by_ids(&mut self, user_ids: &[String]) -> StoreResult<Vec<UserRecord>>;
+    /// Every account with one of these roles, by role then e-mail.
+    async fn users_with_roles(&mut self, roles: &[String]) -> StoreResult<Vec<UserRecord>>;
     /// Every venue, newest first, with how many events it has.
     async fn venues(&mut self) -> StoreResult<Vec<VenueSummary>>;
     /// Every event's id with its revision, which grows with each edit.

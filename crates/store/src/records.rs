@@ -375,3 +375,14 @@ pub struct SaleRecord<'a> {
     /// When the payment ended.
     pub now: Timestamp,
 }
+
+/// Which orders an admin looks for.
+#[derive(Debug, Clone, Default)]
+pub struct OrderSearch {
+    /// An order id, the start of a buyer's e-mail, or a seat id; every order when `None`.
+    pub text: Option<String>,
+    /// Only this event's orders.
+    pub event_id: Option<String>,
+    /// At most this many, newest first; all when `None`.
+    pub limit: Option<u32>,
+}

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 
 use super::{
     CategoryRecord, EventChange, EventRecord, HoldCounts, IdempotencyRecord, LedgerEntry, NewEvent,
-    OrderRecord, OrderStatus, PaymentRecord, PaymentStatus, Repository, SaleRecord, StoreResult,
-    StoredPayment, TicketRecord, UserRecord, VenueRecord, VenueSummary,
+    OrderRecord, OrderSearch, OrderStatus, PaymentRecord, PaymentStatus, Repository, SaleRecord,
+    StoreResult, StoredPayment, TicketRecord, UserRecord, VenueRecord, VenueSummary,
     sql::{Dialect, SeatMove, Tx},
 };
 use boxoffice_domain::{
@@ -35,6 +35,9 @@ impl<D: Dialect> Repository for Tx<D> {
     async fn purge_sessions(&mut self, now: Timestamp) -> StoreResult<u64> { Tx::purge_sessions(self, now).await }
     async fn insert_venue(&mut self, venue: &VenueRecord) -> StoreResult<()> { Tx::insert_venue(self, venue).await }
     async fn venue_by_id(&mut self, venue_id: &str) -> StoreResult<Option<VenueRecord>> { Tx::venue_by_id(self, venue_id).await }
+    async fn search_orders(&mut self, search: &OrderSearch) -> StoreResult<Vec<OrderRecord>> { Tx::search_orders(self, search).await }
+    async fn users_by_ids(&mut self, user_ids: &[String]) -> StoreResult<Vec<UserRecord>> { Tx::users_by_ids(self, user_ids).await }
+    async fn users_with_roles(&mut self, roles: &[String]) -> StoreResult<Vec<UserRecord>> { Tx::users_with_roles(self, roles).await }
     async fn venues(&mut self) -> StoreResult<Vec<VenueSummary>> { Tx::venues(self).await }
     async fn event_revisions(&mut self) -> StoreResult<Vec<(String, i64)>> { Tx::event_revisions(self).await }
     async fn lock_event(&mut self, event_id: &str) -> StoreResult<bool> { Tx::lock_event(self, event_id).await }

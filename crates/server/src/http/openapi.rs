@@ -7,8 +7,8 @@ use utoipa::{
 };
 
 use super::{
-    admin, admin_catalog, admin_events, auth, checkin, checkout, events, holds, ops, orders,
-    payments, queue, stream,
+    admin, admin_catalog, admin_events, admin_orders, auth, checkin, checkout, events, holds, ops,
+    orders, payments, queue, stream,
 };
 
 #[derive(OpenApi)]
@@ -26,6 +26,8 @@ use super::{
         admin_catalog::list_venues, admin_catalog::get_venue,
         admin_events::list_events, admin_events::get_event, admin_events::update_event,
         admin_events::set_published,
+        admin_orders::search_orders, admin_orders::get_order, admin_orders::orders_csv,
+        admin_orders::attendees_csv, admin_orders::list_people,
         admin::refund_order, admin::sales_report, admin::set_role, checkin::check_in,
         payments::get_payment, payments::get_provider, payments::webhook,
         queue::join_queue, queue::read_place, queue::get_room, queue::put_room,
