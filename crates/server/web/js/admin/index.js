@@ -5,6 +5,8 @@ import { h } from '../util.js';
 const SECTIONS = [
   ['venues', 'Venues', () => import('./venues.js'), 'venuesView'],
   ['events', 'Events', () => import('./events.js'), 'eventsView'],
+  ['orders', 'Orders', () => import('./orders.js'), 'ordersView'],
+  ['people', 'People', () => import('./people.js'), 'peopleView'],
 ];
 
 let stylesheet = null;
