@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::{
     admin::{ADMIN, app_with_admin},
-    helpers::{Buyer, PASSWORD, TestApp, assert_error, plain_client},
+    helpers::{Buyer, PASSWORD, SseReader, TestApp, WAIT, assert_error, plain_client},
 };
 
 async fn search(admin: &Buyer, query: &[(&str, &str)]) -> Vec<Value> {
@@ -229,4 +229,71 @@ async fn the_people_list_shows_staff_and_admins_as_roles_change() {
     );
     assert_eq!(set_role(&admin, &door.email, "buyer").await, StatusCode::OK);
     assert_eq!(people(&admin).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_dashboard_stream_sends_an_admin_the_sales_figures_as_seats_sell_and_are_refunded() {
+    let (app, admin) = app_with_admin().await;
+    let event_id = app.event_id().await;
+    let path = format!("/api/v1/events/{event_id}/stream?sales=1");
+    let r = SseReader::open(&app, &path, None).await;
+    assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let buyer = app.register_and_login().await;
+    let r = SseReader::open(&app, &path, Some(&buyer.token)).await;
+    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+
+    let mut dashboard = SseReader::at(&app, &path, Some(&admin.token)).await;
+    let (_, first) = dashboard.until(WAIT, |name, _| name == "sales").await;
+    assert_eq!(first["type"], "sales");
+    assert_eq!(first["seats_total"], 512);
+    assert_eq!(first["sold"], 0);
+    assert_eq!(first["revenue_cents"], 0);
+    assert_eq!(first["currency"], "EUR");
+    assert!(first["queue_length"].is_null(), "no waiting room");
+
+    let order = buyer.buy(&["A-1", "L-1"]).await;
+    let total = order["total_cents"].as_i64().unwrap();
+    let (_, sold) = dashboard
+        .until(WAIT, |name, data| name == "sales" && data["sold"] == 2)
+        .await;
+    assert_eq!(sold["revenue_cents"], total);
+    assert_eq!(sold["available"], 510);
+    assert_eq!(sold["held"], 0);
+    assert!(sold["holds_seen"].as_u64().unwrap() > first["holds_seen"].as_u64().unwrap());
+    assert_eq!(
+        sold["sales_seen"].as_u64().unwrap(),
+        first["sales_seen"].as_u64().unwrap() + 1,
+        "one order"
+    );
+
+    let ticket = order["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["seat_id"] == "L-1")
+        .unwrap()["id"]
+        .clone();
+    let r = admin
+        .post_json(
+            &format!(
+                "/api/v1/admin/orders/{}/refund",
+                order["id"].as_str().unwrap()
+            ),
+            &json!({ "ticket_ids": [ticket] }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, refunded) = dashboard
+        .until(WAIT, |name, data| name == "sales" && data["sold"] == 1)
+        .await;
+    let prices = app.prices().await;
+    assert_eq!(refunded["revenue_cents"], prices["A-1"]);
+    // The same figure as the database's report.
+    let report: Value = admin
+        .get(&format!("/api/v1/admin/events/{event_id}/sales"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["revenue_cents"], refunded["revenue_cents"]);
 }

@@ -18,6 +18,7 @@ pub mod holds;
 pub mod realtime;
 pub mod reconcile;
 pub mod refunds;
+pub mod sales;
 pub mod security;
 pub mod seed;
 pub mod settlement;
