@@ -296,6 +296,7 @@ function publishPanel(event, app) {
     h('button', { type: 'button', class: event.published ? 'btn secondary' : 'btn primary', 'data-testid': 'toggle-published', onclick: toggle }, event.published ? 'Unpublish' : 'Publish'),
     error,
     h('p', {}, h('a', { href: `#/events/${encodeURIComponent(event.id)}`, text: 'See it as buyers do' })),
+    h('p', {}, h('a', { href: `#/admin/dashboard/${encodeURIComponent(event.id)}`, 'data-testid': 'dashboard-link', text: 'Watch the sale live' })),
   );
 }
 

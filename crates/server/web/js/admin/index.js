@@ -7,6 +7,7 @@ const SECTIONS = [
   ['events', 'Events', () => import('./events.js'), 'eventsView'],
   ['orders', 'Orders', () => import('./orders.js'), 'ordersView'],
   ['people', 'People', () => import('./people.js'), 'peopleView'],
+  ['dashboard', 'Live sales', () => import('./dashboard.js'), 'dashboardView'],
 ];
 
 let stylesheet = null;
@@ -43,8 +44,13 @@ export function adminPage(main, params, app) {
   main.replaceChildren(h('div', { class: 'admin' }, nav, body));
   let inner = null;
   let gone = false;
-  entry[2]().then((m) => {
-    if (!gone) inner = m[entry[3]](body, { ...params, path: rest }, app) || null;
+  entry[2]().then(async (m) => {
+    if (gone) return;
+    // A view may render after a fetch and hand back its cleanup (closing a stream) only then.
+    const cleanup = await m[entry[3]](body, { ...params, path: rest }, app);
+    if (typeof cleanup !== 'function') return;
+    if (gone) cleanup();
+    else inner = cleanup;
   });
   return () => {
     gone = true;
