@@ -158,3 +158,33 @@ test('an admin creates an event by painting prices, publishes it, and buyers see
   await page.getByText('Gala Night').first().waitFor({ timeout: 10_000 });
   await h.shot(page, 'buyer-list-with-gala');
 });
+
+test('an admin imports a layout from CSV (quoted fields included) or JSON, and a bad file says what is wrong', async () => {
+  const { page } = state;
+  await page.goto(`${h.baseUrl}/#/admin/venues/new`);
+  const file = page.locator(tid('import-file'));
+  await file.waitFor();
+  const csv = [
+    'section,row,seat,x,y,accessible,companion',
+    'Stalls,A,1,10,10,yes,',
+    'Stalls,A,2,30,10,,1',
+    'Stalls,A,3,50,10,,',
+    '"Box, left",1,1,10,60,,',
+    '"Box, left",1,2,30,60,,',
+    '"Box, ""royal""",1,1,80,60,,',
+  ].join('\r\n');
+  await file.setInputFiles({ name: 'hall.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.getByText(/^6 seats in 3 sections and 3 rows; 1 wheelchair place, 1 companion seat\.$/).waitFor();
+  assert.equal(await page.locator(`${tid('seat-map')} [role="group"][aria-label='Box, "royal"']`).count(), 1);
+
+  await file.setInputFiles({ name: 'broken.csv', mimeType: 'text/csv', buffer: Buffer.from('section,row,seat,x\nA,1,1,5\n') });
+  await page.locator(tid('import-error')).filter({ hasText: /“y” is missing/ }).waitFor();
+
+  const layout = { width: 200, height: 120, stage: { x: 50, y: 5, width: 100, height: 20, label: 'Stage' },
+    sections: [{ id: 'floor', name: 'Floor', rows: [{ label: 'A', seats: [1, 2, 3, 4].map((n) => ({ id: `A-${n}`, label: String(n), x: 30 * n, y: 60 })) }] }] };
+  await file.setInputFiles({ name: 'studio.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({ name: 'Studio 4', layout })) });
+  await page.getByText(/^4 seats in 1 section and 1 row/).waitFor();
+  assert.equal(await page.locator(tid('venue-name')).inputValue(), 'Studio 4');
+  await page.locator(tid('save-venue')).click();
+  await page.getByRole('heading', { name: 'Studio 4' }).waitFor({ timeout: 15_000 });
+});
