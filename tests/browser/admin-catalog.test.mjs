@@ -188,3 +188,27 @@ test('an admin imports a layout from CSV (quoted fields included) or JSON, and a
   await page.locator(tid('save-venue')).click();
   await page.getByRole('heading', { name: 'Studio 4' }).waitFor({ timeout: 15_000 });
 });
+
+test('an admin edits the published event, turns its waiting room on, and unpublishes it', async () => {
+  const { page } = state;
+  await page.goto(`${h.baseUrl}/#/admin/events`);
+  await page.getByRole('link', { name: 'Gala Night' }).click();
+  await page.locator(tid('category-price-2')).waitFor();
+  assert.equal(await page.locator(tid('category-price-2')).inputValue(), '120.00');
+  await page.locator(tid('category-price-2')).fill('130');
+  await page.locator(tid('event-name')).fill('Gala Night (late)');
+  await page.locator(tid('save-event')).click();
+  await page.getByRole('heading', { name: 'Gala Night (late)' }).waitFor({ timeout: 15_000 });
+  assert.equal(await page.locator(tid('category-price-2')).inputValue(), '130.00');
+
+  await page.locator(`label:has(${tid('room-enabled')})`).click();
+  await page.locator(tid('room-rate')).fill('120');
+  await page.locator(tid('room-save')).click();
+  await page.getByText(/0 buyers waiting/).waitFor();
+  await h.shot(page, 'event-edited');
+
+  await page.locator(tid('toggle-published')).click();
+  await page.locator(tid('event-published')).filter({ hasText: 'Draft' }).waitFor({ timeout: 15_000 });
+  const { events } = await page.evaluate(async () => (await fetch('/api/v1/events')).json());
+  assert.ok(!events.some((e) => e.name.startsWith('Gala Night')), 'a draft is not listed for buyers');
+});
