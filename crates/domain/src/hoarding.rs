@@ -18,14 +18,14 @@ pub fn check_total(held: u32, asked: usize, cap: u32) -> Result<(), InvalidInput
 }
 
 /// How long until the account may create another hold in the event, when `count` holds created
-/// in the last hour (the oldest at `oldest`) already reach `cap`.
+/// in the last hour (the oldest at `oldest`) already reach `cap`. A cap of 0 is no cap.
 pub fn hourly_wait(
     count: u32,
     oldest: Option<Timestamp>,
     cap: u32,
     now: Timestamp,
 ) -> Option<Duration> {
-    if count < cap {
+    if cap == 0 || count < cap {
         return None;
     }
     let frees_at = oldest.unwrap_or(now).plus(HOUR);
@@ -147,6 +147,13 @@ mod tests {
             hourly_wait(30, Some(oldest), 30, now),
             Some(Duration::from_secs(600))
         );
+    }
+
+    #[test]
+    fn an_hourly_cap_of_zero_never_makes_a_buyer_wait() {
+        let now = Timestamp(10_000_000);
+        assert_eq!(hourly_wait(0, None, 0, now), None);
+        assert_eq!(hourly_wait(5_000, Some(now), 0, now), None);
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub const CROWD_FROM_ONE_ADDRESS: &[(&str, &str)] = &[
     ("BOXOFFICE_MAX_SEATS_HELD_TOTAL", "1000000"),
     ("BOXOFFICE_MAX_SEATS_PER_ADDRESS", "0"),
     ("BOXOFFICE_HOLD_COOLDOWN_SECS", "0"),
-    ("BOXOFFICE_MAX_HOLDS_PER_EVENT_PER_HOUR", "1000000"),
+    ("BOXOFFICE_MAX_HOLDS_PER_EVENT_PER_HOUR", "0"),
 ];
 
 /// What `--spawn-cluster` and `--chaos` ask for.

@@ -131,10 +131,12 @@ impl<D: Dialect> Tx<D> {
     }
 
     /// The buyer's [`HoldCounts`] for `event_id`: holds made since `since`, counted up to
-    /// `made_cap` (the rule only asks whether the cap is reached), and holds let go since
-    /// `let_go_since`. One statement where there were four: it runs on every hold. Each part
-    /// reads an index of just what it counts, so a buyer's long history (an agency's thousands
-    /// of orders) costs it nothing.
+    /// `made_cap` (the rule only asks whether the cap is reached; 0 is no cap, and nothing is
+    /// counted), and holds let go since `let_go_since`. One statement where there were four: it
+    /// runs on every hold. Each part reads an index of just what it counts, so a buyer's long
+    /// history (an agency's thousands of orders) costs it nothing: the active holds by a partial
+    /// index, the holds made newest first by time and no further than the cap, the holds let go
+    /// by a partial index.
     pub(crate) async fn hold_counts(
         &mut self,
         event_id: &str,
@@ -145,23 +147,22 @@ impl<D: Dialect> Tx<D> {
     ) -> StoreResult<HoldCounts> {
         const ACTIVE: &str = "SELECT COUNT(*) FROM hold_seats hs JOIN holds h ON h.id = hs.hold_id \
              WHERE h.user_id = ? AND h.ended_at IS NULL AND h.expires_at > ?";
-        const MADE: &str = "FROM holds WHERE user_id = ? AND event_id = ? AND created_at >= ?";
-        // Where an index of the holds made is ordered by time, counting stops at the cap; where
-        // there is none (PostgreSQL), the count and the oldest come from one pass.
-        let made = if D::COUNTS_MADE_HOLDS_BY_INDEX {
+        // When the cap is reached, the oldest of the newest `made_cap` holds is the one whose
+        // hour ends first: the wait the rule answers with.
+        let made = if made_cap == 0 {
             format!(
-                "(SELECT COUNT(*) FROM (SELECT 1 AS one {MADE} ORDER BY created_at LIMIT ?) m) \
-                 AS holds_since, (SELECT MIN(created_at) {MADE}) AS oldest_since"
+                "CAST(0 AS {b}) AS holds_since, CAST(NULL AS {b}) AS oldest_since",
+                b = D::BIGINT
             )
         } else {
             "made.holds_since, made.oldest_since".to_owned()
         };
-        let from = if D::COUNTS_MADE_HOLDS_BY_INDEX {
-            String::new()
+        let from = if made_cap == 0 {
+            ""
         } else {
-            format!(
-                " FROM (SELECT COUNT(*) AS holds_since, MIN(created_at) AS oldest_since {MADE}) made"
-            )
+            " FROM (SELECT COUNT(*) AS holds_since, MIN(created_at) AS oldest_since FROM \
+             (SELECT created_at FROM holds WHERE user_id = ? AND event_id = ? AND created_at >= ? \
+              ORDER BY created_at DESC LIMIT ?) newest) made"
         };
         let q = Sql::new(format!(
             "SELECT ({ACTIVE} AND h.event_id = ?) AS held_in_event, ({ACTIVE}) AS held_in_all, \
@@ -171,18 +172,12 @@ impl<D: Dialect> Tx<D> {
         ));
         let q = q.bind(user_id).bind(now.millis()).bind(event_id);
         let q = q.bind(user_id).bind(now.millis());
-        let q = if D::COUNTS_MADE_HOLDS_BY_INDEX {
-            let q = q.bind(user_id).bind(event_id).bind(since.millis());
-            let q = q.bind(i64::from(made_cap));
-            q.bind(user_id).bind(event_id).bind(since.millis())
-        } else {
-            q
-        };
         let q = q.bind(user_id).bind(event_id).bind(let_go_since.millis());
-        let q = if D::COUNTS_MADE_HOLDS_BY_INDEX {
+        let q = if made_cap == 0 {
             q
         } else {
-            q.bind(user_id).bind(event_id).bind(since.millis())
+            let q = q.bind(user_id).bind(event_id).bind(since.millis());
+            q.bind(i64::from(made_cap))
         };
         let row: HoldCountsRow = self.one(q).await?;
         Ok(HoldCounts {

@@ -72,8 +72,6 @@ impl Dialect for Postgres {
     /// its order before the update joins them.
     const LOCKS_IN_UPDATE: bool = true;
     const CHAINS_WRITES: bool = true;
-    /// Not on PostgreSQL: see its migration 0005.
-    const COUNTS_MADE_HOLDS_BY_INDEX: bool = false;
     const SEAT_ID_LIST: &'static str = "string_agg(seat_id, ',' ORDER BY seat_id)";
 
     fn rows_affected(result: &PgQueryResult) -> u64 {

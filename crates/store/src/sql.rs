@@ -35,6 +35,7 @@ macro_rules! migrations {
             (3, migration!($dialect, "0003_free_orders.sql")),
             (4, migration!($dialect, "0004_ended_holds.sql")),
             (5, migration!($dialect, "0005_hold_caps.sql")),
+            (6, migration!($dialect, "0006_hold_caps_by_time.sql")),
             (8, migration!($dialect, "0008_admin.sql")),
         ]
     };
@@ -212,8 +213,6 @@ pub(super) trait Dialect:
     const LOCKS_IN_UPDATE: bool = false;
     /// Whether one statement can chain writes to several tables (a data-modifying `WITH`).
     const CHAINS_WRITES: bool = false;
-    /// Whether migration 0005's index of the holds a buyer made, by time, is there.
-    const COUNTS_MADE_HOLDS_BY_INDEX: bool = true;
     /// A seat's status with its holder: the columns and the FROM clause, aliasing seats `s`.
     const SEAT_STATUS: &'static str = "s.id, s.state, s.version, h.user_id AS holder \
         FROM seats s LEFT JOIN holds h ON h.id = s.hold_id";

@@ -106,6 +106,25 @@ async fn holds_per_account_per_event_per_hour_are_capped() {
 }
 
 #[tokio::test]
+async fn an_hourly_cap_of_zero_is_no_cap_and_the_other_caps_still_count() {
+    let app = TestApp::spawn_with(|s| {
+        s.limits.max_holds_per_event_per_hour = 0;
+        s.limits.hold_cooldown = Duration::ZERO;
+        s.limits.max_seats_held_total = 2;
+    })
+    .await;
+    let buyer = app.register_and_login().await;
+    for seat in ["G-1", "G-2", "G-3", "G-4", "G-5"] {
+        let hold = buyer.hold_ok(&[seat]).await;
+        buyer.release(hold["id"].as_str().unwrap()).await;
+    }
+    // The seats the buyer holds are still counted with the hourly cap off.
+    buyer.hold_ok(&["G-6", "G-7"]).await;
+    let r = buyer.hold(&["G-8"]).await;
+    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "too_many_seats_held").await;
+}
+
+#[tokio::test]
 async fn ended_holds_past_the_retention_are_pruned_and_the_others_kept() {
     let app = TestApp::spawn_with(|s| {
         s.limits.ended_hold_retention = Duration::from_millis(500);

@@ -14,7 +14,10 @@ use boxoffice_store::{
     PaymentRecord, PaymentStatus, TicketRecord, UserRecord, VenueRecord,
 };
 
-use super::{BUYERS, PER_ORDER};
+use super::{
+    BUYERS, PER_ORDER,
+    probe::{COOLDOWN, HOUR, HOURLY_CAP},
+};
 
 /// A big venue's events and the buyer who bought most of them.
 pub(super) struct Fixture {
@@ -153,10 +156,16 @@ impl Fixture {
                     card_last4: "4242".into(),
                     created_at: now,
                 };
-                // As the hold path does: each buyer's new hold reads their active ones first.
-                tx.seats_held_by(&event.id, &user.id, now)
-                    .await
-                    .expect("held");
+                // As the hold path does: each buyer's new hold counts what the caps count first.
+                tx.hold_counts(
+                    &event.id,
+                    &user.id,
+                    now,
+                    (now.minus(HOUR), HOURLY_CAP),
+                    now.minus(COOLDOWN),
+                )
+                .await
+                .expect("counts");
                 tx.insert_hold(&hold).await.expect("hold");
                 tx.take_available_seats(&event.id, &hold.id, &hold.user_id, &hold.seat_ids)
                     .await

@@ -14,9 +14,9 @@ use boxoffice_store::{
 };
 
 /// The windows the hold rules count over, as the server's defaults have them.
-const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
-const COOLDOWN: std::time::Duration = std::time::Duration::from_secs(30);
-const HOURLY_CAP: u32 = 30;
+pub(super) const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+pub(super) const COOLDOWN: std::time::Duration = std::time::Duration::from_secs(30);
+pub(super) const HOURLY_CAP: u32 = 30;
 
 use super::fixture::{EventFixture, ledger, new_hold, order_for};
 
@@ -35,14 +35,6 @@ pub(super) enum ReadCounter {
 }
 
 impl ReadCounter {
-    /// Whether the hold caps' counts are held to the bound here. Not yet on PostgreSQL: there
-    /// the counts of the buyer's active holds read the dead entries their converted holds left
-    /// in `holds_by_buyer` until vacuum (up to 1,600 rows for the fixture's agency buyer), as the
-    /// separate counts they replaced did, unmeasured. ARCHITECTURE.md, "Not yet", says more.
-    pub(super) fn measures_hold_counts(&self) -> bool {
-        matches!(self, ReadCounter::MySql)
-    }
-
     pub(super) fn for_backend(backend: &str) -> Self {
         match backend {
             "postgres" => ReadCounter::Postgres,
@@ -158,19 +150,17 @@ impl Probe<'_> {
                 .await
                 .unwrap()
         });
-        if self.counter.measures_hold_counts() {
-            measured!(self, r, tx, at("hold_counts"), {
-                tx.hold_counts(
-                    &event.id,
-                    &self.user.id,
-                    now,
-                    (now.minus(HOUR), HOURLY_CAP),
-                    now.minus(COOLDOWN),
-                )
-                .await
-                .unwrap()
-            });
-        }
+        measured!(self, r, tx, at("hold_counts"), {
+            tx.hold_counts(
+                &event.id,
+                &self.user.id,
+                now,
+                (now.minus(HOUR), HOURLY_CAP),
+                now.minus(COOLDOWN),
+            )
+            .await
+            .unwrap()
+        });
         measured!(self, r, tx, at("insert_hold"), {
             tx.insert_hold(&hold).await.unwrap()
         });

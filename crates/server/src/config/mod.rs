@@ -228,7 +228,7 @@ pub struct SettingsArgs {
         global = true
     )]
     pub(crate) hold_cooldown_secs: u64,
-    /// Holds one account may create per event per hour.
+    /// Holds one account may create per event per hour; 0 turns the cap off.
     #[arg(
         long,
         env = "BOXOFFICE_MAX_HOLDS_PER_EVENT_PER_HOUR",
@@ -294,7 +294,7 @@ pub struct LimitSettings {
     pub max_seats_per_address: u32,
     /// How long after releasing or losing a hold an account waits to hold again.
     pub hold_cooldown: Duration,
-    /// Holds one account may create per event per hour.
+    /// Holds one account may create per event per hour; 0 turns the cap off.
     pub max_holds_per_event_per_hour: u32,
     /// How long released and expired holds are kept before they are deleted.
     pub ended_hold_retention: Duration,
