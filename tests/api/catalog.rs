@@ -2,6 +2,7 @@
 //! and buy at once, on this instance and on every other one sharing the database.
 
 mod creation;
+mod editing;
 mod validation;
 
 use reqwest::StatusCode;

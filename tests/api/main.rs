@@ -17,6 +17,7 @@ mod interleavings;
 mod mail;
 mod map;
 mod operations;
+mod organiser;
 mod payments;
 mod plans;
 mod provider;

@@ -1,6 +1,8 @@
 //! The event catalogue: each event's venue layout, categories and prices, read once from the
-//! database and kept in memory (they do not change once an event is created). Nothing is cached
-//! for an event that is not found, so one created meanwhile, on any instance, is found next time.
+//! database and kept in memory. An admin's edit bumps the event's revision; the instance that
+//! made it forgets the event at once, and every other one within a refresh (see
+//! [`Catalog::refresh`]). Nothing is cached for an event that is not found, so one created
+//! meanwhile, on any instance, is found next time.
 //! The layout and prices are also kept as one document named by the hash of its bytes, compressed
 //! once, which a browser or CDN may cache for ever.
 
@@ -61,9 +63,9 @@ impl serde::Serialize for LayoutJson {
     }
 }
 
-/// The immutable part of an event: its layout and its categories with their prices. Nothing can
-/// change them once the event exists (no route edits an event), and the URL names the hash of
-/// these very bytes, so were that ever to change the URL would change with it.
+/// The immutable part of an event: its layout and its categories with their prices. An admin's
+/// edit of the prices makes a new document, and the URL names the hash of these very bytes, so
+/// the URL changes with it and a cached copy is never stale.
 #[derive(Debug)]
 pub struct LayoutDocument {
     /// Hex of the first 10 bytes of the document's SHA-256: the last segment of its URL, and
@@ -293,6 +295,28 @@ impl Catalog {
             .unwrap_or_else(|e| e.into_inner())
             .insert(event_id.to_owned(), info.clone());
         Ok(Some(info))
+    }
+
+    /// Drops what is known of the event, so that the next request reads it again: after an edit
+    /// on this instance.
+    pub fn forget(&self, event_id: &str) {
+        self.events
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(event_id);
+    }
+
+    /// Drops every event whose revision in the database is not the one read: an edit made on
+    /// another instance. One small query of every event's id and revision, whatever the
+    /// traffic; returns how many were dropped.
+    pub async fn refresh(&self) -> StoreResult<usize> {
+        let mut tx = self.db.read().await?;
+        let revisions: HashMap<String, i64> = tx.event_revisions().await?.into_iter().collect();
+        tx.commit().await?;
+        let mut events = self.events.write().unwrap_or_else(|e| e.into_inner());
+        let before = events.len();
+        events.retain(|id, info| revisions.get(id) == Some(&info.record.revision));
+        Ok(before - events.len())
     }
 
     /// All events, in start order. The ids come from the database, so an event created on any

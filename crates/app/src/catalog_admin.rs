@@ -52,6 +52,8 @@ pub struct NewEventRequest<'a> {
     pub categories: &'a [CategoryInput],
     /// Seat id to category name, for every seat of the venue.
     pub seat_categories: &'a HashMap<String, String>,
+    /// Listed and sold at once, or a draft only admins see until it is published.
+    pub published: bool,
 }
 
 /// Stores an event with its categories and every seat's category, in one transaction. Returns
@@ -111,6 +113,7 @@ pub async fn create_event(app: &App, request: NewEventRequest<'_>, by: &str) -> 
         sale_opens_at: plan.sale_opens_at,
         currency: plan.currency.clone(),
         created_at: now,
+        published: request.published,
     })
     .await?;
     for category in &categories {

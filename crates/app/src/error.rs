@@ -116,6 +116,8 @@ error_codes! {
     OrderAlreadyRefunded => 409, "order_already_refunded", "Every ticket of this order was already refunded.";
     /// The provider accepted a refund but has not finished it; nothing is recorded yet (`details.refund_id`).
     RefundPending => 409, "refund_pending", "The payment provider accepted the refund but has not finished it.";
+    /// An edit of an event that would reprice held or sold seats, or move them to another category (`details.seat_ids`); nothing changed.
+    SeatsTaken => 409, "seats_taken", "Some seats this edit would reprice are held or sold; their price and category stay as they are.";
     /// The body is over the size limit.
     PayloadTooLarge => 413, "payload_too_large", "The request body is too large.";
     /// A body sent without `Content-Type: application/json`.

@@ -5,8 +5,10 @@
 //! crate knows nothing of HTTP beyond the status each refusal code is answered with.
 
 pub mod accounts;
+pub mod admin_orders;
 pub mod catalog;
 pub mod catalog_admin;
+pub mod catalog_edit;
 pub mod checkin;
 pub mod checkout;
 pub mod compress;
@@ -17,6 +19,7 @@ pub mod mail;
 pub mod realtime;
 pub mod reconcile;
 pub mod refunds;
+pub mod sales;
 pub mod security;
 pub mod seed;
 pub mod settlement;

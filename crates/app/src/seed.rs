@@ -43,6 +43,7 @@ pub async fn demo_event_if_empty(db: &dyn Database) -> StoreResult<()> {
         sale_opens_at: now.minus(Duration::from_secs(3600)),
         currency: DEFAULT_CURRENCY.to_owned(),
         created_at: now,
+        published: true,
     };
     tx.insert_event(&event).await?;
     let mut category_ids = std::collections::HashMap::new();

@@ -90,7 +90,7 @@ pub fn best_block(
         for stretch in stretches(&row.seats) {
             let free: Vec<bool> = stretch
                 .iter()
-                .map(|s| !s.accessible && is_free(&s.id))
+                .map(|s| !s.accessible && !s.companion && is_free(&s.id))
                 .collect();
             for start in 0..=stretch.len().saturating_sub(wanted.count) {
                 let end = start + wanted.count;
@@ -248,6 +248,7 @@ mod tests {
             y,
             category_id: Some(category.into()),
             accessible: false,
+            companion: false,
         }
     }
 
@@ -352,6 +353,14 @@ mod tests {
         assert_eq!(best_block(&hall(3, &["a"]), want(4), |_| true), None);
         assert_eq!(best_block(&hall(3, &["a"]), want(0), |_| true), None);
         assert_eq!(best_block(&hall(3, &["a"]), want(1), |_| false), None);
+    }
+
+    #[test]
+    fn companion_seats_are_kept_for_the_wheelchair_user_they_sit_beside() {
+        let mut layout = hall(3, &["a"]);
+        layout.sections[0].rows[0].seats[1].companion = true;
+        assert_eq!(best_block(&layout, want(2), |_| true), None);
+        assert_eq!(best_block(&layout, want(1), |_| true).unwrap(), ["0-1"]);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod card;
 pub mod compact_seats;
 pub mod currency;
 pub mod door;
+pub mod event_edit;
 pub mod event_plan;
 pub mod hoarding;
 pub mod hold;

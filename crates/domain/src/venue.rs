@@ -68,6 +68,10 @@ pub struct SeatPlace {
     /// A wheelchair place.
     #[serde(default)]
     pub accessible: bool,
+    /// A seat kept beside a wheelchair place for the person accompanying its user. Left out of
+    /// the JSON when false, so layouts stored before it existed read and hash as they did.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub companion: bool,
 }
 
 impl Layout {
@@ -178,6 +182,7 @@ pub fn demo_hall() -> Layout {
                         y: to_y(y),
                         category_id: None,
                         accessible,
+                        companion: false,
                     })
                     .collect(),
             })

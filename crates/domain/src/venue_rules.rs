@@ -225,6 +225,7 @@ pub(crate) mod tests {
             y,
             category_id: None,
             accessible: false,
+            companion: false,
         }
     }
 

@@ -31,7 +31,8 @@ pub(crate) fn spawn_all(state: AppState) -> Vec<JoinHandle<()>> {
         tokio::spawn(reconciler(state.clone())),
         tokio::spawn(payment_reconciler(state.clone())),
         tokio::spawn(mail_sender(state.clone())),
-        tokio::spawn(waiting_rooms(state)),
+        tokio::spawn(waiting_rooms(state.clone())),
+        tokio::spawn(catalogue(state)),
     ]
 }
 
@@ -74,6 +75,26 @@ async fn mail_sender(state: AppState) {
                 Ok(n) => metrics::gauge!("boxoffice_mail_unsent").set(n as f64),
                 Err(e) => tracing::warn!(error = %e, "counting unsent e-mail failed"),
             }
+        }
+    }
+}
+
+/// How soon an admin's edit of an event, made on another instance, shows here.
+const CATALOGUE_REFRESH: Duration = Duration::from_secs(2);
+
+/// Forgets every event an admin edited on another instance since it was read here.
+async fn catalogue(state: AppState) {
+    let mut tick = tokio::time::interval(CATALOGUE_REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match state.app.catalog.refresh().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(events = n, "edited events will be read again"),
+            Err(e) => tracing::warn!(error = %e, "refreshing the catalogue failed; will retry"),
         }
     }
 }

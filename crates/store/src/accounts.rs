@@ -64,6 +64,24 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
+    pub(crate) async fn users_by_ids(
+        &mut self,
+        user_ids: &[String],
+    ) -> StoreResult<Vec<UserRecord>> {
+        let q = Sql::new(format!("SELECT {USER_COLUMNS} WHERE ")).list("id", user_ids);
+        let rows: Vec<UserRow> = self.all(q).await?;
+        rows.into_iter().map(UserRecord::try_from).collect()
+    }
+
+    pub(crate) async fn users_with_roles(
+        &mut self,
+        roles: &[String],
+    ) -> StoreResult<Vec<UserRecord>> {
+        let q = Sql::new(format!("SELECT {USER_COLUMNS} WHERE ")).list("role", roles);
+        let rows: Vec<UserRow> = self.all(q.then(" ORDER BY role, email")).await?;
+        rows.into_iter().map(UserRecord::try_from).collect()
+    }
+
     pub(crate) async fn user_by_email(&mut self, email: &str) -> StoreResult<Option<UserRecord>> {
         let q = Sql::new(format!("SELECT {USER_COLUMNS} WHERE email = ?")).bind(email);
         let row: Option<UserRow> = self.optional(q).await?;

@@ -51,13 +51,13 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn insert_event(&mut self, e: &NewEvent) -> StoreResult<()> {
         let q = Sql::new(
-            "INSERT INTO events (id, venue_id, name, starts_at, sale_opens_at, currency, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (id, venue_id, name, starts_at, sale_opens_at, currency, created_at, \
+             published) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         );
         let q = q.bind(&e.id).bind(&e.venue_id).bind(&e.name);
         let q = q.bind(e.starts_at.millis()).bind(e.sale_opens_at.millis());
-        self.execute(q.bind(&e.currency).bind(e.created_at.millis()))
-            .await?;
+        let q = q.bind(&e.currency).bind(e.created_at.millis());
+        self.execute(q.bind(i64::from(e.published))).await?;
         Ok(())
     }
 
@@ -103,7 +103,8 @@ impl<D: Dialect> Tx<D> {
     pub(crate) async fn event_by_id(&mut self, event_id: &str) -> StoreResult<Option<EventRecord>> {
         let q = Sql::new(
             "SELECT e.id, e.name, e.venue_id, v.name AS venue_name, v.layout, e.starts_at, \
-             e.sale_opens_at, e.currency FROM events e JOIN venues v ON v.id = e.venue_id \
+             e.sale_opens_at, e.currency, e.published, e.revision \
+             FROM events e JOIN venues v ON v.id = e.venue_id \
              WHERE e.id = ?",
         );
         self.optional(q.bind(event_id)).await

@@ -8,6 +8,7 @@ mod accounts;
 mod administration;
 pub mod audit;
 mod catalogue;
+mod editing;
 mod holds;
 mod mysql;
 mod orders;
@@ -247,6 +248,39 @@ pub trait Repository: Send {
     async fn insert_venue(&mut self, venue: &VenueRecord) -> StoreResult<()>;
     /// The venue with this id.
     async fn venue_by_id(&mut self, venue_id: &str) -> StoreResult<Option<VenueRecord>>;
+    /// Orders as an admin searches them, newest first, with their tickets.
+    async fn search_orders(&mut self, search: &OrderSearch) -> StoreResult<Vec<OrderRecord>>;
+    /// The accounts with these ids.
+    async fn users_by_ids(&mut self, user_ids: &[String]) -> StoreResult<Vec<UserRecord>>;
+    /// Every account with one of these roles, by role then e-mail.
+    async fn users_with_roles(&mut self, roles: &[String]) -> StoreResult<Vec<UserRecord>>;
+    /// Every venue, newest first, with how many events it has.
+    async fn venues(&mut self) -> StoreResult<Vec<VenueSummary>>;
+    /// Every event's id with its revision, which grows with each edit.
+    async fn event_revisions(&mut self) -> StoreResult<Vec<(String, i64)>>;
+    /// Locks the event's row for the rest of the transaction; whether it exists.
+    async fn lock_event(&mut self, event_id: &str) -> StoreResult<bool>;
+    /// Changes the event's name, times and currency and bumps its revision; whether it exists.
+    async fn update_event(&mut self, event: &EventChange) -> StoreResult<bool>;
+    /// Publishes the event or makes it a draft, and bumps its revision; whether it exists.
+    async fn set_event_published(&mut self, event_id: &str, published: bool) -> StoreResult<bool>;
+    /// Changes a category's name, price, currency and position.
+    async fn update_category(&mut self, category: &CategoryRecord) -> StoreResult<()>;
+    /// Deletes the event's categories with these ids (no seat may still be in them).
+    async fn delete_categories(
+        &mut self,
+        event_id: &str,
+        category_ids: &[String],
+    ) -> StoreResult<u64>;
+    /// Puts these seats of the event in the category, each only if it is available; how many moved.
+    async fn move_free_seats(
+        &mut self,
+        event_id: &str,
+        category_id: &str,
+        seat_ids: &[String],
+    ) -> StoreResult<u64>;
+    /// The event's held and sold seats with their category ids.
+    async fn taken_seats(&mut self, event_id: &str) -> StoreResult<Vec<(String, String)>>;
     /// Inserts an event; its categories and seats follow.
     async fn insert_event(&mut self, event: &NewEvent) -> StoreResult<()>;
     /// Inserts one price category of an event.

@@ -2,8 +2,8 @@
 //! how buyers and the door read it back.
 
 use super::{
-    LedgerEntry, OrderRecord, OrderStatus, PaymentStatus, SaleRecord, StoreError, StoreResult,
-    TicketRecord,
+    LedgerEntry, OrderRecord, OrderSearch, OrderStatus, PaymentStatus, SaleRecord, StoreError,
+    StoreResult, TicketRecord,
     outbox::mail_insert,
     payments::{idempotency_completion, payment_finish},
     sql::{Dialect, Sql, Tx},
@@ -172,6 +172,37 @@ impl<D: Dialect> Tx<D> {
             "SELECT {ORDER_COLUMNS} WHERE user_id = ? ORDER BY created_at DESC, id DESC"
         ));
         let rows = self.all(q.bind(user_id)).await?;
+        self.with_tickets(rows).await
+    }
+
+    /// Newest first. The text matches an order id exactly, a buyer's e-mail by its start
+    /// (ignoring case), or a seat id exactly; without text, every order (of the event, when one is named).
+    pub(crate) async fn search_orders(&mut self, s: &OrderSearch) -> StoreResult<Vec<OrderRecord>> {
+        let mut q = Sql::new(format!("SELECT {ORDER_COLUMNS} WHERE 1 = 1"));
+        if let Some(event_id) = &s.event_id {
+            q = q.then(" AND event_id = ?").bind(event_id);
+        }
+        if let Some(text) = &s.text {
+            // `%` and the escape character are dropped: the e-mail is matched by its start only.
+            // E-mails are stored in lower case.
+            let prefix: String = text
+                .to_lowercase()
+                .chars()
+                .filter(|c| !matches!(c, '%' | '\\'))
+                .collect();
+            q = q.then(" AND (id = ? OR id IN (SELECT order_id FROM tickets WHERE seat_id = ?)");
+            q = q.bind(text).bind(text);
+            if !prefix.is_empty() {
+                q = q.then(" OR user_id IN (SELECT id FROM users WHERE email LIKE ?)");
+                q = q.bind(format!("{prefix}%"));
+            }
+            q = q.then(")");
+        }
+        q = q.then(" ORDER BY created_at DESC, id DESC");
+        if let Some(limit) = s.limit {
+            q = q.then(format!(" LIMIT {limit}"));
+        }
+        let rows = self.all(q).await?;
         self.with_tickets(rows).await
     }
 

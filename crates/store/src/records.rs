@@ -50,6 +50,37 @@ pub struct NewEvent {
     pub currency: String,
     /// When it was created.
     pub created_at: Timestamp,
+    /// Listed and sold at once, or a draft only admins see.
+    pub published: bool,
+}
+
+/// What an edit of an event changes in the event's own row.
+#[derive(Debug, Clone)]
+pub struct EventChange {
+    /// The event.
+    pub id: String,
+    /// Shown to buyers.
+    pub name: String,
+    /// When the event begins.
+    pub starts_at: Timestamp,
+    /// When holds are first accepted.
+    pub sale_opens_at: Timestamp,
+    /// The currency of every category.
+    pub currency: String,
+}
+
+/// A venue as the admin's list shows it, without its layout.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VenueSummary {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// When it was created.
+    #[sqlx(try_from = "i64")]
+    pub created_at: Timestamp,
+    /// How many events are sold in it.
+    pub events: i64,
 }
 
 /// An event with its venue, as listed and shown.
@@ -74,6 +105,17 @@ pub struct EventRecord {
     pub sale_opens_at: Timestamp,
     /// The currency of every category.
     pub currency: String,
+    /// 1 when listed and sold, 0 for a draft only admins see (see [`EventRecord::is_published`]).
+    pub published: i64,
+    /// Grows with every edit of the event: a catalogue that read an older one reads it again.
+    pub revision: i64,
+}
+
+impl EventRecord {
+    /// Whether buyers see the event.
+    pub fn is_published(&self) -> bool {
+        self.published != 0
+    }
 }
 
 /// A price category of one event.
@@ -347,4 +389,15 @@ pub struct SaleRecord<'a> {
     pub now: Timestamp,
     /// The confirmation to queue with the sale, when e-mail is on.
     pub mail: Option<&'a crate::NewMail>,
+}
+
+/// Which orders an admin looks for.
+#[derive(Debug, Clone, Default)]
+pub struct OrderSearch {
+    /// An order id, the start of a buyer's e-mail, or a seat id; every order when `None`.
+    pub text: Option<String>,
+    /// Only this event's orders.
+    pub event_id: Option<String>,
+    /// At most this many, newest first; all when `None`.
+    pub limit: Option<u32>,
 }

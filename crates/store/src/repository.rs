@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 
 use super::{
-    CategoryRecord, ClaimedMail, EventRecord, GateCheckins, HoldCounts, IdempotencyRecord,
-    LedgerEntry, MailOutcome, NewEvent, NewMail, OrderRecord, OrderStatus, PaymentRecord,
-    PaymentStatus, Repository, SaleRecord, StoreResult, StoredPayment, TicketRecord, UserRecord,
-    VenueRecord,
+    CategoryRecord, ClaimedMail, EventChange, EventRecord, GateCheckins, HoldCounts,
+    IdempotencyRecord, LedgerEntry, MailOutcome, NewEvent, NewMail, OrderRecord, OrderSearch,
+    OrderStatus, PaymentRecord, PaymentStatus, Repository, SaleRecord, StoreResult, StoredPayment,
+    TicketRecord, UserRecord, VenueRecord, VenueSummary,
     sql::{Dialect, SeatMove, Tx},
 };
 use boxoffice_domain::{
@@ -36,6 +36,18 @@ impl<D: Dialect> Repository for Tx<D> {
     async fn purge_sessions(&mut self, now: Timestamp) -> StoreResult<u64> { Tx::purge_sessions(self, now).await }
     async fn insert_venue(&mut self, venue: &VenueRecord) -> StoreResult<()> { Tx::insert_venue(self, venue).await }
     async fn venue_by_id(&mut self, venue_id: &str) -> StoreResult<Option<VenueRecord>> { Tx::venue_by_id(self, venue_id).await }
+    async fn search_orders(&mut self, search: &OrderSearch) -> StoreResult<Vec<OrderRecord>> { Tx::search_orders(self, search).await }
+    async fn users_by_ids(&mut self, user_ids: &[String]) -> StoreResult<Vec<UserRecord>> { Tx::users_by_ids(self, user_ids).await }
+    async fn users_with_roles(&mut self, roles: &[String]) -> StoreResult<Vec<UserRecord>> { Tx::users_with_roles(self, roles).await }
+    async fn venues(&mut self) -> StoreResult<Vec<VenueSummary>> { Tx::venues(self).await }
+    async fn event_revisions(&mut self) -> StoreResult<Vec<(String, i64)>> { Tx::event_revisions(self).await }
+    async fn lock_event(&mut self, event_id: &str) -> StoreResult<bool> { Tx::lock_event(self, event_id).await }
+    async fn update_event(&mut self, event: &EventChange) -> StoreResult<bool> { Tx::update_event(self, event).await }
+    async fn set_event_published(&mut self, event_id: &str, published: bool) -> StoreResult<bool> { Tx::set_event_published(self, event_id, published).await }
+    async fn update_category(&mut self, category: &CategoryRecord) -> StoreResult<()> { Tx::update_category(self, category).await }
+    async fn delete_categories(&mut self, event_id: &str, category_ids: &[String]) -> StoreResult<u64> { Tx::delete_categories(self, event_id, category_ids).await }
+    async fn move_free_seats(&mut self, event_id: &str, category_id: &str, seat_ids: &[String]) -> StoreResult<u64> { Tx::move_free_seats(self, event_id, category_id, seat_ids).await }
+    async fn taken_seats(&mut self, event_id: &str) -> StoreResult<Vec<(String, String)>> { Tx::taken_seats(self, event_id).await }
     async fn insert_event(&mut self, event: &NewEvent) -> StoreResult<()> { Tx::insert_event(self, event).await }
     async fn insert_category(&mut self, category: &CategoryRecord) -> StoreResult<()> { Tx::insert_category(self, category).await }
     async fn insert_seats(&mut self, event_id: &str, seats: &[(String, String)], now: Timestamp) -> StoreResult<()> { Tx::insert_seats(self, event_id, seats, now).await }

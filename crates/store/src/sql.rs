@@ -16,7 +16,7 @@ use sqlx::{
 
 use super::{
     CategoryRecord, Database, EventRecord, GateCheckins, PoolStats, Repository, StoreResult,
-    UserRecord, VenueRecord,
+    UserRecord, VenueRecord, VenueSummary,
     accounts::UserRow,
     catalogue::SeatRow,
     holds::{HoldCountsRow, HoldRow, LockedSeat},
@@ -39,6 +39,7 @@ macro_rules! migrations {
             (6, migration!($dialect, "0006_hold_caps_by_time.sql")),
             (7, migration!($dialect, "0007_outbox.sql")),
             (8, migration!($dialect, "0008_door.sql")),
+            (9, migration!($dialect, "0009_admin.sql")),
         ]
     };
 }
@@ -187,6 +188,7 @@ pub(super) trait Dialect:
     + Maps<LockedSeat>
     + Maps<UserRow>
     + Maps<VenueRecord>
+    + Maps<VenueSummary>
     + Maps<EventRecord>
     + Maps<CategoryRecord>
     + Maps<SeatRow>

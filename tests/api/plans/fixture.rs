@@ -104,6 +104,7 @@ impl Fixture {
             sale_opens_at: now,
             currency: "EUR".into(),
             created_at: now,
+            published: true,
         })
         .await
         .expect("insert the event");

@@ -43,6 +43,11 @@ pub struct LiveEvent {
     changes: broadcast::Sender<Arc<Vec<SeatStatus>>>,
     /// The seats best-available picks on this instance are trying to hold now.
     claims: Claims,
+    /// Batches seen that held seats, and that sold held ones: one a hold and one an order, as
+    /// each commit publishes its own batch (the organiser's holds per second and orders per
+    /// minute; a reconciliation that heals several lost batches at once counts as one).
+    holds_seen: AtomicU64,
+    sales_seen: AtomicU64,
 }
 
 /// The compact seat map of one version of an event's map (the JSON `GET …/seats?format=compact`
@@ -51,6 +56,8 @@ pub struct LiveEvent {
 pub struct CompactSnapshot {
     /// The version of the map it shows: a snapshot is rebuilt only when this moves on.
     pub(crate) generation: u64,
+    /// The layout document it names: an admin's edit of the prices makes a new one.
+    layout_hash: String,
     /// The JSON body, in every coding.
     pub body: Compressed,
     /// `{"type":"snapshot",…}`: the body with the frame's type first.
@@ -84,6 +91,8 @@ impl LiveEvent {
             layout_positions: OnceLock::new(),
             changes,
             claims: Claims::default(),
+            holds_seen: AtomicU64::new(0),
+            sales_seen: AtomicU64::new(0),
         }
     }
 
@@ -93,6 +102,7 @@ impl LiveEvent {
         let mut cached = self.compact.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = cached.as_ref()
             && c.generation == self.generation.load(Ordering::Acquire)
+            && c.layout_hash == order.layout_hash
         {
             return c.clone();
         }
@@ -130,6 +140,7 @@ impl LiveEvent {
         ));
         let built = Arc::new(CompactSnapshot {
             generation,
+            layout_hash: order.layout_hash.clone(),
             body: Compressed::new(json, Effort::Often),
             ws_text,
         });
@@ -201,6 +212,24 @@ impl LiveEvent {
         &self.claims
     }
 
+    /// How many holds and how many sales this instance has seen since it loaded the event.
+    pub fn moves_seen(&self) -> (u64, u64) {
+        (
+            self.holds_seen.load(Ordering::Relaxed),
+            self.sales_seen.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The sum of `value` over the sold seats.
+    pub fn sum_over_sold(&self, value: impl Fn(&str) -> i64) -> i64 {
+        let seats = self.seats.read().unwrap_or_else(|e| e.into_inner());
+        seats
+            .iter()
+            .filter(|s| s.state == SeatState::Sold)
+            .map(|s| value(&s.seat_id))
+            .sum()
+    }
+
     pub(crate) fn contains(&self, seat_id: &str) -> bool {
         self.index.contains_key(seat_id)
     }
@@ -224,10 +253,14 @@ impl LiveEvent {
     pub fn apply(&self, changes: Vec<SeatStatus>) -> usize {
         let applied: Vec<SeatStatus> = {
             let mut seats = self.seats.write().unwrap_or_else(|e| e.into_inner());
+            let (mut held, mut sold) = (false, false);
             let applied: Vec<SeatStatus> = changes
                 .into_iter()
                 .filter(|c| match self.index.get(&c.seat_id) {
                     Some(&i) if is_newer(c.version, Some(seats[i].version)) => {
+                        held |=
+                            seats[i].state == SeatState::Available && c.state == SeatState::Held;
+                        sold |= seats[i].state != SeatState::Sold && c.state == SeatState::Sold;
                         seats[i] = c.clone();
                         true
                     }
@@ -237,6 +270,10 @@ impl LiveEvent {
             if !applied.is_empty() {
                 self.generation.fetch_add(1, Ordering::AcqRel);
             }
+            self.holds_seen
+                .fetch_add(u64::from(held), Ordering::Relaxed);
+            self.sales_seen
+                .fetch_add(u64::from(sold), Ordering::Relaxed);
             applied
         };
         let n = applied.len();

@@ -1,5 +1,5 @@
-//! Administration of the catalogue over HTTP (role `admin`): creating venues and the events sold
-//! in them. The rules are [`boxoffice_app::catalog_admin`]'s.
+//! Administration of the catalogue over HTTP (role `admin`): creating and reading venues, and
+//! creating the events sold in them. The rules are [`boxoffice_app::catalog_admin`]'s.
 
 use std::collections::HashMap;
 
@@ -7,17 +7,20 @@ use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, State},
     http::{StatusCode, header},
-    routing::post,
+    routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
     ApiResult, AppState,
-    events::{EventResponse, detail, live_event},
-    extract::{AdminUser, ApiJson},
+    events::{EventResponse, any_live_event, detail},
+    extract::{AdminUser, ApiJson, ApiPath},
 };
-use boxoffice_app::catalog_admin::{self, NewEventRequest};
+use boxoffice_app::{
+    catalog_admin::{self, NewEventRequest},
+    catalog_edit,
+};
 use boxoffice_domain::{event_plan::CategoryInput, venue::Layout};
 
 /// Request bodies of these routes may carry a 50,000-seat layout (about 4 MB of JSON, twice that
@@ -27,8 +30,12 @@ pub(crate) const CATALOG_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin/venues", post(create_venue))
-        .route("/admin/events", post(create_event))
+        .route("/admin/venues", post(create_venue).get(list_venues))
+        .route("/admin/venues/{venue_id}", get(get_venue))
+        .route(
+            "/admin/events",
+            post(create_event).get(super::admin_events::list_events),
+        )
         .layer(DefaultBodyLimit::max(CATALOG_BODY_LIMIT))
 }
 
@@ -93,10 +100,15 @@ pub(crate) struct CreateEventRequest {
     pub categories: Vec<CategoryInput>,
     /// Seat id → category name, for every seat of the venue and nothing else.
     pub seat_categories: HashMap<String, String>,
+    /// `false` makes a draft that only admins see until it is published; listed and sold at
+    /// once when left out.
+    #[serde(default)]
+    pub published: Option<bool>,
 }
 
 /// Create an event in a venue, with its price categories and a category for every seat. It is
-/// listed, shown and sold at once, on every instance.
+/// listed, shown and sold at once, on every instance, unless it is made as a draft
+/// (`published: false`).
 #[utoipa::path(post, path = "/api/v1/admin/events", tag = "admin", request_body = CreateEventRequest,
     responses((status = 201, body = EventResponse, description = "the event as GET /api/v1/events/{event_id} shows it",
             headers(("Location" = String, description = "/api/v1/events/{event_id}"))),
@@ -121,11 +133,12 @@ pub(crate) async fn create_event(
         sale_opens_at: &body.sale_opens_at,
         categories: &body.categories,
         seat_categories: &body.seat_categories,
+        published: body.published.unwrap_or(true),
     };
     let event_id = catalog_admin::create_event(&state.app, new_event, admin.id()).await?;
     // Read back through the catalogue and the seat hub, as every later request will: the answer
     // is exactly what GET /events/{event_id} shows, and this instance has the event warm.
-    let (info, live) = live_event(&state, &event_id).await?;
+    let (info, live) = any_live_event(&state, &event_id).await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v1/events/{event_id}"))],
@@ -133,4 +146,60 @@ pub(crate) async fn create_event(
             event: detail(&info, &live, false),
         }),
     ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct VenueSummaryView {
+    pub id: String,
+    pub name: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// How many events are sold in it.
+    pub events: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct VenueList {
+    pub venues: Vec<VenueSummaryView>,
+}
+
+/// Every venue, newest first, without layouts (`GET /api/v1/admin/venues/{venue_id}` has it).
+#[utoipa::path(get, path = "/api/v1/admin/venues", tag = "admin",
+    responses((status = 200, body = VenueList), (status = 401), (status = 403)))]
+pub(crate) async fn list_venues(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> ApiResult<Json<VenueList>> {
+    let venues = catalog_edit::venues(&state.app).await?;
+    Ok(Json(VenueList {
+        venues: venues
+            .into_iter()
+            .map(|v| VenueSummaryView {
+                id: v.id,
+                name: v.name,
+                created_at: v.created_at.to_rfc3339(),
+                events: v.events.max(0) as u64,
+            })
+            .collect(),
+    }))
+}
+
+/// One venue with its layout.
+#[utoipa::path(get, path = "/api/v1/admin/venues/{venue_id}", tag = "admin",
+    params(("venue_id" = String, Path)),
+    responses((status = 200, body = VenueResponse), (status = 401), (status = 403), (status = 404)))]
+pub(crate) async fn get_venue(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiPath(venue_id): ApiPath<String>,
+) -> ApiResult<Json<VenueResponse>> {
+    let (record, layout) = catalog_edit::venue(&state.app, &venue_id).await?;
+    Ok(Json(VenueResponse {
+        venue: VenueView {
+            id: record.id,
+            name: record.name,
+            layout,
+            created_at: record.created_at.to_rfc3339(),
+        },
+    }))
 }

@@ -142,7 +142,7 @@ pub(crate) struct SeatsResponse {
     pub seats: Vec<SeatView>,
 }
 
-fn summary(info: &EventInfo, live: &LiveEvent) -> EventSummary {
+pub(crate) fn summary(info: &EventInfo, live: &LiveEvent) -> EventSummary {
     let counts = live.counts();
     let r = &info.record;
     EventSummary {
@@ -161,8 +161,28 @@ fn summary(info: &EventInfo, live: &LiveEvent) -> EventSummary {
     }
 }
 
-/// The event and its live seat states, or 404.
+/// The event as buyers may see it: 404 for a draft, as for an event that does not exist.
+pub(crate) async fn published_event(state: &AppState, event_id: &str) -> ApiResult<Arc<EventInfo>> {
+    state
+        .app
+        .catalog
+        .event(event_id)
+        .await?
+        .filter(|info| info.record.is_published())
+        .ok_or_else(|| ApiError::not_found("Event"))
+}
+
+/// The published event and its live seat states, or 404.
 pub(crate) async fn live_event(
+    state: &AppState,
+    event_id: &str,
+) -> ApiResult<(Arc<EventInfo>, Arc<LiveEvent>)> {
+    published_event(state, event_id).await?;
+    any_live_event(state, event_id).await
+}
+
+/// The event, published or not, and its live seat states, or 404: for admins.
+pub(crate) async fn any_live_event(
     state: &AppState,
     event_id: &str,
 ) -> ApiResult<(Arc<EventInfo>, Arc<LiveEvent>)> {
@@ -181,11 +201,14 @@ pub(crate) async fn live_event(
     Ok((info, live))
 }
 
-/// All events, soonest first.
+/// All published events, soonest first.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", responses((status = 200, body = EventList)))]
 pub(crate) async fn list_events(State(state): State<AppState>) -> ApiResult<Json<EventList>> {
     let mut events = Vec::new();
     for info in state.app.catalog.all().await? {
+        if !info.record.is_published() {
+            continue;
+        }
         if let Some(live) = state.app.hub.live(&info.record.id).await? {
             events.push(summary(&info, &live));
         }
@@ -235,12 +258,7 @@ pub(crate) async fn get_layout(
     ApiPath((event_id, hash)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let info = state
-        .app
-        .catalog
-        .event(&event_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Event"))?;
+    let info = published_event(&state, &event_id).await?;
     if hash != info.layout_document.hash {
         return Err(ApiError::not_found("Layout"));
     }
@@ -304,6 +322,7 @@ pub(crate) async fn get_seats(
             "application/json",
         ));
     }
+    published_event(&state, &event_id).await?;
     let live = state
         .app
         .hub
@@ -327,6 +346,7 @@ pub(crate) async fn get_my_seats(
     ApiPath(event_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<Json<SeatsResponse>> {
+    published_event(&state, &event_id).await?;
     let live = state
         .app
         .hub

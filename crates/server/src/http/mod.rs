@@ -4,6 +4,8 @@
 pub(crate) mod address_seats;
 pub(crate) mod admin;
 pub(crate) mod admin_catalog;
+pub(crate) mod admin_events;
+pub(crate) mod admin_orders;
 pub(crate) mod auth;
 pub(crate) mod checkin;
 pub(crate) mod checkout;
@@ -64,6 +66,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(orders::router())
         .merge(admin::router())
         .merge(admin_catalog::router())
+        .merge(admin_events::router())
+        .merge(admin_orders::router())
         .merge(payments::router())
         .merge(checkin::router())
         .merge(queue::router())

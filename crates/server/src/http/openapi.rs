@@ -7,8 +7,8 @@ use utoipa::{
 };
 
 use super::{
-    admin, admin_catalog, auth, checkin, checkout, events, holds, ops, orders, payments, queue,
-    stream,
+    admin, admin_catalog, admin_events, admin_orders, auth, checkin, checkout, events, holds, ops,
+    orders, payments, queue, stream,
 };
 
 #[derive(OpenApi)]
@@ -23,6 +23,11 @@ use super::{
         holds::create_hold, holds::get_hold, holds::release_hold, checkout::checkout,
         orders::list_orders, orders::get_order, orders::get_ticket, orders::ticket_qr,
         admin_catalog::create_venue, admin_catalog::create_event,
+        admin_catalog::list_venues, admin_catalog::get_venue,
+        admin_events::list_events, admin_events::get_event, admin_events::update_event,
+        admin_events::set_published,
+        admin_orders::search_orders, admin_orders::get_order, admin_orders::orders_csv,
+        admin_orders::attendees_csv, admin_orders::list_people,
         admin::refund_order, admin::sales_report, admin::set_role,
         checkin::check_in, checkin::check_in_batch, checkin::door_key, checkin::checkin_counts,
         payments::get_payment, payments::get_provider, payments::webhook,

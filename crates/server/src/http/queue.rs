@@ -55,12 +55,7 @@ pub(crate) async fn join_queue(
     user: CurrentUser,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    state
-        .app
-        .catalog
-        .event(&event_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Event"))?;
+    super::events::published_event(&state, &event_id).await?;
     let place = state
         .app
         .waiting_room

@@ -31,10 +31,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::{
     ApiError, ApiResult, AppState,
     events::SeatFormat,
-    extract::{ApiPath, MaybeUser},
+    extract::{ApiPath, MaybeUser, query_param},
 };
 use boxoffice_app::realtime::{FeedItem, LiveEvent, SeatFeed};
-use boxoffice_domain::seat::SeatView;
+use boxoffice_domain::{account::Role, seat::SeatView};
 
 /// Past this many open streams per instance new ones get 503: the load balancer sends them to
 /// another instance.
@@ -120,6 +120,15 @@ async fn open(state: &AppState, event_id: &str, uri: &Uri, user: MaybeUser) -> A
             .retry_after(1));
     }
     let format = SeatFormat::of(uri)?;
+    // A draft's map is for admins only (the organiser's dashboard); to anyone else it does not exist.
+    let is_admin = user.0.as_ref().is_some_and(|u| u.role == Role::Admin);
+    let info = state
+        .app
+        .catalog
+        .event(event_id)
+        .await?
+        .filter(|info| is_admin || info.record.is_published())
+        .ok_or_else(|| ApiError::not_found("Event"))?;
     let live: Arc<LiveEvent> = state
         .app
         .hub
@@ -129,36 +138,52 @@ async fn open(state: &AppState, event_id: &str, uri: &Uri, user: MaybeUser) -> A
     let feed = SeatFeed::new(live, user.0.map(|u| u.id), state.shutdown.clone());
     Ok(match format {
         SeatFormat::Full => feed,
-        SeatFormat::Compact => {
-            let info = state
-                .app
-                .catalog
-                .event(event_id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("Event"))?;
-            feed.compact(info.seat_order.clone())
-        }
+        SeatFormat::Compact => feed.compact(info.seat_order.clone()),
     })
 }
 
 /// Server-Sent Events: `snapshot`, then `seats` events; `reconnect` when the server drains.
 #[utoipa::path(get, path = "/api/v1/events/{event_id}/stream", tag = "events",
-    params(("event_id" = String, Path), ("format" = Option<String>, Query, description = "`full` (the default) or `compact`")),
-    responses((status = 200, content_type = "text/event-stream", description = "event: snapshot (the /seats body), then event: seats with {changes: [{id, state, version}]}. With format=compact the snapshot is the compact map (the …/seats?format=compact body with \"type\": \"snapshot\"), then event: mine {type: mine, seats: [{id, state, version, mine}]} when the caller has seats"), (status = 404), (status = 422)))]
+    params(("event_id" = String, Path), ("format" = Option<String>, Query, description = "`full` (the default) or `compact`"),
+        ("sales" = Option<String>, Query, description = "`1` (admins only): also an event `sales` every second with the sale's figures from memory (LiveSales: seat counts, revenue_cents net of refunds, holds_seen, sales_seen, queue_length)")),
+    responses((status = 200, content_type = "text/event-stream", description = "event: snapshot (the /seats body), then event: seats with {changes: [{id, state, version}]}. With format=compact the snapshot is the compact map (the …/seats?format=compact body with \"type\": \"snapshot\"), then event: mine {type: mine, seats: [{id, state, version, mine}]} when the caller has seats"),
+        (status = 401, description = "sales=1 without signing in"), (status = 403, description = "sales=1 for anyone but an admin"), (status = 404), (status = 422)))]
 pub(crate) async fn sse(
     State(state): State<AppState>,
     ApiPath(event_id): ApiPath<String>,
     user: MaybeUser,
     uri: Uri,
 ) -> ApiResult<Response> {
+    let sales = query_param(&uri, "sales") == Some("1");
+    if sales {
+        // The organiser's dashboard only: 401 or 403 like any admin route.
+        let caller = user
+            .0
+            .as_ref()
+            .ok_or_else(|| ApiError::of(ErrorCode::Unauthorized))?;
+        if caller.role != Role::Admin {
+            return Err(ApiError::of(ErrorCode::Forbidden));
+        }
+    }
     let mut feed = open(&state, &event_id, &uri, user).await?;
     let slot = StreamSlot::take(&state)?;
     let (tx, rx) = mpsc::channel::<Result<Event, std::convert::Infallible>>(4);
     tokio::spawn(async move {
         let _slot = slot;
-        while let Some(item) = feed.next().await {
-            let (name, data) = payload(&event_id, &item);
-            let event = Event::default().event(name).data(data.as_str());
+        let mut tick = tokio::time::interval(SALES_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let event = tokio::select! {
+                item = feed.next() => {
+                    let Some(item) = item else { break };
+                    let (name, data) = payload(&event_id, &item);
+                    Event::default().event(name).data(data.as_str())
+                }
+                _ = tick.tick(), if sales => {
+                    let Some(figures) = sales_figures(&state, &event_id).await else { continue };
+                    Event::default().event("sales").data(figures)
+                }
+            };
             match tokio::time::timeout(SEND_TIMEOUT, tx.send(Ok(event))).await {
                 Ok(Ok(())) => {}
                 _ => break, // the client went away or stopped reading
@@ -168,6 +193,27 @@ pub(crate) async fn sse(
     Ok(Sse::new(ReceiverStream::new(rx))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
+}
+
+/// How often the organiser's dashboard gets the sale's figures.
+const SALES_EVERY: Duration = Duration::from_secs(1);
+
+/// The `sales` frame: `{"type": "sales", …LiveSales}`, from this instance's memory.
+async fn sales_figures(state: &AppState, event_id: &str) -> Option<String> {
+    let info = state.app.catalog.event(event_id).await.ok()??;
+    let live = state.app.hub.live(event_id).await.ok()??;
+    let figures = boxoffice_app::sales::live_sales(&state.app, &info, &live);
+    #[derive(Serialize)]
+    struct SalesFrame<'a> {
+        r#type: &'static str,
+        #[serde(flatten)]
+        figures: &'a boxoffice_app::sales::LiveSales,
+    }
+    serde_json::to_string(&SalesFrame {
+        r#type: "sales",
+        figures: &figures,
+    })
+    .ok()
 }
 
 /// WebSocket: the same payloads as text frames, `{"type": "snapshot", …}` then `{"type": "seats", …}`.

@@ -35,6 +35,7 @@ const routes = [
   [/^\/tickets$/, ticketsPage],
   [/^\/login$/, loginPage],
   [/^\/door$/, lazyView(() => import('./door/page.js'), 'doorPage')],
+  [/^\/admin\/?(.*)$/, lazyView(() => import('./admin/index.js'), 'adminPage'), ['rest']],
 ];
 
 const app = {
@@ -142,6 +143,7 @@ function refreshHeader() {
         h('span', { class: 'avatar', 'aria-hidden': 'true', text: initials(user.name || user.email) }),
         h('span', { class: 'user-name', 'data-testid': 'signed-in-user', text: user.name || user.email }),
       ),
+      user.role === 'admin' ? h('a', { class: 'btn ghost small', href: '#/admin', 'data-testid': 'admin-link', text: 'Organiser' }) : null,
       h('button', { type: 'button', class: 'btn ghost small', onclick: signOut }, 'Sign out'),
     );
   } else {
