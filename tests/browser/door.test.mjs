@@ -17,6 +17,7 @@ before(async () => {
   h.allowConsoleNoise(/ERR_INTERNET_DISCONNECTED|status of 404/);
   state.buyer = await h.browser('buyer');
   state.staff = await h.browser('staff', PHONE);
+  state.admin = await h.browser('admin');
 });
 
 after(() => h.stop());
@@ -79,13 +80,23 @@ test('a buyer buys two tickets and finds no door page', async () => {
   assert.deepEqual(await accessibilityViolations(page), []);
 });
 
-test('staff check tickets in online: green, then amber, and red for a forgery', async () => {
+test('an organiser makes door staff, who check tickets in online: green, then amber, and red for a forgery', async () => {
   const page = state.staff;
   const registered = await call('/auth/register', { method: 'POST', body: STAFF });
   assert.equal(registered.status, 201, JSON.stringify(registered.body));
-  const admin = await signIn(ADMIN);
-  const role = await call('/admin/users/role', { method: 'PUT', token: admin, body: { email: STAFF.email, role: 'staff' } });
-  assert.equal(role.status, 200, JSON.stringify(role.body));
+  // The organiser makes them door staff in the app's People page, as a box office would.
+  const admin = state.admin;
+  await admin.goto(`${h.baseUrl}/#/login`);
+  await admin.locator(tid('login-email')).fill(ADMIN.email);
+  await admin.locator(tid('login-password')).fill(ADMIN.password);
+  await admin.locator(tid('login-submit')).click();
+  await admin.locator(tid('signed-in-user')).waitFor({ timeout: 15_000 });
+  await admin.goto(`${h.baseUrl}/#/admin/people`);
+  await admin.locator(tid('staff-email')).fill(STAFF.email);
+  await admin.locator(tid('make-staff')).click();
+  const row = admin.locator(`${tid('people')} tr[data-email="${STAFF.email}"]`);
+  await row.waitFor({ timeout: 10_000 });
+  assert.match(await row.textContent(), /Door staff/);
   state.staffToken = await signIn(STAFF);
 
   await page.goto(`${h.baseUrl}/#/login`);
@@ -93,6 +104,8 @@ test('staff check tickets in online: green, then amber, and red for a forgery', 
   await page.locator(tid('login-password')).fill(STAFF.password);
   await page.locator(tid('login-submit')).click();
   await page.locator(tid('signed-in-user')).waitFor({ timeout: 15_000 });
+  // The header holds the name and the buttons, nothing else (it once showed a stray "null").
+  assert.equal((await page.locator('#account').innerText()).replace(/\s+/g, ' ').trim(), 'SS Sam Staff Sign out');
   await page.locator(tid('door-link')).click();
   await page.locator(`${tid('door-offline-ready')}[data-ready="true"]`).waitFor({ timeout: 10_000 });
   assert.equal(await page.locator(tid('door-event')).inputValue(), state.eventId);

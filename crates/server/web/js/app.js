@@ -138,14 +138,15 @@ function refreshHeader() {
   showDoorLink(user);
   if (user) {
     storeHint(true);
-    account.replaceChildren(
+    // replaceChildren would write a null as the text "null": only what is there goes in.
+    account.replaceChildren(...[
       h('span', { class: 'user', title: `Signed in as ${user.email}` },
         h('span', { class: 'avatar', 'aria-hidden': 'true', text: initials(user.name || user.email) }),
         h('span', { class: 'user-name', 'data-testid': 'signed-in-user', text: user.name || user.email }),
       ),
       user.role === 'admin' ? h('a', { class: 'btn ghost small', href: '#/admin', 'data-testid': 'admin-link', text: 'Organiser' }) : null,
       h('button', { type: 'button', class: 'btn ghost small', onclick: signOut }, 'Sign out'),
-    );
+    ].filter(Boolean));
   } else {
     account.replaceChildren(h('a', { class: 'btn ghost small', href: '#/login', text: 'Sign in' }));
   }
