@@ -23,7 +23,15 @@ const MIGRATIONS: &[(i64, &str)] = &migrations!("postgres");
 const MIGRATION_LOCK: i64 = 0x626f_786f_6666_6963; // "boxoffic"
 
 pub(super) async fn connect(url: &str, pool_size: u32) -> StoreResult<Pools<Postgres>> {
-    let options = PgConnectOptions::from_str(url)?.application_name("boxoffice");
+    // Every statement on the purchase paths addresses its rows by key, so one generic plan per
+    // connection serves them all. Left to choose, PostgreSQL plans the seat updates afresh on
+    // every call (their array parameters make a custom plan look cheaper): in the purchase
+    // benchmark, planning was over a quarter of the time spent in statements (pg_stat_statements,
+    // BENCHMARKS.md section l). The plan regression test
+    // (`tests/api/plans.rs`) holds every such statement to a few rows under generic plans too.
+    let options = PgConnectOptions::from_str(url)?
+        .application_name("boxoffice")
+        .options([("plan_cache_mode", "force_generic_plan")]);
     let pool = pool_options(pool_size.max(1))
         .connect_with(options.clone())
         .await?;

@@ -483,11 +483,28 @@ impl<D: SqlxDatabase> Pools<D> {
     }
 }
 
+/// A pooled connection idle for longer than this is pinged before it is handed out.
+const PING_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The options every pool starts from: `connections` at most, and a generous wait for one.
+///
+/// sqlx pings every connection it hands out by default: a round trip of its own before each
+/// transaction, three per purchase. Only a connection that sat idle is pinged here. One in use
+/// within the last second is all but certainly alive, and if the database went away in that
+/// second, its first statement fails as the ping would have, and the connection is dropped.
 pub(super) fn pool_options<D: SqlxDatabase>(connections: u32) -> PoolOptions<D> {
     PoolOptions::new()
         .max_connections(connections)
         .acquire_timeout(std::time::Duration::from_secs(30))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 async fn transaction<D: Dialect>(
