@@ -9,10 +9,12 @@ mod administration;
 pub mod audit;
 mod catalogue;
 mod editing;
+mod error;
 mod holds;
 mod mysql;
 mod orders;
 mod outbox;
+mod params;
 mod payments;
 mod postgres;
 mod records;
@@ -21,60 +23,14 @@ mod sqlite;
 
 use async_trait::async_trait;
 
+use error::corrupt;
+
+pub use error::{StoreError, StoreResult};
 pub use holds::HoldCounts;
 pub use outbox::{ClaimedMail, MailKind, MailOutcome, NewMail};
 pub use records::*;
 
 use boxoffice_domain::{hold::Hold, seat::SeatStatus, time::Timestamp};
-
-/// Why a store call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A uniqueness or check constraint refused the write: the caller maps it to 409.
-    #[error("constraint violated: {0}")]
-    Conflict(String),
-    /// The database chose this transaction as a deadlock or serialization victim: nothing was
-    /// written, and the same request may simply be tried again.
-    #[error("transaction aborted by the database, safe to retry: {0}")]
-    Retryable(String),
-    /// A row holds a value this version cannot read: a bug, or a write from elsewhere.
-    #[error("stored data is not what this version expects: {0}")]
-    Corrupt(String),
-    /// The URL names no dialect we speak.
-    #[error("unsupported database URL: {0}")]
-    UnsupportedUrl(String),
-    /// Anything else the database or the driver reported.
-    #[error(transparent)]
-    Database(sqlx::Error),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e
-            && (db.is_unique_violation() || db.is_check_violation())
-        {
-            return StoreError::Conflict(db.constraint().unwrap_or(db.message()).to_owned());
-        }
-        if let sqlx::Error::Database(db) = &e
-            && db
-                .code()
-                .is_some_and(|c| RETRYABLE_CODES.contains(&c.as_ref()))
-        {
-            return StoreError::Retryable(db.message().to_owned());
-        }
-        StoreError::Database(e)
-    }
-}
-
-/// PostgreSQL serialization failure and deadlock; MySQL/MariaDB deadlock and lock wait timeout.
-const RETRYABLE_CODES: &[&str] = &["40001", "40P01", "1213", "1205"];
-
-/// What every store call returns.
-pub type StoreResult<T> = Result<T, StoreError>;
-
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {value:?}"))
-}
 
 /// The connection pools of one database, whatever its dialect.
 #[async_trait]

@@ -22,6 +22,7 @@ use super::{
     holds::{HoldCountsRow, HoldRow, LockedSeat},
     orders::{OrderRow, TicketRow},
     outbox::MailRow,
+    params::Param,
     payments::{IdempotencyRow, PaymentRow},
     waiting,
 };
@@ -63,33 +64,6 @@ where
         q.push_bind(value);
     }
 }
-
-/// A value as it is bound: owned, so that every dialect binds the same few types.
-pub(super) trait Param {
-    type Owned;
-    fn owned(self) -> Self::Owned;
-}
-
-impl<T: ?Sized + ToOwned> Param for &T {
-    type Owned = T::Owned;
-    fn owned(self) -> T::Owned {
-        self.to_owned()
-    }
-}
-
-/// Owned values bind as they are.
-macro_rules! owned_params {
-    ($($t:ty),*) => {$(
-        impl Param for $t {
-            type Owned = $t;
-            fn owned(self) -> $t {
-                self
-            }
-        }
-    )*};
-}
-
-owned_params!(String, Option<String>, i64, bool);
 
 /// A row type that can be read from this database's rows.
 pub(super) trait Maps<T>: SqlxDatabase {
