@@ -48,3 +48,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:?}"))
 }
+
+/// An id read back from the database, as its type (`parse` is the type's own). Every id stored
+/// was made or checked by this server before it was written, so one that does not parse is
+/// corrupt, and is reported as such rather than passed on as text.
+pub(crate) fn stored_id<T>(parse: fn(&str) -> Option<T>, value: String) -> StoreResult<T> {
+    parse(&value).ok_or_else(|| corrupt("id", &value))
+}

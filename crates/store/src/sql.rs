@@ -26,7 +26,10 @@ use super::{
     payments::{IdempotencyRow, PaymentRow},
     waiting,
 };
-use boxoffice_domain::time::Timestamp;
+use boxoffice_domain::{
+    ids::{EventId, HoldId},
+    time::Timestamp,
+};
 
 /// The numbered migrations of `migrations/<dialect>/`, each dialect's own SQL.
 macro_rules! migrations {
@@ -226,23 +229,29 @@ pub(super) trait Dialect:
         ("INSERT INTO", format!(" ON CONFLICT ({key}) DO NOTHING"))
     }
 
-    /// `column` is one of `ids`, in one placeholder per id; an empty list matches nothing.
-    fn push_in(q: &mut QueryBuilder<Self>, column: &str, ids: &[String]) {
+    /// `column` is one of `ids` (texts or typed ids), in one placeholder per id; an empty list
+    /// matches nothing.
+    fn push_in<T: AsRef<str>>(q: &mut QueryBuilder<Self>, column: &str, ids: &[T]) {
         q.push(format_args!("{column} IN ("));
         if ids.is_empty() {
             q.push("NULL");
         }
         for (i, id) in ids.iter().enumerate() {
             q.push(if i == 0 { "" } else { ", " });
-            <Self as Bind<String>>::bind(q, id.clone());
+            <Self as Bind<String>>::bind(q, id.as_ref().to_owned());
         }
         q.push(")");
     }
 
     /// The event's seats `seat_ids`, columns prefixed with `alias`.
-    fn push_seats(q: &mut QueryBuilder<Self>, alias: &str, event_id: &str, seat_ids: &[String]) {
+    fn push_seats(
+        q: &mut QueryBuilder<Self>,
+        alias: &str,
+        event_id: &EventId,
+        seat_ids: &[String],
+    ) {
         q.push(format_args!("{alias}event_id = "));
-        <Self as Bind<String>>::bind(q, event_id.to_owned());
+        <Self as Bind<String>>::bind(q, event_id.as_str().to_owned());
         q.push(" AND ");
         Self::push_in(q, &format!("{alias}id"), seat_ids);
     }
@@ -253,16 +262,16 @@ pub(super) trait Dialect:
     /// The rows of `hold_seats` for a new hold, from `VALUES` onwards or as a `SELECT`.
     fn push_hold_seats(
         q: &mut QueryBuilder<Self>,
-        hold_id: &str,
-        event_id: &str,
+        hold_id: &HoldId,
+        event_id: &EventId,
         seats: &[String],
     ) {
         q.push("VALUES ");
         for (i, seat_id) in seats.iter().enumerate() {
             q.push(if i == 0 { "(" } else { ", (" });
-            <Self as Bind<String>>::bind(q, hold_id.to_owned());
+            <Self as Bind<String>>::bind(q, hold_id.as_str().to_owned());
             q.push(", ");
-            <Self as Bind<String>>::bind(q, event_id.to_owned());
+            <Self as Bind<String>>::bind(q, event_id.as_str().to_owned());
             q.push(", ");
             <Self as Bind<String>>::bind(q, seat_id.clone());
             q.push(")");
@@ -320,14 +329,14 @@ impl<D: Dialect> Sql<D> {
     }
 
     /// `column` is one of `ids`.
-    pub(crate) fn list(mut self, column: &str, ids: &[String]) -> Self {
+    pub(crate) fn list<T: AsRef<str>>(mut self, column: &str, ids: &[T]) -> Self {
         self.flush();
         D::push_in(&mut self.built, column, ids);
         self
     }
 
     /// The event's seats `seat_ids` (see [`Dialect::push_seats`]).
-    pub(crate) fn seats(mut self, alias: &str, event_id: &str, seat_ids: &[String]) -> Self {
+    pub(crate) fn seats(mut self, alias: &str, event_id: &EventId, seat_ids: &[String]) -> Self {
         self.flush();
         D::push_seats(&mut self.built, alias, event_id, seat_ids);
         self
