@@ -421,7 +421,8 @@ async fn a_refusal_for_a_seat_the_map_shows_taken_does_not_wait_for_a_connection
     assert_eq!(carl.get("/api/v1/me").await.status(), StatusCode::OK);
     let db = boxoffice_store::connect(&app.db_url, 1).await.unwrap();
     let mut lock = db.begin().await.unwrap();
-    lock.lock_user(&carl.user_id).await.unwrap();
+    let carl_id = boxoffice_domain::ids::UserId::parse(&carl.user_id).expect("a user id");
+    lock.lock_user(&carl_id).await.unwrap();
     let blocked = tokio::spawn(async move { carl.hold(&["E-5"]).await.status() });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!blocked.is_finished(), "the sale waits on the lock");

@@ -9,7 +9,7 @@ use crate::{
 };
 use boxoffice_domain::{
     account::{DisplayName, Email, Password, Role},
-    new_id,
+    ids::UserId,
     time::Timestamp,
 };
 use boxoffice_store::{StoreError, UserRecord};
@@ -24,7 +24,7 @@ pub async fn register(app: &App, email: &str, password: &str, name: &str) -> App
     let name = DisplayName::parse(name)?;
     let password_hash = app.hasher.hash(&password).await.map_err(hashing_failed)?;
     let user = UserRecord {
-        id: new_id(),
+        id: UserId::generate(),
         email: email.as_str().to_owned(),
         name: name.as_str().to_owned(),
         role: Role::Buyer,

@@ -4,7 +4,11 @@
 use std::{collections::HashMap, sync::Arc};
 
 use crate::{App, AppError, AppResult, catalog::EventInfo};
-use boxoffice_domain::{account::Role, venue_rules::is_well_formed_id};
+use boxoffice_domain::{
+    account::Role,
+    ids::{OrderId, UserId},
+    venue_rules::is_well_formed_id,
+};
 use boxoffice_store::{OrderRecord, OrderSearch, UserRecord};
 
 /// How many orders a search answers at most: enough to scan by eye; the export has them all.
@@ -21,11 +25,11 @@ pub struct BuyerOrder {
 }
 
 async fn with_buyers(app: &App, orders: Vec<OrderRecord>) -> AppResult<Vec<BuyerOrder>> {
-    let mut ids: Vec<String> = orders.iter().map(|o| o.user_id.clone()).collect();
+    let mut ids: Vec<UserId> = orders.iter().map(|o| o.user_id.clone()).collect();
     ids.sort_unstable();
     ids.dedup();
     let mut tx = app.db.read().await?;
-    let users: HashMap<String, UserRecord> = tx
+    let users: HashMap<UserId, UserRecord> = tx
         .users_by_ids(&ids)
         .await?
         .into_iter()
@@ -64,9 +68,9 @@ pub async fn search(app: &App, text: &str, event_id: Option<&str>) -> AppResult<
 
 /// One order with its buyer; 404 when there is none.
 pub async fn order(app: &App, order_id: &str) -> AppResult<BuyerOrder> {
-    let order = if is_well_formed_id(order_id) {
+    let order = if let Some(order_id) = OrderId::parse(order_id) {
         let mut tx = app.db.read().await?;
-        let order = tx.order_by_id(order_id).await?;
+        let order = tx.order_by_id(&order_id).await?;
         tx.commit().await?;
         order
     } else {

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use crate::compress::{Compressed, Effort, content_tag};
 use boxoffice_domain::{
     compact_seats::SeatOrder,
+    ids::EventId,
     money::Price,
     time::Timestamp,
     venue::{Layout, SeatPlace},
@@ -25,6 +26,8 @@ use boxoffice_store::{CategoryRecord, Database, EventRecord, StoreError, StoreRe
 /// Everything about an event that is fixed once it is published.
 #[derive(Debug)]
 pub struct EventInfo {
+    /// The event's id: the record's, typed.
+    pub id: EventId,
     /// The event as stored: its id, name, venue, and when its sale opens and it starts.
     pub record: EventRecord,
     /// Its price categories, each with its price.
@@ -121,6 +124,7 @@ struct LayoutCategory<'a> {
 
 impl EventInfo {
     pub(crate) fn build(
+        id: EventId,
         record: EventRecord,
         categories: Vec<CategoryRecord>,
         seat_categories: Vec<(String, String)>,
@@ -173,6 +177,7 @@ impl EventInfo {
             seat_ids: layout.seats().map(|(_, _, s)| s.id.clone()).collect(),
         });
         Ok(EventInfo {
+            id,
             record,
             categories,
             layout,
@@ -266,8 +271,13 @@ impl Catalog {
     }
 
     /// The event, from memory after its first read; `None` if it does not exist (and then
-    /// nothing is kept, so an event created meanwhile is found next time).
-    pub async fn event(&self, event_id: &str) -> StoreResult<Option<Arc<EventInfo>>> {
+    /// nothing is kept, so an event created meanwhile is found next time). `event_id` is an
+    /// [`EventId`] or the text of one: text that is not a well-formed id names no event.
+    pub async fn event(
+        &self,
+        event_id: &(impl AsRef<str> + ?Sized),
+    ) -> StoreResult<Option<Arc<EventInfo>>> {
+        let event_id = event_id.as_ref();
         if let Some(e) = self
             .events
             .read()
@@ -276,14 +286,17 @@ impl Catalog {
         {
             return Ok(Some(e.clone()));
         }
-        let mut tx = self.db.read().await?;
-        let Some(record) = tx.event_by_id(event_id).await? else {
+        let Some(id) = EventId::parse(event_id) else {
             return Ok(None);
         };
-        let categories = tx.categories_of(event_id).await?;
-        let seat_categories = tx.seat_categories(event_id).await?;
+        let mut tx = self.db.read().await?;
+        let Some(record) = tx.event_by_id(&id).await? else {
+            return Ok(None);
+        };
+        let categories = tx.categories_of(&id).await?;
+        let seat_categories = tx.seat_categories(&id).await?;
         tx.commit().await?;
-        let info = Arc::new(EventInfo::build(record, categories, seat_categories)?);
+        let info = Arc::new(EventInfo::build(id, record, categories, seat_categories)?);
         // Compress the layout now, in the background: the page asks for it right after the
         // event, and the crowd of an opening should find it ready.
         let warm = info.clone();

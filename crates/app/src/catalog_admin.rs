@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::{App, AppError, AppResult, ErrorCode};
 use boxoffice_domain::{
     event_plan::{CategoryInput, EventPlan},
+    ids::EventId,
     new_id,
     time::Timestamp,
     venue::Layout,
@@ -58,7 +59,7 @@ pub struct NewEventRequest<'a> {
 
 /// Stores an event with its categories and every seat's category, in one transaction. Returns
 /// the new event's id. `by` names the admin, for the log.
-pub async fn create_event(app: &App, request: NewEventRequest<'_>, by: &str) -> AppResult<String> {
+pub async fn create_event(app: &App, request: NewEventRequest<'_>, by: &str) -> AppResult<EventId> {
     let now = Timestamp::now();
     let plan = EventPlan::parse(
         request.name,
@@ -84,14 +85,14 @@ pub async fn create_event(app: &App, request: NewEventRequest<'_>, by: &str) -> 
         .map_err(|e| AppError::internal(anyhow::anyhow!("layout of venue {}: {e}", venue.id)))?;
     let seats = plan.assign_seats(&layout, request.seat_categories)?;
 
-    let event_id = new_id();
+    let event_id = EventId::generate();
     let categories: Vec<CategoryRecord> = plan
         .categories
         .iter()
         .enumerate()
         .map(|(position, c)| CategoryRecord {
             id: new_id(),
-            event_id: event_id.clone(),
+            event_id: event_id.to_string(),
             name: c.name.clone(),
             price_cents: c.price_cents,
             currency: plan.currency.clone(),
@@ -122,7 +123,7 @@ pub async fn create_event(app: &App, request: NewEventRequest<'_>, by: &str) -> 
     tx.insert_seats(&event_id, &seats, now).await?;
     tx.commit().await?;
     tracing::info!(
-        event_id,
+        event_id = %event_id,
         venue_id = %venue.id,
         seats = seats.len(),
         stored_ms = started.elapsed().as_millis() as u64,

@@ -14,6 +14,7 @@ use crate::{App, AppError, AppResult, ErrorCode};
 use boxoffice_domain::{
     event_edit::{StoredCategory, match_categories, repriced_taken_seats},
     event_plan::{CategoryInput, EventPlan},
+    ids::EventId,
     new_id,
     time::Timestamp,
     venue::Layout,
@@ -73,7 +74,7 @@ fn seats_taken(seats: &[String]) -> AppError {
 /// event. Every instance's catalogue shows the change within its refresh; this one at once.
 pub async fn update_event(
     app: &App,
-    event_id: &str,
+    event_id: &EventId,
     edit: EventEdit<'_>,
     by: &str,
 ) -> AppResult<()> {
@@ -130,7 +131,7 @@ pub async fn update_event(
         .enumerate()
         .map(|(position, (c, old))| CategoryRecord {
             id: old.map_or_else(new_id, |i| stored[i].id.clone()),
-            event_id: event_id.to_owned(),
+            event_id: event_id.to_string(),
             name: c.name.clone(),
             price_cents: c.price_cents,
             currency: plan.currency.clone(),
@@ -177,7 +178,7 @@ pub async fn update_event(
         .collect();
     tx.delete_categories(event_id, &dropped).await?;
     tx.update_event(&EventChange {
-        id: event_id.to_owned(),
+        id: event_id.clone(),
         name: plan.name.clone(),
         starts_at: plan.starts_at,
         sale_opens_at: plan.sale_opens_at,
@@ -185,10 +186,10 @@ pub async fn update_event(
     })
     .await?;
     tx.commit().await?;
-    app.catalog.forget(event_id);
+    app.catalog.forget(event_id.as_str());
     let moved: usize = moves.iter().map(Vec::len).sum();
     tracing::info!(
-        event_id,
+        event_id = %event_id,
         seats_moved = moved,
         categories = categories.len(),
         by = by,
@@ -199,19 +200,19 @@ pub async fn update_event(
 
 /// Publishes an event (buyers see it and may buy) or makes it a draft again (hidden from
 /// buyers; their holds and orders stay as they are). 404 for an unknown event.
-pub async fn set_published(app: &App, event_id: &str, published: bool, by: &str) -> AppResult<()> {
-    let found = if is_well_formed_id(event_id) {
-        let mut tx = app.db.begin().await?;
-        let found = tx.set_event_published(event_id, published).await?;
-        tx.commit().await?;
-        found
-    } else {
-        false
-    };
+pub async fn set_published(
+    app: &App,
+    event_id: &EventId,
+    published: bool,
+    by: &str,
+) -> AppResult<()> {
+    let mut tx = app.db.begin().await?;
+    let found = tx.set_event_published(event_id, published).await?;
+    tx.commit().await?;
     if !found {
         return Err(AppError::not_found("Event"));
     }
-    app.catalog.forget(event_id);
-    tracing::info!(event_id, published, by = by, "event publication changed");
+    app.catalog.forget(event_id.as_str());
+    tracing::info!(event_id = %event_id, published, by = by, "event publication changed");
     Ok(())
 }

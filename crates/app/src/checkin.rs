@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::{App, AppError, AppResult, ErrorCode, catalog::EventInfo};
 use boxoffice_domain::{
     door::{Gate, OfflineScan, first_of},
+    ids::EventId,
     ticket::{DOOR_KEY_ALGORITHM, claimed_ticket_id, door_public_key, verify_code},
     time::Timestamp,
 };
@@ -58,7 +59,7 @@ fn genuine(app: &App, code: &str, ticket: &TicketRecord) -> bool {
         &app.secret,
         code,
         &ticket.id,
-        &ticket.event_id,
+        ticket.event_id.as_str(),
         &ticket.seat_id,
     )
 }
@@ -100,11 +101,12 @@ pub struct CheckinCounts {
 
 /// The event's check-ins by gate, straight from the database; 404 for an unknown event.
 pub async fn checkin_counts(app: &App, event_id: &str) -> AppResult<CheckinCounts> {
-    if app.catalog.event(event_id).await?.is_none() {
+    let event_id = EventId::parse(event_id).ok_or_else(|| AppError::not_found("Event"))?;
+    if app.catalog.event(&event_id).await?.is_none() {
         return Err(AppError::not_found("Event"));
     }
     let mut tx = app.db.read().await?;
-    let groups = tx.checkins_by_gate(event_id).await?;
+    let groups = tx.checkins_by_gate(&event_id).await?;
     tx.commit().await?;
     let mut gates: BTreeMap<Gate, u64> = BTreeMap::new();
     let mut counts = CheckinCounts {
@@ -166,7 +168,7 @@ pub async fn settle_offline_scans(
             None => settled[index] = Some(invalid(index)),
         }
     }
-    let mut events: BTreeMap<String, Option<Arc<EventInfo>>> = BTreeMap::new();
+    let mut events: BTreeMap<EventId, Option<Arc<EventInfo>>> = BTreeMap::new();
     for (ticket_id, indices) in by_ticket {
         for scan in settle_ticket(app, ticket_id, scans, &indices, &mut events).await? {
             let index = scan.index;
@@ -191,7 +193,7 @@ async fn settle_ticket(
     ticket_id: &str,
     scans: &[OfflineScan],
     indices: &[usize],
-    events: &mut BTreeMap<String, Option<Arc<EventInfo>>>,
+    events: &mut BTreeMap<EventId, Option<Arc<EventInfo>>>,
 ) -> AppResult<Vec<SettledScan>> {
     let mut tx = app.db.begin().await?;
     let Some(ticket) = tx.ticket_by_id(ticket_id).await? else {

@@ -21,9 +21,8 @@ use boxoffice_domain::{
     currency::provider_amount,
     hold::Hold,
     idempotency::IdempotencyKey,
-    ids::HoldId,
+    ids::{HoldId, PaymentId, UserId},
     money::{Money, total_for},
-    new_id,
     time::Timestamp,
 };
 use boxoffice_payments::{IntentRequest, IntentStatus};
@@ -60,7 +59,7 @@ fn payment_choice(app: &App, method: &str, card_number: Option<&str>) -> AppResu
 /// What a buyer asks checkout to do, parsed once by the caller.
 pub struct CheckoutCommand<'a> {
     /// The buyer.
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     /// The hold to pay for.
     pub hold_id: &'a HoldId,
     /// Names this payment attempt: the same key replays the first answer.
@@ -115,12 +114,12 @@ pub async fn checkout(
     }
     let choice = payment_choice(app, method, card_number)?;
     let hold = tx
-        .hold_by_id(hold_id.as_str())
+        .hold_by_id(hold_id)
         .await?
-        .filter(|h| h.user_id == user_id)
+        .filter(|h| &h.user_id == user_id)
         .ok_or_else(|| AppError::not_found("Hold"))?;
     // Turned away at the door: the transaction rolls back, so the key is not spent.
-    admit(&hold.event_id)?;
+    admit(hold.event_id.as_str())?;
     if !hold.can_be_paid(now) {
         let e = hold_not_active(
             "This hold is no longer active; its seats were released or already paid for.",
@@ -152,9 +151,9 @@ pub async fn checkout(
         PaymentChoice::Browser => String::new(),
     };
     let mut payment = PaymentRecord {
-        id: new_id(),
+        id: PaymentId::generate(),
         hold_id: hold.id.clone(),
-        user_id: user_id.to_owned(),
+        user_id: user_id.clone(),
         idempotency_key: key.as_str().to_owned(),
         amount_cents: total.cents,
         currency: total.currency.clone(),
@@ -195,7 +194,7 @@ pub async fn checkout(
     // dropped connection never leaves a charge without its order (or its refund).
     let attempt = Attempt {
         app: app.clone(),
-        user_id: user_id.to_owned(),
+        user_id: user_id.clone(),
         key: key.as_str().to_owned(),
         hold,
         event,
@@ -214,7 +213,7 @@ pub async fn checkout(
 /// key arrived twice at once and the other request got there first).
 async fn answer_for_used_key(
     app: &App,
-    user_id: &str,
+    user_id: &UserId,
     key: &IdempotencyKey,
     print: &str,
 ) -> AppResult<Reply> {
@@ -235,7 +234,7 @@ async fn answer_for_used_key(
 /// A recorded payment attempt, owned so that it can be settled on its own task.
 struct Attempt {
     app: App,
-    user_id: String,
+    user_id: UserId,
     key: String,
     hold: Hold,
     event: Arc<EventInfo>,
@@ -251,9 +250,9 @@ struct Attempt {
 /// got is never confirmed), so it gets a new key; reusing the old one would only replay the
 /// provider's stored failure, as Stripe keeps a key's first answer, 500s included, for 24 h.
 /// `retried_at` is when the failed attempt was retried (the payment's `updated_at`).
-pub fn attempt_key(payment_id: &str, retried_at: Option<Timestamp>) -> String {
+pub fn attempt_key(payment_id: &PaymentId, retried_at: Option<Timestamp>) -> String {
     match retried_at {
-        None => payment_id.to_owned(),
+        None => payment_id.to_string(),
         Some(at) => format!("{payment_id}:retry-{}", at.millis()),
     }
 }
@@ -363,9 +362,9 @@ const BROWSER_MESSAGE: &str = "Enter your card details: they go straight to the 
 /// webhook and the reconciler find the payment), and the page gets what Stripe.js needs.
 async fn hand_to_browser(
     app: &App,
-    user_id: &str,
+    user_id: &UserId,
     key: &str,
-    payment_id: &str,
+    payment_id: &PaymentId,
     intent: &boxoffice_payments::Intent,
 ) -> AppResult<Reply> {
     let (Some(browser), Some(client_secret)) =

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::{App, checkout, settlement};
-use boxoffice_domain::{money::Money, time::Timestamp};
+use boxoffice_domain::{ids::HoldId, money::Money, time::Timestamp};
 use boxoffice_payments::IntentStatus;
 use boxoffice_store::{StoreResult, StoredPayment};
 
@@ -33,9 +33,9 @@ pub(crate) async fn unconfirmed_payments(app: &App) -> StoreResult<Vec<StoredPay
 
 /// Cancels the unconfirmed intent of a hold about to be released by its buyer. Returns whether
 /// the hold may be released (see `cancel_before_release`).
-pub async fn cancel_unconfirmed_payment_of(app: &App, hold_id: &str) -> StoreResult<bool> {
+pub async fn cancel_unconfirmed_payment_of(app: &App, hold_id: &HoldId) -> StoreResult<bool> {
     let pending = unconfirmed_payments(app).await?;
-    Ok(match pending.iter().find(|p| p.hold_id == hold_id) {
+    Ok(match pending.iter().find(|p| &p.hold_id == hold_id) {
         Some(payment) => cancel_before_release(app, payment).await,
         None => true,
     })

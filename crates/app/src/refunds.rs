@@ -26,7 +26,7 @@ pub async fn refund_order(
     // The order stays locked until the refund commits: two admins refunding the same tickets
     // at once cannot both send money back.
     let order = tx
-        .lock_order(order_id.as_str())
+        .lock_order(order_id)
         .await?
         .ok_or_else(|| AppError::not_found("Order"))?;
     let tickets: Vec<RefundableTicket> = order
@@ -51,10 +51,14 @@ pub async fn refund_order(
             cents: plan.amount_cents,
             currency: order.currency.clone(),
         };
-        let refund_ref =
-            refund_until_settled(app, &charge_ref, &amount, &plan.idempotency_key(&order.id))
-                .await
-                .map_err(|e| refund_not_settled(order_id.as_str(), e))?;
+        let refund_ref = refund_until_settled(
+            app,
+            &charge_ref,
+            &amount,
+            &plan.idempotency_key(order.id.as_str()),
+        )
+        .await
+        .map_err(|e| refund_not_settled(order_id.as_str(), e))?;
         tx.insert_ledger_entry(&LedgerEntry {
             id: new_id(),
             payment_id,
@@ -102,7 +106,7 @@ pub async fn refund_order(
         tx.queue_mail(&notice).await?;
     }
     tx.commit().await?;
-    app.publish(&order.event_id, changes);
+    app.publish(order.event_id.as_str(), changes);
     app.mail_queued();
     metrics::counter!("boxoffice_refunds_total").increment(1);
     tracing::info!(

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::security::PasswordHasher;
 use boxoffice_domain::{
     account::{DisplayName, Email, Password, Role},
+    ids::{EventId, UserId},
     money::DEFAULT_CURRENCY,
     new_id,
     time::Timestamp,
@@ -36,7 +37,7 @@ pub async fn demo_event_if_empty(db: &dyn Database) -> StoreResult<()> {
     };
     tx.insert_venue(&venue).await?;
     let event = NewEvent {
-        id: new_id(),
+        id: EventId::generate(),
         venue_id: venue.id.clone(),
         name: "Opening Night: The Boxoffice Orchestra".to_owned(),
         starts_at: now.plus(Duration::from_secs(30 * 24 * 3600)),
@@ -50,7 +51,7 @@ pub async fn demo_event_if_empty(db: &dyn Database) -> StoreResult<()> {
     for (position, c) in DEMO_CATEGORIES.iter().enumerate() {
         let record = CategoryRecord {
             id: new_id(),
-            event_id: event.id.clone(),
+            event_id: event.id.to_string(),
             name: c.name.to_owned(),
             price_cents: c.price_cents,
             currency: event.currency.clone(),
@@ -90,7 +91,7 @@ pub async fn ensure_admin(
         }
         None => {
             let user = UserRecord {
-                id: new_id(),
+                id: UserId::generate(),
                 email: email.as_str().to_owned(),
                 name: DisplayName::parse("Administrator")?.as_str().to_owned(),
                 role: Role::Admin,

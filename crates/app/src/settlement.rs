@@ -16,6 +16,7 @@ use crate::{
 };
 use boxoffice_domain::{
     hold::Hold,
+    ids::{EventId, OrderId, PaymentId},
     money::{Money, total_for},
     new_id,
     ticket::issue_code,
@@ -36,7 +37,7 @@ use boxoffice_store::{
 /// the reconciler, which asks the provider for the intent under the payment's own key.
 pub async fn settle(
     app: &App,
-    payment_id: &str,
+    payment_id: &PaymentId,
     intent_id: Option<&str>,
     outcome: &IntentStatus,
 ) -> AppResult<Option<Answer>> {
@@ -48,7 +49,7 @@ pub async fn settle(
 /// update that claims it for the order decides.
 pub async fn settle_for_hold(
     app: &App,
-    payment_id: &str,
+    payment_id: &PaymentId,
     intent_id: Option<&str>,
     outcome: &IntentStatus,
     hold: &Hold,
@@ -58,7 +59,7 @@ pub async fn settle_for_hold(
 
 async fn settle_payment(
     app: &App,
-    payment_id: &str,
+    payment_id: &PaymentId,
     intent_id: Option<&str>,
     outcome: &IntentStatus,
     known: Option<&Hold>,
@@ -128,10 +129,12 @@ async fn settle_payment(
             match fulfil(app, tx.as_mut(), &payment, known, now).await? {
                 Some((answer, event_id, changes)) => {
                     tx.commit().await?;
-                    app.publish(&event_id, changes);
+                    app.publish(event_id.as_str(), changes);
                     app.mail_queued();
                     // The buyer is done: their place under the room's cap goes to the next.
-                    app.waiting_room.finish(&event_id, &payment.user_id).await;
+                    app.waiting_room
+                        .finish(event_id.as_str(), payment.user_id.as_str())
+                        .await;
                     metrics::counter!("boxoffice_orders_paid_total").increment(1);
                     return Ok(Some(answer));
                 }
@@ -148,7 +151,7 @@ async fn settle_payment(
     Ok(Some(answer))
 }
 
-type Fulfilled = (Answer, String, Vec<boxoffice_domain::seat::SeatStatus>);
+type Fulfilled = (Answer, EventId, Vec<boxoffice_domain::seat::SeatStatus>);
 
 /// The payment's hold: the one the caller knows, or read.
 async fn hold_of(
@@ -253,7 +256,7 @@ async fn fulfil(
 /// `intent_id` is the succeeded intent, which the caller knows even when it is not stored yet.
 async fn refund_late(
     app: &App,
-    payment_id: &str,
+    payment_id: &PaymentId,
     intent_id: Option<&str>,
 ) -> AppResult<Option<Answer>> {
     let mut tx = app.db.read().await?;
@@ -279,7 +282,7 @@ async fn refund_late(
     let refund_ref = refund_until_settled(app, &reference, &amount, &format!("{}-refund", payment.id))
         .await
         .map_err(|e| {
-            tracing::warn!(payment_id, error = %e, "late refund not settled; the reconciler will retry");
+            tracing::warn!(payment_id = %payment_id, error = %e, "late refund not settled; the reconciler will retry");
             AppError::refused(ErrorCode::PaymentProviderUnavailable).message("We could not finish your payment yet; please check again shortly.").retry_after(5)
         })?;
     let now = Timestamp::now();
@@ -325,7 +328,7 @@ async fn refund_late(
     tx.commit().await?;
     app.mail_queued();
     metrics::counter!("boxoffice_payments_refunded_late_total").increment(1);
-    tracing::info!(payment_id, "late payment refunded: its seats were taken");
+    tracing::info!(payment_id = %payment_id, "late payment refunded: its seats were taken");
     Ok(Some(answer))
 }
 
@@ -365,14 +368,14 @@ async fn stored_answer(
 fn ledger(
     payment: &StoredPayment,
     kind: LedgerKind,
-    order_id: Option<&str>,
+    order_id: Option<&OrderId>,
     provider_ref: &str,
     now: Timestamp,
 ) -> LedgerEntry {
     LedgerEntry {
         id: new_id(),
         payment_id: payment.id.clone(),
-        order_id: order_id.map(str::to_owned),
+        order_id: order_id.cloned(),
         kind,
         amount_cents: payment.amount_cents,
         currency: payment.currency.clone(),
@@ -388,13 +391,13 @@ fn new_order(
     lines: &[(String, i64)],
     now: Timestamp,
 ) -> OrderRecord {
-    let order_id = new_id();
+    let order_id = OrderId::generate();
     let tickets = lines
         .iter()
         .map(|(seat_id, price)| {
             let id = new_id();
             TicketRecord {
-                code: issue_code(&app.secret, &id, &hold.event_id, seat_id),
+                code: issue_code(&app.secret, &id, hold.event_id.as_str(), seat_id),
                 id,
                 order_id: order_id.clone(),
                 event_id: hold.event_id.clone(),

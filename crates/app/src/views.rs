@@ -60,10 +60,10 @@ impl OrderView {
                 .unwrap_or_else(|| seat.to_owned())
         };
         OrderView {
-            id: order.id.clone(),
+            id: order.id.to_string(),
             status: order.status.as_str().to_owned(),
-            hold_id: order.hold_id.clone(),
-            event_id: order.event_id.clone(),
+            hold_id: order.hold_id.to_string(),
+            event_id: order.event_id.to_string(),
             event_name: event.map(|e| e.record.name.clone()).unwrap_or_default(),
             seat_ids: order.tickets.iter().map(|t| t.seat_id.clone()).collect(),
             total_cents: order.total_cents,
@@ -161,8 +161,8 @@ pub fn payment_view(payment: &StoredPayment, order_id: Option<String>) -> Paymen
         PaymentStatus::Refunded => ("refunded", REFUNDED_MESSAGE),
     };
     PaymentView {
-        id: payment.id.clone(),
-        hold_id: payment.hold_id.clone(),
+        id: payment.id.to_string(),
+        hold_id: payment.hold_id.to_string(),
         status: status.to_owned(),
         amount_cents: payment.amount_cents,
         currency: payment.currency.clone(),

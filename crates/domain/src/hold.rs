@@ -2,7 +2,12 @@
 
 use std::collections::BTreeSet;
 
-use super::{InvalidInput, best_available::BestAvailable, time::Timestamp};
+use super::{
+    InvalidInput,
+    best_available::BestAvailable,
+    ids::{EventId, HoldId, UserId},
+    time::Timestamp,
+};
 
 /// Where a hold is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -45,11 +50,11 @@ impl HoldStatus {
 #[derive(Debug, Clone)]
 pub struct Hold {
     /// The hold's id.
-    pub id: String,
+    pub id: HoldId,
     /// The event whose seats are held.
-    pub event_id: String,
+    pub event_id: EventId,
     /// The buyer holding them.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The held seats.
     pub seat_ids: Vec<String>,
     /// As stored; see [`Hold::effective_status`] for what it means now.
@@ -247,9 +252,9 @@ mod tests {
     #[test]
     fn a_hold_past_its_expiry_is_never_honoured() {
         let hold = Hold {
-            id: "h".into(),
-            event_id: "e".into(),
-            user_id: "u".into(),
+            id: HoldId::parse("h").unwrap(),
+            event_id: EventId::parse("e").unwrap(),
+            user_id: UserId::parse("u").unwrap(),
             seat_ids: ids(&["A-1"]),
             status: HoldStatus::Active,
             created_at: Timestamp(0),

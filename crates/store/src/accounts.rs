@@ -4,7 +4,7 @@ use super::{
     StoreError, StoreResult, UserRecord,
     sql::{Dialect, Sql, Tx, fetch_optional},
 };
-use boxoffice_domain::{account::Role, time::Timestamp};
+use boxoffice_domain::{account::Role, ids::UserId, time::Timestamp};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct UserRow {
@@ -22,7 +22,7 @@ impl TryFrom<UserRow> for UserRecord {
     fn try_from(r: UserRow) -> StoreResult<Self> {
         Ok(UserRecord {
             role: Role::parse(&r.role).ok_or_else(|| super::corrupt("role", &r.role))?,
-            id: r.id,
+            id: super::stored_id(UserId::parse, r.id)?,
             email: r.email,
             name: r.name,
             password_hash: r.password_hash,
@@ -66,7 +66,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn users_by_ids(
         &mut self,
-        user_ids: &[String],
+        user_ids: &[UserId],
     ) -> StoreResult<Vec<UserRecord>> {
         let q = Sql::new(format!("SELECT {USER_COLUMNS} WHERE ")).list("id", user_ids);
         let rows: Vec<UserRow> = self.all(q).await?;
@@ -108,7 +108,7 @@ impl<D: Dialect> Tx<D> {
     pub(crate) async fn insert_session(
         &mut self,
         token_hash: &str,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<()> {

@@ -5,7 +5,10 @@ use super::{
     GateCheckins, OrderRecord, OrderStatus, StoreResult,
     sql::{Dialect, Sql, Tx},
 };
-use boxoffice_domain::time::Timestamp;
+use boxoffice_domain::{
+    ids::{EventId, OrderId, PaymentId},
+    time::Timestamp,
+};
 
 impl<D: Dialect> Tx<D> {
     pub(crate) async fn db_now(&mut self) -> StoreResult<Timestamp> {
@@ -60,7 +63,10 @@ impl<D: Dialect> Tx<D> {
         self.all(q.bind(format!("{prefix}%"))).await
     }
 
-    pub(crate) async fn lock_order(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>> {
+    pub(crate) async fn lock_order(
+        &mut self,
+        order_id: &OrderId,
+    ) -> StoreResult<Option<OrderRecord>> {
         // Where `FOR UPDATE` is empty, the writer's transaction is already the only writer.
         if !D::FOR_UPDATE.is_empty() {
             let q = Sql::new(format!(
@@ -74,17 +80,21 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn charge_of_order(
         &mut self,
-        order_id: &str,
-    ) -> StoreResult<Option<(String, String)>> {
+        order_id: &OrderId,
+    ) -> StoreResult<Option<(PaymentId, String)>> {
         let q = Sql::new(
             "SELECT payment_id, provider_ref FROM ledger WHERE order_id = ? AND kind = 'charge'",
         );
-        self.optional(q.bind(order_id)).await
+        let row: Option<(String, String)> = self.optional(q.bind(order_id)).await?;
+        row.map(|(payment, reference)| {
+            Ok((super::stored_id(PaymentId::parse, payment)?, reference))
+        })
+        .transpose()
     }
 
     pub(crate) async fn void_tickets(
         &mut self,
-        order_id: &str,
+        order_id: &OrderId,
         ticket_ids: &[String],
     ) -> StoreResult<u64> {
         let q = Sql::new("UPDATE tickets SET valid_seat = NULL WHERE order_id = ? AND ");
@@ -94,7 +104,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn set_order_status(
         &mut self,
-        order_id: &str,
+        order_id: &OrderId,
         status: OrderStatus,
     ) -> StoreResult<()> {
         let q = Sql::new("UPDATE orders SET status = ? WHERE id = ?");
@@ -136,7 +146,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn checkins_by_gate(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
     ) -> StoreResult<Vec<GateCheckins>> {
         let q = Sql::new(
             "SELECT gate, COUNT(*) AS tickets, COUNT(checked_in_at) AS checked_in FROM tickets \
@@ -145,7 +155,7 @@ impl<D: Dialect> Tx<D> {
         self.all(q.bind(event_id)).await
     }
 
-    pub(crate) async fn revenue_of_event(&mut self, event_id: &str) -> StoreResult<i64> {
+    pub(crate) async fn revenue_of_event(&mut self, event_id: &EventId) -> StoreResult<i64> {
         let q = Sql::new(format!(
             "SELECT CAST(COALESCE(SUM(price_cents), 0) AS {}) FROM tickets \
              WHERE event_id = ? AND valid_seat IS NOT NULL",

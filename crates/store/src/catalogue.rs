@@ -6,6 +6,7 @@ use super::{
     sql::{Dialect, Sql, Tx},
 };
 use boxoffice_domain::{
+    ids::EventId,
     seat::{SeatState, SeatStatus},
     time::Timestamp,
 };
@@ -76,7 +77,7 @@ impl<D: Dialect> Tx<D> {
     /// a round trip per seat: the dialect unrolls the pairs into rows in the database.
     pub(crate) async fn insert_seats(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         seats: &[(String, String)],
         now: Timestamp,
     ) -> StoreResult<()> {
@@ -100,7 +101,10 @@ impl<D: Dialect> Tx<D> {
             .await
     }
 
-    pub(crate) async fn event_by_id(&mut self, event_id: &str) -> StoreResult<Option<EventRecord>> {
+    pub(crate) async fn event_by_id(
+        &mut self,
+        event_id: &EventId,
+    ) -> StoreResult<Option<EventRecord>> {
         let q = Sql::new(
             "SELECT e.id, e.name, e.venue_id, v.name AS venue_name, v.layout, e.starts_at, \
              e.sale_opens_at, e.currency, e.published, e.revision \
@@ -112,7 +116,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn categories_of(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
     ) -> StoreResult<Vec<CategoryRecord>> {
         let q = Sql::new(
             "SELECT id, event_id, name, price_cents, currency, position FROM categories \
@@ -123,20 +127,23 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn seat_categories(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
     ) -> StoreResult<Vec<(String, String)>> {
         let q = Sql::new("SELECT id, category_id FROM seats WHERE event_id = ?");
         self.all(q.bind(event_id)).await
     }
 
-    pub(crate) async fn seat_statuses(&mut self, event_id: &str) -> StoreResult<Vec<SeatStatus>> {
+    pub(crate) async fn seat_statuses(
+        &mut self,
+        event_id: &EventId,
+    ) -> StoreResult<Vec<SeatStatus>> {
         let q = Sql::new(format!("SELECT {} WHERE s.event_id = ?", D::SEAT_STATUS));
         statuses(self.all(q.bind(event_id)).await?)
     }
 
     pub(crate) async fn seat_statuses_of(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>> {
         let q = Sql::new(format!("SELECT {} WHERE ", D::SEAT_STATUS));
@@ -145,7 +152,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn seat_statuses_changed_since(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         since: Timestamp,
     ) -> StoreResult<Vec<SeatStatus>> {
         let q = Sql::new(format!(

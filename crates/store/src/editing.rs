@@ -6,6 +6,7 @@ use super::{
     CategoryRecord, EventChange, StoreResult, VenueSummary,
     sql::{Dialect, Sql, Tx},
 };
+use boxoffice_domain::ids::EventId;
 
 /// Seats moved between categories per statement: far below every dialect's limit of bound
 /// parameters, whatever the venue's size.
@@ -27,7 +28,7 @@ impl<D: Dialect> Tx<D> {
 
     /// Locks the event's row until the transaction ends, so that two edits of one event take
     /// turns (SQLite's writer is alone already). Whether the event exists.
-    pub(crate) async fn lock_event(&mut self, event_id: &str) -> StoreResult<bool> {
+    pub(crate) async fn lock_event(&mut self, event_id: &EventId) -> StoreResult<bool> {
         let q = Sql::new(format!(
             "SELECT id FROM events WHERE id = ?{}",
             D::FOR_UPDATE
@@ -48,7 +49,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn set_event_published(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         published: bool,
     ) -> StoreResult<bool> {
         let q = Sql::new("UPDATE events SET published = ?, revision = revision + 1 WHERE id = ?");
@@ -71,7 +72,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn delete_categories(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         category_ids: &[String],
     ) -> StoreResult<u64> {
         if category_ids.is_empty() {
@@ -85,7 +86,7 @@ impl<D: Dialect> Tx<D> {
     /// Puts the seats in the category, each only while it is available; returns how many moved.
     pub(crate) async fn move_free_seats(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         category_id: &str,
         seat_ids: &[String],
     ) -> StoreResult<u64> {
@@ -101,7 +102,7 @@ impl<D: Dialect> Tx<D> {
     /// The event's held and sold seats, each with its category.
     pub(crate) async fn taken_seats(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
     ) -> StoreResult<Vec<(String, String)>> {
         let q = Sql::new(
             "SELECT id, category_id FROM seats WHERE event_id = ? AND state <> 'available'",

@@ -8,6 +8,7 @@ use super::{
 };
 use boxoffice_domain::{
     hold::{Hold, HoldStatus},
+    ids::{EventId, HoldId, UserId},
     seat::{SeatState, SeatStatus},
     time::Timestamp,
 };
@@ -58,18 +59,20 @@ pub(super) type LockedSeat = (String, String, Option<String>, i64);
 fn changed_from_lock(
     locked: Vec<LockedSeat>,
     from: SeatState,
-    hold_id: Option<&str>,
+    hold_id: Option<&HoldId>,
     to: SeatState,
-    holder: &str,
+    holder: &UserId,
 ) -> Vec<SeatStatus> {
     locked
         .into_iter()
-        .filter(|(_, state, held_by, _)| state == from.as_str() && held_by.as_deref() == hold_id)
+        .filter(|(_, state, held_by, _)| {
+            state == from.as_str() && held_by.as_deref() == hold_id.map(HoldId::as_str)
+        })
         .map(|(seat_id, _, _, version)| SeatStatus {
             seat_id,
             state: to,
             version: version + 1,
-            holder: Some(holder.to_owned()),
+            holder: Some(holder.as_str().to_owned()),
         })
         .collect()
 }
@@ -95,7 +98,7 @@ fn move_locked_seats<D: Dialect>(set: &str) -> Sql<D> {
 }
 
 /// The rest of [`move_locked_seats`]: which seats it locks, and the join back to them.
-fn locked_seats<D: Dialect>(q: Sql<D>, event_id: &str, seat_ids: &[String]) -> Sql<D> {
+fn locked_seats<D: Dialect>(q: Sql<D>, event_id: &EventId, seat_ids: &[String]) -> Sql<D> {
     q.seats("", event_id, seat_ids).then(format!(
         " ORDER BY {order}{lock}) locked WHERE seats.{order} = locked.locked_key AND ",
         order = D::SEAT_ORDER,
@@ -104,7 +107,7 @@ fn locked_seats<D: Dialect>(q: Sql<D>, event_id: &str, seat_ids: &[String]) -> S
 }
 
 impl<D: Dialect> Tx<D> {
-    pub(crate) async fn lock_user(&mut self, user_id: &str) -> StoreResult<()> {
+    pub(crate) async fn lock_user(&mut self, user_id: &UserId) -> StoreResult<()> {
         if !D::USER_LOCK.is_empty() {
             let q = Sql::new(format!("SELECT id FROM users WHERE id = ?{}", D::USER_LOCK));
             self.execute(q.bind(user_id)).await?;
@@ -115,8 +118,8 @@ impl<D: Dialect> Tx<D> {
     /// Seats of the buyer's active holds, in one event or (`None`) across all.
     pub(crate) async fn seats_held(
         &mut self,
-        user_id: &str,
-        event_id: Option<&str>,
+        user_id: &UserId,
+        event_id: Option<&EventId>,
         now: Timestamp,
     ) -> StoreResult<u32> {
         let q = Sql::new("SELECT COUNT(*) FROM hold_seats hs JOIN holds h ON h.id = hs.hold_id ");
@@ -139,8 +142,8 @@ impl<D: Dialect> Tx<D> {
     /// by a partial index.
     pub(crate) async fn hold_counts(
         &mut self,
-        event_id: &str,
-        user_id: &str,
+        event_id: &EventId,
+        user_id: &UserId,
         now: Timestamp,
         (since, made_cap): (Timestamp, u32),
         let_go_since: Timestamp,
@@ -191,8 +194,8 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn seats_recently_let_go(
         &mut self,
-        event_id: &str,
-        user_id: &str,
+        event_id: &EventId,
+        user_id: &UserId,
         seat_ids: &[String],
         since: Timestamp,
     ) -> StoreResult<Vec<(String, Timestamp)>> {
@@ -216,17 +219,21 @@ impl<D: Dialect> Tx<D> {
         &mut self,
         before: Timestamp,
         limit: u32,
-    ) -> StoreResult<Vec<String>> {
+    ) -> StoreResult<Vec<HoldId>> {
         let q = Sql::new(
             "SELECT h.id FROM holds h WHERE h.status IN ('released', 'expired') AND h.ended_at < ? \
              AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.hold_id = h.id) \
              ORDER BY h.ended_at LIMIT ?",
         );
-        self.column(q.bind(before.millis()).bind(i64::from(limit)))
-            .await
+        let ids: Vec<String> = self
+            .column(q.bind(before.millis()).bind(i64::from(limit)))
+            .await?;
+        ids.into_iter()
+            .map(|id| super::stored_id(HoldId::parse, id))
+            .collect()
     }
 
-    pub(crate) async fn delete_ended_holds(&mut self, hold_ids: &[String]) -> StoreResult<u64> {
+    pub(crate) async fn delete_ended_holds(&mut self, hold_ids: &[HoldId]) -> StoreResult<u64> {
         if hold_ids.is_empty() {
             return Ok(0);
         }
@@ -264,7 +271,7 @@ impl<D: Dialect> Tx<D> {
         Ok(())
     }
 
-    pub(crate) async fn hold_by_id(&mut self, hold_id: &str) -> StoreResult<Option<Hold>> {
+    pub(crate) async fn hold_by_id(&mut self, hold_id: &HoldId) -> StoreResult<Option<Hold>> {
         // The hold and its seats in one statement: it is read on every checkout.
         let q = Sql::new(format!(
             "SELECT id, event_id, user_id, status, created_at, expires_at, \
@@ -286,9 +293,9 @@ impl<D: Dialect> Tx<D> {
         Ok(Some(Hold {
             status: HoldStatus::parse(&row.status)
                 .ok_or_else(|| super::corrupt("hold status", &row.status))?,
-            id: row.id,
-            event_id: row.event_id,
-            user_id: row.user_id,
+            id: super::stored_id(HoldId::parse, row.id)?,
+            event_id: super::stored_id(EventId::parse, row.event_id)?,
+            user_id: super::stored_id(UserId::parse, row.user_id)?,
             seat_ids,
             created_at: Timestamp(row.created_at),
             expires_at: Timestamp(row.expires_at),
@@ -297,7 +304,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn end_hold(
         &mut self,
-        hold_id: &str,
+        hold_id: &HoldId,
         to: HoldStatus,
         now: Timestamp,
     ) -> StoreResult<bool> {
@@ -311,7 +318,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn claim_hold_for_order(
         &mut self,
-        hold_id: &str,
+        hold_id: &HoldId,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let q = Sql::new(
@@ -325,28 +332,43 @@ impl<D: Dialect> Tx<D> {
         &mut self,
         now: Timestamp,
         limit: u32,
-    ) -> StoreResult<Vec<(String, String)>> {
+    ) -> StoreResult<Vec<(HoldId, EventId)>> {
         let q = Sql::new(
             "SELECT id, event_id FROM holds WHERE status = 'active' AND expires_at <= ? \
              ORDER BY expires_at LIMIT ?",
         );
-        self.all(q.bind(now.millis()).bind(i64::from(limit))).await
+        let rows: Vec<(String, String)> = self
+            .all(q.bind(now.millis()).bind(i64::from(limit)))
+            .await?;
+        rows.into_iter()
+            .map(|(hold, event)| {
+                Ok((
+                    super::stored_id(HoldId::parse, hold)?,
+                    super::stored_id(EventId::parse, event)?,
+                ))
+            })
+            .collect()
     }
 
     pub(crate) async fn unavailable_seats(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         seat_ids: &[String],
-        hold_id: &str,
+        hold_id: Option<&HoldId>,
     ) -> StoreResult<Vec<String>> {
         let q = Sql::new("SELECT id FROM seats WHERE ").seats("", event_id, seat_ids);
-        let q = q.then(" AND state <> 'available' AND hold_id <> ? ORDER BY id");
-        self.column(q.bind(hold_id)).await
+        // A seat that is not available always has a hold (a check constraint says so).
+        let q = q.then(" AND state <> 'available'");
+        let q = match hold_id {
+            Some(hold_id) => q.then(" AND hold_id <> ?").bind(hold_id),
+            None => q,
+        };
+        self.column(q.then(" ORDER BY id")).await
     }
 
     pub(crate) async fn count_existing_seats(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         seat_ids: &[String],
     ) -> StoreResult<u64> {
         let q = Sql::new("SELECT COUNT(*) FROM seats WHERE ").seats("", event_id, seat_ids);
@@ -361,7 +383,7 @@ impl<D: Dialect> Tx<D> {
     async fn lock_seats(
         &mut self,
         change: SeatMove,
-        event_id: &str,
+        event_id: &EventId,
         seat_ids: &[String],
     ) -> StoreResult<Vec<LockedSeat>> {
         if !D::locks_first(change) {
@@ -387,8 +409,8 @@ impl<D: Dialect> Tx<D> {
         &mut self,
         update: Sql<D>,
         locked: Vec<LockedSeat>,
-        (from, hold_id, to): (SeatState, Option<&str>, SeatState),
-        holder: &str,
+        (from, hold_id, to): (SeatState, Option<&HoldId>, SeatState),
+        holder: &UserId,
     ) -> StoreResult<Vec<SeatStatus>> {
         if D::RETURNING {
             let rows: Vec<SeatRow> = self
@@ -398,7 +420,7 @@ impl<D: Dialect> Tx<D> {
                 .into_iter()
                 .map(|r| {
                     let mut seat = r.into_status()?;
-                    seat.holder = Some(holder.to_owned());
+                    seat.holder = Some(holder.as_str().to_owned());
                     Ok(seat)
                 })
                 .collect();
@@ -419,9 +441,9 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn take_available_seats(
         &mut self,
-        event_id: &str,
-        hold_id: &str,
-        holder: &str,
+        event_id: &EventId,
+        hold_id: &HoldId,
+        holder: &UserId,
         seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>> {
         let change = (SeatState::Available, None, SeatState::Held);
@@ -440,9 +462,9 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn sell_held_seats(
         &mut self,
-        event_id: &str,
-        hold_id: &str,
-        holder: &str,
+        event_id: &EventId,
+        hold_id: &HoldId,
+        holder: &UserId,
         seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>> {
         let change = (SeatState::Held, Some(hold_id), SeatState::Sold);
@@ -462,7 +484,7 @@ impl<D: Dialect> Tx<D> {
     pub(crate) async fn return_to_sale(
         &mut self,
         change: SeatMove,
-        (event_id, hold_id, seat_ids): (&str, &str, &[String]),
+        (event_id, hold_id, seat_ids): (&EventId, &HoldId, &[String]),
         from: SeatState,
     ) -> StoreResult<u64> {
         self.lock_seats(change, event_id, seat_ids).await?;

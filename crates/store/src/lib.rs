@@ -9,10 +9,12 @@ mod administration;
 pub mod audit;
 mod catalogue;
 mod editing;
+mod error;
 mod holds;
 mod mysql;
 mod orders;
 mod outbox;
+mod params;
 mod payments;
 mod postgres;
 mod records;
@@ -21,60 +23,19 @@ mod sqlite;
 
 use async_trait::async_trait;
 
+use error::{corrupt, stored_id};
+
+pub use error::{StoreError, StoreResult};
 pub use holds::HoldCounts;
 pub use outbox::{ClaimedMail, MailKind, MailOutcome, NewMail};
 pub use records::*;
 
-use boxoffice_domain::{hold::Hold, seat::SeatStatus, time::Timestamp};
-
-/// Why a store call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A uniqueness or check constraint refused the write: the caller maps it to 409.
-    #[error("constraint violated: {0}")]
-    Conflict(String),
-    /// The database chose this transaction as a deadlock or serialization victim: nothing was
-    /// written, and the same request may simply be tried again.
-    #[error("transaction aborted by the database, safe to retry: {0}")]
-    Retryable(String),
-    /// A row holds a value this version cannot read: a bug, or a write from elsewhere.
-    #[error("stored data is not what this version expects: {0}")]
-    Corrupt(String),
-    /// The URL names no dialect we speak.
-    #[error("unsupported database URL: {0}")]
-    UnsupportedUrl(String),
-    /// Anything else the database or the driver reported.
-    #[error(transparent)]
-    Database(sqlx::Error),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e
-            && (db.is_unique_violation() || db.is_check_violation())
-        {
-            return StoreError::Conflict(db.constraint().unwrap_or(db.message()).to_owned());
-        }
-        if let sqlx::Error::Database(db) = &e
-            && db
-                .code()
-                .is_some_and(|c| RETRYABLE_CODES.contains(&c.as_ref()))
-        {
-            return StoreError::Retryable(db.message().to_owned());
-        }
-        StoreError::Database(e)
-    }
-}
-
-/// PostgreSQL serialization failure and deadlock; MySQL/MariaDB deadlock and lock wait timeout.
-const RETRYABLE_CODES: &[&str] = &["40001", "40P01", "1213", "1205"];
-
-/// What every store call returns.
-pub type StoreResult<T> = Result<T, StoreError>;
-
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {value:?}"))
-}
+use boxoffice_domain::{
+    hold::Hold,
+    ids::{EventId, HoldId, OrderId, PaymentId, UserId},
+    seat::SeatStatus,
+    time::Timestamp,
+};
 
 /// The connection pools of one database, whatever its dialect.
 #[async_trait]
@@ -228,7 +189,7 @@ pub trait Repository: Send {
     async fn insert_session(
         &mut self,
         token_hash: &str,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<()>;
@@ -251,7 +212,7 @@ pub trait Repository: Send {
     /// Orders as an admin searches them, newest first, with their tickets.
     async fn search_orders(&mut self, search: &OrderSearch) -> StoreResult<Vec<OrderRecord>>;
     /// The accounts with these ids.
-    async fn users_by_ids(&mut self, user_ids: &[String]) -> StoreResult<Vec<UserRecord>>;
+    async fn users_by_ids(&mut self, user_ids: &[UserId]) -> StoreResult<Vec<UserRecord>>;
     /// Every account with one of these roles, by role then e-mail.
     async fn users_with_roles(&mut self, roles: &[String]) -> StoreResult<Vec<UserRecord>>;
     /// Every venue, newest first, with how many events it has.
@@ -259,28 +220,32 @@ pub trait Repository: Send {
     /// Every event's id with its revision, which grows with each edit.
     async fn event_revisions(&mut self) -> StoreResult<Vec<(String, i64)>>;
     /// Locks the event's row for the rest of the transaction; whether it exists.
-    async fn lock_event(&mut self, event_id: &str) -> StoreResult<bool>;
+    async fn lock_event(&mut self, event_id: &EventId) -> StoreResult<bool>;
     /// Changes the event's name, times and currency and bumps its revision; whether it exists.
     async fn update_event(&mut self, event: &EventChange) -> StoreResult<bool>;
     /// Publishes the event or makes it a draft, and bumps its revision; whether it exists.
-    async fn set_event_published(&mut self, event_id: &str, published: bool) -> StoreResult<bool>;
+    async fn set_event_published(
+        &mut self,
+        event_id: &EventId,
+        published: bool,
+    ) -> StoreResult<bool>;
     /// Changes a category's name, price, currency and position.
     async fn update_category(&mut self, category: &CategoryRecord) -> StoreResult<()>;
     /// Deletes the event's categories with these ids (no seat may still be in them).
     async fn delete_categories(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         category_ids: &[String],
     ) -> StoreResult<u64>;
     /// Puts these seats of the event in the category, each only if it is available; how many moved.
     async fn move_free_seats(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         category_id: &str,
         seat_ids: &[String],
     ) -> StoreResult<u64>;
     /// The event's held and sold seats with their category ids.
-    async fn taken_seats(&mut self, event_id: &str) -> StoreResult<Vec<(String, String)>>;
+    async fn taken_seats(&mut self, event_id: &EventId) -> StoreResult<Vec<(String, String)>>;
     /// Inserts an event; its categories and seats follow.
     async fn insert_event(&mut self, event: &NewEvent) -> StoreResult<()>;
     /// Inserts one price category of an event.
@@ -289,7 +254,7 @@ pub trait Repository: Send {
     /// venue's size.
     async fn insert_seats(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         seats: &[(String, String)],
         now: Timestamp,
     ) -> StoreResult<()>;
@@ -299,35 +264,35 @@ pub trait Repository: Send {
     /// does not re-read every venue's layout (megabytes for a stadium).
     async fn event_ids(&mut self) -> StoreResult<Vec<String>>;
     /// The event with its venue.
-    async fn event_by_id(&mut self, event_id: &str) -> StoreResult<Option<EventRecord>>;
+    async fn event_by_id(&mut self, event_id: &EventId) -> StoreResult<Option<EventRecord>>;
     /// The event's categories, in the order buyers see them.
-    async fn categories_of(&mut self, event_id: &str) -> StoreResult<Vec<CategoryRecord>>;
+    async fn categories_of(&mut self, event_id: &EventId) -> StoreResult<Vec<CategoryRecord>>;
     /// Seat id → category id, for pricing and for drawing the map.
-    async fn seat_categories(&mut self, event_id: &str) -> StoreResult<Vec<(String, String)>>;
+    async fn seat_categories(&mut self, event_id: &EventId) -> StoreResult<Vec<(String, String)>>;
     /// Every seat of the event as it is now.
-    async fn seat_statuses(&mut self, event_id: &str) -> StoreResult<Vec<SeatStatus>>;
+    async fn seat_statuses(&mut self, event_id: &EventId) -> StoreResult<Vec<SeatStatus>>;
     /// These seats of the event as they are now.
     async fn seat_statuses_of(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>>;
     /// Seats whose last change the database stamped at or after `since` (its own clock).
     async fn seat_statuses_changed_since(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         since: Timestamp,
     ) -> StoreResult<Vec<SeatStatus>>;
 
     // Holds.
     /// Serialises one buyer's concurrent holds so that the per-user limit cannot be raced.
-    async fn lock_user(&mut self, user_id: &str) -> StoreResult<()>;
+    async fn lock_user(&mut self, user_id: &UserId) -> StoreResult<()>;
     /// Seats of the buyer's active holds for the event; "active" read as in
     /// [`Repository::end_hold`].
     async fn seats_held_by(
         &mut self,
-        event_id: &str,
-        user_id: &str,
+        event_id: &EventId,
+        user_id: &UserId,
         now: Timestamp,
     ) -> StoreResult<u32>;
     /// What the hold rules count of the buyer, in one statement: seats held in the event and in
@@ -336,8 +301,8 @@ pub trait Repository: Send {
     /// go at `let_go_since` or later.
     async fn hold_counts(
         &mut self,
-        event_id: &str,
-        user_id: &str,
+        event_id: &EventId,
+        user_id: &UserId,
         now: Timestamp,
         made: (Timestamp, u32),
         let_go_since: Timestamp,
@@ -346,16 +311,16 @@ pub trait Repository: Send {
     /// with when it last did: the cool-down.
     async fn seats_recently_let_go(
         &mut self,
-        event_id: &str,
-        user_id: &str,
+        event_id: &EventId,
+        user_id: &UserId,
         seat_ids: &[String],
         since: Timestamp,
     ) -> StoreResult<Vec<(String, Timestamp)>>;
     /// Up to `limit` released or expired holds that ended before `before` and that no payment
     /// refers to: those retention may delete.
-    async fn prunable_holds(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<String>>;
+    async fn prunable_holds(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<HoldId>>;
     /// Deletes these ended holds and their seat rows; returns how many holds went.
-    async fn delete_ended_holds(&mut self, hold_ids: &[String]) -> StoreResult<u64>;
+    async fn delete_ended_holds(&mut self, hold_ids: &[HoldId]) -> StoreResult<u64>;
     /// Inserts a hold; its seats are taken separately.
     async fn insert_hold(&mut self, hold: &Hold) -> StoreResult<()>;
     /// The one conditional update that takes seats: only those still available change. The caller
@@ -367,26 +332,27 @@ pub trait Repository: Send {
     /// buyer, so that no second query has to read them back.
     async fn take_available_seats(
         &mut self,
-        event_id: &str,
-        hold_id: &str,
-        holder: &str,
+        event_id: &EventId,
+        hold_id: &HoldId,
+        holder: &UserId,
         seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>>;
-    /// Of `seat_ids`, those taken by anyone but `hold_id` (the hold being attempted).
+    /// Of `seat_ids`, those taken by anyone but `hold_id` (the hold being attempted; `None`
+    /// before there is one, when every taken seat counts).
     async fn unavailable_seats(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         seat_ids: &[String],
-        hold_id: &str,
+        hold_id: Option<&HoldId>,
     ) -> StoreResult<Vec<String>>;
     /// How many of `seat_ids` exist in the event.
     async fn count_existing_seats(
         &mut self,
-        event_id: &str,
+        event_id: &EventId,
         seat_ids: &[String],
     ) -> StoreResult<u64>;
     /// The hold with this id, with its seats.
-    async fn hold_by_id(&mut self, hold_id: &str) -> StoreResult<Option<Hold>>;
+    async fn hold_by_id(&mut self, hold_id: &HoldId) -> StoreResult<Option<Hold>>;
     /// Moves an active hold to `to` (released, expired or converted); false if it was not active.
     /// A hold is active exactly while it has no `ended_at` (every transition sets it, and the
     /// audit checks it): the statement tests that column, which no index has, so that the only
@@ -394,7 +360,7 @@ pub trait Repository: Send {
     /// hold is active could walk the status index and its dead entries instead.
     async fn end_hold(
         &mut self,
-        hold_id: &str,
+        hold_id: &HoldId,
         to: boxoffice_domain::hold::HoldStatus,
         now: Timestamp,
     ) -> StoreResult<bool>;
@@ -403,8 +369,8 @@ pub trait Repository: Send {
     /// the event for the hold, so the cost does not grow with the size of the hall.
     async fn free_held_seats(
         &mut self,
-        event_id: &str,
-        hold_id: &str,
+        event_id: &EventId,
+        hold_id: &HoldId,
         seat_ids: &[String],
     ) -> StoreResult<u64>;
     /// Marks the hold's held seats sold; returns them as they are now, as
@@ -412,9 +378,9 @@ pub trait Repository: Send {
     /// [`Repository::free_held_seats`].
     async fn sell_held_seats(
         &mut self,
-        event_id: &str,
-        hold_id: &str,
-        holder: &str,
+        event_id: &EventId,
+        hold_id: &HoldId,
+        holder: &UserId,
         seat_ids: &[String],
     ) -> StoreResult<Vec<SeatStatus>>;
     /// Up to `limit` active holds past their expiry, as (hold id, event id).
@@ -422,19 +388,19 @@ pub trait Repository: Send {
         &mut self,
         now: Timestamp,
         limit: u32,
-    ) -> StoreResult<Vec<(String, String)>>;
+    ) -> StoreResult<Vec<(HoldId, EventId)>>;
 
     // Checkout.
     /// What was recorded for this buyer's idempotency key.
     async fn idempotency_record(
         &mut self,
-        user_id: &str,
+        user_id: &UserId,
         key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>>;
     /// Records the first request made with a key, before it is processed.
     async fn insert_idempotency_record(
         &mut self,
-        user_id: &str,
+        user_id: &UserId,
         key: &str,
         fingerprint: &str,
         now: Timestamp,
@@ -442,7 +408,7 @@ pub trait Repository: Send {
     /// Stores the response to replay for the key.
     async fn complete_idempotency_record(
         &mut self,
-        user_id: &str,
+        user_id: &UserId,
         key: &str,
         status: u16,
         response: &str,
@@ -459,7 +425,7 @@ pub trait Repository: Send {
     /// Sets what became of a payment attempt.
     async fn finish_payment(
         &mut self,
-        payment_id: &str,
+        payment_id: &PaymentId,
         status: PaymentStatus,
         provider_ref: Option<&str>,
         now: Timestamp,
@@ -477,17 +443,18 @@ pub trait Repository: Send {
     /// Records a movement of money.
     async fn insert_ledger_entry(&mut self, entry: &LedgerEntry) -> StoreResult<()>;
     /// The buyer's orders with their tickets, newest first.
-    async fn orders_of(&mut self, user_id: &str) -> StoreResult<Vec<OrderRecord>>;
+    async fn orders_of(&mut self, user_id: &UserId) -> StoreResult<Vec<OrderRecord>>;
     /// The order with its tickets.
-    async fn order_by_id(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>>;
+    async fn order_by_id(&mut self, order_id: &OrderId) -> StoreResult<Option<OrderRecord>>;
     /// The ticket with this id.
     async fn ticket_by_id(&mut self, ticket_id: &str) -> StoreResult<Option<TicketRecord>>;
 
     // Payments after checkout: webhooks and reconciliation.
     /// The payment attempt with this id.
-    async fn payment_by_id(&mut self, payment_id: &str) -> StoreResult<Option<StoredPayment>>;
+    async fn payment_by_id(&mut self, payment_id: &PaymentId)
+    -> StoreResult<Option<StoredPayment>>;
     /// The payment, locked until the transaction ends: settling it twice at once is impossible.
-    async fn lock_payment(&mut self, payment_id: &str) -> StoreResult<Option<StoredPayment>>;
+    async fn lock_payment(&mut self, payment_id: &PaymentId) -> StoreResult<Option<StoredPayment>>;
     /// The payment attempt the provider knows by `provider_ref`.
     async fn payment_by_reference(
         &mut self,
@@ -496,13 +463,13 @@ pub trait Repository: Send {
     /// The buyer's payment attempt made with this idempotency key.
     async fn payment_by_key(
         &mut self,
-        user_id: &str,
+        user_id: &UserId,
         key: &str,
     ) -> StoreResult<Option<StoredPayment>>;
     /// Records the provider's intent id for the payment.
     async fn set_payment_reference(
         &mut self,
-        payment_id: &str,
+        payment_id: &PaymentId,
         provider_ref: &str,
     ) -> StoreResult<()>;
     /// Pending payments created before `before`, oldest first.
@@ -512,35 +479,50 @@ pub trait Repository: Send {
         limit: u32,
     ) -> StoreResult<Vec<StoredPayment>>;
     /// The order a payment paid for, once it exists.
-    async fn order_id_for_payment(&mut self, payment_id: &str) -> StoreResult<Option<String>>;
+    async fn order_id_for_payment(
+        &mut self,
+        payment_id: &PaymentId,
+    ) -> StoreResult<Option<OrderId>>;
     /// Converts a hold whatever became of it meanwhile (a payment that succeeded late keeps its
     /// seats if it can); false only if it was converted already.
-    async fn claim_hold_for_order(&mut self, hold_id: &str, now: Timestamp) -> StoreResult<bool>;
+    async fn claim_hold_for_order(&mut self, hold_id: &HoldId, now: Timestamp)
+    -> StoreResult<bool>;
     /// Makes a failed attempt (nothing charged) pending again for a retry with the same key;
     /// false if it was not failed. A conflict means another attempt for the hold is in flight.
-    async fn retry_failed_payment(&mut self, payment_id: &str, now: Timestamp)
-    -> StoreResult<bool>;
+    async fn retry_failed_payment(
+        &mut self,
+        payment_id: &PaymentId,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
     /// Forgets an idempotency key whose request took no effect, so that a retry starts afresh.
-    async fn delete_idempotency_record(&mut self, user_id: &str, key: &str) -> StoreResult<()>;
+    async fn delete_idempotency_record(&mut self, user_id: &UserId, key: &str) -> StoreResult<()>;
 
     // Administration and the door.
     /// The order with its tickets, locked until the transaction ends, so that two refunds of one
     /// order run one after the other.
-    async fn lock_order(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>>;
+    async fn lock_order(&mut self, order_id: &OrderId) -> StoreResult<Option<OrderRecord>>;
     /// The order's captured charge: its payment id and the provider's reference.
-    async fn charge_of_order(&mut self, order_id: &str) -> StoreResult<Option<(String, String)>>;
+    async fn charge_of_order(
+        &mut self,
+        order_id: &OrderId,
+    ) -> StoreResult<Option<(PaymentId, String)>>;
     /// Voids those of `ticket_ids` that belong to the order and are still valid; returns how many.
-    async fn void_tickets(&mut self, order_id: &str, ticket_ids: &[String]) -> StoreResult<u64>;
+    async fn void_tickets(&mut self, order_id: &OrderId, ticket_ids: &[String])
+    -> StoreResult<u64>;
     /// Returns seats sold through `hold_id` to sale; returns how many. Locks them in id order
     /// first, like every statement that locks several seats.
     async fn free_sold_seats(
         &mut self,
-        event_id: &str,
-        hold_id: &str,
+        event_id: &EventId,
+        hold_id: &HoldId,
         seat_ids: &[String],
     ) -> StoreResult<u64>;
     /// Sets what became of an order after a refund.
-    async fn set_order_status(&mut self, order_id: &str, status: OrderStatus) -> StoreResult<()>;
+    async fn set_order_status(
+        &mut self,
+        order_id: &OrderId,
+        status: OrderStatus,
+    ) -> StoreResult<()>;
     /// Records a ticket's first scan, at `gate`; false when it was scanned before or is void.
     async fn check_in_ticket(
         &mut self,
@@ -559,9 +541,9 @@ pub trait Repository: Send {
     /// The event's valid tickets grouped by the gate of their first scan, as (gate, tickets,
     /// tickets checked in): the group without a gate holds the tickets not scanned yet, and
     /// those checked in before gates existed.
-    async fn checkins_by_gate(&mut self, event_id: &str) -> StoreResult<Vec<GateCheckins>>;
+    async fn checkins_by_gate(&mut self, event_id: &EventId) -> StoreResult<Vec<GateCheckins>>;
     /// The prices of the event's valid tickets, summed: revenue net of refunds.
-    async fn revenue_of_event(&mut self, event_id: &str) -> StoreResult<i64>;
+    async fn revenue_of_event(&mut self, event_id: &EventId) -> StoreResult<i64>;
     /// Gives the account with this e-mail a role; `None` when there is no such account.
     async fn set_user_role(
         &mut self,

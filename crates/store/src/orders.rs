@@ -8,7 +8,10 @@ use super::{
     payments::{idempotency_completion, payment_finish},
     sql::{Dialect, Sql, Tx},
 };
-use boxoffice_domain::time::Timestamp;
+use boxoffice_domain::{
+    ids::{EventId, HoldId, OrderId, PaymentId, UserId},
+    time::Timestamp,
+};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct OrderRow {
@@ -30,11 +33,11 @@ impl TryFrom<OrderRow> for OrderRecord {
         Ok(OrderRecord {
             status: OrderStatus::parse(&r.status)
                 .ok_or_else(|| super::corrupt("order status", &r.status))?,
-            id: r.id,
-            user_id: r.user_id,
-            hold_id: r.hold_id,
-            event_id: r.event_id,
-            payment_id: r.payment_id,
+            id: super::stored_id(OrderId::parse, r.id)?,
+            user_id: super::stored_id(UserId::parse, r.user_id)?,
+            hold_id: super::stored_id(HoldId::parse, r.hold_id)?,
+            event_id: super::stored_id(EventId::parse, r.event_id)?,
+            payment_id: super::stored_id(PaymentId::parse, r.payment_id)?,
             total_cents: r.total_cents,
             currency: r.currency,
             created_at: Timestamp(r.created_at),
@@ -59,12 +62,14 @@ pub(super) struct TicketRow {
     created_at: i64,
 }
 
-impl From<TicketRow> for TicketRecord {
-    fn from(r: TicketRow) -> Self {
-        TicketRecord {
+impl TryFrom<TicketRow> for TicketRecord {
+    type Error = StoreError;
+
+    fn try_from(r: TicketRow) -> StoreResult<Self> {
+        Ok(TicketRecord {
             id: r.id,
-            order_id: r.order_id,
-            event_id: r.event_id,
+            order_id: super::stored_id(OrderId::parse, r.order_id)?,
+            event_id: super::stored_id(EventId::parse, r.event_id)?,
             seat_id: r.seat_id,
             price_cents: r.price_cents,
             code: r.code,
@@ -72,7 +77,7 @@ impl From<TicketRow> for TicketRecord {
             checked_in_at: r.checked_in_at.map(Timestamp),
             checked_in_gate: r.gate,
             created_at: Timestamp(r.created_at),
-        }
+        })
     }
 }
 
@@ -156,18 +161,18 @@ impl<D: Dialect> Tx<D> {
             .into_iter()
             .map(OrderRecord::try_from)
             .collect::<StoreResult<Vec<_>>>()?;
-        let ids: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
+        let ids: Vec<&OrderId> = orders.iter().map(|o| &o.id).collect();
         let q = Sql::new(format!("SELECT {TICKET_COLUMNS} WHERE ")).list("order_id", &ids);
         let tickets: Vec<TicketRow> = self.all(q.then(" ORDER BY order_id, seat_id")).await?;
         for ticket in tickets {
-            if let Some(order) = orders.iter_mut().find(|o| o.id == ticket.order_id) {
-                order.tickets.push(ticket.into());
+            if let Some(order) = orders.iter_mut().find(|o| o.id.as_str() == ticket.order_id) {
+                order.tickets.push(ticket.try_into()?);
             }
         }
         Ok(orders)
     }
 
-    pub(crate) async fn orders_of(&mut self, user_id: &str) -> StoreResult<Vec<OrderRecord>> {
+    pub(crate) async fn orders_of(&mut self, user_id: &UserId) -> StoreResult<Vec<OrderRecord>> {
         let q = Sql::new(format!(
             "SELECT {ORDER_COLUMNS} WHERE user_id = ? ORDER BY created_at DESC, id DESC"
         ));
@@ -206,7 +211,10 @@ impl<D: Dialect> Tx<D> {
         self.with_tickets(rows).await
     }
 
-    pub(crate) async fn order_by_id(&mut self, order_id: &str) -> StoreResult<Option<OrderRecord>> {
+    pub(crate) async fn order_by_id(
+        &mut self,
+        order_id: &OrderId,
+    ) -> StoreResult<Option<OrderRecord>> {
         let q = Sql::new(format!("SELECT {ORDER_COLUMNS} WHERE id = ?"));
         let Some(row) = self.optional(q.bind(order_id)).await? else {
             return Ok(None);
@@ -220,16 +228,17 @@ impl<D: Dialect> Tx<D> {
     ) -> StoreResult<Option<TicketRecord>> {
         let q = Sql::new(format!("SELECT {TICKET_COLUMNS} WHERE id = ?"));
         let row: Option<TicketRow> = self.optional(q.bind(ticket_id)).await?;
-        Ok(row.map(TicketRecord::from))
+        row.map(TicketRecord::try_from).transpose()
     }
 
     pub(crate) async fn order_id_for_payment(
         &mut self,
-        payment_id: &str,
-    ) -> StoreResult<Option<String>> {
+        payment_id: &PaymentId,
+    ) -> StoreResult<Option<OrderId>> {
         let q = Sql::new("SELECT id FROM orders WHERE payment_id = ?");
         let row: Option<(String,)> = self.optional(q.bind(payment_id)).await?;
-        Ok(row.map(|(id,)| id))
+        row.map(|(id,)| super::stored_id(OrderId::parse, id))
+            .transpose()
     }
 }
 

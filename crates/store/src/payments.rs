@@ -5,7 +5,10 @@ use super::{
     IdempotencyRecord, PaymentRecord, PaymentStatus, StoreError, StoreResult, StoredPayment,
     sql::{Dialect, Sql, Tx},
 };
-use boxoffice_domain::time::Timestamp;
+use boxoffice_domain::{
+    ids::{HoldId, PaymentId, UserId},
+    time::Timestamp,
+};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct IdempotencyRow {
@@ -35,9 +38,9 @@ impl TryFrom<PaymentRow> for StoredPayment {
         Ok(StoredPayment {
             status: PaymentStatus::parse(&r.status)
                 .ok_or_else(|| super::corrupt("payment status", &r.status))?,
-            id: r.id,
-            hold_id: r.hold_id,
-            user_id: r.user_id,
+            id: super::stored_id(PaymentId::parse, r.id)?,
+            hold_id: super::stored_id(HoldId::parse, r.hold_id)?,
+            user_id: super::stored_id(UserId::parse, r.user_id)?,
             idempotency_key: r.idem_key,
             amount_cents: r.amount_cents,
             currency: r.currency,
@@ -58,7 +61,7 @@ fn select_payments<D: Dialect>(condition: &str) -> Sql<D> {
 impl<D: Dialect> Tx<D> {
     pub(crate) async fn idempotency_record(
         &mut self,
-        user_id: &str,
+        user_id: &UserId,
         key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>> {
         let q = Sql::new(
@@ -74,7 +77,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn insert_idempotency_record(
         &mut self,
-        user_id: &str,
+        user_id: &UserId,
         key: &str,
         fingerprint: &str,
         now: Timestamp,
@@ -90,7 +93,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn complete_idempotency_record(
         &mut self,
-        user_id: &str,
+        user_id: &UserId,
         key: &str,
         status: u16,
         response: &str,
@@ -112,7 +115,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn delete_idempotency_record(
         &mut self,
-        user_id: &str,
+        user_id: &UserId,
         key: &str,
     ) -> StoreResult<()> {
         let q = Sql::new("DELETE FROM idempotency_keys WHERE user_id = ? AND idem_key = ?");
@@ -158,7 +161,7 @@ fn payment_insert<D: Dialect>(p: &PaymentRecord, insert: &str, tail: &str) -> Sq
 impl<D: Dialect> Tx<D> {
     pub(crate) async fn finish_payment(
         &mut self,
-        payment_id: &str,
+        payment_id: &PaymentId,
         status: PaymentStatus,
         provider_ref: Option<&str>,
         now: Timestamp,
@@ -175,7 +178,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn payment_by_id(
         &mut self,
-        payment_id: &str,
+        payment_id: &PaymentId,
     ) -> StoreResult<Option<StoredPayment>> {
         self.payment(select_payments("id = ?").bind(payment_id))
             .await
@@ -184,7 +187,7 @@ impl<D: Dialect> Tx<D> {
     /// Where `FOR UPDATE` is empty, the writer's transaction is already the only writer.
     pub(crate) async fn lock_payment(
         &mut self,
-        payment_id: &str,
+        payment_id: &PaymentId,
     ) -> StoreResult<Option<StoredPayment>> {
         let q = select_payments(&format!("id = ?{}", D::FOR_UPDATE));
         self.payment(q.bind(payment_id)).await
@@ -200,7 +203,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn payment_by_key(
         &mut self,
-        user_id: &str,
+        user_id: &UserId,
         key: &str,
     ) -> StoreResult<Option<StoredPayment>> {
         let q = select_payments("user_id = ? AND idem_key = ?");
@@ -209,7 +212,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn set_payment_reference(
         &mut self,
-        payment_id: &str,
+        payment_id: &PaymentId,
         provider_ref: &str,
     ) -> StoreResult<()> {
         let q = Sql::new("UPDATE payments SET provider_ref = ? WHERE id = ?");
@@ -232,7 +235,7 @@ impl<D: Dialect> Tx<D> {
 
     pub(crate) async fn retry_failed_payment(
         &mut self,
-        payment_id: &str,
+        payment_id: &PaymentId,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let q = Sql::new(
@@ -246,7 +249,7 @@ impl<D: Dialect> Tx<D> {
 /// `q` followed by the UPDATE that stores the answer an idempotency key replays.
 pub(super) fn idempotency_completion<D: Dialect>(
     q: Sql<D>,
-    user_id: &str,
+    user_id: &UserId,
     key: &str,
     (status, response): (u16, &str),
 ) -> Sql<D> {
@@ -261,7 +264,7 @@ pub(super) fn idempotency_completion<D: Dialect>(
 /// `q` followed by the UPDATE that ends a payment attempt as `status`.
 pub(super) fn payment_finish<D: Dialect>(
     q: Sql<D>,
-    payment_id: &str,
+    payment_id: &PaymentId,
     status: PaymentStatus,
     provider_ref: Option<&str>,
     now: Timestamp,

@@ -15,7 +15,10 @@ use super::{
     REFUSAL_CONNECTIONS, StoreResult,
     sql::{Dialect, Pools, Sql, migrate_atomically, pool_options},
 };
-use boxoffice_domain::time::Timestamp;
+use boxoffice_domain::{
+    ids::{EventId, HoldId},
+    time::Timestamp,
+};
 
 const MIGRATIONS: &[(i64, &str)] = &migrations!("postgres");
 
@@ -52,7 +55,7 @@ pub(super) async fn connect(url: &str, pool_size: u32) -> StoreResult<Pools<Post
 
 /// The seats' unique keys (`event_id/seat_id`, as the generated column `seat_key` spells them),
 /// sorted: the order in which every statement locks several seats.
-fn seat_keys(event_id: &str, seat_ids: &[String]) -> Vec<String> {
+fn seat_keys(event_id: &EventId, seat_ids: &[String]) -> Vec<String> {
     let mut keys: Vec<String> = seat_ids
         .iter()
         .map(|id| format!("{event_id}/{id}"))
@@ -86,13 +89,22 @@ impl Dialect for Postgres {
         result.rows_affected()
     }
 
-    fn push_in(q: &mut QueryBuilder<Self>, column: &str, ids: &[String]) {
+    fn push_in<T: AsRef<str>>(q: &mut QueryBuilder<Self>, column: &str, ids: &[T]) {
         q.push(format_args!("{column} = ANY("));
-        q.push_bind(ids.to_vec());
+        q.push_bind(
+            ids.iter()
+                .map(|id| id.as_ref().to_owned())
+                .collect::<Vec<_>>(),
+        );
         q.push(")");
     }
 
-    fn push_seats(q: &mut QueryBuilder<Self>, alias: &str, event_id: &str, seat_ids: &[String]) {
+    fn push_seats(
+        q: &mut QueryBuilder<Self>,
+        alias: &str,
+        event_id: &EventId,
+        seat_ids: &[String],
+    ) {
         q.push(format_args!("{alias}seat_key = ANY("));
         q.push_bind(seat_keys(event_id, seat_ids));
         q.push(")");
@@ -110,14 +122,14 @@ impl Dialect for Postgres {
 
     fn push_hold_seats(
         q: &mut QueryBuilder<Self>,
-        hold_id: &str,
-        event_id: &str,
+        hold_id: &HoldId,
+        event_id: &EventId,
         seats: &[String],
     ) {
         q.push("SELECT ");
-        q.push_bind(hold_id.to_owned());
+        q.push_bind(hold_id.as_str().to_owned());
         q.push(", ");
-        q.push_bind(event_id.to_owned());
+        q.push_bind(event_id.as_str().to_owned());
         q.push(", unnest(");
         q.push_bind(seats.to_vec());
         q.push("::text[])");

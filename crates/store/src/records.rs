@@ -1,12 +1,16 @@
 //! Rows as the repositories read and write them.
 
-use boxoffice_domain::{account::Role, time::Timestamp};
+use boxoffice_domain::{
+    account::Role,
+    ids::{EventId, HoldId, OrderId, PaymentId, UserId},
+    time::Timestamp,
+};
 
 /// An account as stored.
 #[derive(Debug, Clone)]
 pub struct UserRecord {
     /// Its id (UUIDv7).
-    pub id: String,
+    pub id: UserId,
     /// Lower-cased and unique.
     pub email: String,
     /// The display name.
@@ -37,7 +41,7 @@ pub struct VenueRecord {
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     /// Its id.
-    pub id: String,
+    pub id: EventId,
     /// The venue it takes place in.
     pub venue_id: String,
     /// Shown to buyers.
@@ -58,7 +62,7 @@ pub struct NewEvent {
 #[derive(Debug, Clone)]
 pub struct EventChange {
     /// The event.
-    pub id: String,
+    pub id: EventId,
     /// Shown to buyers.
     pub name: String,
     /// When the event begins.
@@ -195,11 +199,11 @@ impl PaymentStatus {
 #[derive(Debug, Clone)]
 pub struct StoredPayment {
     /// Its id.
-    pub id: String,
+    pub id: PaymentId,
     /// The hold it pays for.
-    pub hold_id: String,
+    pub hold_id: HoldId,
     /// The buyer.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The buyer's key for the checkout that made it.
     pub idempotency_key: String,
     /// The total, computed by the server from the seats' prices.
@@ -220,11 +224,11 @@ pub struct StoredPayment {
 #[derive(Debug, Clone)]
 pub struct PaymentRecord {
     /// Its id.
-    pub id: String,
+    pub id: PaymentId,
     /// The hold it pays for.
-    pub hold_id: String,
+    pub hold_id: HoldId,
     /// The buyer.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The buyer's key for the checkout.
     pub idempotency_key: String,
     /// The total, computed by the server from the seats' prices.
@@ -275,15 +279,15 @@ impl OrderStatus {
 #[derive(Debug, Clone)]
 pub struct OrderRecord {
     /// Its id.
-    pub id: String,
+    pub id: OrderId,
     /// The buyer.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The hold it converted.
-    pub hold_id: String,
+    pub hold_id: HoldId,
     /// The event.
-    pub event_id: String,
+    pub event_id: EventId,
     /// The payment that paid for it.
-    pub payment_id: String,
+    pub payment_id: PaymentId,
     /// Paid, or how far refunded.
     pub status: OrderStatus,
     /// What was paid, in minor units.
@@ -302,9 +306,9 @@ pub struct TicketRecord {
     /// Its id.
     pub id: String,
     /// The order it belongs to.
-    pub order_id: String,
+    pub order_id: OrderId,
     /// The event.
-    pub event_id: String,
+    pub event_id: EventId,
     /// The seat it admits to.
     pub seat_id: String,
     /// What was paid for this seat.
@@ -357,9 +361,9 @@ pub struct LedgerEntry {
     /// Its id.
     pub id: String,
     /// The payment it belongs to.
-    pub payment_id: String,
+    pub payment_id: PaymentId,
     /// The order, once it exists.
-    pub order_id: Option<String>,
+    pub order_id: Option<OrderId>,
     /// Charge or refund.
     pub kind: LedgerKind,
     /// Minor units, positive either way.

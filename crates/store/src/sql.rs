@@ -22,10 +22,14 @@ use super::{
     holds::{HoldCountsRow, HoldRow, LockedSeat},
     orders::{OrderRow, TicketRow},
     outbox::MailRow,
+    params::Param,
     payments::{IdempotencyRow, PaymentRow},
     waiting,
 };
-use boxoffice_domain::time::Timestamp;
+use boxoffice_domain::{
+    ids::{EventId, HoldId},
+    time::Timestamp,
+};
 
 /// The numbered migrations of `migrations/<dialect>/`, each dialect's own SQL.
 macro_rules! migrations {
@@ -63,33 +67,6 @@ where
         q.push_bind(value);
     }
 }
-
-/// A value as it is bound: owned, so that every dialect binds the same few types.
-pub(super) trait Param {
-    type Owned;
-    fn owned(self) -> Self::Owned;
-}
-
-impl<T: ?Sized + ToOwned> Param for &T {
-    type Owned = T::Owned;
-    fn owned(self) -> T::Owned {
-        self.to_owned()
-    }
-}
-
-/// Owned values bind as they are.
-macro_rules! owned_params {
-    ($($t:ty),*) => {$(
-        impl Param for $t {
-            type Owned = $t;
-            fn owned(self) -> $t {
-                self
-            }
-        }
-    )*};
-}
-
-owned_params!(String, Option<String>, i64, bool);
 
 /// A row type that can be read from this database's rows.
 pub(super) trait Maps<T>: SqlxDatabase {
@@ -252,23 +229,29 @@ pub(super) trait Dialect:
         ("INSERT INTO", format!(" ON CONFLICT ({key}) DO NOTHING"))
     }
 
-    /// `column` is one of `ids`, in one placeholder per id; an empty list matches nothing.
-    fn push_in(q: &mut QueryBuilder<Self>, column: &str, ids: &[String]) {
+    /// `column` is one of `ids` (texts or typed ids), in one placeholder per id; an empty list
+    /// matches nothing.
+    fn push_in<T: AsRef<str>>(q: &mut QueryBuilder<Self>, column: &str, ids: &[T]) {
         q.push(format_args!("{column} IN ("));
         if ids.is_empty() {
             q.push("NULL");
         }
         for (i, id) in ids.iter().enumerate() {
             q.push(if i == 0 { "" } else { ", " });
-            <Self as Bind<String>>::bind(q, id.clone());
+            <Self as Bind<String>>::bind(q, id.as_ref().to_owned());
         }
         q.push(")");
     }
 
     /// The event's seats `seat_ids`, columns prefixed with `alias`.
-    fn push_seats(q: &mut QueryBuilder<Self>, alias: &str, event_id: &str, seat_ids: &[String]) {
+    fn push_seats(
+        q: &mut QueryBuilder<Self>,
+        alias: &str,
+        event_id: &EventId,
+        seat_ids: &[String],
+    ) {
         q.push(format_args!("{alias}event_id = "));
-        <Self as Bind<String>>::bind(q, event_id.to_owned());
+        <Self as Bind<String>>::bind(q, event_id.as_str().to_owned());
         q.push(" AND ");
         Self::push_in(q, &format!("{alias}id"), seat_ids);
     }
@@ -279,16 +262,16 @@ pub(super) trait Dialect:
     /// The rows of `hold_seats` for a new hold, from `VALUES` onwards or as a `SELECT`.
     fn push_hold_seats(
         q: &mut QueryBuilder<Self>,
-        hold_id: &str,
-        event_id: &str,
+        hold_id: &HoldId,
+        event_id: &EventId,
         seats: &[String],
     ) {
         q.push("VALUES ");
         for (i, seat_id) in seats.iter().enumerate() {
             q.push(if i == 0 { "(" } else { ", (" });
-            <Self as Bind<String>>::bind(q, hold_id.to_owned());
+            <Self as Bind<String>>::bind(q, hold_id.as_str().to_owned());
             q.push(", ");
-            <Self as Bind<String>>::bind(q, event_id.to_owned());
+            <Self as Bind<String>>::bind(q, event_id.as_str().to_owned());
             q.push(", ");
             <Self as Bind<String>>::bind(q, seat_id.clone());
             q.push(")");
@@ -346,14 +329,14 @@ impl<D: Dialect> Sql<D> {
     }
 
     /// `column` is one of `ids`.
-    pub(crate) fn list(mut self, column: &str, ids: &[String]) -> Self {
+    pub(crate) fn list<T: AsRef<str>>(mut self, column: &str, ids: &[T]) -> Self {
         self.flush();
         D::push_in(&mut self.built, column, ids);
         self
     }
 
     /// The event's seats `seat_ids` (see [`Dialect::push_seats`]).
-    pub(crate) fn seats(mut self, alias: &str, event_id: &str, seat_ids: &[String]) -> Self {
+    pub(crate) fn seats(mut self, alias: &str, event_id: &EventId, seat_ids: &[String]) -> Self {
         self.flush();
         D::push_seats(&mut self.built, alias, event_id, seat_ids);
         self

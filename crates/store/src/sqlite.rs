@@ -64,9 +64,9 @@ impl Dialect for Sqlite {
         result.rows_affected()
     }
 
-    fn push_in(q: &mut QueryBuilder<Self>, column: &str, ids: &[String]) {
+    fn push_in<T: AsRef<str>>(q: &mut QueryBuilder<Self>, column: &str, ids: &[T]) {
         q.push(format_args!("{column} IN (SELECT value FROM json_each("));
-        q.push_bind(json(ids));
+        q.push_bind(json(&ids.iter().map(AsRef::as_ref).collect::<Vec<&str>>()));
         q.push("))");
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use boxoffice_domain::{
     account::Role,
     hold::{Hold, HoldStatus},
+    ids::{EventId, HoldId, OrderId, PaymentId, UserId},
     new_id,
     time::Timestamp,
 };
@@ -27,7 +28,7 @@ pub(super) struct Fixture {
 }
 
 pub(super) struct EventFixture {
-    pub(super) id: String,
+    pub(super) id: EventId,
     pub(super) seat_ids: Vec<String>,
     /// How many seats, from the first, the fixture sold.
     pub(super) sold: std::sync::Mutex<usize>,
@@ -58,7 +59,7 @@ impl Fixture {
         let now = Timestamp::now();
         let users: Vec<UserRecord> = (0..BUYERS)
             .map(|i| UserRecord {
-                id: new_id(),
+                id: UserId::generate(),
                 email: format!("buyer{i}-{}@example.test", new_id()),
                 name: format!("Buyer {i}"),
                 role: Role::Buyer,
@@ -90,7 +91,7 @@ impl Fixture {
     /// A new event of the venue with `seats` seats, ids as a stadium's (`S01-R012-007`).
     pub(super) async fn event(&self, seats: usize) -> EventFixture {
         let now = Timestamp::now();
-        let id = new_id();
+        let id = EventId::generate();
         let category_id = new_id();
         let seat_ids: Vec<String> = (0..seats)
             .map(|i| format!("S{:02}-R{:03}-{:03}", i / 3000, (i / 100) % 30, i % 100))
@@ -110,7 +111,7 @@ impl Fixture {
         .expect("insert the event");
         tx.insert_category(&CategoryRecord {
             id: category_id.clone(),
-            event_id: id.clone(),
+            event_id: id.to_string(),
             name: "Stand".into(),
             price_cents: 100,
             currency: "EUR".into(),
@@ -146,7 +147,7 @@ impl Fixture {
                 let user = &self.users[if n % 4 == 0 { 0 } else { n % BUYERS }];
                 let hold = new_hold(event, &user.id, seats.to_vec(), now);
                 let payment = PaymentRecord {
-                    id: new_id(),
+                    id: PaymentId::generate(),
                     hold_id: hold.id.clone(),
                     user_id: user.id.clone(),
                     idempotency_key: new_id(),
@@ -206,7 +207,7 @@ impl Fixture {
                 .await
                 .expect("take");
             tx.insert_payment(&PaymentRecord {
-                id: new_id(),
+                id: PaymentId::generate(),
                 hold_id: hold.id.clone(),
                 user_id: user.id.clone(),
                 idempotency_key: new_id(),
@@ -266,14 +267,14 @@ impl Fixture {
 /// An active hold of these seats, made at `at`, with the server's default time to live.
 pub(super) fn new_hold(
     event: &EventFixture,
-    user_id: &str,
+    user_id: &UserId,
     seat_ids: Vec<String>,
     at: Timestamp,
 ) -> Hold {
     Hold {
-        id: new_id(),
+        id: HoldId::generate(),
         event_id: event.id.clone(),
-        user_id: user_id.to_owned(),
+        user_id: user_id.clone(),
         seat_ids,
         status: HoldStatus::Active,
         created_at: at,
@@ -282,7 +283,7 @@ pub(super) fn new_hold(
 }
 
 pub(super) fn order_for(hold: &Hold, payment: &PaymentRecord, now: Timestamp) -> OrderRecord {
-    let id = new_id();
+    let id = OrderId::generate();
     OrderRecord {
         id: id.clone(),
         user_id: hold.user_id.clone(),
@@ -314,14 +315,14 @@ pub(super) fn order_for(hold: &Hold, payment: &PaymentRecord, now: Timestamp) ->
 
 pub(super) fn ledger(
     payment: &PaymentRecord,
-    order_id: Option<&str>,
+    order_id: Option<&OrderId>,
     kind: LedgerKind,
     now: Timestamp,
 ) -> LedgerEntry {
     LedgerEntry {
         id: new_id(),
         payment_id: payment.id.clone(),
-        order_id: order_id.map(str::to_owned),
+        order_id: order_id.cloned(),
         kind,
         amount_cents: payment.amount_cents,
         currency: payment.currency.clone(),

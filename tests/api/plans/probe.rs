@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use boxoffice_domain::{
     hold::{Hold, HoldStatus},
+    ids::PaymentId,
     new_id,
     time::Timestamp,
 };
@@ -133,7 +134,7 @@ impl Probe<'_> {
         let mut tx = self.begin().await;
         let taken_ids = event.sold_seats(2);
         measured!(self, r, tx, at("unavailable_seats (cheap refusal)"), {
-            tx.unavailable_seats(&event.id, &taken_ids, "")
+            tx.unavailable_seats(&event.id, &taken_ids, None)
                 .await
                 .unwrap()
         });
@@ -171,7 +172,7 @@ impl Probe<'_> {
         });
         assert_eq!(taken.len(), hold.seat_ids.len(), "the fixture's free seats");
         measured!(self, r, tx, at("unavailable_seats (refused hold)"), {
-            tx.unavailable_seats(&event.id, &hold.seat_ids, &hold.id)
+            tx.unavailable_seats(&event.id, &hold.seat_ids, Some(&hold.id))
                 .await
                 .unwrap()
         });
@@ -180,7 +181,7 @@ impl Probe<'_> {
         // Checkout and settlement.
         let key = new_id();
         let payment = PaymentRecord {
-            id: new_id(),
+            id: PaymentId::generate(),
             hold_id: hold.id.clone(),
             user_id: self.user.id.clone(),
             idempotency_key: key.clone(),
@@ -209,7 +210,7 @@ impl Probe<'_> {
             tx.insert_payment(&payment).await.unwrap()
         });
         let mut again = payment.clone();
-        again.id = new_id();
+        again.id = PaymentId::generate();
         measured!(self, r, tx, at("insert_payment_for_new_key (key taken)"), {
             tx.insert_payment_for_new_key(&again).await.unwrap()
         });
@@ -239,8 +240,8 @@ impl Probe<'_> {
         let mail = NewMail {
             id: new_id(),
             kind: MailKind::OrderConfirmation,
-            order_id: Some(order.id.clone()),
-            user_id: hold.user_id.clone(),
+            order_id: Some(order.id.to_string()),
+            user_id: hold.user_id.to_string(),
             payload: "{}".into(),
             created_at: now,
         };

@@ -67,7 +67,7 @@ pub(super) async fn hold_best_available(
             return Err(cooling_down.unwrap_or_else(|| no_seats_together(ask)));
         };
         let request = HoldRequest::parse(claim.seats(), app.rules.max_seats_per_hold)?;
-        match grant(app, user_id, &event.record.id, &request, allowance).await {
+        match grant(app, user_id, &event.id, &request, allowance).await {
             Ok(Granted::Held(hold)) => return Ok(hold),
             Ok(Granted::Taken(taken)) => passed_over.extend(taken),
             Err(e) if e.is(ErrorCode::SeatCoolingDown) => {

@@ -7,7 +7,13 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::{AppError, AppResult, ErrorCode, SaleRules};
-use boxoffice_domain::{hoarding, hold::HoldRequest, rate::retry_after_secs, time::Timestamp};
+use boxoffice_domain::{
+    hoarding,
+    hold::HoldRequest,
+    ids::{EventId, UserId},
+    rate::retry_after_secs,
+    time::Timestamp,
+};
 use boxoffice_store::Repository;
 
 /// Inside the hold's transaction, after the account is locked, so that two holds at once cannot
@@ -16,8 +22,8 @@ pub(super) async fn check_in_transaction(
     tx: &mut dyn Repository,
     rules: &SaleRules,
     request: &HoldRequest,
-    user_id: &str,
-    event_id: &str,
+    user_id: &UserId,
+    event_id: &EventId,
     now: Timestamp,
 ) -> AppResult<()> {
     let seat_ids = request.seat_ids();

@@ -18,8 +18,7 @@ use crate::{
 };
 use boxoffice_domain::{
     hold::{Hold, HoldChoice, HoldRequest, HoldStatus},
-    ids::HoldId,
-    new_id,
+    ids::{EventId, HoldId, UserId},
     seat::SeatStatus,
     time::Timestamp,
 };
@@ -37,7 +36,7 @@ pub trait SeatAllowance {
 /// What a buyer asks to hold.
 pub struct HoldCommand<'a> {
     /// The buyer.
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     /// The event, from the catalogue.
     pub event: &'a EventInfo,
     /// This instance's live map of the event, for the cheap refusal and the best-available pick.
@@ -74,7 +73,7 @@ async fn hold_picked_seats(
         live,
         ..
     } = *command;
-    let event_id = &event.record.id;
+    let event_id = &event.id;
     let unknown: Vec<&String> = request
         .seat_ids()
         .iter()
@@ -93,7 +92,7 @@ async fn hold_picked_seats(
     if !live.seen_taken(request.seat_ids()).is_empty() {
         let mut tx = app.db.refusal_read().await?;
         let unavailable = tx
-            .unavailable_seats(event_id, request.seat_ids(), "")
+            .unavailable_seats(event_id, request.seat_ids(), None)
             .await?;
         tx.commit().await?;
         if !unavailable.is_empty() {
@@ -128,16 +127,16 @@ enum Granted {
 /// publishes its seats; the allowance is given back when the hold is not granted.
 async fn grant(
     app: &App,
-    user_id: &str,
-    event_id: &str,
+    user_id: &UserId,
+    event_id: &EventId,
     request: &HoldRequest,
     allowance: &mut impl SeatAllowance,
 ) -> AppResult<Granted> {
     let now = Timestamp::now();
     let hold = Hold {
-        id: new_id(),
-        event_id: event_id.to_owned(),
-        user_id: user_id.to_owned(),
+        id: HoldId::generate(),
+        event_id: event_id.clone(),
+        user_id: user_id.clone(),
         seat_ids: request.seat_ids().to_vec(),
         status: HoldStatus::Active,
         created_at: now,
@@ -146,7 +145,7 @@ async fn grant(
     allowance.reserve(hold.seat_ids.len()).await?;
     match write_hold(app, request, &hold, now).await {
         Ok(Ok(changes)) => {
-            app.publish(event_id, changes);
+            app.publish(event_id.as_str(), changes);
             metrics::counter!("boxoffice_holds_created_total").increment(1);
             Ok(Granted::Held(hold))
         }
@@ -179,7 +178,7 @@ async fn write_hold(
         .await?;
     if changes.len() != hold.seat_ids.len() {
         let unavailable = tx
-            .unavailable_seats(event_id, &hold.seat_ids, &hold.id)
+            .unavailable_seats(event_id, &hold.seat_ids, Some(&hold.id))
             .await?;
         drop(tx); // rolls back: all or nothing
         metrics::counter!("boxoffice_holds_refused_total").increment(1);
@@ -194,34 +193,34 @@ fn seat_unavailable(seat_ids: Vec<String>) -> AppError {
 }
 
 /// The buyer's own hold; not found for anyone else's.
-pub async fn hold_of(app: &App, user_id: &str, hold_id: &HoldId) -> AppResult<Hold> {
+pub async fn hold_of(app: &App, user_id: &UserId, hold_id: &HoldId) -> AppResult<Hold> {
     let mut tx = app.db.read().await?;
-    let hold = tx.hold_by_id(hold_id.as_str()).await?;
+    let hold = tx.hold_by_id(hold_id).await?;
     tx.commit().await?;
-    hold.filter(|h| h.user_id == user_id)
+    hold.filter(|h| &h.user_id == user_id)
         .ok_or_else(|| AppError::not_found("Hold"))
 }
 
 /// Releases the buyer's hold at once. Idempotent: releasing an ended hold changes nothing.
-pub async fn release_hold(app: &App, user_id: &str, hold_id: &HoldId) -> AppResult<()> {
+pub async fn release_hold(app: &App, user_id: &UserId, hold_id: &HoldId) -> AppResult<()> {
     // A buyer who leaves after a declined card leaves an intent their browser could still
     // confirm: cancel it at the provider first, so that no charge can come without an order.
     if app.payments.browser_checkout().is_some() {
         hold_of(app, user_id, hold_id).await?;
-        if !reconcile::cancel_unconfirmed_payment_of(app, hold_id.as_str()).await? {
+        if !reconcile::cancel_unconfirmed_payment_of(app, hold_id).await? {
             return Err(AppError::refused(ErrorCode::HoldNotActive)
                 .message("This hold has just been paid for; its tickets are in My tickets."));
         }
     }
     let mut tx = app.db.begin().await?;
     let hold = tx
-        .hold_by_id(hold_id.as_str())
+        .hold_by_id(hold_id)
         .await?
-        .filter(|h| h.user_id == user_id)
+        .filter(|h| &h.user_id == user_id)
         .ok_or_else(|| AppError::not_found("Hold"))?;
     if let Some(changes) = end_hold(tx.as_mut(), &hold, HoldStatus::Released).await? {
         tx.commit().await?;
-        app.publish(&hold.event_id, changes);
+        app.publish(hold.event_id.as_str(), changes);
         metrics::counter!("boxoffice_holds_released_total").increment(1);
     }
     Ok(())
@@ -276,7 +275,7 @@ pub async fn release_expired_holds(app: &App) -> StoreResult<usize> {
                 continue;
             };
             tx.commit().await?;
-            app.publish(&event_id, changes);
+            app.publish(event_id.as_str(), changes);
             released += 1;
             metrics::counter!("boxoffice_holds_expired_total").increment(1);
         }

@@ -84,7 +84,7 @@ fn ticket_facts(event: &EventInfo, ticket: &TicketRecord, with_code: bool) -> Ti
 /// The confirmation of a new order, to its buyer.
 pub(crate) fn confirmation(order: &OrderRecord, event: &EventInfo) -> NewMail {
     let facts = Confirmation {
-        order_id: order.id.clone(),
+        order_id: order.id.to_string(),
         event: event_facts(event),
         currency: order.currency.clone(),
         total_cents: order.total_cents,
@@ -106,7 +106,7 @@ pub(crate) fn refund_notice(
     amount_cents: i64,
 ) -> NewMail {
     let facts = RefundNotice {
-        order_id: order.id.clone(),
+        order_id: order.id.to_string(),
         event: event_facts(event),
         currency: order.currency.clone(),
         refunded_cents: amount_cents,
@@ -125,7 +125,7 @@ pub(crate) fn refund_notice(
 /// The notice of a late payment given back in full, to its buyer.
 pub(crate) fn payment_refunded(payment: &StoredPayment, hold: &Hold, event: &EventInfo) -> NewMail {
     let facts = PaymentRefunded {
-        payment_id: payment.id.clone(),
+        payment_id: payment.id.to_string(),
         event: event_facts(event),
         currency: payment.currency.clone(),
         refunded_cents: payment.amount_cents,
@@ -135,7 +135,7 @@ pub(crate) fn payment_refunded(payment: &StoredPayment, hold: &Hold, event: &Eve
         id: new_id(),
         kind: MailKind::PaymentRefunded,
         order_id: None,
-        user_id: payment.user_id.clone(),
+        user_id: payment.user_id.to_string(),
         payload: serde_json::to_string(&facts).expect("the facts always serialise"),
         created_at: boxoffice_domain::time::Timestamp::now(),
     }
@@ -145,8 +145,8 @@ fn new_mail(kind: MailKind, order: &OrderRecord, facts: &impl Serialize) -> NewM
     NewMail {
         id: new_id(),
         kind,
-        order_id: Some(order.id.clone()),
-        user_id: order.user_id.clone(),
+        order_id: Some(order.id.to_string()),
+        user_id: order.user_id.to_string(),
         payload: serde_json::to_string(facts).expect("the facts always serialise"),
         created_at: boxoffice_domain::time::Timestamp::now(),
     }

@@ -17,6 +17,7 @@ use super::claims::Claims;
 use crate::compress::{Compressed, Effort};
 use boxoffice_domain::{
     compact_seats::{self, SeatOrder},
+    ids::EventId,
     seat::{SeatState, SeatStatus, SeatView, is_newer},
     time::Timestamp,
 };
@@ -29,7 +30,7 @@ pub(crate) const CHANNEL_CAPACITY: usize = 1024;
 /// One event's seat states, in layout order, and the channel its changes go out on.
 pub struct LiveEvent {
     /// The event these seats are of.
-    pub event_id: String,
+    pub event_id: EventId,
     index: HashMap<String, usize>,
     seats: RwLock<Vec<SeatStatus>>,
     /// Bumped under the seats' write lock by every apply that changed something, so a snapshot
@@ -66,7 +67,7 @@ pub struct CompactSnapshot {
 
 #[derive(serde::Serialize)]
 struct CompactBody<'a> {
-    event_id: &'a str,
+    event_id: &'a EventId,
     format: &'static str,
     layout_hash: &'a str,
     version_base: i64,
@@ -75,7 +76,7 @@ struct CompactBody<'a> {
 }
 
 impl LiveEvent {
-    fn new(event_id: String, seats: Vec<SeatStatus>) -> Self {
+    fn new(event_id: EventId, seats: Vec<SeatStatus>) -> Self {
         let index = seats
             .iter()
             .enumerate()
@@ -348,13 +349,17 @@ impl SeatHub {
         if let Some(live) = self.cached(event_id) {
             return Ok(Some(live));
         }
+        // Text that is not a well-formed id names no event, and so no seats.
+        let Some(id) = EventId::parse(event_id) else {
+            return Ok(None);
+        };
         let mut tx = self.db.read().await?;
-        let seats = tx.seat_statuses(event_id).await?;
+        let seats = tx.seat_statuses(&id).await?;
         tx.commit().await?;
         if seats.is_empty() {
             return Ok(None);
         }
-        let live = Arc::new(LiveEvent::new(event_id.to_owned(), seats));
+        let live = Arc::new(LiveEvent::new(id, seats));
         self.events
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -408,7 +413,7 @@ pub(crate) mod tests_support {
     use super::*;
 
     pub(crate) fn live_event(seats: Vec<SeatStatus>) -> LiveEvent {
-        LiveEvent::new("e".into(), seats)
+        LiveEvent::new(EventId::parse("e").unwrap(), seats)
     }
 }
 
@@ -427,7 +432,10 @@ mod tests {
 
     #[test]
     fn a_newer_change_is_applied_and_broadcast() {
-        let live = LiveEvent::new("e".into(), vec![seat("A-1", SeatState::Available, 1)]);
+        let live = LiveEvent::new(
+            EventId::parse("e").unwrap(),
+            vec![seat("A-1", SeatState::Available, 1)],
+        );
         let mut rx = live.subscribe();
         assert_eq!(live.apply(vec![seat("A-1", SeatState::Held, 2)]), 1);
         assert_eq!(live.snapshot(None)[0].state, SeatState::Held);
@@ -436,7 +444,10 @@ mod tests {
 
     #[test]
     fn stale_duplicate_and_unknown_changes_are_ignored() {
-        let live = LiveEvent::new("e".into(), vec![seat("A-1", SeatState::Held, 5)]);
+        let live = LiveEvent::new(
+            EventId::parse("e").unwrap(),
+            vec![seat("A-1", SeatState::Held, 5)],
+        );
         let mut rx = live.subscribe();
         assert_eq!(
             live.apply(vec![
@@ -460,7 +471,7 @@ mod tests {
     #[test]
     fn the_compact_snapshot_is_built_once_per_version_and_anew_after_a_change() {
         let live = LiveEvent::new(
-            "e".into(),
+            EventId::parse("e").unwrap(),
             vec![
                 seat("A-2", SeatState::Available, 1),
                 seat("A-1", SeatState::Available, 1),
@@ -498,7 +509,7 @@ mod tests {
         released.holder = Some("u1".into());
         let mut other = seat("A-3", SeatState::Sold, 3);
         other.holder = Some("u2".into());
-        let live = LiveEvent::new("e".into(), vec![held, released, other]);
+        let live = LiveEvent::new(EventId::parse("e").unwrap(), vec![held, released, other]);
         let mine = live.mine("u1");
         assert_eq!(mine.len(), 1);
         assert_eq!((mine[0].id.as_str(), mine[0].mine), ("A-1", true));
@@ -508,7 +519,7 @@ mod tests {
     #[test]
     fn counts_follow_the_states() {
         let live = LiveEvent::new(
-            "e".into(),
+            EventId::parse("e").unwrap(),
             vec![
                 seat("A-1", SeatState::Available, 1),
                 seat("A-2", SeatState::Held, 1),

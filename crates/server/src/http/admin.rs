@@ -19,7 +19,7 @@ use super::{
 use boxoffice_app::{refunds, views::OrderResponse};
 use boxoffice_domain::{
     account::{Email, Role},
-    ids::OrderId,
+    ids::{EventId, OrderId},
     seat::SeatState,
 };
 
@@ -55,7 +55,7 @@ pub(crate) async fn refund_order(
         &state.app,
         &order_id,
         request.ticket_ids.as_deref(),
-        user.id(),
+        user.id().as_str(),
     )
     .await?;
     Ok(Json(OrderResponse {
@@ -84,6 +84,7 @@ pub(crate) async fn sales_report(
     ApiPath(event_id): ApiPath<String>,
     _admin: AdminUser,
 ) -> ApiResult<Json<SalesReport>> {
+    let event_id = EventId::parse(&event_id).ok_or_else(|| ApiError::not_found("Event"))?;
     let mut tx = state.app.db.read().await?;
     let event = tx
         .event_by_id(&event_id)
@@ -94,7 +95,7 @@ pub(crate) async fn sales_report(
     tx.commit().await?;
     let count = |state: SeatState| seats.iter().filter(|s| s.state == state).count() as u64;
     Ok(Json(SalesReport {
-        event_id,
+        event_id: event_id.into(),
         seats_total: seats.len() as u64,
         available: count(SeatState::Available),
         held: count(SeatState::Held),
@@ -133,7 +134,7 @@ pub(crate) async fn set_role(
         .ok_or_else(|| ApiError::not_found("Account"))?;
     tx.commit().await?;
     state.sessions.forget_user(&updated.id);
-    tracing::info!(user_id = %updated.id, role = role.as_str(), by = user.id(), "role changed");
+    tracing::info!(user_id = %updated.id, role = role.as_str(), by = %user.id(), "role changed");
     Ok(Json(UserResponse {
         user: UserView::from(&updated),
     }))

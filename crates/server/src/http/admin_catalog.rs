@@ -74,7 +74,8 @@ pub(crate) async fn create_venue(
     ApiJson(body): ApiJson<CreateVenueRequest>,
 ) -> ApiResult<(StatusCode, Json<VenueResponse>)> {
     let (record, layout) =
-        catalog_admin::create_venue(&state.app, &body.name, body.layout, admin.id()).await?;
+        catalog_admin::create_venue(&state.app, &body.name, body.layout, admin.id().as_str())
+            .await?;
     Ok((
         StatusCode::CREATED,
         Json(VenueResponse {
@@ -135,10 +136,10 @@ pub(crate) async fn create_event(
         seat_categories: &body.seat_categories,
         published: body.published.unwrap_or(true),
     };
-    let event_id = catalog_admin::create_event(&state.app, new_event, admin.id()).await?;
+    let event_id = catalog_admin::create_event(&state.app, new_event, admin.id().as_str()).await?;
     // Read back through the catalogue and the seat hub, as every later request will: the answer
     // is exactly what GET /events/{event_id} shows, and this instance has the event warm.
-    let (info, live) = any_live_event(&state, &event_id).await?;
+    let (info, live) = any_live_event(&state, event_id.as_str()).await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v1/events/{event_id}"))],

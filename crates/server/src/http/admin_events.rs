@@ -13,13 +13,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    ApiResult, AppState,
+    ApiError, ApiResult, AppState,
     admin_catalog::CATALOG_BODY_LIMIT,
     events::{EventDetail, EventSummary, any_live_event, detail, summary},
     extract::{AdminUser, ApiJson, ApiPath},
 };
 use boxoffice_app::catalog_edit::{self, EventEdit};
-use boxoffice_domain::event_plan::CategoryInput;
+use boxoffice_domain::{event_plan::CategoryInput, ids::EventId};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -132,8 +132,9 @@ pub(crate) async fn update_event(
         categories: &body.categories,
         seat_categories: &body.seat_categories,
     };
-    catalog_edit::update_event(&state.app, &event_id, edit, admin.id()).await?;
-    Ok(Json(admin_detail(&state, &event_id).await?))
+    let event_id = EventId::parse(&event_id).ok_or_else(|| ApiError::not_found("Event"))?;
+    catalog_edit::update_event(&state.app, &event_id, edit, admin.id().as_str()).await?;
+    Ok(Json(admin_detail(&state, event_id.as_str()).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -152,6 +153,7 @@ pub(crate) async fn set_published(
     ApiPath(event_id): ApiPath<String>,
     ApiJson(body): ApiJson<PublishRequest>,
 ) -> ApiResult<Json<AdminEventResponse>> {
-    catalog_edit::set_published(&state.app, &event_id, body.published, admin.id()).await?;
-    Ok(Json(admin_detail(&state, &event_id).await?))
+    let event_id = EventId::parse(&event_id).ok_or_else(|| ApiError::not_found("Event"))?;
+    catalog_edit::set_published(&state.app, &event_id, body.published, admin.id().as_str()).await?;
+    Ok(Json(admin_detail(&state, event_id.as_str()).await?))
 }

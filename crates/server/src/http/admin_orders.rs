@@ -171,7 +171,7 @@ pub(crate) async fn orders_csv(
             .sum();
         let valid = order.tickets.iter().filter(|t| t.valid).count();
         out.write_record([
-            order.id.clone(),
+            order.id.to_string(),
             order.created_at.to_rfc3339(),
             order.status.as_str().to_owned(),
             buyer.as_ref().map(|b| b.email.clone()).unwrap_or_default(),
@@ -219,7 +219,7 @@ pub(crate) async fn attendees_csv(
         for t in &order.tickets {
             out.write_record([
                 t.id.clone(),
-                order.id.clone(),
+                order.id.to_string(),
                 t.seat_id.clone(),
                 event.seat_label(&t.seat_id),
                 buyer.as_ref().map(|b| b.name.clone()).unwrap_or_default(),

@@ -58,7 +58,7 @@ pub(crate) struct UserView {
 impl From<&UserRecord> for UserView {
     fn from(u: &UserRecord) -> Self {
         UserView {
-            id: u.id.clone(),
+            id: u.id.to_string(),
             email: u.email.clone(),
             name: u.name.clone(),
             role: u.role.as_str().to_owned(),

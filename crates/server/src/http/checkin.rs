@@ -48,8 +48,8 @@ pub(crate) struct CheckInResponse {
 fn checked_in_view(ticket: TicketRecord, seat_label: String) -> TicketView {
     TicketView {
         id: ticket.id,
-        order_id: ticket.order_id,
-        event_id: ticket.event_id,
+        order_id: ticket.order_id.into(),
+        event_id: ticket.event_id.into(),
         seat_id: ticket.seat_id,
         seat_label,
         code: ticket.code,
@@ -70,7 +70,7 @@ pub(crate) async fn check_in(
 ) -> ApiResult<Json<CheckInResponse>> {
     let gate = Gate::parse(body.gate.as_deref())?;
     let CheckedIn { ticket, seat_label } =
-        checkin::check_in(&state.app, &body.code, &gate, user.id()).await?;
+        checkin::check_in(&state.app, &body.code, &gate, user.id().as_str()).await?;
     Ok(Json(CheckInResponse {
         ticket: checked_in_view(ticket, seat_label),
         first_scan: true,
@@ -135,7 +135,7 @@ pub(crate) async fn check_in_batch(
         .enumerate()
         .map(|(i, s)| OfflineScan::parse(i, &s.code, s.gate.as_deref(), &s.scanned_at, now))
         .collect::<Result<Vec<_>, _>>()?;
-    let settled = checkin::settle_offline_scans(&state.app, &scans, user.id()).await?;
+    let settled = checkin::settle_offline_scans(&state.app, &scans, user.id().as_str()).await?;
     let results = settled
         .into_iter()
         .map(|s| scan_result(&scans, s))

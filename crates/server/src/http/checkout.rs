@@ -77,7 +77,7 @@ pub(crate) async fn checkout(
         card_number: request.payment.card_number.as_deref(),
     };
     let admit = |event_id: &str| {
-        queue::admit(&state, event_id, user.id(), &headers).map_err(ApiError::into_app)
+        queue::admit(&state, event_id, user.id().as_str(), &headers).map_err(ApiError::into_app)
     };
     let reply = pay_for_hold(&state.app, command, admit).await?;
     Ok(replay(reply))

@@ -354,7 +354,7 @@ pub(crate) async fn get_my_seats(
         .await?
         .ok_or_else(|| ApiError::not_found("Event"))?;
     Ok(Json(SeatsResponse {
-        seats: live.mine(user.id()),
+        seats: live.mine(user.id().as_str()),
         event_id,
     }))
 }

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiError, AppState};
 use boxoffice_app::security::token_digest;
-use boxoffice_domain::{account::Role, text, time::Timestamp};
+use boxoffice_domain::{account::Role, ids::UserId, text, time::Timestamp};
 use boxoffice_store::UserRecord;
 
 pub(crate) const SESSION_COOKIE: &str = "boxoffice_session";
@@ -102,7 +102,7 @@ pub(crate) struct CurrentUser(pub UserRecord);
 pub(crate) struct MaybeUser(pub Option<UserRecord>);
 
 impl CurrentUser {
-    pub(crate) fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &UserId {
         &self.0.id
     }
 

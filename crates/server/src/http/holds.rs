@@ -104,8 +104,8 @@ pub(crate) struct HoldView {
 impl HoldView {
     pub(crate) fn of(hold: &Hold, now: Timestamp) -> Self {
         HoldView {
-            id: hold.id.clone(),
-            event_id: hold.event_id.clone(),
+            id: hold.id.to_string(),
+            event_id: hold.event_id.to_string(),
             seat_ids: hold.seat_ids.clone(),
             status: hold.effective_status(now),
             created_at: hold.created_at.to_rfc3339(),
@@ -136,10 +136,10 @@ pub(crate) async fn create_hold(
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateHoldRequest>,
 ) -> ApiResult<(StatusCode, Json<HoldResponse>)> {
-    limits::check(state.limits.holds_per_account.as_ref(), user.id()).await?;
+    limits::check(state.limits.holds_per_account.as_ref(), user.id().as_str()).await?;
     let started = std::time::Instant::now();
     let (info, live) = live_event(&state, &event_id).await?;
-    queue::admit(&state, &event_id, user.id(), &headers)?;
+    queue::admit(&state, &event_id, user.id().as_str(), &headers)?;
     let choice = HoldChoice::parse(
         body.seat_ids.as_deref(),
         body.best_available.map(|b| (b.count, b.category_id)),

@@ -16,6 +16,7 @@ use super::{
     extract::{ApiPath, CurrentUser},
 };
 use boxoffice_app::views::{OrderResponse, OrderView};
+use boxoffice_domain::ids::OrderId;
 use boxoffice_store::OrderRecord;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -76,11 +77,17 @@ pub(crate) async fn get_order(
     ApiPath(order_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<Json<OrderResponse>> {
-    let mut tx = state.app.db.read().await?;
-    let order = tx.order_by_id(&order_id).await?;
-    tx.commit().await?;
+    let order = match OrderId::parse(&order_id) {
+        Some(order_id) => {
+            let mut tx = state.app.db.read().await?;
+            let order = tx.order_by_id(&order_id).await?;
+            tx.commit().await?;
+            order
+        }
+        None => None,
+    };
     let order = order
-        .filter(|o| o.user_id == user.id())
+        .filter(|o| &o.user_id == user.id())
         .ok_or_else(|| ApiError::not_found("Order"))?;
     Ok(Json(OrderResponse {
         order: view(&state, &order).await?,
@@ -99,7 +106,7 @@ async fn own_ticket(
         None => None,
     };
     tx.commit().await?;
-    let (Some(ticket), Some(_)) = (ticket, order.filter(|o| o.user_id == user.id())) else {
+    let (Some(ticket), Some(_)) = (ticket, order.filter(|o| &o.user_id == user.id())) else {
         return Err(ApiError::not_found("Ticket"));
     };
     let event = state.app.catalog.event(&ticket.event_id).await?;
@@ -108,8 +115,8 @@ async fn own_ticket(
             .map(|e| e.seat_label(&ticket.seat_id))
             .unwrap_or_else(|| ticket.seat_id.clone()),
         id: ticket.id,
-        order_id: ticket.order_id,
-        event_id: ticket.event_id,
+        order_id: ticket.order_id.into(),
+        event_id: ticket.event_id.into(),
         seat_id: ticket.seat_id,
         code: ticket.code,
         status: if ticket.valid { "valid" } else { "refunded" }.to_owned(),

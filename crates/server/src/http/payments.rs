@@ -20,7 +20,7 @@ use boxoffice_app::{
     settlement,
     views::{self, PaymentResponse},
 };
-use boxoffice_domain::time::Timestamp;
+use boxoffice_domain::{ids::PaymentId, time::Timestamp};
 use boxoffice_payments::{IntentStatus, WebhookError};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -78,15 +78,16 @@ pub(crate) async fn get_payment(
     ApiPath(payment_id): ApiPath<String>,
     user: CurrentUser,
 ) -> ApiResult<Json<PaymentResponse>> {
+    let payment_id = PaymentId::parse(&payment_id).ok_or_else(|| ApiError::not_found("Payment"))?;
     let mut tx = state.app.db.read().await?;
     let payment = tx
         .payment_by_id(&payment_id)
         .await?
-        .filter(|p| p.user_id == user.id())
+        .filter(|p| &p.user_id == user.id())
         .ok_or_else(|| ApiError::not_found("Payment"))?;
     let order_id = tx.order_id_for_payment(&payment.id).await?;
     tx.commit().await?;
-    let mut view = views::payment_view(&payment, order_id);
+    let mut view = views::payment_view(&payment, order_id.map(String::from));
     if let Some(reason) = declined_in_browser(&state, &payment).await {
         // Still open at the provider (the same intent takes another card), but this card failed:
         // the buyer's page says so and offers another try.

@@ -59,10 +59,13 @@ pub(crate) async fn join_queue(
     let place = state
         .app
         .waiting_room
-        .join(&event_id, user.id())
+        .join(&event_id, user.id().as_str())
         .await
         .map_err(room_error)?;
-    let pass = state.app.waiting_room.pass_for(&event_id, user.id());
+    let pass = state
+        .app
+        .waiting_room
+        .pass_for(&event_id, user.id().as_str());
     let secure = if super::auth::is_https(&headers) {
         "; Secure"
     } else {
@@ -131,6 +134,7 @@ pub(crate) async fn read_place(
                 .await?;
             user.ok_or_else(|| ApiError::of(ErrorCode::Unauthorized))?
                 .id
+                .into()
         }
     };
     match state

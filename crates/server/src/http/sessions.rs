@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use boxoffice_domain::ids::UserId;
 use boxoffice_store::UserRecord;
 
 /// How long a session read from the database is trusted without reading it again.
@@ -52,11 +53,11 @@ impl SessionCache {
     }
 
     /// The account changed (its role, say): every session of it is read again.
-    pub(crate) fn forget_user(&self, user_id: &str) {
+    pub(crate) fn forget_user(&self, user_id: &UserId) {
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|_, (user, _)| user.id != user_id);
+            .retain(|_, (user, _)| &user.id != user_id);
     }
 }
 
@@ -67,7 +68,7 @@ mod tests {
 
     fn user(id: &str) -> UserRecord {
         UserRecord {
-            id: id.to_owned(),
+            id: UserId::parse(id).unwrap(),
             email: format!("{id}@example.com"),
             name: id.to_owned(),
             password_hash: String::new(),
@@ -82,10 +83,13 @@ mod tests {
         cache.put("d1", &user("u1"));
         cache.put("d2", &user("u1"));
         cache.put("d3", &user("u2"));
-        assert_eq!(cache.get("d1").map(|u| u.id), Some("u1".to_owned()));
+        assert_eq!(
+            cache.get("d1").map(|u| String::from(u.id)),
+            Some("u1".to_owned())
+        );
         cache.forget("d1");
         assert!(cache.get("d1").is_none());
-        cache.forget_user("u1");
+        cache.forget_user(&UserId::parse("u1").unwrap());
         assert!(cache.get("d2").is_none());
         assert!(cache.get("d3").is_some());
     }

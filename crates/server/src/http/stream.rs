@@ -135,7 +135,7 @@ async fn open(state: &AppState, event_id: &str, uri: &Uri, user: MaybeUser) -> A
         .live(event_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Event"))?;
-    let feed = SeatFeed::new(live, user.0.map(|u| u.id), state.shutdown.clone());
+    let feed = SeatFeed::new(live, user.0.map(|u| u.id.into()), state.shutdown.clone());
     Ok(match format {
         SeatFormat::Full => feed,
         SeatFormat::Compact => feed.compact(info.seat_order.clone()),
